@@ -1,0 +1,604 @@
+//! The server side of a connection (PROTOCOL.md §5, "Server states").
+
+use crate::core::{Config, Core, Received};
+use crate::digest::{Digest, HashCheckpoint};
+use crate::error::{CommandError, ErrorCode, ProtocolError};
+use crate::frame::{Frame, SourceTag, decode_frame};
+use crate::limits::{MAX_NAME_LEN, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use crate::name::{validate_name, validate_prefix};
+use crate::time::Timestamp;
+use crate::transfer::{Finished, Inbound, Outbound};
+
+/// A client's request to upload, as the server receives it. The name is already validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutRequest {
+    /// Name to store the file under.
+    pub name: String,
+    /// Total size of the file.
+    pub size: u64,
+    /// Replace an existing file.
+    pub overwrite: bool,
+    /// Continue a partial upload with the same name and tag if one is held.
+    pub resume: bool,
+    /// Identity of the client's local file.
+    pub tag: SourceTag,
+}
+
+/// What the server's driver must act on. Events marked *decision* leave the connection waiting
+/// (it reads no further input) until the driver calls one of the commands named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// *Decision*: [`ServerConnection::accept_client`] or [`ServerConnection::refuse_connection`].
+    ClientHello {
+        /// Version agreed on.
+        version: u16,
+        /// The client's access token (empty if none).
+        token: Vec<u8>,
+    },
+    /// *Decision*: [`ServerConnection::accept_put`] or [`ServerConnection::refuse`].
+    PutRequested(PutRequest),
+    /// *Decision*: [`ServerConnection::accept_get`] or [`ServerConnection::refuse`].
+    GetRequested {
+        /// File name.
+        name: String,
+        /// First byte wanted.
+        offset: u64,
+    },
+    /// *Decision*: [`ServerConnection::send_list_entry`] for each entry, then
+    /// [`ServerConnection::finish_list`]; or [`ServerConnection::refuse`].
+    ListRequested {
+        /// Name prefix.
+        prefix: String,
+    },
+    /// *Decision*: [`ServerConnection::confirm`] or [`ServerConnection::refuse`].
+    RemoveRequested {
+        /// File name.
+        name: String,
+    },
+    /// *Decision*: [`ServerConnection::reply_query`] or [`ServerConnection::refuse`].
+    QueryRequested {
+        /// File name.
+        name: String,
+        /// Tag of the client's file.
+        tag: SourceTag,
+    },
+    /// *Decision*: every byte of the upload arrived and matched the digest. Make the file
+    /// durable and visible, then [`ServerConnection::confirm`] (or
+    /// [`ServerConnection::refuse`] if that failed).
+    UploadVerified {
+        /// The file's digest.
+        digest: Digest,
+        /// The file's size.
+        size: u64,
+    },
+    /// The upload's data did not match its digest; the client was told. Discard the data.
+    UploadRejected {
+        /// Why.
+        error: ProtocolError,
+    },
+    /// The client cancelled the upload after `received` bytes; the partial data stays
+    /// resumable.
+    UploadCancelled {
+        /// File bytes received in all (from offset 0).
+        received: u64,
+    },
+    /// The connection refused a request by itself (a bad name); the client was told.
+    RequestRefused {
+        /// Code sent.
+        code: ErrorCode,
+        /// Message sent.
+        message: String,
+    },
+}
+
+#[derive(Debug)]
+enum State {
+    AwaitingHello,
+    Deciding(Decision),
+    Idle,
+    Receiving(Inbound),
+    Sending(Outbound),
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Decision {
+    Hello,
+    Put { size: u64 },
+    Get { offset: u64 },
+    List,
+    Remove,
+    Query,
+    Commit,
+}
+
+impl State {
+    fn describe(&self) -> &'static str {
+        match self {
+            State::AwaitingHello => "awaiting HELLO",
+            State::Deciding(_) => "a request awaits the server's decision",
+            State::Idle => "idle",
+            State::Receiving(_) => "receiving an upload",
+            State::Sending(_) => "sending a download",
+            State::Closed => "closed",
+        }
+    }
+}
+
+/// The server side of one connection: bytes from the client in, events and bytes to send out.
+///
+/// Inputs are `handle_*`, outputs `poll_*`; after every input, drain [`poll_event`] and
+/// [`poll_transmit`] before the next (see the crate docs for the loop).
+///
+/// [`poll_event`]: ServerConnection::poll_event
+/// [`poll_transmit`]: ServerConnection::poll_transmit
+#[derive(Debug)]
+pub struct ServerConnection {
+    core: Core<ServerEvent>,
+    state: State,
+}
+
+impl ServerConnection {
+    /// A connection that has just been accepted at `now`. Its magic is already queued.
+    pub fn new(config: Config, now: Timestamp) -> Self {
+        ServerConnection {
+            core: Core::new(config, now),
+            state: State::AwaitingHello,
+        }
+    }
+
+    /// Bytes from the client. See [`Received`]: drop `consumed` bytes from the input, write
+    /// `file_data` to the upload, drain events and transmit, and call again with what is left.
+    /// Returns early after any event, so events are seen in order with the data.
+    pub fn handle_input<'a>(&mut self, now: Timestamp, input: &'a [u8]) -> Result<Received<'a>, ProtocolError> {
+        self.core.check()?;
+        if !input.is_empty() {
+            self.core.last_input = now;
+        }
+        let mut pos = self.core.read_magic(input)?;
+        if !self.core.magic_done() {
+            return Ok(Received::frames(pos));
+        }
+        let events_before = self.core.events_len();
+        while self.core.events_len() == events_before {
+            let rest = &input[pos..];
+            match &mut self.state {
+                State::Receiving(inbound) if inbound.in_chunk() => {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let data = inbound.take(rest);
+                    return Ok(Received {
+                        consumed: pos + data.len(),
+                        file_data: data,
+                    });
+                }
+                State::Deciding(_) | State::Closed => break,
+                _ => {}
+            }
+            let (frame, used) = match decode_frame(rest) {
+                Ok(Some(decoded)) => decoded,
+                Ok(None) => break,
+                Err(error) => return Err(self.fail(error.into())),
+            };
+            pos += used;
+            if let Err(error) = self.on_frame(frame) {
+                return Err(self.fail(error));
+            }
+        }
+        Ok(Received::frames(pos))
+    }
+
+    fn fail(&mut self, error: ProtocolError) -> ProtocolError {
+        self.state = State::Closed;
+        self.core.fail(error)
+    }
+
+    fn on_frame(&mut self, frame: Frame<'_>) -> Result<(), ProtocolError> {
+        let unexpected = |state: &State| ProtocolError::UnexpectedFrame {
+            frame: frame.name(),
+            state: state.describe(),
+        };
+        match (&mut self.state, &frame) {
+            (_, Frame::Ping { nonce }) => self.core.send(&Frame::Pong { nonce: *nonce }),
+            (_, Frame::Error { code, message }) => {
+                return Err(ProtocolError::Peer {
+                    code: *code,
+                    message: (*message).to_owned(),
+                });
+            }
+            (
+                State::AwaitingHello,
+                Frame::Hello {
+                    min_version,
+                    max_version,
+                    token,
+                },
+            ) => {
+                let version = PROTOCOL_VERSION.min(*max_version);
+                if version < *min_version || version < MIN_PROTOCOL_VERSION {
+                    return Err(ProtocolError::UnsupportedVersion {
+                        ours_min: MIN_PROTOCOL_VERSION,
+                        ours_max: PROTOCOL_VERSION,
+                        theirs_min: *min_version,
+                        theirs_max: *max_version,
+                    });
+                }
+                self.core.push_event(ServerEvent::ClientHello {
+                    version,
+                    token: token.to_vec(),
+                });
+                self.state = State::Deciding(Decision::Hello);
+            }
+            (State::Idle, Frame::Put { name, size, overwrite, resume, tag }) => {
+                if self.name_ok(name) {
+                    self.core.push_event(ServerEvent::PutRequested(PutRequest {
+                        name: (*name).to_owned(),
+                        size: *size,
+                        overwrite: *overwrite,
+                        resume: *resume,
+                        tag: *tag,
+                    }));
+                    self.state = State::Deciding(Decision::Put { size: *size });
+                }
+            }
+            (State::Idle, Frame::Get { name, offset }) => {
+                if self.name_ok(name) {
+                    self.core.push_event(ServerEvent::GetRequested {
+                        name: (*name).to_owned(),
+                        offset: *offset,
+                    });
+                    self.state = State::Deciding(Decision::Get { offset: *offset });
+                }
+            }
+            (State::Idle, Frame::List { prefix }) => match validate_prefix(prefix) {
+                Ok(()) => {
+                    self.core.push_event(ServerEvent::ListRequested {
+                        prefix: (*prefix).to_owned(),
+                    });
+                    self.state = State::Deciding(Decision::List);
+                }
+                Err(error) => self.refuse_by_itself(ErrorCode::BadName, &format!("bad prefix: {error}")),
+            },
+            (State::Idle, Frame::Remove { name }) => {
+                if self.name_ok(name) {
+                    self.core.push_event(ServerEvent::RemoveRequested {
+                        name: (*name).to_owned(),
+                    });
+                    self.state = State::Deciding(Decision::Remove);
+                }
+            }
+            (State::Idle, Frame::Query { name, tag }) => {
+                if self.name_ok(name) {
+                    self.core.push_event(ServerEvent::QueryRequested {
+                        name: (*name).to_owned(),
+                        tag: *tag,
+                    });
+                    self.state = State::Deciding(Decision::Query);
+                }
+            }
+            (State::Receiving(inbound), Frame::Data { len }) => inbound.start_chunk(*len)?,
+            (State::Receiving(inbound), Frame::Done { digest }) => {
+                let size = inbound.received();
+                match inbound.finish(*digest)? {
+                    Finished::Verified(digest) => {
+                        self.core.push_event(ServerEvent::UploadVerified { digest, size });
+                        self.state = State::Deciding(Decision::Commit);
+                    }
+                    Finished::DigestMismatch(error) => {
+                        self.core.send_error(error.code(), &error.to_string());
+                        self.core.push_event(ServerEvent::UploadRejected { error });
+                        self.state = State::Idle;
+                    }
+                }
+            }
+            (State::Receiving(inbound), Frame::Cancel) => {
+                let received = inbound.received();
+                self.core.push_event(ServerEvent::UploadCancelled { received });
+                self.state = State::Idle;
+            }
+            (state, _) => return Err(unexpected(state)),
+        }
+        Ok(())
+    }
+
+    /// Validates a requested name; a bad one is refused here and the connection stays usable.
+    fn name_ok(&mut self, name: &str) -> bool {
+        match validate_name(name) {
+            Ok(()) => true,
+            Err(error) => {
+                let shown: String = name.chars().take(MAX_NAME_LEN / 8).collect();
+                self.refuse_by_itself(ErrorCode::BadName, &format!("bad name {shown:?}: {error}"));
+                false
+            }
+        }
+    }
+
+    fn refuse_by_itself(&mut self, code: ErrorCode, message: &str) {
+        self.core.send_error(code, message);
+        self.core.push_event(ServerEvent::RequestRefused {
+            code,
+            message: message.to_owned(),
+        });
+    }
+
+    /// The client closed its side. Fine between requests; an error if a transfer or request was
+    /// under way (the upload, if any, stays resumable).
+    pub fn handle_eof(&mut self, _now: Timestamp) -> Result<(), ProtocolError> {
+        self.core.check()?;
+        let during = match self.state {
+            State::Idle | State::Closed => None,
+            State::AwaitingHello => Some("before its HELLO"),
+            State::Receiving(_) => Some("in the middle of an upload"),
+            State::Sending(_) => Some("in the middle of a download"),
+            State::Deciding(_) => Some("while its request was being answered"),
+        };
+        self.state = State::Closed;
+        self.core.close();
+        match during {
+            Some(during) => Err(self.fail(ProtocolError::UnexpectedEof { during })),
+            None => Ok(()),
+        }
+    }
+
+    /// Tells the connection the time; fails it if the client has been silent past its timeout.
+    pub fn handle_timeout(&mut self, now: Timestamp) -> Result<(), ProtocolError> {
+        self.core.check()?;
+        match self.poll_timeout() {
+            Some(deadline) if now >= deadline => {
+                let what = match self.state {
+                    State::AwaitingHello => "handshake",
+                    State::Receiving(_) => "upload data",
+                    _ => "next request",
+                };
+                Err(self.fail(ProtocolError::Timeout { what }))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called, if at all. No deadline
+    /// runs while the server itself has the next move (deciding, or sending a download).
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        match self.state {
+            State::AwaitingHello => self.core.deadline(self.core.config.handshake_timeout),
+            State::Idle | State::Receiving(_) => self.core.deadline(self.core.config.idle_timeout),
+            State::Deciding(_) | State::Sending(_) | State::Closed => None,
+        }
+    }
+
+    /// Moves the bytes to send into `out` (appending); returns how many.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.core.poll_transmit(out)
+    }
+
+    /// Whether there are bytes to send.
+    pub fn wants_transmit(&self) -> bool {
+        self.core.has_transmit()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.core.poll_event()
+    }
+
+    /// Whether the connection is over: flush [`poll_transmit`](Self::poll_transmit), then close.
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
+    /// The fatal error that closed the connection, if one did.
+    pub fn error(&self) -> Option<&ProtocolError> {
+        self.core.error()
+    }
+
+    /// Hash state of the upload being received, for a checkpoint beside the staged data. Its
+    /// offset is never past the bytes already handed out as `file_data`.
+    pub fn upload_checkpoint(&self) -> Option<HashCheckpoint> {
+        match &self.state {
+            State::Receiving(inbound) => Some(inbound.checkpoint()),
+            _ => None,
+        }
+    }
+
+    /// File bytes of the current download still to be sent, if one is under way.
+    pub fn download_remaining(&self) -> Option<u64> {
+        match &self.state {
+            State::Sending(outbound) => Some(outbound.remaining()),
+            _ => None,
+        }
+    }
+
+    fn decision(&self, command: &'static str) -> Result<Decision, CommandError> {
+        match self.state {
+            State::Deciding(decision) => Ok(decision),
+            State::Closed => Err(CommandError::Closed),
+            ref other => Err(CommandError::WrongState {
+                command,
+                state: other.describe(),
+            }),
+        }
+    }
+
+    fn wrong(&self, command: &'static str) -> CommandError {
+        match self.state {
+            State::Closed => CommandError::Closed,
+            ref other => CommandError::WrongState {
+                command,
+                state: other.describe(),
+            },
+        }
+    }
+
+    /// Accepts the client after its `HELLO` (its token checked by the driver).
+    pub fn accept_client(&mut self) -> Result<(), CommandError> {
+        match self.decision("accept a client")? {
+            Decision::Hello => {
+                self.core.send(&Frame::Welcome {
+                    version: PROTOCOL_VERSION,
+                });
+                self.state = State::Idle;
+                Ok(())
+            }
+            _ => Err(self.wrong("accept a client")),
+        }
+    }
+
+    /// Refuses the whole connection (busy, not authorised, shutting down): queues the `ERROR`
+    /// and closes. Allowed before or after the client's `HELLO`, and between requests.
+    pub fn refuse_connection(&mut self, code: ErrorCode, message: &str) -> Result<(), CommandError> {
+        match self.state {
+            State::AwaitingHello | State::Deciding(Decision::Hello) | State::Idle => {
+                self.core.send_error(code, message);
+                self.core.close();
+                self.state = State::Closed;
+                Ok(())
+            }
+            _ => Err(self.wrong("refuse the connection")),
+        }
+    }
+
+    /// Refuses the pending request with a code and a message; the connection stays open.
+    /// For an upload awaiting commit, this reports that storing it failed.
+    pub fn refuse(&mut self, code: ErrorCode, message: &str) -> Result<(), CommandError> {
+        match self.decision("refuse a request")? {
+            Decision::Hello => Err(self.wrong("refuse a request")),
+            _ => {
+                self.core.send_error(code, message);
+                self.state = State::Idle;
+                Ok(())
+            }
+        }
+    }
+
+    /// Accepts the pending upload, going ahead from `checkpoint.offset()` (0 for a new upload,
+    /// or where a partial upload's saved hash state ends).
+    pub fn accept_put(&mut self, checkpoint: &HashCheckpoint) -> Result<(), CommandError> {
+        match self.decision("accept an upload")? {
+            Decision::Put { size } if checkpoint.offset() <= size => {
+                self.core.send(&Frame::PutReady {
+                    offset: checkpoint.offset(),
+                });
+                self.state = State::Receiving(Inbound::new(size, checkpoint));
+                Ok(())
+            }
+            Decision::Put { size } => Err(CommandError::TooMuchData {
+                given: checkpoint.offset(),
+                allowed: size,
+            }),
+            _ => Err(self.wrong("accept an upload")),
+        }
+    }
+
+    /// Accepts the pending download of a file of `size` bytes. Fails (nothing sent) if the
+    /// requested offset is past the end: refuse the request then.
+    pub fn accept_get(&mut self, size: u64) -> Result<(), CommandError> {
+        match self.decision("accept a download")? {
+            Decision::Get { offset } if offset <= size => {
+                self.core.send(&Frame::GetReady { size, offset });
+                self.state = State::Sending(Outbound::new(size, offset));
+                Ok(())
+            }
+            Decision::Get { offset } => Err(CommandError::TooMuchData {
+                given: offset,
+                allowed: size,
+            }),
+            _ => Err(self.wrong("accept a download")),
+        }
+    }
+
+    /// Frames the next `data.len()` bytes of the download. Queues only the `DATA` header: send
+    /// what [`poll_transmit`](Self::poll_transmit) gives, then `data` itself, in that order.
+    pub fn send_file_data(&mut self, data: &[u8]) -> Result<(), CommandError> {
+        match &mut self.state {
+            State::Sending(outbound) => {
+                let len = outbound.take(data.len())?;
+                self.core.send(&Frame::Data { len });
+                Ok(())
+            }
+            _ => Err(self.wrong("send file data")),
+        }
+    }
+
+    /// Ends the download with the file's digest, once every byte was sent.
+    pub fn finish_download(&mut self, digest: Digest) -> Result<(), CommandError> {
+        match &self.state {
+            State::Sending(outbound) if outbound.remaining() == 0 => {
+                self.core.send(&Frame::Done { digest });
+                self.state = State::Idle;
+                Ok(())
+            }
+            State::Sending(outbound) => Err(CommandError::WrongState {
+                command: "finish the download",
+                state: if outbound.remaining() > 0 {
+                    "file bytes remain to be sent"
+                } else {
+                    "sending"
+                },
+            }),
+            _ => Err(self.wrong("finish the download")),
+        }
+    }
+
+    /// Sends one listing entry.
+    pub fn send_list_entry(&mut self, name: &str, size: u64, modified_ms: u64) -> Result<(), CommandError> {
+        match self.decision("send a listing entry")? {
+            Decision::List => {
+                if name.len() > MAX_NAME_LEN {
+                    return Err(CommandError::TooLong {
+                        field: "name",
+                        len: name.len(),
+                        max: MAX_NAME_LEN,
+                    });
+                }
+                self.core.send(&Frame::Entry {
+                    name,
+                    size,
+                    modified_ms,
+                });
+                Ok(())
+            }
+            _ => Err(self.wrong("send a listing entry")),
+        }
+    }
+
+    /// Ends the listing.
+    pub fn finish_list(&mut self) -> Result<(), CommandError> {
+        match self.decision("finish a listing")? {
+            Decision::List => {
+                self.core.send(&Frame::ListEnd);
+                self.state = State::Idle;
+                Ok(())
+            }
+            _ => Err(self.wrong("finish a listing")),
+        }
+    }
+
+    /// Answers a query: the stored file's size and the partial upload's resumable offset.
+    pub fn reply_query(&mut self, stored_size: Option<u64>, partial_offset: Option<u64>) -> Result<(), CommandError> {
+        match self.decision("answer a query")? {
+            Decision::Query => {
+                self.core.send(&Frame::QueryReply {
+                    stored_size,
+                    partial_offset,
+                });
+                self.state = State::Idle;
+                Ok(())
+            }
+            _ => Err(self.wrong("answer a query")),
+        }
+    }
+
+    /// Confirms a removal, or an upload that is now durable and visible under its name.
+    pub fn confirm(&mut self) -> Result<(), CommandError> {
+        match self.decision("confirm")? {
+            Decision::Remove | Decision::Commit => {
+                self.core.send(&Frame::Ack);
+                self.state = State::Idle;
+                Ok(())
+            }
+            _ => Err(self.wrong("confirm")),
+        }
+    }
+}

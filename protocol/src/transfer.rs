@@ -1,0 +1,118 @@
+//! The two halves of a file transfer, shared by both machines: the receiving half counts and
+//! hashes data and checks `DONE` (PROTOCOL.md §7); the sending half frames data and counts it.
+
+use crate::digest::{Digest, FileHasher, HashCheckpoint};
+use crate::error::{CommandError, ProtocolError};
+use crate::limits::MAX_DATA_CHUNK;
+
+/// Receiving half: the next `chunk_left` input bytes are file data.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    size: u64,
+    start: u64,
+    chunk_left: u32,
+    hasher: FileHasher,
+}
+
+/// How a transfer's `DONE` checked out.
+pub(crate) enum Finished {
+    /// Every byte arrived and the digest matched.
+    Verified(Digest),
+    /// Every byte arrived but the digest is wrong.
+    DigestMismatch(ProtocolError),
+}
+
+impl Inbound {
+    /// Receives `size` bytes in all, resuming after what `checkpoint` covers.
+    pub(crate) fn new(size: u64, checkpoint: &HashCheckpoint) -> Self {
+        Inbound {
+            size,
+            start: checkpoint.offset(),
+            chunk_left: 0,
+            hasher: FileHasher::resume(checkpoint),
+        }
+    }
+
+    pub(crate) fn received(&self) -> u64 {
+        self.hasher.hashed_len()
+    }
+
+    pub(crate) fn in_chunk(&self) -> bool {
+        self.chunk_left > 0
+    }
+
+    pub(crate) fn checkpoint(&self) -> HashCheckpoint {
+        self.hasher.checkpoint()
+    }
+
+    /// A `DATA` header: PROTOCOL.md §7 "a sender MUST NOT send more bytes than it declared".
+    pub(crate) fn start_chunk(&mut self, len: u32) -> Result<(), ProtocolError> {
+        if u64::from(len) > self.size - self.received() {
+            return Err(ProtocolError::SizeMismatch {
+                declared: self.size - self.start,
+                sent: self.received() - self.start + u64::from(len),
+            });
+        }
+        self.chunk_left = len;
+        Ok(())
+    }
+
+    /// Takes the file bytes at the front of `input` that belong to the current chunk.
+    pub(crate) fn take<'a>(&mut self, input: &'a [u8]) -> &'a [u8] {
+        let n = input.len().min(self.chunk_left as usize);
+        let data = &input[..n];
+        self.hasher.update(data);
+        self.chunk_left -= n as u32;
+        data
+    }
+
+    /// The sender's `DONE`: every declared byte must have arrived, then the digest must match.
+    pub(crate) fn finish(&self, sent_digest: Digest) -> Result<Finished, ProtocolError> {
+        if self.received() != self.size {
+            return Err(ProtocolError::SizeMismatch {
+                declared: self.size - self.start,
+                sent: self.received() - self.start,
+            });
+        }
+        let actual = self.hasher.finalize();
+        if actual == sent_digest {
+            Ok(Finished::Verified(actual))
+        } else {
+            Ok(Finished::DigestMismatch(ProtocolError::DigestMismatch {
+                expected: sent_digest,
+                actual,
+            }))
+        }
+    }
+}
+
+/// Sending half: `remaining` bytes are still to be framed.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    remaining: u64,
+}
+
+impl Outbound {
+    pub(crate) fn new(size: u64, offset: u64) -> Self {
+        Outbound {
+            remaining: size - offset,
+        }
+    }
+
+    pub(crate) fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
+    /// Accounts for `len` more bytes, refusing more than is left or than a chunk may hold.
+    pub(crate) fn take(&mut self, len: usize) -> Result<u32, CommandError> {
+        let allowed = self.remaining.min(MAX_DATA_CHUNK as u64);
+        if len == 0 || len as u64 > allowed {
+            return Err(CommandError::TooMuchData {
+                given: len as u64,
+                allowed,
+            });
+        }
+        self.remaining -= len as u64;
+        Ok(len as u32)
+    }
+}
