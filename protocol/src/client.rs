@@ -121,6 +121,8 @@ impl State {
 pub struct ClientConnection {
     core: Core<ClientEvent>,
     state: State,
+    /// Hash state of a download that ended without completing.
+    interrupted_download: Option<HashCheckpoint>,
 }
 
 impl ClientConnection {
@@ -143,6 +145,7 @@ impl ClientConnection {
         Ok(ClientConnection {
             core,
             state: State::Handshake,
+            interrupted_download: None,
         })
     }
 
@@ -187,8 +190,15 @@ impl ClientConnection {
     }
 
     fn fail(&mut self, error: ProtocolError) -> ProtocolError {
-        self.state = State::Closed;
+        self.leave_state(State::Closed);
         self.core.fail(error)
+    }
+
+    /// Changes state, keeping the hash state of a download that ends unfinished.
+    fn leave_state(&mut self, next: State) {
+        if let State::Receiving(inbound) = std::mem::replace(&mut self.state, next) {
+            self.interrupted_download = Some(inbound.checkpoint());
+        }
     }
 
     fn on_frame(&mut self, frame: Frame<'_>) -> Result<(), ProtocolError> {
@@ -239,7 +249,9 @@ impl ClientConnection {
                 if offset != checkpoint.offset() || offset > size {
                     return Err(unexpected);
                 }
-                self.state = State::Receiving(Inbound::new(size, checkpoint));
+                let inbound = Inbound::new(size, checkpoint);
+                self.state = State::Receiving(inbound);
+                self.interrupted_download = None;
                 self.core.push_event(ClientEvent::GetReady { size, offset });
             }
             (State::Receiving(inbound), Frame::Data { len }) => inbound.start_chunk(len)?,
@@ -288,7 +300,7 @@ impl ClientConnection {
         self.core.check()?;
         let idle = matches!(self.state, State::Idle | State::Closed);
         let during = self.state.describe();
-        self.state = State::Closed;
+        self.leave_state(State::Closed);
         self.core.close();
         if idle {
             Ok(())
@@ -362,11 +374,12 @@ impl ClientConnection {
         }
     }
 
-    /// Hash state of the download being received, for a local checkpoint.
+    /// Hash state of the download being received (or of the last one, if it ended unfinished),
+    /// for a local checkpoint beside the partial file.
     pub fn download_checkpoint(&self) -> Option<HashCheckpoint> {
         match &self.state {
             State::Receiving(inbound) => Some(inbound.checkpoint()),
-            _ => None,
+            _ => self.interrupted_download.clone(),
         }
     }
 

@@ -78,10 +78,12 @@ pub enum ServerEvent {
         error: ProtocolError,
     },
     /// The client cancelled the upload after `received` bytes; the partial data stays
-    /// resumable.
+    /// resumable from `checkpoint`.
     UploadCancelled {
         /// File bytes received in all (from offset 0).
         received: u64,
+        /// Hash state to save beside the staged data.
+        checkpoint: HashCheckpoint,
     },
     /// The connection refused a request by itself (a bad name); the client was told.
     RequestRefused {
@@ -137,6 +139,8 @@ impl State {
 pub struct ServerConnection {
     core: Core<ServerEvent>,
     state: State,
+    /// Hash state of an upload that ended without completing (cancel, EOF, error, timeout).
+    interrupted_upload: Option<HashCheckpoint>,
 }
 
 impl ServerConnection {
@@ -145,6 +149,7 @@ impl ServerConnection {
         ServerConnection {
             core: Core::new(config, now),
             state: State::AwaitingHello,
+            interrupted_upload: None,
         }
     }
 
@@ -191,8 +196,15 @@ impl ServerConnection {
     }
 
     fn fail(&mut self, error: ProtocolError) -> ProtocolError {
-        self.state = State::Closed;
+        self.leave_state(State::Closed);
         self.core.fail(error)
+    }
+
+    /// Changes state, keeping the hash state of an upload that ends unfinished.
+    fn leave_state(&mut self, next: State) {
+        if let State::Receiving(inbound) = std::mem::replace(&mut self.state, next) {
+            self.interrupted_upload = Some(inbound.checkpoint());
+        }
     }
 
     fn on_frame(&mut self, frame: Frame<'_>) -> Result<(), ProtocolError> {
@@ -295,8 +307,9 @@ impl ServerConnection {
             }
             (State::Receiving(inbound), Frame::Cancel) => {
                 let received = inbound.received();
-                self.core.push_event(ServerEvent::UploadCancelled { received });
-                self.state = State::Idle;
+                let checkpoint = inbound.checkpoint();
+                self.core.push_event(ServerEvent::UploadCancelled { received, checkpoint });
+                self.leave_state(State::Idle);
             }
             (state, _) => return Err(unexpected(state)),
         }
@@ -334,7 +347,7 @@ impl ServerConnection {
             State::Sending(_) => Some("in the middle of a download"),
             State::Deciding(_) => Some("while its request was being answered"),
         };
-        self.state = State::Closed;
+        self.leave_state(State::Closed);
         self.core.close();
         match during {
             Some(during) => Err(self.fail(ProtocolError::UnexpectedEof { during })),
@@ -393,12 +406,13 @@ impl ServerConnection {
         self.core.error()
     }
 
-    /// Hash state of the upload being received, for a checkpoint beside the staged data. Its
-    /// offset is never past the bytes already handed out as `file_data`.
+    /// Hash state of the upload being received (or of the last one, if it ended unfinished by
+    /// cancel, EOF, timeout or error), for a checkpoint beside the staged data. Its offset is
+    /// never past the bytes already handed out as `file_data`.
     pub fn upload_checkpoint(&self) -> Option<HashCheckpoint> {
         match &self.state {
             State::Receiving(inbound) => Some(inbound.checkpoint()),
-            _ => None,
+            _ => self.interrupted_upload.clone(),
         }
     }
 
@@ -481,6 +495,7 @@ impl ServerConnection {
                     offset: checkpoint.offset(),
                 });
                 self.state = State::Receiving(Inbound::new(size, checkpoint));
+                self.interrupted_upload = None;
                 Ok(())
             }
             Decision::Put { size } => Err(CommandError::TooMuchData {
