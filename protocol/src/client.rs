@@ -102,7 +102,9 @@ impl State {
             State::Handshake => "awaiting the server's WELCOME",
             State::Idle => "idle",
             State::Awaiting(Request::PutReady { .. }) => "awaiting the answer to PUT",
-            State::Awaiting(Request::PutStored) => "awaiting confirmation that the upload is stored",
+            State::Awaiting(Request::PutStored) => {
+                "awaiting confirmation that the upload is stored"
+            }
             State::Awaiting(Request::GetReady { .. }) => "awaiting the answer to GET",
             State::Awaiting(Request::List) => "receiving a listing",
             State::Awaiting(Request::Remove) => "awaiting the answer to REMOVE",
@@ -150,7 +152,11 @@ impl ClientConnection {
     }
 
     /// Bytes from the server; see [`Received`]. Returns early after any event.
-    pub fn handle_input<'a>(&mut self, now: Timestamp, input: &'a [u8]) -> Result<Received<'a>, ProtocolError> {
+    pub fn handle_input<'a>(
+        &mut self,
+        now: Timestamp,
+        input: &'a [u8],
+    ) -> Result<Received<'a>, ProtocolError> {
         self.core.check()?;
         if !input.is_empty() {
             self.core.last_input = now;
@@ -245,7 +251,10 @@ impl ClientConnection {
                 self.core.push_event(ClientEvent::PutStored);
                 self.state = State::Idle;
             }
-            (State::Awaiting(Request::GetReady { checkpoint }), Frame::GetReady { size, offset }) => {
+            (
+                State::Awaiting(Request::GetReady { checkpoint }),
+                Frame::GetReady { size, offset },
+            ) => {
                 if offset != checkpoint.offset() || offset > size {
                     return Err(unexpected);
                 }
@@ -262,7 +271,14 @@ impl ClientConnection {
                 }
                 Finished::DigestMismatch(error) => return Err(error),
             },
-            (State::Awaiting(Request::List), Frame::Entry { name, size, modified_ms }) => {
+            (
+                State::Awaiting(Request::List),
+                Frame::Entry {
+                    name,
+                    size,
+                    modified_ms,
+                },
+            ) => {
                 self.core.push_event(ClientEvent::ListEntry(ListEntry {
                     name: name.to_owned(),
                     size,
@@ -331,7 +347,9 @@ impl ClientConnection {
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.state {
             State::Handshake => self.core.deadline(self.core.config.handshake_timeout),
-            State::Awaiting(_) | State::Receiving(_) => self.core.deadline(self.core.config.idle_timeout),
+            State::Awaiting(_) | State::Receiving(_) => {
+                self.core.deadline(self.core.config.idle_timeout)
+            }
             State::Idle | State::Sending(_) | State::Closed => None,
         }
     }
@@ -383,7 +401,12 @@ impl ClientConnection {
         }
     }
 
-    fn request(&mut self, command: &'static str, frame: &Frame<'_>, next: Request) -> Result<(), CommandError> {
+    fn request(
+        &mut self,
+        command: &'static str,
+        frame: &Frame<'_>,
+        next: Request,
+    ) -> Result<(), CommandError> {
         match self.state {
             State::Idle => {
                 self.core.send(frame);
@@ -400,7 +423,14 @@ impl ClientConnection {
 
     /// Asks to upload `size` bytes as `name`. With `resume`, the server may answer with an
     /// offset past 0 if it holds a partial upload with the same `tag`.
-    pub fn put(&mut self, name: &str, size: u64, overwrite: bool, resume: bool, tag: SourceTag) -> Result<(), CommandError> {
+    pub fn put(
+        &mut self,
+        name: &str,
+        size: u64,
+        overwrite: bool,
+        resume: bool,
+        tag: SourceTag,
+    ) -> Result<(), CommandError> {
         validate_name(name)?;
         let frame = Frame::Put {
             name,

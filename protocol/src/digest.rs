@@ -9,7 +9,9 @@
 
 use std::fmt;
 
-use blake3::hazmat::{ChainingValue, HasherExt, Mode, merge_subtrees_non_root, merge_subtrees_root};
+use blake3::hazmat::{
+    ChainingValue, HasherExt, Mode, merge_subtrees_non_root, merge_subtrees_root,
+};
 
 /// Length of a [`Digest`] in bytes.
 pub const DIGEST_LEN: usize = 32;
@@ -80,7 +82,9 @@ pub struct FileHasher {
 
 impl fmt::Debug for FileHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FileHasher").field("hashed_len", &self.hashed_len()).finish()
+        f.debug_struct("FileHasher")
+            .field("hashed_len", &self.hashed_len())
+            .finish()
     }
 }
 
@@ -149,7 +153,8 @@ impl FileHasher {
         }
         self.stack.push(cv);
         self.current = blake3::Hasher::new();
-        self.current.set_input_offset(self.units_done * HASH_UNIT_LEN);
+        self.current
+            .set_input_offset(self.units_done * HASH_UNIT_LEN);
         self.current_len = 0;
     }
 
@@ -229,7 +234,9 @@ impl HashCheckpoint {
         let rest = bytes
             .strip_prefix(CHECKPOINT_MAGIC.as_slice())
             .ok_or(CheckpointError::Malformed)?;
-        let (count, cvs) = rest.split_first_chunk::<8>().ok_or(CheckpointError::Malformed)?;
+        let (count, cvs) = rest
+            .split_first_chunk::<8>()
+            .ok_or(CheckpointError::Malformed)?;
         let units_done = u64::from_be_bytes(*count);
         if units_done.checked_mul(HASH_UNIT_LEN).is_none() {
             return Err(CheckpointError::Inconsistent);
@@ -254,7 +261,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
-        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
     }
 
     #[test]
@@ -265,7 +274,18 @@ mod tests {
     #[test]
     fn unit_boundary_sizes_match_blake3() {
         let unit = HASH_UNIT_LEN as usize;
-        for len in [1, 1023, 1024, 1025, unit - 1, unit, unit + 1, 2 * unit, 3 * unit + 7, 8 * unit] {
+        for len in [
+            1,
+            1023,
+            1024,
+            1025,
+            unit - 1,
+            unit,
+            unit + 1,
+            2 * unit,
+            3 * unit + 7,
+            8 * unit,
+        ] {
             let data = pattern(len, 7);
             let mut hasher = FileHasher::new();
             hasher.update(&data);
@@ -290,8 +310,14 @@ mod tests {
     fn inconsistent_checkpoint_is_rejected() {
         let mut bytes = HashCheckpoint::start().to_bytes();
         bytes[15] = 1; // one unit done, but no chaining value follows
-        assert_eq!(HashCheckpoint::from_bytes(&bytes), Err(CheckpointError::Inconsistent));
-        assert_eq!(HashCheckpoint::from_bytes(b"garbage"), Err(CheckpointError::Malformed));
+        assert_eq!(
+            HashCheckpoint::from_bytes(&bytes),
+            Err(CheckpointError::Inconsistent)
+        );
+        assert_eq!(
+            HashCheckpoint::from_bytes(b"garbage"),
+            Err(CheckpointError::Malformed)
+        );
     }
 
     #[test]

@@ -150,7 +150,9 @@ pub enum ProtocolError {
     #[error("the peer sent a malformed frame: {0}")]
     Malformed(#[from] DecodeError),
     /// No common protocol version.
-    #[error("no common protocol version: we speak {ours_min}..={ours_max}, the peer {theirs_min}..={theirs_max}")]
+    #[error(
+        "no common protocol version: we speak {ours_min}..={ours_max}, the peer {theirs_min}..={theirs_max}"
+    )]
     UnsupportedVersion {
         /// Our oldest version.
         ours_min: u16,
@@ -178,7 +180,9 @@ pub enum ProtocolError {
         sent: u64,
     },
     /// The received bytes do not hash to the digest the sender gave.
-    #[error("the data does not match its digest (sender said {expected}, received data hashes to {actual})")]
+    #[error(
+        "the data does not match its digest (sender said {expected}, received data hashes to {actual})"
+    )]
     DigestMismatch {
         /// Digest the sender sent.
         expected: Digest,

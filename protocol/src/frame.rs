@@ -12,8 +12,8 @@
 use crate::digest::{DIGEST_LEN, Digest};
 use crate::error::ErrorCode;
 use crate::limits::{
-    FRAME_HEADER_LEN, MAX_CONTROL_PAYLOAD, MAX_DATA_CHUNK, MAX_MESSAGE_LEN, MAX_NAME_LEN,
-    MAX_TOKEN_LEN,
+    FRAME_HEADER_LEN, MAX_CONTROL_PAYLOAD, MAX_DATA_CHUNK, MAX_MESSAGE_LEN, MAX_TOKEN_LEN,
+    MAX_WIRE_NAME_LEN,
 };
 use crate::wire::{Reader, put_bytes16};
 
@@ -277,7 +277,8 @@ impl Frame<'_> {
                 tag,
             } => {
                 out.extend_from_slice(&size.to_be_bytes());
-                let flags = if overwrite { PUT_OVERWRITE } else { 0 } | if resume { PUT_RESUME } else { 0 };
+                let flags =
+                    if overwrite { PUT_OVERWRITE } else { 0 } | if resume { PUT_RESUME } else { 0 };
                 out.push(flags);
                 out.extend_from_slice(&tag.0);
                 put_bytes16(out, name.as_bytes());
@@ -442,22 +443,22 @@ fn decode_payload(ty: u8, payload: &[u8]) -> Result<Frame<'_>, DecodeError> {
                 overwrite: flags & PUT_OVERWRITE != 0,
                 resume: flags & PUT_RESUME != 0,
                 tag: SourceTag(r.array()?),
-                name: r.str16("name", MAX_NAME_LEN)?,
+                name: r.str16("name", MAX_WIRE_NAME_LEN)?,
             }
         }
         ty::GET => Frame::Get {
             offset: r.u64()?,
-            name: r.str16("name", MAX_NAME_LEN)?,
+            name: r.str16("name", MAX_WIRE_NAME_LEN)?,
         },
         ty::LIST => Frame::List {
-            prefix: r.str16("prefix", MAX_NAME_LEN)?,
+            prefix: r.str16("prefix", MAX_WIRE_NAME_LEN)?,
         },
         ty::REMOVE => Frame::Remove {
-            name: r.str16("name", MAX_NAME_LEN)?,
+            name: r.str16("name", MAX_WIRE_NAME_LEN)?,
         },
         ty::QUERY => Frame::Query {
             tag: SourceTag(r.array()?),
-            name: r.str16("name", MAX_NAME_LEN)?,
+            name: r.str16("name", MAX_WIRE_NAME_LEN)?,
         },
         ty::PUT_READY => Frame::PutReady { offset: r.u64()? },
         ty::GET_READY => Frame::GetReady {
@@ -467,7 +468,7 @@ fn decode_payload(ty: u8, payload: &[u8]) -> Result<Frame<'_>, DecodeError> {
         ty::ENTRY => Frame::Entry {
             size: r.u64()?,
             modified_ms: r.u64()?,
-            name: r.str16("name", MAX_NAME_LEN)?,
+            name: r.str16("name", MAX_WIRE_NAME_LEN)?,
         },
         ty::LIST_END => Frame::ListEnd,
         ty::ACK => Frame::Ack,
@@ -526,7 +527,10 @@ mod tests {
             code: ErrorCode::Busy,
             message: "busy",
         };
-        assert_eq!(encoded(&error), [0x7f, 0, 0, 0, 8, 0, 6, 0, 4, b'b', b'u', b's', b'y']);
+        assert_eq!(
+            encoded(&error),
+            [0x7f, 0, 0, 0, 8, 0, 6, 0, 4, b'b', b'u', b's', b'y']
+        );
         assert_eq!(encoded(&Frame::Data { len: 0x0102 }), [0x30, 0, 0, 1, 2]);
         assert_eq!(encoded(&Frame::Ack), [0x24, 0, 0, 0, 0]);
     }
@@ -567,12 +571,18 @@ mod tests {
             decode_frame(&[0x30, len[0], len[1], len[2], len[3]]),
             Err(DecodeError::TooLarge { .. })
         ));
-        assert_eq!(decode_frame(&[0x30, 0, 0, 0, 0]), Err(DecodeError::EmptyData));
+        assert_eq!(
+            decode_frame(&[0x30, 0, 0, 0, 0]),
+            Err(DecodeError::EmptyData)
+        );
     }
 
     #[test]
     fn truncated_payload_is_rejected() {
-        assert_eq!(decode_frame(&[0x20, 0, 0, 0, 3, 1, 2, 3]), Err(DecodeError::Truncated));
+        assert_eq!(
+            decode_frame(&[0x20, 0, 0, 0, 3, 1, 2, 3]),
+            Err(DecodeError::Truncated)
+        );
     }
 
     #[test]
@@ -585,14 +595,14 @@ mod tests {
 
     #[test]
     fn over_long_field_is_rejected() {
-        let mut bytes = vec![0x13, 0, 0, 0x04, 0x03, 0x04, 0x01];
-        bytes.extend(std::iter::repeat_n(b'a', 0x401));
+        let mut bytes = vec![0x13, 0, 0, 0x10, 0x03, 0x10, 0x01];
+        bytes.extend(std::iter::repeat_n(b'a', 0x1001));
         assert_eq!(
             decode_frame(&bytes),
             Err(DecodeError::FieldTooLong {
                 field: "name",
-                len: 0x401,
-                max: MAX_NAME_LEN
+                len: 0x1001,
+                max: MAX_WIRE_NAME_LEN
             })
         );
     }

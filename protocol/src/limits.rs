@@ -29,6 +29,11 @@ pub const DEFAULT_DATA_CHUNK: usize = 256 * 1024;
 /// Longest file name in bytes (UTF-8).
 pub const MAX_NAME_LEN: usize = 1024;
 
+/// Longest name field the decoder accepts. Above [`MAX_NAME_LEN`] so that a name that is merely
+/// too long is refused as a bad name (the connection stays usable) rather than as a malformed
+/// frame; still bounded, and inside [`MAX_CONTROL_PAYLOAD`].
+pub const MAX_WIRE_NAME_LEN: usize = 4 * MAX_NAME_LEN;
+
 /// Longest single path component, the common file-system limit.
 pub const MAX_NAME_COMPONENT_LEN: usize = 255;
 

@@ -106,7 +106,13 @@ mod tests {
 
     #[test]
     fn ordinary_names_pass() {
-        for name in ["a", "report.pdf", "photos/2026/img 001.jpg", "ünïcødé/файл", ".hidden"] {
+        for name in [
+            "a",
+            "report.pdf",
+            "photos/2026/img 001.jpg",
+            "ünïcødé/файл",
+            ".hidden",
+        ] {
             assert_eq!(validate_name(name), Ok(()), "{name}");
         }
     }
@@ -130,7 +136,12 @@ mod tests {
             ("a\u{7f}", NameError::ControlCharacter { byte: 0x7f }),
             ("a//b", NameError::EmptyComponent),
             ("a/", NameError::EmptyComponent),
-            (&long, NameError::TooLong { len: MAX_NAME_LEN + 1 }),
+            (
+                &long,
+                NameError::TooLong {
+                    len: MAX_NAME_LEN + 1,
+                },
+            ),
             (&deep, NameError::TooDeep),
             (".ferry-staging/x", NameError::Reserved),
         ];

@@ -156,7 +156,11 @@ impl ServerConnection {
     /// Bytes from the client. See [`Received`]: drop `consumed` bytes from the input, write
     /// `file_data` to the upload, drain events and transmit, and call again with what is left.
     /// Returns early after any event, so events are seen in order with the data.
-    pub fn handle_input<'a>(&mut self, now: Timestamp, input: &'a [u8]) -> Result<Received<'a>, ProtocolError> {
+    pub fn handle_input<'a>(
+        &mut self,
+        now: Timestamp,
+        input: &'a [u8],
+    ) -> Result<Received<'a>, ProtocolError> {
         self.core.check()?;
         if !input.is_empty() {
             self.core.last_input = now;
@@ -243,7 +247,16 @@ impl ServerConnection {
                 });
                 self.state = State::Deciding(Decision::Hello);
             }
-            (State::Idle, Frame::Put { name, size, overwrite, resume, tag }) => {
+            (
+                State::Idle,
+                Frame::Put {
+                    name,
+                    size,
+                    overwrite,
+                    resume,
+                    tag,
+                },
+            ) => {
                 if self.name_ok(name) {
                     self.core.push_event(ServerEvent::PutRequested(PutRequest {
                         name: (*name).to_owned(),
@@ -271,7 +284,9 @@ impl ServerConnection {
                     });
                     self.state = State::Deciding(Decision::List);
                 }
-                Err(error) => self.refuse_by_itself(ErrorCode::BadName, &format!("bad prefix: {error}")),
+                Err(error) => {
+                    self.refuse_by_itself(ErrorCode::BadName, &format!("bad prefix: {error}"))
+                }
             },
             (State::Idle, Frame::Remove { name }) => {
                 if self.name_ok(name) {
@@ -295,7 +310,8 @@ impl ServerConnection {
                 let size = inbound.received();
                 match inbound.finish(*digest)? {
                     Finished::Verified(digest) => {
-                        self.core.push_event(ServerEvent::UploadVerified { digest, size });
+                        self.core
+                            .push_event(ServerEvent::UploadVerified { digest, size });
                         self.state = State::Deciding(Decision::Commit);
                     }
                     Finished::DigestMismatch(error) => {
@@ -308,7 +324,10 @@ impl ServerConnection {
             (State::Receiving(inbound), Frame::Cancel) => {
                 let received = inbound.received();
                 let checkpoint = inbound.checkpoint();
-                self.core.push_event(ServerEvent::UploadCancelled { received, checkpoint });
+                self.core.push_event(ServerEvent::UploadCancelled {
+                    received,
+                    checkpoint,
+                });
                 self.leave_state(State::Idle);
             }
             (state, _) => return Err(unexpected(state)),
@@ -461,7 +480,11 @@ impl ServerConnection {
 
     /// Refuses the whole connection (busy, not authorised, shutting down): queues the `ERROR`
     /// and closes. Allowed before or after the client's `HELLO`, and between requests.
-    pub fn refuse_connection(&mut self, code: ErrorCode, message: &str) -> Result<(), CommandError> {
+    pub fn refuse_connection(
+        &mut self,
+        code: ErrorCode,
+        message: &str,
+    ) -> Result<(), CommandError> {
         match self.state {
             State::AwaitingHello | State::Deciding(Decision::Hello) | State::Idle => {
                 self.core.send_error(code, message);
@@ -557,7 +580,12 @@ impl ServerConnection {
     }
 
     /// Sends one listing entry.
-    pub fn send_list_entry(&mut self, name: &str, size: u64, modified_ms: u64) -> Result<(), CommandError> {
+    pub fn send_list_entry(
+        &mut self,
+        name: &str,
+        size: u64,
+        modified_ms: u64,
+    ) -> Result<(), CommandError> {
         match self.decision("send a listing entry")? {
             Decision::List => {
                 if name.len() > MAX_NAME_LEN {
@@ -591,7 +619,11 @@ impl ServerConnection {
     }
 
     /// Answers a query: the stored file's size and the partial upload's resumable offset.
-    pub fn reply_query(&mut self, stored_size: Option<u64>, partial_offset: Option<u64>) -> Result<(), CommandError> {
+    pub fn reply_query(
+        &mut self,
+        stored_size: Option<u64>,
+        partial_offset: Option<u64>,
+    ) -> Result<(), CommandError> {
         match self.decision("answer a query")? {
             Decision::Query => {
                 self.core.send(&Frame::QueryReply {

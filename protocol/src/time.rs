@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn addition_saturates_instead_of_overflowing() {
         let late = Timestamp::from_micros(u64::MAX - 1);
-        assert_eq!(late + Duration::from_secs(1), Timestamp::from_micros(u64::MAX));
+        assert_eq!(
+            late + Duration::from_secs(1),
+            Timestamp::from_micros(u64::MAX)
+        );
         assert_eq!(Timestamp::ZERO.saturating_since(late), Duration::ZERO);
     }
 }

@@ -11,7 +11,8 @@ pub(crate) struct Inbound {
     size: u64,
     start: u64,
     chunk_left: u32,
-    hasher: FileHasher,
+    /// Boxed: BLAKE3 state is about 2 KiB, which would bloat every connection state.
+    hasher: Box<FileHasher>,
 }
 
 /// How a transfer's `DONE` checked out.
@@ -29,7 +30,7 @@ impl Inbound {
             size,
             start: checkpoint.offset(),
             chunk_left: 0,
-            hasher: FileHasher::resume(checkpoint),
+            hasher: Box::new(FileHasher::resume(checkpoint)),
         }
     }
 

@@ -23,7 +23,10 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let (head, tail) = self.rest.split_first_chunk::<N>().ok_or(DecodeError::Truncated)?;
+        let (head, tail) = self
+            .rest
+            .split_first_chunk::<N>()
+            .ok_or(DecodeError::Truncated)?;
         self.rest = tail;
         Ok(*head)
     }
@@ -41,7 +44,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Bytes with a `u16` length prefix, at most `max` long.
-    pub(crate) fn bytes16(&mut self, field: &'static str, max: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn bytes16(
+        &mut self,
+        field: &'static str,
+        max: usize,
+    ) -> Result<&'a [u8], DecodeError> {
         let len = usize::from(self.u16()?);
         if len > max {
             return Err(DecodeError::FieldTooLong { field, len, max });
@@ -50,7 +57,11 @@ impl<'a> Reader<'a> {
     }
 
     /// UTF-8 text with a `u16` length prefix, at most `max` bytes long.
-    pub(crate) fn str16(&mut self, field: &'static str, max: usize) -> Result<&'a str, DecodeError> {
+    pub(crate) fn str16(
+        &mut self,
+        field: &'static str,
+        max: usize,
+    ) -> Result<&'a str, DecodeError> {
         let bytes = self.bytes16(field, max)?;
         std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { field })
     }
@@ -61,7 +72,9 @@ impl<'a> Reader<'a> {
         if self.rest.is_empty() {
             Ok(())
         } else {
-            Err(DecodeError::TrailingBytes { extra: self.rest.len() })
+            Err(DecodeError::TrailingBytes {
+                extra: self.rest.len(),
+            })
         }
     }
 }

@@ -1,0 +1,561 @@
+//! Example-based pair tests: whole exchanges between the two machines, and the refusal and
+//! violation paths, each showing the error the peer receives.
+
+use std::time::Duration;
+
+use ferry_protocol::limits::MAGIC;
+use ferry_protocol::{
+    ClientConnection, ClientEvent, Config, Digest, ErrorCode, Frame, HASH_UNIT_LEN, HashCheckpoint,
+    ProtocolError, ServerConnection, ServerEvent, SourceTag, Timestamp, decode_frame,
+};
+
+use crate::pair::{MemStore, Outcome, Pair, Split, checkpoint_of, content};
+
+fn random_split(seed: u64) -> Split {
+    Split::Random { seed, max: 70_000 }
+}
+
+#[test]
+fn files_of_boundary_sizes_upload_and_download_byte_for_byte() {
+    let unit = HASH_UNIT_LEN as usize;
+    let sizes = [
+        0,
+        1,
+        1023,
+        1024,
+        1025,
+        unit - 1,
+        unit,
+        unit + 1,
+        256 * 1024,
+        256 * 1024 + 1,
+        3 * 1024 * 1024 + 5,
+    ];
+    let mut pair = Pair::new(random_split(1));
+    for (i, &size) in sizes.iter().enumerate() {
+        let name = format!("dir/file-{i}");
+        let data = content(size, i as u64);
+        assert_eq!(
+            pair.put(&name, &data, false, true),
+            Outcome::Stored { offset: 0 },
+            "size {size}"
+        );
+        assert_eq!(pair.store.files[&name].0, data, "stored bytes, size {size}");
+        match pair.get(&name, HashCheckpoint::start()) {
+            Outcome::Downloaded {
+                data: got,
+                offset,
+                digest,
+            } => {
+                assert_eq!(offset, 0);
+                assert_eq!(got, data, "downloaded bytes, size {size}");
+                assert_eq!(digest, Digest::of(&data));
+            }
+            other => panic!("download of size {size} ended with {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn cancelled_upload_resumes_sending_only_the_missing_bytes() {
+    let data = content(1_000_000, 9);
+    let mut pair = Pair::new(random_split(2));
+    let cancelled = pair.put_with("big.bin", &data, false, true, false, Some(300_000));
+    assert!(matches!(cancelled, Outcome::Cancelled { sent } if sent >= 300_000));
+    assert!(
+        !pair.store.files.contains_key("big.bin"),
+        "a cancelled upload is not visible"
+    );
+
+    let Outcome::Queried {
+        stored_size: None,
+        partial_offset: Some(held),
+    } = pair.query("big.bin", &data)
+    else {
+        panic!("query did not report the partial upload");
+    };
+    assert!(
+        held >= 256 * 1024 && held % HASH_UNIT_LEN == 0,
+        "held {held}"
+    );
+
+    let sent_before = pair.data_bytes_sent;
+    assert_eq!(
+        pair.put("big.bin", &data, false, true),
+        Outcome::Stored { offset: held }
+    );
+    assert_eq!(pair.data_bytes_sent - sent_before, data.len() as u64 - held);
+    assert_eq!(pair.store.files["big.bin"].0, data);
+}
+
+#[test]
+fn upload_without_resume_starts_over() {
+    let data = content(500_000, 4);
+    let mut pair = Pair::new(random_split(3));
+    pair.put_with("x", &data, false, true, false, Some(200_000));
+    assert_eq!(
+        pair.put("x", &data, false, false),
+        Outcome::Stored { offset: 0 }
+    );
+    assert_eq!(pair.store.files["x"].0, data);
+}
+
+#[test]
+fn partial_upload_of_another_file_is_not_resumed() {
+    let first = content(400_000, 1);
+    let second = content(400_001, 2);
+    let mut pair = Pair::new(random_split(4));
+    pair.put_with("same-name", &first, false, true, false, Some(200_000));
+    assert_eq!(
+        pair.put("same-name", &second, false, true),
+        Outcome::Stored { offset: 0 }
+    );
+    assert_eq!(pair.store.files["same-name"].0, second);
+}
+
+#[test]
+fn download_resumes_from_a_local_partial_and_verifies_the_whole_file() {
+    let data = content(2_000_000, 5);
+    let mut pair = Pair::new(random_split(5));
+    pair.put("f", &data, false, true);
+    for have in [0, 1, 65_535, 65_536, 700_001, 2_000_000] {
+        let checkpoint = checkpoint_of(&data[..have]);
+        match pair.get("f", checkpoint.clone()) {
+            Outcome::Downloaded {
+                data: tail,
+                offset,
+                digest,
+            } => {
+                assert_eq!(offset, checkpoint.offset());
+                assert_eq!(tail, data[offset as usize..], "tail from {offset}");
+                assert_eq!(digest, Digest::of(&data));
+            }
+            other => panic!("resume from {have} ended with {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn list_and_remove() {
+    let mut pair = Pair::new(random_split(6));
+    for (name, len) in [("a/1", 10), ("a/2", 0), ("b/3", 7)] {
+        pair.put(name, &content(len, 1), false, true);
+    }
+    let Outcome::Listed(entries) = pair.list("a/") else {
+        panic!("list failed")
+    };
+    let names: Vec<_> = entries.iter().map(|e| (e.name.as_str(), e.size)).collect();
+    assert_eq!(names, [("a/1", 10), ("a/2", 0)]);
+    assert_eq!(pair.remove("a/1"), Outcome::Removed);
+    assert_eq!(pair.remove("a/1"), Outcome::Refused(ErrorCode::NotFound));
+    let Outcome::Listed(entries) = pair.list("") else {
+        panic!("list failed")
+    };
+    assert_eq!(entries.len(), 2);
+}
+
+#[test]
+fn existing_name_is_refused_unless_overwrite() {
+    let mut pair = Pair::new(random_split(7));
+    pair.put("n", b"one", false, true);
+    assert_eq!(
+        pair.put("n", b"two", false, true),
+        Outcome::Refused(ErrorCode::AlreadyExists)
+    );
+    assert_eq!(pair.store.files["n"].0, b"one");
+    assert_eq!(
+        pair.put("n", b"two", true, true),
+        Outcome::Stored { offset: 0 }
+    );
+    assert_eq!(pair.store.files["n"].0, b"two");
+}
+
+#[test]
+fn too_large_is_refused_before_any_data_moves() {
+    let mut pair = Pair::with_store(random_split(8), MemStore::with_max_size(1000));
+    assert_eq!(
+        pair.put("big", &content(1001, 1), false, true),
+        Outcome::Refused(ErrorCode::TooLarge)
+    );
+    assert_eq!(pair.data_bytes_sent, 0);
+    assert!(pair.store.partials.is_empty());
+}
+
+#[test]
+fn wrong_digest_is_refused_and_leaves_no_file() {
+    let mut pair = Pair::new(random_split(9));
+    let data = content(100_000, 3);
+    assert_eq!(
+        pair.put_with("bad", &data, false, true, true, None),
+        Outcome::Refused(ErrorCode::DigestMismatch)
+    );
+    assert!(!pair.store.files.contains_key("bad"));
+    assert!(pair.store.partials.is_empty(), "rejected data is discarded");
+    assert_eq!(
+        pair.put("bad", &data, false, true),
+        Outcome::Stored { offset: 0 },
+        "connection still usable"
+    );
+}
+
+// ----- one machine fed raw frames -----
+
+fn frame_bytes(frames: &[Frame<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for frame in frames {
+        frame.encode(&mut out);
+    }
+    out
+}
+
+fn hello() -> Frame<'static> {
+    Frame::Hello {
+        min_version: 1,
+        max_version: 1,
+        token: b"",
+    }
+}
+
+/// Feeds `input` whole; returns the events and the first error.
+fn feed(conn: &mut ServerConnection, input: &[u8]) -> (Vec<ServerEvent>, Option<ProtocolError>) {
+    let mut events = Vec::new();
+    let mut pos = 0;
+    loop {
+        match conn.handle_input(Timestamp::ZERO, &input[pos..]) {
+            Ok(received) => {
+                pos += received.consumed;
+                let before = events.len();
+                while let Some(event) = conn.poll_event() {
+                    match &event {
+                        ServerEvent::ClientHello { .. } => conn.accept_client().unwrap(),
+                        ServerEvent::PutRequested(_) => {
+                            conn.accept_put(&HashCheckpoint::start()).unwrap()
+                        }
+                        _ => {}
+                    }
+                    events.push(event);
+                }
+                if received.consumed == 0 && events.len() == before {
+                    return (events, None);
+                }
+            }
+            Err(error) => return (events, Some(error)),
+        }
+    }
+}
+
+/// The frames the server sent, after its magic.
+fn sent_frames(conn: &mut ServerConnection) -> Vec<(ErrorCode, String)> {
+    let mut out = Vec::new();
+    conn.poll_transmit(&mut out);
+    let mut rest = out
+        .strip_prefix(&MAGIC)
+        .expect("server starts with its magic");
+    let mut errors = Vec::new();
+    while let Ok(Some((frame, used))) = decode_frame(rest) {
+        if let Frame::Error { code, message } = frame {
+            errors.push((code, message.to_owned()));
+        }
+        rest = &rest[used..];
+    }
+    errors
+}
+
+fn connected_server() -> ServerConnection {
+    let mut conn = ServerConnection::new(Config::default(), Timestamp::ZERO);
+    let mut input = MAGIC.to_vec();
+    input.extend(frame_bytes(&[hello()]));
+    let (events, error) = feed(&mut conn, &input);
+    assert!(matches!(
+        events[..],
+        [ServerEvent::ClientHello { version: 1, .. }]
+    ));
+    assert_eq!(error, None);
+    conn
+}
+
+fn put(name: &str, size: u64) -> Frame<'_> {
+    Frame::Put {
+        name,
+        size,
+        overwrite: false,
+        resume: false,
+        tag: SourceTag::default(),
+    }
+}
+
+#[test]
+fn hostile_names_get_bad_name_and_the_connection_stays_usable() {
+    for name in [
+        "../etc/passwd",
+        "/abs",
+        "a\0b",
+        "a\u{1}b",
+        "C:/x",
+        "a\\b",
+        ".ferry-staging/x",
+        &"n".repeat(1025),
+    ] {
+        let mut conn = connected_server();
+        let (events, error) = feed(&mut conn, &frame_bytes(&[put(name, 1)]));
+        assert_eq!(error, None, "{name:?}");
+        assert!(
+            matches!(
+                events[..],
+                [ServerEvent::RequestRefused {
+                    code: ErrorCode::BadName,
+                    ..
+                }]
+            ),
+            "{name:?}: {events:?}"
+        );
+        let errors = sent_frames(&mut conn);
+        assert_eq!(
+            errors.last().map(|e| e.0),
+            Some(ErrorCode::BadName),
+            "{name:?}"
+        );
+        let (events, _) = feed(&mut conn, &frame_bytes(&[put("fine", 0)]));
+        assert!(
+            matches!(events[..], [ServerEvent::PutRequested(_)]),
+            "usable after {name:?}"
+        );
+    }
+}
+
+#[test]
+fn more_bytes_than_declared_is_a_size_mismatch() {
+    let mut conn = connected_server();
+    let mut input = frame_bytes(&[put("f", 10), Frame::Data { len: 11 }]);
+    input.extend([0u8; 11]);
+    let (_, error) = feed(&mut conn, &input);
+    assert!(
+        matches!(
+            error,
+            Some(ProtocolError::SizeMismatch {
+                declared: 10,
+                sent: 11
+            })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        sent_frames(&mut conn).last().map(|e| e.0),
+        Some(ErrorCode::SizeMismatch)
+    );
+}
+
+#[test]
+fn done_before_every_byte_is_a_size_mismatch() {
+    let mut conn = connected_server();
+    let mut input = frame_bytes(&[put("f", 10), Frame::Data { len: 5 }]);
+    input.extend([0u8; 5]);
+    input.extend(frame_bytes(&[Frame::Done {
+        digest: Digest::of(&[0; 5]),
+    }]));
+    let (events, error) = feed(&mut conn, &input);
+    assert!(
+        matches!(
+            error,
+            Some(ProtocolError::SizeMismatch {
+                declared: 10,
+                sent: 5
+            })
+        ),
+        "{error:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::UploadVerified { .. }))
+    );
+    assert_eq!(
+        conn.upload_checkpoint(),
+        Some(HashCheckpoint::start()),
+        "partial kept resumable"
+    );
+}
+
+#[test]
+fn data_before_go_ahead_is_an_unexpected_frame() {
+    let mut conn = connected_server();
+    let (_, error) = feed(&mut conn, &frame_bytes(&[Frame::Data { len: 3 }]));
+    assert!(
+        matches!(
+            error,
+            Some(ProtocolError::UnexpectedFrame { frame: "DATA", .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        sent_frames(&mut conn).last().map(|e| e.0),
+        Some(ErrorCode::UnexpectedFrame)
+    );
+}
+
+#[test]
+fn second_request_mid_transfer_is_an_unexpected_frame() {
+    let mut conn = connected_server();
+    let (_, error) = feed(
+        &mut conn,
+        &frame_bytes(&[put("f", 10), Frame::List { prefix: "" }]),
+    );
+    assert!(
+        matches!(
+            error,
+            Some(ProtocolError::UnexpectedFrame { frame: "LIST", .. })
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn errors_are_sticky() {
+    let mut conn = connected_server();
+    let (_, first) = feed(&mut conn, &[0xee]);
+    let first = first.expect("unknown frame type fails");
+    assert_eq!(
+        conn.handle_input(Timestamp::ZERO, &frame_bytes(&[put("ok", 0)])),
+        Err(first.clone())
+    );
+    assert_eq!(conn.handle_eof(Timestamp::ZERO), Err(first.clone()));
+    assert_eq!(conn.error(), Some(&first));
+    assert!(conn.is_closed());
+}
+
+#[test]
+fn a_peer_that_is_not_ferry_is_told_and_closed() {
+    let mut conn = ServerConnection::new(Config::default(), Timestamp::ZERO);
+    let (_, error) = feed(&mut conn, b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(error, Some(ProtocolError::NotFerry));
+    assert_eq!(
+        sent_frames(&mut conn).last().map(|e| e.0),
+        Some(ErrorCode::NotFerry)
+    );
+}
+
+#[test]
+fn unsupported_version_is_refused_with_its_code() {
+    let mut conn = ServerConnection::new(Config::default(), Timestamp::ZERO);
+    let mut input = MAGIC.to_vec();
+    input.extend(frame_bytes(&[Frame::Hello {
+        min_version: 2,
+        max_version: 9,
+        token: b"",
+    }]));
+    let (_, error) = feed(&mut conn, &input);
+    assert!(
+        matches!(
+            error,
+            Some(ProtocolError::UnsupportedVersion { theirs_min: 2, .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        sent_frames(&mut conn).last().map(|e| e.0),
+        Some(ErrorCode::UnsupportedVersion)
+    );
+}
+
+#[test]
+fn silent_client_times_out_at_its_deadline() {
+    let config = Config::default();
+    let mut conn = ServerConnection::new(config, Timestamp::ZERO);
+    let deadline = conn.poll_timeout().expect("handshake deadline");
+    assert_eq!(deadline, Timestamp::ZERO + config.handshake_timeout);
+    assert_eq!(
+        conn.handle_timeout(Timestamp::from_micros(deadline.as_micros() - 1)),
+        Ok(())
+    );
+    assert!(matches!(
+        conn.handle_timeout(deadline),
+        Err(ProtocolError::Timeout { what: "handshake" })
+    ));
+    assert_eq!(
+        sent_frames(&mut conn).last().map(|e| e.0),
+        Some(ErrorCode::Timeout)
+    );
+}
+
+#[test]
+fn stalled_upload_times_out_and_stays_resumable() {
+    let mut conn = connected_server();
+    let mut input = frame_bytes(&[put("f", 200_000), Frame::Data { len: 100_000 }]);
+    input.extend(vec![7u8; 100_000]);
+    let (_, error) = feed(&mut conn, &input);
+    assert_eq!(error, None);
+    let deadline = conn.poll_timeout().expect("idle deadline while receiving");
+    assert!(matches!(
+        conn.handle_timeout(deadline + Duration::from_secs(1)),
+        Err(ProtocolError::Timeout { .. })
+    ));
+    assert_eq!(
+        conn.upload_checkpoint().map(|c| c.offset()),
+        Some(HASH_UNIT_LEN)
+    );
+}
+
+#[test]
+fn busy_server_refusal_reaches_the_client() {
+    let mut server = ServerConnection::new(Config::default(), Timestamp::ZERO);
+    server
+        .refuse_connection(ErrorCode::Busy, "at the connection limit; try again later")
+        .unwrap();
+    assert!(server.is_closed());
+    let mut bytes = Vec::new();
+    server.poll_transmit(&mut bytes);
+    let mut client = ClientConnection::new(Config::default(), Timestamp::ZERO, b"").unwrap();
+    let error = client
+        .handle_input(Timestamp::ZERO, &bytes)
+        .expect_err("busy is fatal");
+    assert!(
+        matches!(
+            error,
+            ProtocolError::Peer {
+                code: ErrorCode::Busy,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(client.poll_event().is_none());
+}
+
+#[test]
+fn client_rejects_a_download_whose_digest_does_not_match() {
+    let mut client = ClientConnection::new(Config::default(), Timestamp::ZERO, b"").unwrap();
+    let mut input = MAGIC.to_vec();
+    input.extend(frame_bytes(&[Frame::Welcome { version: 1 }]));
+    client.get("f", HashCheckpoint::start()).unwrap_err(); // not connected yet: refused locally
+    let received = client.handle_input(Timestamp::ZERO, &input).unwrap();
+    assert_eq!(received.consumed, input.len());
+    assert_eq!(
+        client.poll_event(),
+        Some(ClientEvent::Connected { version: 1 })
+    );
+    client.get("f", HashCheckpoint::start()).unwrap();
+    let mut reply = frame_bytes(&[
+        Frame::GetReady { size: 3, offset: 0 },
+        Frame::Data { len: 3 },
+    ]);
+    reply.extend(b"abc");
+    reply.extend(frame_bytes(&[Frame::Done {
+        digest: Digest::of(b"abd"),
+    }]));
+    let mut pos = 0;
+    let mut error = None;
+    for _ in 0..10 {
+        match client.handle_input(Timestamp::ZERO, &reply[pos..]) {
+            Ok(received) => pos += received.consumed,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+        while client.poll_event().is_some() {}
+    }
+    assert!(
+        matches!(error, Some(ProtocolError::DigestMismatch { .. })),
+        "{error:?}"
+    );
+}
