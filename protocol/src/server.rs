@@ -496,6 +496,18 @@ impl ServerConnection {
         }
     }
 
+    /// Ends the connection from the server's side in any state, e.g. when the disk fills up
+    /// mid-upload or the shutdown grace period is over: queues `ERROR(code, message)` and
+    /// closes. An upload under way stays resumable from [`upload_checkpoint`](Self::upload_checkpoint).
+    pub fn abort(&mut self, code: ErrorCode, message: &str) {
+        if self.core.is_closed() {
+            return;
+        }
+        self.core.send_error(code, message);
+        self.leave_state(State::Closed);
+        self.core.close();
+    }
+
     /// Refuses the pending request with a code and a message; the connection stays open.
     /// For an upload awaiting commit, this reports that storing it failed.
     pub fn refuse(&mut self, code: ErrorCode, message: &str) -> Result<(), CommandError> {

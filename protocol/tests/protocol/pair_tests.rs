@@ -559,3 +559,22 @@ fn client_rejects_a_download_whose_digest_does_not_match() {
         "{error:?}"
     );
 }
+
+#[test]
+fn server_abort_mid_upload_tells_the_client_and_keeps_the_checkpoint() {
+    let mut conn = connected_server();
+    let mut input = frame_bytes(&[put("f", 300_000), Frame::Data { len: 200_000 }]);
+    input.extend(vec![1u8; 200_000]);
+    let (_, error) = feed(&mut conn, &input);
+    assert_eq!(error, None);
+    conn.abort(ErrorCode::DiskFull, "disk full");
+    assert!(conn.is_closed());
+    assert_eq!(
+        conn.upload_checkpoint().map(|c| c.offset()),
+        Some(3 * HASH_UNIT_LEN)
+    );
+    assert_eq!(
+        sent_frames(&mut conn).last().map(|e| e.0),
+        Some(ErrorCode::DiskFull)
+    );
+}
