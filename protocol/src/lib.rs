@@ -80,6 +80,8 @@ mod core;
 mod digest;
 mod error;
 mod frame;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod limits;
 mod name;
 mod server;

@@ -1,0 +1,2111 @@
+//! Bodies of the cargo-fuzz targets in `fuzz/` (feature `fuzzing`, also built for tests).
+//!
+//! Each public function is one target: the files in `fuzz/fuzz_targets/` only call it, and
+//! `tests/fuzz_corpus.rs` replays every committed corpus file through it, so this code builds
+//! and runs in ordinary `cargo test`. The functions assert invariants and panic when one
+//! breaks; "no panic" alone is not the point:
+//!
+//! - [`decode_frames`]: the codec is incremental (a prefix of a frame is "need more bytes" or
+//!   the same error) and decode→encode gives back exactly the bytes consumed.
+//! - [`server_from_first_byte`], [`server_after_handshake`], [`client_from_server_bytes`]: one
+//!   machine fed hostile bytes at arbitrary split points. Consumed never exceeds the input;
+//!   file data is the tail of the consumed bytes and never more than the declared size;
+//!   verified digests match an independent BLAKE3 of the bytes handed out; events come only in
+//!   states that allow them; everything the machine transmits decodes; errors are sticky.
+//! - [`names`]: the name checks accept exactly the names an independent specification accepts,
+//!   and an accepted name joined to a root stays under it.
+//! - [`pair`]: a client and a server wired in memory run random operations against a small
+//!   in-memory store; both sides agree on every byte, digest and answer, and nothing stalls.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Component, Path};
+use std::sync::OnceLock;
+
+use crate::limits::{
+    FRAME_HEADER_LEN, MAGIC, MAX_CONTROL_PAYLOAD, MAX_DATA_CHUNK, MAX_NAME_COMPONENT_LEN,
+    MAX_NAME_DEPTH, MAX_NAME_LEN, PROTOCOL_VERSION, RESERVED_PREFIX,
+};
+use crate::{
+    ClientConnection, ClientEvent, CommandError, Config, Digest, ErrorCode, FileHasher, Frame,
+    HASH_UNIT_LEN, HashCheckpoint, NameError, ProtocolError, ServerConnection, ServerEvent,
+    SourceTag, Timestamp, decode_frame, validate_name, validate_prefix,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Target 1: the frame decoder
+// ---------------------------------------------------------------------------------------------
+
+/// Prefixes of frames up to this length are all checked; longer frames are sampled.
+const ALL_PREFIXES_UP_TO: usize = 64;
+
+/// Decodes `data` as a stream of frames (skipping `DATA` payloads) and checks each result.
+pub fn decode_frames(data: &[u8]) {
+    let mut pos = 0;
+    while pos < data.len() {
+        let rest = &data[pos..];
+        let result = decode_frame(rest);
+        match &result {
+            Ok(None) => {
+                // "Need more bytes" must be stable: no prefix is an error either.
+                check_prefixes(rest, rest.len(), &result);
+                break;
+            }
+            Err(_) => {
+                // The error is decided by the bytes up to some point; every prefix either
+                // needs more bytes or already gives that same error.
+                check_prefixes(rest, rest.len(), &result);
+                break;
+            }
+            Ok(Some((frame, consumed))) => {
+                let consumed = *consumed;
+                assert!(
+                    consumed >= FRAME_HEADER_LEN && consumed <= rest.len(),
+                    "consumed {consumed} of {}",
+                    rest.len()
+                );
+                let mut encoded = Vec::new();
+                frame.encode(&mut encoded);
+                assert_eq!(
+                    encoded,
+                    rest[..consumed],
+                    "decode→encode changed the bytes of {frame:?}"
+                );
+                check_prefixes(rest, consumed, &Ok(None));
+                // The frame is decided by its own bytes: nothing after it changes the result.
+                assert_eq!(
+                    decode_frame(&rest[..consumed]),
+                    result,
+                    "frame depends on bytes after it"
+                );
+                let step = match frame {
+                    Frame::Data { len } => {
+                        let len = *len as usize;
+                        assert!(
+                            (1..=MAX_DATA_CHUNK).contains(&len),
+                            "DATA length {len} out of range"
+                        );
+                        consumed + len
+                    }
+                    _ => {
+                        assert!(consumed - FRAME_HEADER_LEN <= MAX_CONTROL_PAYLOAD);
+                        consumed
+                    }
+                };
+                pos += step.min(rest.len());
+            }
+        }
+    }
+}
+
+/// Every prefix of `bytes[..end]` (sampled for long frames) decodes to `Ok(None)` or to
+/// `full`, if `full` is an error.
+fn check_prefixes(
+    bytes: &[u8],
+    end: usize,
+    full: &Result<Option<(Frame<'_>, usize)>, crate::DecodeError>,
+) {
+    let check = |cut: usize| {
+        let got = decode_frame(&bytes[..cut]);
+        let ok = match (&got, full) {
+            (Ok(None), _) => true,
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        };
+        assert!(
+            ok,
+            "prefix of {cut} bytes decodes to {got:?}, the whole to {full:?}"
+        );
+    };
+    if end <= ALL_PREFIXES_UP_TO {
+        (0..end).for_each(check);
+    } else {
+        (0..FRAME_HEADER_LEN + 2)
+            .chain((1..16).map(|i| end * i / 16))
+            .chain([end - 1])
+            .for_each(check);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------------
+
+/// A small deterministic generator (splitmix64), seeded from the input so runs reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn from_bytes(data: &[u8]) -> Self {
+        // FNV-1a: any change of the input changes the split points.
+        let seed = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        Rng(seed)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A value in `0..n` (`n > 0`).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+
+    /// A piece length in `1..=left`, mostly small, sometimes everything.
+    fn piece(&mut self, left: usize) -> usize {
+        let left = left.max(1);
+        let len = match self.below(4) {
+            0 => 1,
+            1 => 1 + self.below(8) as usize,
+            2 => 1 + self.below(256) as usize,
+            _ => left,
+        };
+        len.min(left)
+    }
+}
+
+/// Bytes of a made-up file: a pattern that depends on `seed`.
+fn content(seed: u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            (i as u64)
+                .wrapping_mul(31)
+                .wrapping_add(seed.wrapping_mul(7))
+                .wrapping_add((i >> 8) as u64) as u8
+        })
+        .collect()
+}
+
+/// The checkpoint after one unit of zero bytes: a resumed transfer whose first unit is zeros.
+fn zero_unit_checkpoint() -> &'static HashCheckpoint {
+    static CHECKPOINT: OnceLock<HashCheckpoint> = OnceLock::new();
+    CHECKPOINT.get_or_init(|| {
+        // One byte past the unit, so that the hasher folds it into its checkpoint.
+        let checkpoint = checkpoint_of(&vec![0; HASH_UNIT_LEN as usize + 1]);
+        assert_eq!(checkpoint.offset(), HASH_UNIT_LEN);
+        checkpoint
+    })
+}
+
+/// The checkpoint a receiver holding `bytes` (from offset 0) resumes from.
+fn checkpoint_of(bytes: &[u8]) -> HashCheckpoint {
+    let mut hasher = FileHasher::new();
+    hasher.update(bytes);
+    hasher.checkpoint()
+}
+
+fn ts(micros: u64) -> Timestamp {
+    Timestamp::from_micros(micros)
+}
+
+/// `part` is exactly the `part.len()` bytes of `whole` that end at `whole[end]`.
+fn assert_tail_of(part: &[u8], whole: &[u8], end: usize) {
+    if part.is_empty() {
+        return;
+    }
+    let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    assert!(
+        start <= whole.len() && start + part.len() == end,
+        "file data is not the tail of the consumed input (starts at {start}, {} bytes, consumed {end})",
+        part.len()
+    );
+}
+
+/// The ERROR frame `error` queues for the peer, if it queues one.
+fn expects_error_frame(error: &ProtocolError) -> bool {
+    !matches!(
+        error,
+        ProtocolError::Peer { .. } | ProtocolError::UnexpectedEof { .. }
+    )
+}
+
+/// Follows everything one machine transmits (its magic, frames, and the file data its driver
+/// writes after `DATA` headers) and fails on anything that does not decode.
+#[derive(Default)]
+struct StreamChecker {
+    buf: Vec<u8>,
+    magic_seen: usize,
+    data_left: usize,
+    last_error: Option<ErrorCode>,
+    frames: usize,
+}
+
+impl StreamChecker {
+    fn feed(&mut self, mut bytes: &[u8]) {
+        if self.magic_seen < MAGIC.len() {
+            let n = (MAGIC.len() - self.magic_seen).min(bytes.len());
+            assert_eq!(
+                bytes[..n],
+                MAGIC[self.magic_seen..self.magic_seen + n],
+                "stream does not start with the magic"
+            );
+            self.magic_seen += n;
+            bytes = &bytes[n..];
+        }
+        self.buf.extend_from_slice(bytes);
+        let mut pos = 0;
+        loop {
+            if self.data_left > 0 {
+                let n = self.data_left.min(self.buf.len() - pos);
+                if n == 0 {
+                    break;
+                }
+                self.data_left -= n;
+                pos += n;
+                continue;
+            }
+            match decode_frame(&self.buf[pos..]) {
+                Ok(Some((frame, used))) => {
+                    self.frames += 1;
+                    self.last_error = match frame {
+                        Frame::Error { code, .. } => Some(code),
+                        _ => None,
+                    };
+                    if let Frame::Data { len } = frame {
+                        self.data_left = len as usize;
+                    }
+                    pos += used;
+                }
+                Ok(None) => break,
+                Err(error) => panic!("the machine transmitted a malformed frame: {error}"),
+            }
+        }
+        self.buf.drain(..pos);
+    }
+
+    /// Everything sent so far ends on a frame boundary.
+    fn assert_complete(&self) {
+        assert!(
+            self.buf.is_empty() && self.data_left == 0,
+            "transmitted stream ends inside a frame"
+        );
+    }
+}
+
+/// Checks the sticky-error contract on any machine: the same error from every later call, and
+/// the ERROR frame that tells the peer why as the last thing transmitted.
+fn assert_sticky<T>(error: &ProtocolError, again: Result<T, ProtocolError>, what: &str) {
+    match again {
+        Err(e) => assert_eq!(
+            &e, error,
+            "{what} after an error returned a different error"
+        ),
+        Ok(_) => panic!("{what} after the error {error:?} succeeded"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets 2 and 3: the server fed hostile bytes
+// ---------------------------------------------------------------------------------------------
+
+/// The server machine fed `data` from its very first byte.
+pub fn server_from_first_byte(data: &[u8]) {
+    run_server(data, Rng::from_bytes(data));
+}
+
+/// The server machine fed the magic and a valid `HELLO`, then `data`: the fuzzer starts in
+/// the request and transfer states.
+pub fn server_after_handshake(data: &[u8]) {
+    let mut input = MAGIC.to_vec();
+    Frame::Hello {
+        min_version: PROTOCOL_VERSION,
+        max_version: PROTOCOL_VERSION,
+        token: b"",
+    }
+    .encode(&mut input);
+    input.extend_from_slice(data);
+    run_server(&input, Rng::from_bytes(data));
+}
+
+/// The upload the server is receiving, as the fuzz driver sees it.
+struct UploadModel {
+    size: u64,
+    /// File bytes from offset 0: the resumed prefix, then every `file_data` handed out.
+    bytes: Vec<u8>,
+}
+
+/// The download the server is sending.
+struct DownloadModel {
+    file: Vec<u8>,
+    pos: usize,
+}
+
+/// Size of the file a fuzzed server pretends to hold under `name`.
+fn served_file(name: &str) -> Vec<u8> {
+    let seed = name
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)));
+    let len = match seed % 4 {
+        0 => 0,
+        1 => (seed % 97) as usize,
+        2 => (seed % 5000) as usize,
+        _ => HASH_UNIT_LEN as usize + (seed % 3000) as usize,
+    };
+    content(seed, len)
+}
+
+struct ServerHarness {
+    conn: ServerConnection,
+    rng: Rng,
+    now: u64,
+    out: StreamChecker,
+    upload: Option<UploadModel>,
+    download: Option<DownloadModel>,
+    /// A request awaits the driver's decision (must be answered before more input is read).
+    closed_by_us: bool,
+}
+
+fn run_server(input: &[u8], rng: Rng) {
+    let mut h = ServerHarness {
+        conn: ServerConnection::new(Config::default(), Timestamp::ZERO),
+        rng,
+        now: 0,
+        out: StreamChecker::default(),
+        upload: None,
+        download: None,
+        closed_by_us: false,
+    };
+    let error = h.feed_all(input);
+    let error = match error {
+        Some(error) => Some(error),
+        None => {
+            while h.download.is_some() {
+                h.send_download_chunk();
+            }
+            h.flush();
+            h.conn.handle_eof(ts(h.now)).err()
+        }
+    };
+    h.flush();
+    if let Some(error) = error {
+        h.check_failed(&error);
+    }
+}
+
+impl ServerHarness {
+    /// Feeds `input` in pieces; returns the error that ended the connection, if one did.
+    fn feed_all(&mut self, input: &[u8]) -> Option<ProtocolError> {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut fed = 0;
+        while fed < input.len() {
+            let n = self.rng.piece(input.len() - fed);
+            buf.extend_from_slice(&input[fed..fed + n]);
+            fed += n;
+            self.now += self.rng.below(50_000);
+            if self.rng.one_in(64) {
+                self.now += 61_000_000; // past every timeout
+            }
+            if let Err(error) = self.tick() {
+                return Some(error);
+            }
+            let mut start = 0;
+            // Each round consumes a byte or yields an event (whose frame consumed bytes).
+            let mut rounds = 0;
+            loop {
+                rounds += 1;
+                assert!(rounds <= buf.len() + 2, "handle_input made no progress");
+                let received = match self.conn.handle_input(ts(self.now), &buf[start..]) {
+                    Ok(received) => received,
+                    Err(error) => return Some(error),
+                };
+                let offered = buf.len() - start;
+                assert!(
+                    received.consumed <= offered,
+                    "consumed {} of {offered}",
+                    received.consumed
+                );
+                assert_tail_of(received.file_data, &buf[start..], received.consumed);
+                if !received.file_data.is_empty() {
+                    let upload = self.upload.as_mut().expect("file data outside an upload");
+                    upload.bytes.extend_from_slice(received.file_data);
+                    assert!(
+                        upload.bytes.len() as u64 <= upload.size,
+                        "more file data than declared"
+                    );
+                    if let Some(checkpoint) = self.conn.upload_checkpoint() {
+                        assert!(
+                            checkpoint.offset() <= upload.bytes.len() as u64,
+                            "checkpoint ahead of data"
+                        );
+                    }
+                }
+                start += received.consumed;
+                let events = self.drain_events();
+                if received.consumed == 0 && events == 0 {
+                    break;
+                }
+            }
+            buf.drain(..start);
+            self.send_download_chunk();
+            self.flush();
+        }
+        None
+    }
+
+    /// Calls `handle_timeout` when a deadline has passed.
+    fn tick(&mut self) -> Result<(), ProtocolError> {
+        match self.conn.poll_timeout() {
+            Some(deadline) if deadline <= ts(self.now) => {
+                let result = self.conn.handle_timeout(ts(self.now));
+                assert!(
+                    matches!(result, Err(ProtocolError::Timeout { .. })),
+                    "deadline passed but {result:?}"
+                );
+                result
+            }
+            Some(_) => {
+                let result = self.conn.handle_timeout(ts(self.now));
+                assert_eq!(result, Ok(()), "timeout before the deadline");
+                result
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut bytes = Vec::new();
+        let n = self.conn.poll_transmit(&mut bytes);
+        assert_eq!(n, bytes.len());
+        self.out.feed(&bytes);
+    }
+
+    fn send_download_chunk(&mut self) {
+        let Some(download) = self.download.as_mut() else {
+            return;
+        };
+        let left = download.file.len() - download.pos;
+        if left > 0 {
+            let n = self.rng.piece(left).min(MAX_DATA_CHUNK);
+            let chunk = &download.file[download.pos..download.pos + n];
+            self.conn
+                .send_file_data(chunk)
+                .expect("a chunk within the file is accepted");
+            download.pos += n;
+            let mut header = Vec::new();
+            let _ = self.conn.poll_transmit(&mut header);
+            self.out.feed(&header);
+            self.out.feed(chunk);
+            assert_eq!(
+                self.conn.download_remaining(),
+                Some((download.file.len() - download.pos) as u64)
+            );
+        } else {
+            assert_eq!(
+                self.conn.send_file_data(b"x"),
+                Err(CommandError::TooMuchData {
+                    given: 1,
+                    allowed: 0
+                }),
+                "a byte past the end of the download was accepted"
+            );
+            self.conn
+                .finish_download(Digest::of(&download.file))
+                .expect("finishing a fully sent download");
+            self.download = None;
+        }
+    }
+
+    /// Answers every queued event with a simple policy that uses the request's own fields.
+    fn drain_events(&mut self) -> usize {
+        let mut count = 0;
+        while let Some(event) = self.conn.poll_event() {
+            count += 1;
+            assert!(
+                !self.closed_by_us,
+                "event {event:?} after the driver closed the connection"
+            );
+            self.on_event(event);
+        }
+        count
+    }
+
+    fn on_event(&mut self, event: ServerEvent) {
+        let busy = self.upload.is_some() || self.download.is_some();
+        match event {
+            ServerEvent::ClientHello { version, token } => {
+                assert_eq!(version, PROTOCOL_VERSION);
+                if token.first() == Some(&b'!') {
+                    self.conn
+                        .refuse_connection(ErrorCode::NotAuthorised, "bad token")
+                        .expect("refuse after HELLO");
+                    self.closed_by_us = true;
+                    assert!(self.conn.is_closed());
+                } else {
+                    self.conn.accept_client().expect("accept after HELLO");
+                }
+            }
+            ServerEvent::PutRequested(request) => {
+                assert!(!busy, "PUT during a transfer");
+                assert_eq!(
+                    validate_name(&request.name),
+                    Ok(()),
+                    "unvalidated name reached the driver"
+                );
+                if request.size % 5 == 4 {
+                    self.conn
+                        .refuse(ErrorCode::TooLarge, "too large")
+                        .expect("refuse a PUT");
+                    return;
+                }
+                let (checkpoint, prefix) = if request.resume && request.size >= HASH_UNIT_LEN {
+                    (
+                        zero_unit_checkpoint().clone(),
+                        vec![0; HASH_UNIT_LEN as usize],
+                    )
+                } else {
+                    (HashCheckpoint::start(), Vec::new())
+                };
+                self.conn
+                    .accept_put(&checkpoint)
+                    .expect("accept a PUT within its size");
+                self.upload = Some(UploadModel {
+                    size: request.size,
+                    bytes: prefix,
+                });
+            }
+            ServerEvent::GetRequested { name, offset } => {
+                assert!(!busy, "GET during a transfer");
+                assert_eq!(validate_name(&name), Ok(()));
+                let file = served_file(&name);
+                if name.len() % 4 == 3 {
+                    self.conn
+                        .refuse(ErrorCode::NotFound, "no such file")
+                        .expect("refuse a GET");
+                } else if offset > file.len() as u64 {
+                    assert!(matches!(
+                        self.conn.accept_get(file.len() as u64),
+                        Err(CommandError::TooMuchData { .. })
+                    ));
+                    self.conn
+                        .refuse(ErrorCode::NotFound, "offset past the end")
+                        .expect("refuse a GET");
+                } else {
+                    self.conn
+                        .accept_get(file.len() as u64)
+                        .expect("accept a GET within the file");
+                    self.download = Some(DownloadModel {
+                        pos: offset as usize,
+                        file,
+                    });
+                }
+            }
+            ServerEvent::ListRequested { prefix } => {
+                assert_eq!(validate_prefix(&prefix), Ok(()));
+                if prefix.len() % 5 == 4 {
+                    self.conn
+                        .refuse(ErrorCode::Forbidden, "no listing")
+                        .expect("refuse a LIST");
+                    return;
+                }
+                for i in 0..prefix.len() % 4 {
+                    let name = format!("{prefix}{i}");
+                    let result = self
+                        .conn
+                        .send_list_entry(&name, i as u64, 1_700_000_000_000);
+                    if name.len() > MAX_NAME_LEN {
+                        assert!(matches!(result, Err(CommandError::TooLong { .. })));
+                    } else {
+                        result.expect("send a listing entry");
+                    }
+                }
+                self.conn.finish_list().expect("finish a listing");
+            }
+            ServerEvent::RemoveRequested { name } => {
+                assert_eq!(validate_name(&name), Ok(()));
+                if name.len() % 2 == 0 {
+                    self.conn.confirm().expect("confirm a REMOVE");
+                } else {
+                    self.conn
+                        .refuse(ErrorCode::NotFound, "no such file")
+                        .expect("refuse a REMOVE");
+                }
+            }
+            ServerEvent::QueryRequested { name, tag } => {
+                assert_eq!(validate_name(&name), Ok(()));
+                let partial = (tag.0[0] % 2 == 1).then_some(HASH_UNIT_LEN);
+                let stored = (name.len() % 2 == 0).then_some(name.len() as u64);
+                self.conn
+                    .reply_query(stored, partial)
+                    .expect("answer a QUERY");
+            }
+            ServerEvent::UploadVerified { digest, size } => {
+                let upload = self
+                    .upload
+                    .take()
+                    .expect("UploadVerified without an upload");
+                assert_eq!(size, upload.size, "verified size is not the declared size");
+                assert_eq!(
+                    upload.bytes.len() as u64,
+                    size,
+                    "verified size is not the bytes handed out"
+                );
+                assert_eq!(
+                    digest,
+                    Digest::of(&upload.bytes),
+                    "verified digest is not BLAKE3 of the data"
+                );
+                if digest.0[0] % 4 == 0 {
+                    self.conn
+                        .refuse(ErrorCode::StorageError, "disk trouble")
+                        .expect("refuse a commit");
+                } else {
+                    self.conn.confirm().expect("confirm a commit");
+                }
+            }
+            ServerEvent::UploadRejected { error } => {
+                let upload = self
+                    .upload
+                    .take()
+                    .expect("UploadRejected without an upload");
+                assert_eq!(
+                    upload.bytes.len() as u64,
+                    upload.size,
+                    "rejected before every byte arrived"
+                );
+                match error {
+                    ProtocolError::DigestMismatch { actual, expected } => {
+                        assert_ne!(actual, expected);
+                        assert_eq!(
+                            actual,
+                            Digest::of(&upload.bytes),
+                            "reported digest is not BLAKE3 of the data"
+                        );
+                    }
+                    other => panic!("upload rejected for {other:?}"),
+                }
+            }
+            ServerEvent::UploadCancelled {
+                received,
+                checkpoint,
+            } => {
+                let upload = self
+                    .upload
+                    .take()
+                    .expect("UploadCancelled without an upload");
+                assert_eq!(
+                    received,
+                    upload.bytes.len() as u64,
+                    "cancelled upload miscounted its bytes"
+                );
+                assert_eq!(
+                    checkpoint,
+                    checkpoint_of(&upload.bytes),
+                    "cancelled upload's checkpoint"
+                );
+            }
+            ServerEvent::RequestRefused { code, message } => {
+                assert_eq!(code, ErrorCode::BadName);
+                assert!(!message.is_empty());
+            }
+        }
+    }
+
+    fn check_failed(&mut self, error: &ProtocolError) {
+        assert!(self.conn.is_closed(), "failed but not closed");
+        assert_eq!(self.conn.error(), Some(error));
+        assert_eq!(
+            self.conn.poll_timeout(),
+            None,
+            "a closed connection asks for a timeout"
+        );
+        assert_sticky(
+            error,
+            self.conn.handle_input(ts(self.now + 1), b"\x01"),
+            "handle_input",
+        );
+        assert_sticky(
+            error,
+            self.conn.handle_timeout(ts(self.now + 100_000_000)),
+            "handle_timeout",
+        );
+        assert_sticky(error, self.conn.handle_eof(ts(self.now + 2)), "handle_eof");
+        assert!(self.conn.poll_event().is_none(), "events after the error");
+        self.flush();
+        self.out.assert_complete();
+        if expects_error_frame(error) && !self.closed_by_us {
+            assert_eq!(
+                self.out.last_error,
+                Some(error.code()),
+                "no ERROR frame for {error:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Target 4: the client fed hostile server bytes
+// ---------------------------------------------------------------------------------------------
+
+/// What the fuzzed client is waiting for.
+#[derive(Debug)]
+enum Pending {
+    Put {
+        size: u64,
+        file: Vec<u8>,
+    },
+    Upload {
+        file: Vec<u8>,
+        pos: usize,
+        cancel: bool,
+    },
+    PutStored,
+    Get {
+        checkpoint_offset: u64,
+    },
+    Download {
+        size: u64,
+        bytes: Vec<u8>,
+    },
+    List,
+    Remove,
+    Query,
+}
+
+/// The client machine after one command, fed server bytes.
+///
+/// `data[0]`: bits 0–2 the first command (put, get, list, remove, query, then ping+put...), bits
+/// 3–4 the upload size class, bit 5 cancel the upload after one chunk, bit 6 resume a download
+/// after one unit of zeros, bit 7 prepend the server's magic and `WELCOME`. `data[1]`: the size.
+/// The rest is the server's stream.
+pub fn client_from_server_bytes(data: &[u8]) {
+    let (control, size_byte, rest) = match data {
+        [c, s, rest @ ..] => (*c, *s, rest),
+        [c] => (*c, 0, &[][..]),
+        [] => (0, 0, &[][..]),
+    };
+    let mut input = Vec::new();
+    if control & 0x80 != 0 {
+        input.extend_from_slice(&MAGIC);
+        Frame::Welcome {
+            version: PROTOCOL_VERSION,
+        }
+        .encode(&mut input);
+    }
+    input.extend_from_slice(rest);
+    let mut h = ClientHarness {
+        conn: ClientConnection::new(Config::default(), Timestamp::ZERO, b"token")
+            .expect("short token"),
+        rng: Rng::from_bytes(data),
+        now: 0,
+        out: StreamChecker::default(),
+        pending: None,
+        connected: false,
+        command: u64::from(control & 7),
+        upload_size: match (control >> 3) & 3 {
+            0 => 0,
+            1 => u64::from(size_byte),
+            2 => u64::from(size_byte) * 257,
+            _ => HASH_UNIT_LEN + u64::from(size_byte),
+        },
+        cancel: control & 0x20 != 0,
+        resume_get: control & 0x40 != 0,
+        commands_left: 6,
+    };
+    h.flush();
+    let error = match h.feed_all(&input) {
+        Some(error) => Some(error),
+        None => {
+            while matches!(h.pending, Some(Pending::Upload { .. })) {
+                h.send_upload_chunk();
+            }
+            h.flush();
+            let idle = h.conn.is_idle();
+            let result = h.conn.handle_eof(ts(h.now));
+            assert_eq!(
+                result.is_ok(),
+                idle,
+                "EOF while {:?} gave {result:?}",
+                h.pending
+            );
+            result.err()
+        }
+    };
+    h.flush();
+    if let Some(error) = error {
+        assert!(h.conn.is_closed());
+        assert_eq!(h.conn.error(), Some(&error));
+        assert_eq!(h.conn.poll_timeout(), None);
+        assert_sticky(
+            &error,
+            h.conn.handle_input(ts(h.now + 1), b"\x01"),
+            "handle_input",
+        );
+        assert_sticky(
+            &error,
+            h.conn.handle_timeout(ts(h.now + 100_000_000)),
+            "handle_timeout",
+        );
+        assert_sticky(&error, h.conn.handle_eof(ts(h.now + 2)), "handle_eof");
+        assert_eq!(h.conn.ping(1), Err(CommandError::Closed));
+        assert!(matches!(h.conn.list(""), Err(CommandError::Closed)));
+        h.flush();
+        h.out.assert_complete();
+        if expects_error_frame(&error) {
+            assert_eq!(
+                h.out.last_error,
+                Some(error.code()),
+                "no ERROR frame for {error:?}"
+            );
+        }
+    }
+}
+
+struct ClientHarness {
+    conn: ClientConnection,
+    rng: Rng,
+    now: u64,
+    out: StreamChecker,
+    pending: Option<Pending>,
+    connected: bool,
+    command: u64,
+    upload_size: u64,
+    cancel: bool,
+    resume_get: bool,
+    commands_left: u32,
+}
+
+impl ClientHarness {
+    fn feed_all(&mut self, input: &[u8]) -> Option<ProtocolError> {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut fed = 0;
+        while fed < input.len() {
+            let n = self.rng.piece(input.len() - fed);
+            buf.extend_from_slice(&input[fed..fed + n]);
+            fed += n;
+            self.now += self.rng.below(50_000);
+            if self.rng.one_in(64) {
+                self.now += 61_000_000;
+            }
+            if let Some(deadline) = self.conn.poll_timeout()
+                && deadline <= ts(self.now)
+            {
+                let result = self.conn.handle_timeout(ts(self.now));
+                assert!(
+                    matches!(result, Err(ProtocolError::Timeout { .. })),
+                    "deadline passed but {result:?}"
+                );
+                return result.err();
+            }
+            let mut start = 0;
+            let mut rounds = 0;
+            loop {
+                rounds += 1;
+                assert!(rounds <= buf.len() + 2, "handle_input made no progress");
+                let received = match self.conn.handle_input(ts(self.now), &buf[start..]) {
+                    Ok(received) => received,
+                    Err(error) => return Some(error),
+                };
+                let offered = buf.len() - start;
+                assert!(
+                    received.consumed <= offered,
+                    "consumed {} of {offered}",
+                    received.consumed
+                );
+                assert_tail_of(received.file_data, &buf[start..], received.consumed);
+                if !received.file_data.is_empty() {
+                    match self.pending.as_mut() {
+                        Some(Pending::Download { size, bytes }) => {
+                            bytes.extend_from_slice(received.file_data);
+                            assert!(bytes.len() as u64 <= *size, "more file data than declared");
+                        }
+                        other => panic!("file data while {other:?}"),
+                    }
+                }
+                start += received.consumed;
+                let events = self.drain_events();
+                if received.consumed == 0 && events == 0 {
+                    break;
+                }
+            }
+            buf.drain(..start);
+            self.send_upload_chunk();
+            self.flush();
+        }
+        None
+    }
+
+    fn flush(&mut self) {
+        let mut bytes = Vec::new();
+        let _ = self.conn.poll_transmit(&mut bytes);
+        self.out.feed(&bytes);
+    }
+
+    fn send_upload_chunk(&mut self) {
+        let Some(Pending::Upload { file, pos, cancel }) = self.pending.as_mut() else {
+            return;
+        };
+        let left = file.len() - *pos;
+        if left > 0 && !(*cancel && *pos > 0) {
+            let n = self.rng.piece(left).min(MAX_DATA_CHUNK);
+            let chunk = &file[*pos..*pos + n];
+            self.conn
+                .send_file_data(chunk)
+                .expect("a chunk within the upload is accepted");
+            *pos += n;
+            let mut header = Vec::new();
+            let _ = self.conn.poll_transmit(&mut header);
+            self.out.feed(&header);
+            self.out.feed(chunk);
+            assert_eq!(
+                self.conn.upload_remaining(),
+                Some((file.len() - *pos) as u64)
+            );
+        } else if *cancel {
+            self.conn
+                .cancel_upload()
+                .expect("cancel an upload under way");
+            self.pending = None;
+            self.next_command();
+        } else {
+            assert!(
+                self.conn.send_file_data(b"x").is_err(),
+                "a byte past the end of the upload was accepted"
+            );
+            self.conn
+                .finish_upload(Digest::of(file))
+                .expect("finish a fully sent upload");
+            self.pending = Some(Pending::PutStored);
+        }
+    }
+
+    fn next_command(&mut self) {
+        assert!(
+            self.conn.is_idle(),
+            "request finished but the client is not idle"
+        );
+        if self.commands_left == 0 {
+            return;
+        }
+        self.commands_left -= 1;
+        let command = self.command;
+        self.command += 1;
+        let tag = SourceTag([command as u8; 16]);
+        self.pending = Some(match command % 8 {
+            0 | 5 => {
+                if command % 8 == 5 {
+                    self.conn.ping(command).expect("ping while idle");
+                }
+                let file = content(command, self.upload_size as usize);
+                self.conn
+                    .put(
+                        "fuzz/upload.bin",
+                        self.upload_size,
+                        command.is_multiple_of(2),
+                        true,
+                        tag,
+                    )
+                    .expect("put while idle");
+                Pending::Put {
+                    size: self.upload_size,
+                    file,
+                }
+            }
+            1 | 6 => {
+                let checkpoint = if self.resume_get {
+                    zero_unit_checkpoint().clone()
+                } else {
+                    HashCheckpoint::start()
+                };
+                let checkpoint_offset = checkpoint.offset();
+                self.conn
+                    .get("fuzz/download.bin", checkpoint)
+                    .expect("get while idle");
+                Pending::Get { checkpoint_offset }
+            }
+            2 | 7 => {
+                self.conn.list("fuzz/").expect("list while idle");
+                Pending::List
+            }
+            3 => {
+                self.conn.remove("fuzz/old.bin").expect("remove while idle");
+                Pending::Remove
+            }
+            _ => {
+                self.conn
+                    .query("fuzz/upload.bin", tag)
+                    .expect("query while idle");
+                Pending::Query
+            }
+        });
+        assert!(
+            !self.conn.is_idle(),
+            "a request was sent but the client is idle"
+        );
+        assert!(
+            matches!(self.conn.list(""), Err(CommandError::WrongState { .. })),
+            "two requests at once"
+        );
+    }
+
+    fn drain_events(&mut self) -> usize {
+        let mut count = 0;
+        while let Some(event) = self.conn.poll_event() {
+            count += 1;
+            self.on_event(event);
+        }
+        count
+    }
+
+    fn finish_request(&mut self) {
+        self.pending = None;
+        self.next_command();
+    }
+
+    fn on_event(&mut self, event: ClientEvent) {
+        match (self.pending.take(), event) {
+            (pending, ClientEvent::Pong { .. }) => self.pending = pending,
+            (None, ClientEvent::Connected { version }) if !self.connected => {
+                assert_eq!(version, PROTOCOL_VERSION);
+                self.connected = true;
+                self.next_command();
+            }
+            (Some(Pending::Put { size, file }), ClientEvent::PutReady { offset }) => {
+                assert!(offset <= size, "PUT_READY offset {offset} past size {size}");
+                assert_eq!(self.conn.upload_remaining(), Some(size - offset));
+                self.pending = Some(Pending::Upload {
+                    file,
+                    pos: offset as usize,
+                    cancel: self.cancel,
+                });
+            }
+            (Some(Pending::PutStored), ClientEvent::PutStored) => self.finish_request(),
+            (Some(Pending::Get { checkpoint_offset }), ClientEvent::GetReady { size, offset }) => {
+                assert_eq!(
+                    offset, checkpoint_offset,
+                    "download starts away from the checkpoint"
+                );
+                assert!(offset <= size);
+                self.pending = Some(Pending::Download {
+                    size,
+                    bytes: vec![0; offset as usize],
+                });
+            }
+            (Some(Pending::Download { size, bytes }), ClientEvent::GetVerified { digest }) => {
+                assert_eq!(
+                    bytes.len() as u64,
+                    size,
+                    "download verified before every byte arrived"
+                );
+                assert_eq!(
+                    digest,
+                    Digest::of(&bytes),
+                    "verified digest is not BLAKE3 of the data"
+                );
+                self.finish_request();
+            }
+            (Some(Pending::List), ClientEvent::ListEntry(_)) => self.pending = Some(Pending::List),
+            (Some(Pending::List), ClientEvent::ListEnd) => self.finish_request(),
+            (Some(Pending::Remove), ClientEvent::Removed) => self.finish_request(),
+            (Some(Pending::Query), ClientEvent::QueryReply { .. }) => self.finish_request(),
+            (
+                Some(
+                    Pending::Put { .. }
+                    | Pending::PutStored
+                    | Pending::Get { .. }
+                    | Pending::List
+                    | Pending::Remove
+                    | Pending::Query,
+                ),
+                ClientEvent::Refused { .. },
+            ) => self.finish_request(),
+            (pending, event) => panic!("client event {event:?} while {pending:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Target 5: names
+// ---------------------------------------------------------------------------------------------
+
+/// `data` as a name and as a listing prefix (lossily decoded if it is not UTF-8).
+pub fn names(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    check_name(&text);
+    check_prefix(&text);
+    // Also every suffix after a `/`, so deep names get short variants.
+    for (i, _) in text.match_indices('/').take(4) {
+        check_name(&text[i + 1..]);
+    }
+}
+
+/// An independent reading of PROTOCOL.md §6: why `name` is not acceptable, if it is not.
+fn name_violation(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("empty");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Some("too long");
+    }
+    if name.chars().any(char::is_control) {
+        return Some("control character");
+    }
+    if name.contains('\\') {
+        return Some("backslash");
+    }
+    if name.starts_with('/') {
+        return Some("absolute");
+    }
+    let b = name.as_bytes();
+    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+        return Some("drive prefix");
+    }
+    let components: Vec<&str> = name.split('/').collect();
+    if components.len() > MAX_NAME_DEPTH {
+        return Some("too deep");
+    }
+    if components.iter().any(|c| c.is_empty()) {
+        return Some("empty component");
+    }
+    if components.iter().any(|c| *c == "." || *c == "..") {
+        return Some("dot component");
+    }
+    if components.iter().any(|c| c.len() > MAX_NAME_COMPONENT_LEN) {
+        return Some("long component");
+    }
+    if components[0].starts_with(RESERVED_PREFIX) {
+        return Some("reserved");
+    }
+    None
+}
+
+fn check_name(name: &str) {
+    let result = validate_name(name);
+    let violation = name_violation(name);
+    match (&result, violation) {
+        (Ok(()), None) => assert_stays_under_root(name),
+        (Err(error), Some(_)) => assert_reason_holds(name, error),
+        (Ok(()), Some(why)) => panic!("validate_name accepted {name:?}: {why}"),
+        (Err(error), None) => panic!("validate_name refused the acceptable {name:?}: {error}"),
+    }
+}
+
+fn check_prefix(prefix: &str) {
+    let expected = match prefix.strip_suffix('/') {
+        _ if prefix.is_empty() => None,
+        Some(folder) => name_violation(folder),
+        None => name_violation(prefix),
+    };
+    let result = validate_prefix(prefix);
+    assert_eq!(
+        result.is_ok(),
+        expected.is_none(),
+        "validate_prefix({prefix:?}) = {result:?}, spec says {expected:?}"
+    );
+}
+
+/// An accepted name is a plain relative path: joined to a root it stays below it.
+fn assert_stays_under_root(name: &str) {
+    let path = Path::new(name);
+    let components: Vec<Component<'_>> = path.components().collect();
+    assert!(
+        components.iter().all(|c| matches!(c, Component::Normal(_))),
+        "{name:?} has a non-plain component"
+    );
+    assert_eq!(
+        components.len(),
+        name.split('/').count(),
+        "{name:?} has hidden components"
+    );
+    assert!(components.len() <= MAX_NAME_DEPTH);
+    let root = Path::new("/srv/ferry-root");
+    let joined = root.join(path);
+    assert!(joined.starts_with(root), "{name:?} escapes the root");
+    assert_eq!(
+        joined.components().count(),
+        root.components().count() + components.len()
+    );
+}
+
+/// The reason `validate_name` gives is true of the name.
+fn assert_reason_holds(name: &str, error: &NameError) {
+    let holds = match error {
+        NameError::Empty => name.is_empty(),
+        NameError::TooLong { len } => *len == name.len() && name.len() > MAX_NAME_LEN,
+        NameError::ComponentTooLong => name.split('/').any(|c| c.len() > MAX_NAME_COMPONENT_LEN),
+        NameError::TooDeep => name.split('/').count() > MAX_NAME_DEPTH,
+        NameError::Absolute => name.starts_with('/') || name.as_bytes().get(1) == Some(&b':'),
+        NameError::DotComponent => name.split('/').any(|c| c == "." || c == ".."),
+        NameError::EmptyComponent => name.split('/').any(str::is_empty),
+        NameError::Backslash => name.contains('\\'),
+        NameError::ControlCharacter { byte } => {
+            char::from_u32(*byte).is_some_and(|c| c.is_control() && name.contains(c))
+        }
+        NameError::Reserved => name.starts_with(RESERVED_PREFIX),
+    };
+    assert!(
+        holds,
+        "validate_name({name:?}) gave a reason that does not hold: {error:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Target 6: a client and a server wired together
+// ---------------------------------------------------------------------------------------------
+
+/// Names the operations draw from, so that they collide. The last one is invalid.
+const PAIR_NAMES: [&str; 6] = [
+    "a",
+    "b/c.txt",
+    "docs/report.pdf",
+    "docs/x y",
+    "ünï/файл",
+    "../escape",
+];
+
+/// Largest file a [`pair`] operation moves: a few hash units, so resume is exercised.
+const PAIR_MAX_FILE: u32 = 3 * HASH_UNIT_LEN as u32 + 1000;
+
+/// One operation of the client in [`pair`].
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub enum PairOp {
+    /// Upload a file of `size % PAIR_MAX_FILE` bytes made from `seed`; cancel once
+    /// `cancel_at` bytes were sent, if given.
+    Put {
+        /// Index into the name list.
+        name: u8,
+        /// Size before reduction.
+        size: u32,
+        /// Content seed; also the source tag, so the same seed resumes.
+        seed: u8,
+        /// Replace an existing file.
+        overwrite: bool,
+        /// Resume a partial upload.
+        resume: bool,
+        /// Cancel after this many bytes of this request were sent.
+        cancel_at: Option<u32>,
+        /// Largest `DATA` chunk, before reduction.
+        chunk: u16,
+    },
+    /// Download a file, resuming after `resume_units` units of the client's own copy.
+    Get {
+        /// Index into the name list.
+        name: u8,
+        /// Units of the local copy to keep (capped by the copy's length).
+        resume_units: u8,
+        /// Largest `DATA` chunk the server sends, before reduction.
+        chunk: u16,
+    },
+    /// List the files under a prefix: "", a name's first letters, or a folder.
+    List {
+        /// Which prefix.
+        prefix: u8,
+    },
+    /// Remove a file.
+    Remove {
+        /// Index into the name list.
+        name: u8,
+    },
+    /// Ask what the server holds under a name for a tag.
+    Query {
+        /// Index into the name list.
+        name: u8,
+        /// Tag seed.
+        seed: u8,
+    },
+    /// A `PING` with this nonce.
+    Ping(u64),
+}
+
+/// Input of the [`pair`] target: operations, and the split points of both directions.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub struct PairInput {
+    /// The client's operations, run one after another.
+    pub ops: Vec<PairOp>,
+    /// Sizes of the pieces the client→server stream is delivered in (cycled; 0 means 1).
+    pub client_splits: Vec<u16>,
+    /// Sizes of the pieces of the server→client stream.
+    pub server_splits: Vec<u16>,
+}
+
+/// Most operations one [`pair`] run executes.
+const PAIR_MAX_OPS: usize = 24;
+
+/// Most pieces one delivery is cut into; the rest goes in one piece.
+const PAIR_MAX_PIECES: usize = 256;
+
+/// Decodes `data` the way `fuzz_target!(|input: PairInput| ..)` does, then runs [`pair`].
+#[cfg(feature = "fuzzing")]
+pub fn pair_bytes(data: &[u8]) {
+    use arbitrary::Arbitrary;
+    if let Ok(input) = PairInput::arbitrary_take_rest(arbitrary::Unstructured::new(data)) {
+        pair(input);
+    }
+}
+
+/// Runs a client and a server against each other in memory and checks that they agree.
+pub fn pair(input: PairInput) {
+    let mut pair = Pair::new(&input);
+    for op in input.ops.iter().take(PAIR_MAX_OPS) {
+        pair.run(op);
+    }
+    pair.finish();
+}
+
+/// A file the server has not finished receiving.
+struct Partial {
+    tag: SourceTag,
+    bytes: Vec<u8>,
+}
+
+impl Partial {
+    fn checkpoint(&self) -> HashCheckpoint {
+        checkpoint_of(&self.bytes)
+    }
+}
+
+/// The server's driver: a tiny in-memory store.
+#[derive(Default)]
+struct Store {
+    files: BTreeMap<String, Vec<u8>>,
+    partials: HashMap<String, Partial>,
+    /// Name of the upload being received.
+    receiving: Option<String>,
+    /// Download being sent: file, next position, chunk size.
+    sending: Option<(Vec<u8>, usize, usize)>,
+    /// Offset of the last `PUT_READY`, for the client side to compare.
+    last_put_offset: Option<u64>,
+    /// Code of the last refusal the server sent.
+    last_refusal: Option<ErrorCode>,
+    /// Chunk size for the next download.
+    next_chunk: usize,
+}
+
+/// Both machines, their links, and the server's store.
+struct Pair {
+    client: ClientConnection,
+    server: ServerConnection,
+    store: Store,
+    to_server: Vec<u8>,
+    to_client: Vec<u8>,
+    client_splits: Vec<usize>,
+    server_splits: Vec<usize>,
+    split_at: (usize, usize),
+    now: u64,
+    steps: u64,
+    /// The client's events not yet taken by the operation waiting for them.
+    client_events: Vec<ClientEvent>,
+    /// File bytes the client received for the download under way.
+    downloaded: Vec<u8>,
+}
+
+impl Pair {
+    fn new(input: &PairInput) -> Self {
+        let splits = |s: &[u16]| -> Vec<usize> {
+            let v: Vec<usize> = s.iter().take(64).map(|&n| usize::from(n).max(1)).collect();
+            if v.is_empty() { vec![usize::MAX] } else { v }
+        };
+        let mut pair = Pair {
+            client: ClientConnection::new(Config::default(), Timestamp::ZERO, b"")
+                .expect("empty token"),
+            server: ServerConnection::new(Config::default(), Timestamp::ZERO),
+            store: Store::default(),
+            to_server: Vec::new(),
+            to_client: Vec::new(),
+            client_splits: splits(&input.client_splits),
+            server_splits: splits(&input.server_splits),
+            split_at: (0, 0),
+            now: 0,
+            steps: 0,
+            client_events: Vec::new(),
+            downloaded: Vec::new(),
+        };
+        let connected = pair.wait_for(|e| matches!(e, ClientEvent::Connected { .. }));
+        assert_eq!(
+            connected,
+            ClientEvent::Connected {
+                version: PROTOCOL_VERSION
+            }
+        );
+        pair
+    }
+
+    /// One round: both sides transmit, both links deliver their bytes in pieces.
+    fn step(&mut self) {
+        self.steps += 1;
+        assert!(self.steps < 100_000, "the pair stalled");
+        self.now += 1_000;
+        let _ = self.client.poll_transmit(&mut self.to_server);
+        let _ = self.server.poll_transmit(&mut self.to_client);
+        self.server_sends_chunk();
+        self.deliver_to_server();
+        self.deliver_to_client();
+        let now = ts(self.now);
+        assert_eq!(
+            self.server.handle_timeout(now),
+            Ok(()),
+            "server timed out in a healthy pair"
+        );
+        assert_eq!(
+            self.client.handle_timeout(now),
+            Ok(()),
+            "client timed out in a healthy pair"
+        );
+    }
+
+    /// Runs steps until the client emits an event matching `want`, and returns it. Other
+    /// events (a PONG, say) stay queued.
+    fn wait_for(&mut self, want: impl Fn(&ClientEvent) -> bool) -> ClientEvent {
+        for _ in 0..10_000 {
+            if let Some(i) = self.client_events.iter().position(&want) {
+                return self.client_events.remove(i);
+            }
+            self.step();
+        }
+        panic!(
+            "the pair stalled; client events so far: {:?}",
+            self.client_events
+        );
+    }
+
+    fn pieces(splits: &[usize], at: &mut usize, len: usize) -> Vec<usize> {
+        let mut cuts = Vec::new();
+        let mut done = 0;
+        while done < len {
+            let n = if cuts.len() + 1 >= PAIR_MAX_PIECES {
+                len - done
+            } else {
+                *at = (*at + 1) % splits.len();
+                splits[*at].min(len - done)
+            };
+            cuts.push(n);
+            done += n;
+        }
+        cuts
+    }
+
+    fn deliver_to_server(&mut self) {
+        let bytes = std::mem::take(&mut self.to_server);
+        let cuts = Self::pieces(&self.client_splits, &mut self.split_at.0, bytes.len());
+        let mut buf = Vec::new();
+        let mut fed = 0;
+        for n in cuts {
+            buf.extend_from_slice(&bytes[fed..fed + n]);
+            fed += n;
+            let mut start = 0;
+            loop {
+                let received = self
+                    .server
+                    .handle_input(ts(self.now), &buf[start..])
+                    .expect("server fails on a healthy client");
+                assert!(received.consumed <= buf.len() - start);
+                assert_tail_of(received.file_data, &buf[start..], received.consumed);
+                if !received.file_data.is_empty() {
+                    let name = self
+                        .store
+                        .receiving
+                        .as_ref()
+                        .expect("file data outside an upload");
+                    let partial = self
+                        .store
+                        .partials
+                        .get_mut(name)
+                        .expect("upload has a partial");
+                    partial.bytes.extend_from_slice(received.file_data);
+                }
+                start += received.consumed;
+                let mut events = 0;
+                while let Some(event) = self.server.poll_event() {
+                    events += 1;
+                    self.server_event(event);
+                }
+                if received.consumed == 0 && events == 0 {
+                    break;
+                }
+            }
+            buf.drain(..start);
+        }
+        assert!(
+            buf.is_empty(),
+            "the server left {} bytes of a healthy client unread",
+            buf.len()
+        );
+    }
+
+    fn deliver_to_client(&mut self) {
+        let bytes = std::mem::take(&mut self.to_client);
+        let cuts = Self::pieces(&self.server_splits, &mut self.split_at.1, bytes.len());
+        let mut buf = Vec::new();
+        let mut fed = 0;
+        for n in cuts {
+            buf.extend_from_slice(&bytes[fed..fed + n]);
+            fed += n;
+            let mut start = 0;
+            loop {
+                let received = self
+                    .client
+                    .handle_input(ts(self.now), &buf[start..])
+                    .expect("client fails on a healthy server");
+                assert!(received.consumed <= buf.len() - start);
+                assert_tail_of(received.file_data, &buf[start..], received.consumed);
+                self.downloaded.extend_from_slice(received.file_data);
+                start += received.consumed;
+                let mut events = 0;
+                while let Some(event) = self.client.poll_event() {
+                    events += 1;
+                    self.client_events.push(event);
+                }
+                if received.consumed == 0 && events == 0 {
+                    break;
+                }
+            }
+            buf.drain(..start);
+        }
+        assert!(
+            buf.is_empty(),
+            "the client left {} bytes of a healthy server unread",
+            buf.len()
+        );
+    }
+
+    fn server_sends_chunk(&mut self) {
+        let Some((file, pos, chunk)) = self.store.sending.as_mut() else {
+            return;
+        };
+        if *pos < file.len() {
+            let n = (*chunk).min(file.len() - *pos);
+            self.server
+                .send_file_data(&file[*pos..*pos + n])
+                .expect("server frames a chunk");
+            let _ = self.server.poll_transmit(&mut self.to_client);
+            self.to_client.extend_from_slice(&file[*pos..*pos + n]);
+            *pos += n;
+        } else {
+            self.server
+                .finish_download(Digest::of(file))
+                .expect("server finishes a sent download");
+            self.store.sending = None;
+        }
+    }
+
+    fn refuse(&mut self, code: ErrorCode, message: &str) {
+        self.server
+            .refuse(code, message)
+            .expect("server refuses a request");
+        self.store.last_refusal = Some(code);
+    }
+
+    /// The server's driver: the store's policy, as a real server would apply it.
+    fn server_event(&mut self, event: ServerEvent) {
+        match event {
+            ServerEvent::ClientHello { .. } => self.server.accept_client().expect("accept"),
+            ServerEvent::PutRequested(request) => {
+                if self.store.files.contains_key(&request.name) && !request.overwrite {
+                    return self.refuse(ErrorCode::AlreadyExists, "exists");
+                }
+                let resumable = request.resume
+                    && self
+                        .store
+                        .partials
+                        .get(&request.name)
+                        .is_some_and(|p| p.tag == request.tag);
+                let partial = if resumable {
+                    let partial = self
+                        .store
+                        .partials
+                        .get_mut(&request.name)
+                        .expect("checked above");
+                    let checkpoint = partial.checkpoint();
+                    partial.bytes.truncate(checkpoint.offset() as usize);
+                    checkpoint
+                } else {
+                    self.store.partials.insert(
+                        request.name.clone(),
+                        Partial {
+                            tag: request.tag,
+                            bytes: Vec::new(),
+                        },
+                    );
+                    HashCheckpoint::start()
+                };
+                self.server.accept_put(&partial).expect("accept an upload");
+                self.store.last_put_offset = Some(partial.offset());
+                self.store.receiving = Some(request.name);
+            }
+            ServerEvent::UploadVerified { digest, size } => {
+                let name = self
+                    .store
+                    .receiving
+                    .take()
+                    .expect("verified upload has a name");
+                let partial = self
+                    .store
+                    .partials
+                    .remove(&name)
+                    .expect("verified upload has a partial");
+                assert_eq!(
+                    partial.bytes.len() as u64,
+                    size,
+                    "server's size disagrees with its data"
+                );
+                assert_eq!(
+                    Digest::of(&partial.bytes),
+                    digest,
+                    "server's digest disagrees with its data"
+                );
+                self.store.files.insert(name, partial.bytes);
+                self.server.confirm().expect("confirm a commit");
+            }
+            ServerEvent::UploadCancelled {
+                received,
+                checkpoint,
+            } => {
+                let name = self
+                    .store
+                    .receiving
+                    .take()
+                    .expect("cancelled upload has a name");
+                let partial = &self.store.partials[&name];
+                assert_eq!(
+                    partial.bytes.len() as u64,
+                    received,
+                    "cancelled upload miscounted"
+                );
+                assert_eq!(
+                    checkpoint,
+                    partial.checkpoint(),
+                    "cancelled upload's checkpoint"
+                );
+            }
+            ServerEvent::UploadRejected { error } => {
+                panic!("a healthy upload was rejected: {error}")
+            }
+            ServerEvent::GetRequested { name, offset } => match self.store.files.get(&name) {
+                Some(file) if offset <= file.len() as u64 => {
+                    let file = file.clone();
+                    self.server
+                        .accept_get(file.len() as u64)
+                        .expect("accept a download");
+                    self.store.sending = Some((file, offset as usize, self.store.next_chunk));
+                }
+                _ => self.refuse(ErrorCode::NotFound, "no such file"),
+            },
+            ServerEvent::ListRequested { prefix } => {
+                for (name, file) in self.store.files.range(prefix.clone()..) {
+                    if !name.starts_with(&prefix) {
+                        break;
+                    }
+                    self.server
+                        .send_list_entry(name, file.len() as u64, 0)
+                        .expect("send an entry");
+                }
+                self.server.finish_list().expect("finish a listing");
+            }
+            ServerEvent::RemoveRequested { name } => {
+                if self.store.files.remove(&name).is_some() {
+                    self.server.confirm().expect("confirm a removal");
+                } else {
+                    self.refuse(ErrorCode::NotFound, "no such file");
+                }
+            }
+            ServerEvent::QueryRequested { name, tag } => {
+                let stored = self.store.files.get(&name).map(|f| f.len() as u64);
+                let partial = self
+                    .store
+                    .partials
+                    .get(&name)
+                    .filter(|p| p.tag == tag)
+                    .map(|p| p.checkpoint().offset());
+                self.server
+                    .reply_query(stored, partial)
+                    .expect("answer a query");
+            }
+            ServerEvent::RequestRefused { code, message } => {
+                panic!("the server refused a request the client checked: {code} {message}")
+            }
+        }
+    }
+
+    fn expect_refusal(&mut self, event: ClientEvent) {
+        match event {
+            ClientEvent::Refused { code, .. } => {
+                assert_eq!(
+                    Some(code),
+                    self.store.last_refusal.take(),
+                    "client saw a refusal the server did not send"
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn run(&mut self, op: &PairOp) {
+        assert!(self.client.is_idle(), "client busy between operations");
+        match *op {
+            PairOp::Put {
+                name,
+                size,
+                seed,
+                overwrite,
+                resume,
+                cancel_at,
+                chunk,
+            } => self.put(name, size, seed, overwrite, resume, cancel_at, chunk),
+            PairOp::Get {
+                name,
+                resume_units,
+                chunk,
+            } => self.get(name, resume_units, chunk),
+            PairOp::List { prefix } => {
+                let prefix = match prefix % 4 {
+                    0 => "",
+                    1 => "docs/",
+                    2 => "d",
+                    _ => "ü",
+                };
+                self.client.list(prefix).expect("list while idle");
+                let mut entries = Vec::new();
+                while let ClientEvent::ListEntry(entry) =
+                    self.wait_for(|e| matches!(e, ClientEvent::ListEntry(_) | ClientEvent::ListEnd))
+                {
+                    entries.push((entry.name, entry.size));
+                }
+                let expected: Vec<(String, u64)> = self
+                    .store
+                    .files
+                    .iter()
+                    .filter(|(n, _)| n.starts_with(prefix))
+                    .map(|(n, f)| (n.clone(), f.len() as u64))
+                    .collect();
+                assert_eq!(
+                    entries, expected,
+                    "listing of {prefix:?} disagrees with the store"
+                );
+            }
+            PairOp::Remove { name } => {
+                let name = PAIR_NAMES[usize::from(name) % PAIR_NAMES.len()];
+                if let Err(error) = self.client.remove(name) {
+                    assert!(
+                        matches!(error, CommandError::BadName(_)) && validate_name(name).is_err()
+                    );
+                    return;
+                }
+                let existed = self.store.files.contains_key(name);
+                let event = self
+                    .wait_for(|e| matches!(e, ClientEvent::Removed | ClientEvent::Refused { .. }));
+                if existed {
+                    assert_eq!(event, ClientEvent::Removed);
+                    assert!(
+                        !self.store.files.contains_key(name),
+                        "removed file still stored"
+                    );
+                } else {
+                    self.expect_refusal(event);
+                }
+            }
+            PairOp::Query { name, seed } => {
+                let name = PAIR_NAMES[usize::from(name) % PAIR_NAMES.len()];
+                let tag = SourceTag([seed; 16]);
+                if self.client.query(name, tag).is_err() {
+                    assert!(validate_name(name).is_err());
+                    return;
+                }
+                let event = self.wait_for(|e| matches!(e, ClientEvent::QueryReply { .. }));
+                let stored_size = self.store.files.get(name).map(|f| f.len() as u64);
+                let partial_offset = self
+                    .store
+                    .partials
+                    .get(name)
+                    .filter(|p| p.tag == tag)
+                    .map(|p| p.checkpoint().offset());
+                assert_eq!(
+                    event,
+                    ClientEvent::QueryReply {
+                        stored_size,
+                        partial_offset
+                    }
+                );
+            }
+            PairOp::Ping(nonce) => {
+                self.client.ping(nonce).expect("ping while idle");
+                let event = self.wait_for(|e| matches!(e, ClientEvent::Pong { .. }));
+                assert_eq!(event, ClientEvent::Pong { nonce });
+            }
+        }
+        assert!(self.client.is_idle(), "client not idle after an operation");
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &mut self,
+        name: u8,
+        size: u32,
+        seed: u8,
+        overwrite: bool,
+        resume: bool,
+        cancel_at: Option<u32>,
+        chunk: u16,
+    ) {
+        let name = PAIR_NAMES[usize::from(name) % PAIR_NAMES.len()];
+        let size = size % PAIR_MAX_FILE;
+        // The tag names the content: same tag, same bytes, so resuming is sound.
+        let mut tag = [seed; 16];
+        tag[..4].copy_from_slice(&size.to_be_bytes());
+        let tag = SourceTag(tag);
+        let file = content(u64::from(seed), size as usize);
+        if let Err(error) = self
+            .client
+            .put(name, u64::from(size), overwrite, resume, tag)
+        {
+            assert!(
+                matches!(error, CommandError::BadName(_)) && validate_name(name).is_err(),
+                "{error}"
+            );
+            return;
+        }
+        let existed = self.store.files.contains_key(name);
+        let event = self.wait_for(|e| {
+            matches!(
+                e,
+                ClientEvent::PutReady { .. } | ClientEvent::Refused { .. }
+            )
+        });
+        let offset = match event {
+            ClientEvent::PutReady { offset } => offset,
+            refusal => {
+                assert!(existed && !overwrite, "refused an upload the store allows");
+                return self.expect_refusal(refusal);
+            }
+        };
+        assert_eq!(
+            Some(offset),
+            self.store.last_put_offset.take(),
+            "client and server disagree on the offset"
+        );
+        // Chunks no smaller than 1/256 of the file, so a run stays short.
+        let chunk = usize::from(chunk).clamp(1 + file.len() / 256, MAX_DATA_CHUNK);
+        let mut pos = offset as usize;
+        let mut sent = 0u32;
+        while pos < file.len() {
+            if cancel_at.is_some_and(|at| sent >= at) {
+                self.client.cancel_upload().expect("cancel an upload");
+                // Let the server see the CANCEL before the next request is checked.
+                self.step();
+                self.step();
+                let partial = &self.store.partials[name];
+                assert_eq!(
+                    partial.bytes,
+                    file[..pos],
+                    "server's partial differs from what was sent"
+                );
+                return;
+            }
+            let n = chunk.min(file.len() - pos);
+            self.client
+                .send_file_data(&file[pos..pos + n])
+                .expect("client frames a chunk");
+            let _ = self.client.poll_transmit(&mut self.to_server);
+            self.to_server.extend_from_slice(&file[pos..pos + n]);
+            pos += n;
+            sent += n as u32;
+            if self.steps.is_multiple_of(2) || n < 4096 {
+                self.step();
+            }
+        }
+        self.client
+            .finish_upload(Digest::of(&file))
+            .expect("finish the upload");
+        let stored = self.wait_for(|e| matches!(e, ClientEvent::PutStored));
+        assert_eq!(stored, ClientEvent::PutStored);
+        assert_eq!(
+            self.store.files.get(name),
+            Some(&file),
+            "stored file differs from the client's"
+        );
+        assert!(
+            !self.store.partials.contains_key(name),
+            "partial left after a stored upload"
+        );
+    }
+
+    fn get(&mut self, name: u8, resume_units: u8, chunk: u16) {
+        let name = PAIR_NAMES[usize::from(name) % PAIR_NAMES.len()];
+        let stored = self.store.files.get(name).cloned();
+        // The client resumes from a copy it holds: the stored file itself (a single client
+        // is the only writer, so its copy is current).
+        // A hasher folds a unit only once a byte after it arrives, so a checkpoint at `keep`
+        // needs one byte past it: resume at most at the last unit boundary before the end.
+        let local_units = stored
+            .as_ref()
+            .map_or(0, |f| (f.len() as u64).saturating_sub(1) / HASH_UNIT_LEN);
+        let units = u64::from(resume_units).min(local_units);
+        let keep = (units * HASH_UNIT_LEN) as usize;
+        let checkpoint = match &stored {
+            Some(file) if keep > 0 => checkpoint_of(&file[..keep + 1]),
+            _ => HashCheckpoint::start(),
+        };
+        assert_eq!(checkpoint.offset(), keep as u64);
+        self.store.next_chunk = usize::from(chunk).clamp(
+            1 + stored.as_ref().map_or(0, Vec::len) / 256,
+            MAX_DATA_CHUNK,
+        );
+        if let Err(error) = self.client.get(name, checkpoint) {
+            assert!(
+                matches!(error, CommandError::BadName(_)) && validate_name(name).is_err(),
+                "{error}"
+            );
+            return;
+        }
+        self.downloaded.clear();
+        let event = self.wait_for(|e| {
+            matches!(
+                e,
+                ClientEvent::GetReady { .. } | ClientEvent::Refused { .. }
+            )
+        });
+        let Some(file) = stored else {
+            return self.expect_refusal(event);
+        };
+        assert_eq!(
+            event,
+            ClientEvent::GetReady {
+                size: file.len() as u64,
+                offset: keep as u64
+            }
+        );
+        let verified = self.wait_for(|e| matches!(e, ClientEvent::GetVerified { .. }));
+        assert_eq!(
+            verified,
+            ClientEvent::GetVerified {
+                digest: Digest::of(&file)
+            }
+        );
+        assert_eq!(
+            self.downloaded,
+            file[keep..],
+            "downloaded bytes differ from the stored file"
+        );
+    }
+
+    /// Everything still in flight arrives, both sides end idle, and nothing is left over.
+    fn finish(&mut self) {
+        for _ in 0..4 {
+            self.step();
+        }
+        assert!(self.to_server.is_empty() && self.to_client.is_empty());
+        assert!(
+            self.store.sending.is_none() && self.store.receiving.is_none(),
+            "a transfer is still open"
+        );
+        assert!(
+            self.client_events
+                .iter()
+                .all(|e| matches!(e, ClientEvent::Pong { .. })),
+            "unclaimed events {:?}",
+            self.client_events
+        );
+        assert_eq!(self.client.handle_eof(ts(self.now)), Ok(()));
+        assert_eq!(self.server.handle_eof(ts(self.now)), Ok(()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello_put(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        Frame::Put {
+            name,
+            size: data.len() as u64,
+            overwrite: false,
+            resume: false,
+            tag: SourceTag::default(),
+        }
+        .encode(&mut bytes);
+        Frame::Data {
+            len: data.len() as u32,
+        }
+        .encode(&mut bytes);
+        bytes.extend_from_slice(data);
+        Frame::Done {
+            digest: Digest::of(data),
+        }
+        .encode(&mut bytes);
+        bytes
+    }
+
+    #[test]
+    fn valid_upload_after_handshake_passes_the_server_checks() {
+        server_after_handshake(&hello_put("a/b.txt", b"hello"));
+    }
+
+    #[test]
+    fn garbage_from_the_first_byte_fails_the_server_cleanly() {
+        server_from_first_byte(b"GET / HTTP/1.1\r\n\r\n");
+    }
+
+    #[test]
+    fn every_frame_of_a_valid_stream_decodes_and_re_encodes() {
+        decode_frames(&hello_put("x", b"data"));
+    }
+
+    #[test]
+    fn hostile_names_are_checked_against_the_spec() {
+        for name in [
+            "../a", "a/./b", "/abs", "C:x", "ok/name", ".ferry/x", "a\\b", "a\u{85}b",
+        ] {
+            names(name.as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_pair_uploads_resumes_and_downloads() {
+        pair(PairInput {
+            ops: vec![
+                PairOp::Put {
+                    name: 1,
+                    size: 2 * HASH_UNIT_LEN as u32 + 5,
+                    seed: 3,
+                    overwrite: false,
+                    resume: true,
+                    cancel_at: Some(HASH_UNIT_LEN as u32 + 10),
+                    chunk: 4000,
+                },
+                PairOp::Query { name: 1, seed: 3 },
+                PairOp::Put {
+                    name: 1,
+                    size: 2 * HASH_UNIT_LEN as u32 + 5,
+                    seed: 3,
+                    overwrite: false,
+                    resume: true,
+                    cancel_at: None,
+                    chunk: 9000,
+                },
+                PairOp::Get {
+                    name: 1,
+                    resume_units: 1,
+                    chunk: 777,
+                },
+                PairOp::List { prefix: 0 },
+                PairOp::Remove { name: 1 },
+                PairOp::Get {
+                    name: 1,
+                    resume_units: 0,
+                    chunk: 1,
+                },
+                PairOp::Put {
+                    name: 5,
+                    size: 1,
+                    seed: 0,
+                    overwrite: false,
+                    resume: false,
+                    cancel_at: None,
+                    chunk: 1,
+                },
+                PairOp::Ping(42),
+            ],
+            client_splits: vec![1, 7, 300],
+            server_splits: vec![3, 0, 65535],
+        });
+    }
+}
