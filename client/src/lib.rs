@@ -1,2 +1,61 @@
-//! Placeholder: filled by its own issue.
+//! # ferry-client
+//!
+//! The ferry client library: upload, download, list and remove files on a ferry server, with
+//! every transfer verified end to end by its BLAKE3 digest, and lost or stalled connections
+//! retried and resumed by themselves. The `ferry` command line is a thin layer over it.
+//!
+//! ```text
+//!   Client ── retrying: reconnect with backoff, resume ──┐
+//!     │                                                   │
+//!     ├─ Upload   (source → DATA frames, whole-file digest, resume from PUT_READY offset)
+//!     ├─ Download (DATA → sink, resume from the local hash checkpoint)
+//!     └─ Link     one TcpStream driving a ferry_protocol::ClientConnection
+//! ```
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use ferry_client::{Client, ClientOptions, GetOptions, PutOptions};
+//!
+//! # fn main() -> Result<(), ferry_client::ClientError> {
+//! let mut client = Client::connect("127.0.0.1:7070", ClientOptions::default())?;
+//! let mut show = |p: ferry_client::Progress| eprintln!("{}/{} bytes", p.done, p.total);
+//! let put = client.put_file(Path::new("report.pdf"), "docs/report.pdf", &PutOptions::default(), &mut show)?;
+//! println!("stored {} ({} bytes, blake3 {})", put.name, put.size, put.digest);
+//! for entry in client.list("docs/")? {
+//!     println!("{} {}", entry.size, entry.name);
+//! }
+//! client.get_file("docs/report.pdf", Path::new("copy.pdf"), &GetOptions::default(), &mut |_| {})?;
+//! client.remove("docs/report.pdf")?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - An upload returns `Ok` only when the server has verified its digest and made it durable.
+//! - A download returns `Ok` only when every byte matched the server's digest;
+//!   [`Client::get_file`] writes a partial file beside the target and renames it into place
+//!   only then.
+//! - A digest mismatch is [`ClientError::Integrity`], never a success.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod download;
+mod error;
+mod files;
+mod link;
+mod options;
+mod tag;
+mod upload;
+
+pub use crate::client::Client;
+pub use crate::error::{
+    ClientError, EXIT_CONNECTION, EXIT_INTEGRITY, EXIT_OK, EXIT_OTHER, EXIT_REFUSED, EXIT_USAGE,
+};
+pub use crate::files::{PARTIAL_SUFFIX, partial_path};
+pub use crate::options::{ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutReport};
+pub use crate::tag::{file_tag, name_tag};
+pub use ferry_protocol::{Digest, ErrorCode, ListEntry, SourceTag};

@@ -1,0 +1,108 @@
+//! The command line, declared with clap.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Printed after `--help`: what scripts can rely on.
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  other error (local file, internal)
+  2  usage error (bad arguments or file name)
+  3  connection error (server unreachable, or the connection was lost and retries ran out)
+  4  refused by the server (exists without --overwrite, no such file, not authorised, ...)
+  5  integrity failure (data did not match its BLAKE3 digest; nothing was kept)
+
+When several files fail, the exit code is that of the first failure.
+Interrupted transfers resume by themselves; run the same command again to continue one
+that ran out of retries.";
+
+/// Move files to and from a ferry server: every byte verified, interrupted transfers resumed.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Server address.
+    #[arg(
+        long,
+        env = "FERRY_SERVER",
+        default_value = "127.0.0.1:7070",
+        global = true,
+        value_name = "HOST:PORT"
+    )]
+    pub server: String,
+    /// Access token for the server.
+    #[arg(long, env = "FERRY_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Print nothing but errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Print results as JSON on stdout, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Seconds without progress after which a connection counts as lost and is retried.
+    #[arg(long, default_value_t = 30, global = true, value_name = "SECS")]
+    pub stall_timeout: u64,
+    /// How many times a lost or stalled transfer is retried on a new connection.
+    #[arg(long, default_value_t = 6, global = true)]
+    pub retries: u32,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload files (or folders, with -r).
+    Put {
+        /// Local files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Name on the server (one PATH only); for a folder, the folder's name.
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// Upload folders with everything in them, keeping relative paths as names.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Replace files that already exist on the server.
+        #[arg(long)]
+        overwrite: bool,
+        /// Transfers to run in parallel, each on its own connection.
+        #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// Start over instead of resuming a partial upload left by an earlier run.
+        #[arg(long)]
+        no_resume: bool,
+    },
+    /// Download files (or everything under a folder name, with -r).
+    Get {
+        /// Names on the server.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Folder to write into.
+        #[arg(short, long, default_value = ".", value_name = "DIR")]
+        output: PathBuf,
+        /// Treat each NAME as a folder and download everything under it, keeping its path.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Transfers to run in parallel, each on its own connection.
+        #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// Start over instead of resuming a partial download left by an earlier run.
+        #[arg(long)]
+        no_resume: bool,
+    },
+    /// List files on the server.
+    Ls {
+        /// Only names starting with this.
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+    /// Remove files from the server.
+    Rm {
+        /// Names on the server.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}

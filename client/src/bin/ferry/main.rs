@@ -1,0 +1,307 @@
+//! `ferry`: the command-line client. Parses the command line, plans the transfers, runs them
+//! through `ferry_client`, shows progress and results, and exits with a documented code.
+
+mod cli;
+mod plan;
+mod run;
+mod show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use ferry_client::{
+    Client, ClientError, ClientOptions, EXIT_OTHER, EXIT_USAGE, GetOptions, PutOptions,
+};
+use serde::Serialize;
+
+use crate::cli::{Cli, Command};
+use crate::plan::{Job, Usage};
+use crate::show::Display;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match execute(&cli) {
+        Ok(code) => code,
+        Err(error) => {
+            let code = if error.is::<Usage>() {
+                EXIT_USAGE
+            } else if let Some(client_error) = error.downcast_ref::<ClientError>() {
+                client_error.exit_code()
+            } else {
+                EXIT_OTHER
+            };
+            eprintln!("ferry: {error:#}");
+            code
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn options(cli: &Cli) -> ClientOptions {
+    ClientOptions {
+        token: cli.token.clone().unwrap_or_default().into_bytes(),
+        io_timeout: Duration::from_secs(cli.stall_timeout.max(1)),
+        retries: cli.retries,
+        ..ClientOptions::default()
+    }
+}
+
+/// One file's outcome, for `--json`.
+#[derive(Serialize)]
+struct FileResult {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<PathBuf>,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resumed_from: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+}
+
+impl FileResult {
+    fn failed(name: &str, local: Option<PathBuf>, error: &ClientError) -> Self {
+        FileResult {
+            name: name.to_owned(),
+            local,
+            ok: false,
+            size: None,
+            digest: None,
+            resumed_from: None,
+            attempts: None,
+            error: Some(error.to_string()),
+            exit_code: Some(error.exit_code()),
+        }
+    }
+}
+
+/// The whole run's outcome, for `--json`.
+#[derive(Serialize)]
+struct RunResult<'a> {
+    command: &'a str,
+    ok: bool,
+    results: Vec<FileResult>,
+}
+
+/// One listing entry, for `--json`.
+#[derive(Serialize)]
+struct EntryJson<'a> {
+    name: &'a str,
+    size: u64,
+    modified_ms: u64,
+}
+
+fn execute(cli: &Cli) -> anyhow::Result<i32> {
+    let options = options(cli);
+    let server = cli.server.as_str();
+    let connect = || Client::connect(server, options.clone());
+    match &cli.command {
+        Command::Put {
+            paths,
+            as_name,
+            recursive,
+            overwrite,
+            jobs,
+            no_resume,
+        } => {
+            let planned = plan::uploads(paths, as_name.as_deref(), *recursive)?;
+            let put_options = PutOptions {
+                overwrite: *overwrite,
+                resume: !no_resume,
+                tag: None,
+            };
+            let display = Display::new(cli.quiet, cli.json, planned.len());
+            let results = run::parallel(
+                &planned,
+                usize::from(*jobs),
+                &connect,
+                &display,
+                &|client, job, progress| {
+                    let report = client.put_file(&job.local, &job.name, &put_options, progress)?;
+                    display.result(&format!(
+                        "stored {} ({} bytes, blake3 {}){}",
+                        report.name,
+                        report.size,
+                        report.digest,
+                        resumed_note(report.resumed_from)
+                    ));
+                    Ok(FileResult {
+                        name: report.name,
+                        local: Some(job.local.clone()),
+                        ok: true,
+                        size: Some(report.size),
+                        digest: Some(report.digest.to_hex()),
+                        resumed_from: Some(report.resumed_from),
+                        attempts: Some(report.attempts),
+                        error: None,
+                        exit_code: None,
+                    })
+                },
+            );
+            Ok(conclude("put", &planned, results, &display))
+        }
+        Command::Get {
+            names,
+            output,
+            recursive,
+            jobs,
+            no_resume,
+        } => {
+            let planned = if *recursive {
+                plan::folder_downloads(&mut connect()?, names, output)?
+            } else {
+                plan::downloads(names, output)?
+            };
+            let get_options = GetOptions { resume: !no_resume };
+            let display = Display::new(cli.quiet, cli.json, planned.len());
+            let results = run::parallel(
+                &planned,
+                usize::from(*jobs),
+                &connect,
+                &display,
+                &|client, job, progress| {
+                    let report = client.get_file(&job.name, &job.local, &get_options, progress)?;
+                    display.result(&format!(
+                        "saved {} to {} ({} bytes, blake3 {}){}",
+                        report.name,
+                        job.local.display(),
+                        report.size,
+                        report.digest,
+                        resumed_note(report.resumed_from)
+                    ));
+                    Ok(FileResult {
+                        name: report.name,
+                        local: Some(job.local.clone()),
+                        ok: true,
+                        size: Some(report.size),
+                        digest: Some(report.digest.to_hex()),
+                        resumed_from: Some(report.resumed_from),
+                        attempts: Some(report.attempts),
+                        error: None,
+                        exit_code: None,
+                    })
+                },
+            );
+            Ok(conclude("get", &planned, results, &display))
+        }
+        Command::Ls { prefix } => {
+            let mut client = connect()?;
+            let entries = client.list(prefix)?;
+            if cli.json {
+                let json: Vec<EntryJson<'_>> = entries
+                    .iter()
+                    .map(|e| EntryJson {
+                        name: &e.name,
+                        size: e.size,
+                        modified_ms: e.modified_ms,
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json)?);
+            } else if !cli.quiet {
+                for entry in &entries {
+                    println!(
+                        "{:>14}  {}  {}",
+                        entry.size,
+                        format_time(entry.modified_ms),
+                        entry.name
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Rm { names } => {
+            let planned: Vec<Job> = names
+                .iter()
+                .map(|name| Job {
+                    local: PathBuf::new(),
+                    name: name.clone(),
+                })
+                .collect();
+            let display = Display::new(true, cli.json, planned.len());
+            let quiet = cli.quiet || cli.json;
+            let results = run::parallel(&planned, 1, &connect, &display, &|client, job, _| {
+                client.remove(&job.name)?;
+                if !quiet {
+                    println!("removed {}", job.name);
+                }
+                Ok(FileResult {
+                    name: job.name.clone(),
+                    local: None,
+                    ok: true,
+                    size: None,
+                    digest: None,
+                    resumed_from: None,
+                    attempts: None,
+                    error: None,
+                    exit_code: None,
+                })
+            });
+            Ok(conclude("rm", &planned, results, &display))
+        }
+    }
+}
+
+/// Prints the JSON document and returns the exit code: that of the first failure, else 0.
+fn conclude(
+    command: &str,
+    jobs: &[Job],
+    results: Vec<Result<FileResult, ClientError>>,
+    display: &Display,
+) -> i32 {
+    let mut code = 0;
+    let results: Vec<FileResult> = jobs
+        .iter()
+        .zip(results)
+        .map(|(job, result)| {
+            result.unwrap_or_else(|error| {
+                if code == 0 {
+                    code = error.exit_code();
+                }
+                let local = (!job.local.as_os_str().is_empty()).then(|| job.local.clone());
+                FileResult::failed(&job.name, local, &error)
+            })
+        })
+        .collect();
+    display.finish(&RunResult {
+        command,
+        ok: code == 0,
+        results,
+    });
+    code
+}
+
+fn resumed_note(offset: u64) -> String {
+    if offset > 0 {
+        format!(", resumed at byte {offset}")
+    } else {
+        String::new()
+    }
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM` UTC.
+fn format_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let (hour, minute) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
+}

@@ -1,0 +1,162 @@
+//! Turning the command line's paths and names into a list of single-file transfers.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use ferry_client::{Client, ClientError};
+
+/// One file to move.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The local file.
+    pub local: PathBuf,
+    /// Its name on the server.
+    pub name: String,
+}
+
+/// A usage mistake: reported with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// The uploads for `ferry put PATH... [--as NAME] [-r]`.
+pub fn uploads(
+    paths: &[PathBuf],
+    as_name: Option<&str>,
+    recursive: bool,
+) -> anyhow::Result<Vec<Job>> {
+    if as_name.is_some() && paths.len() > 1 {
+        bail!(Usage(
+            "--as names one upload; give a single PATH with it".into()
+        ));
+    }
+    let mut jobs = Vec::new();
+    for path in paths {
+        let metadata =
+            fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let base = match as_name {
+            Some(name) => name.trim_end_matches('/').to_owned(),
+            None => base_name(path)?,
+        };
+        if metadata.is_dir() {
+            if !recursive {
+                bail!(Usage(format!(
+                    "{} is a folder; use -r to upload it with its contents",
+                    path.display()
+                )));
+            }
+            walk(path, &base, &mut jobs)?;
+        } else {
+            jobs.push(Job {
+                local: path.clone(),
+                name: base,
+            });
+        }
+    }
+    Ok(jobs)
+}
+
+/// The last component of `path`, resolving `.` and `..` first.
+fn base_name(path: &Path) -> anyhow::Result<String> {
+    let resolved;
+    let path = if path.file_name().is_some() {
+        path
+    } else {
+        resolved = path
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", path.display()))?;
+        &resolved
+    };
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some(name) => Ok(name.to_owned()),
+        None => bail!(Usage(format!(
+            "cannot derive a name from {}; give one with --as",
+            path.display()
+        ))),
+    }
+}
+
+/// Every regular file under `dir`, named `prefix/relative/path`, in sorted order.
+fn walk(dir: &Path, prefix: &str, jobs: &mut Vec<Job>) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("cannot list {}", dir.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
+            bail!(Usage(format!(
+                "{} is not valid UTF-8; rename it to upload it",
+                path.display()
+            )));
+        };
+        let name = format!("{prefix}/{file_name}");
+        let metadata =
+            fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if metadata.is_dir() {
+            walk(&path, &name, jobs)?;
+        } else if metadata.is_file() {
+            jobs.push(Job { local: path, name });
+        }
+    }
+    Ok(())
+}
+
+/// The downloads for `ferry get NAME... [-o DIR]`: each name goes to `DIR/<last component>`.
+pub fn downloads(names: &[String], output: &Path) -> anyhow::Result<Vec<Job>> {
+    names
+        .iter()
+        .map(|name| {
+            ferry_protocol::validate_name(name)
+                .map_err(|e| Usage(format!("invalid name {name:?}: {e}")))?;
+            let last = name.rsplit('/').next().unwrap_or(name);
+            Ok(Job {
+                local: output.join(last),
+                name: name.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The downloads for `ferry get -r NAME... [-o DIR]`: everything under `NAME/` goes to
+/// `DIR/<its whole name>`.
+pub fn folder_downloads(
+    client: &mut Client,
+    names: &[String],
+    output: &Path,
+) -> anyhow::Result<Vec<Job>> {
+    let mut jobs = Vec::new();
+    for name in names {
+        let folder = name.trim_end_matches('/');
+        let prefix = if folder.is_empty() {
+            String::new()
+        } else {
+            format!("{folder}/")
+        };
+        let entries = client.list(&prefix)?;
+        if entries.is_empty() {
+            return Err(ClientError::Refused {
+                request: "download",
+                code: ferry_client::ErrorCode::NotFound,
+                message: format!("no files under {prefix:?}"),
+            }
+            .into());
+        }
+        for entry in entries {
+            // The server's names become local paths: never outside DIR.
+            if let Err(error) = ferry_protocol::validate_name(&entry.name) {
+                bail!(
+                    "the server listed an unsafe name {:?} ({error}); not downloading it",
+                    entry.name
+                );
+            }
+            jobs.push(Job {
+                local: output.join(&entry.name),
+                name: entry.name,
+            });
+        }
+    }
+    Ok(jobs)
+}

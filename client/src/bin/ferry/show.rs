@@ -1,0 +1,149 @@
+//! What the user sees: progress bars on a terminal, plain result lines otherwise, nothing
+//! with `--quiet`, and JSON documents with `--json`.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use ferry_client::Progress;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+/// Template of a transfer's bar: name, bar, bytes, rate, time left.
+const BAR_TEMPLATE: &str =
+    "{msg:30!} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {eta:>4}";
+/// Template of the total bar.
+const TOTAL_TEMPLATE: &str =
+    "{prefix:30!} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {eta:>4}";
+
+/// How results and progress are shown for one run.
+pub struct Display {
+    quiet: bool,
+    json: bool,
+    bars: Option<(MultiProgress, ProgressBar)>,
+    /// Serialises result lines so that parallel workers never interleave them.
+    lines: Mutex<()>,
+}
+
+impl Display {
+    /// Bars only when stderr is a terminal and the user wants output; `files` is the number of
+    /// transfers to come (the total bar says how many are done).
+    pub fn new(quiet: bool, json: bool, files: usize) -> Self {
+        let bars = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let total = multi.add(ProgressBar::new(0));
+            total.set_style(style(TOTAL_TEMPLATE));
+            total.set_prefix(format!("total (0/{files} files)"));
+            (multi, total)
+        });
+        Display {
+            quiet,
+            json,
+            bars,
+            lines: Mutex::new(()),
+        }
+    }
+
+    /// Starts showing one transfer.
+    pub fn start(&self, name: &str) -> Transfer {
+        let bar = self.bars.as_ref().map(|(multi, total)| {
+            let bar = multi.insert_before(total, ProgressBar::new(0));
+            bar.set_style(style(BAR_TEMPLATE));
+            bar.set_message(name.to_owned());
+            bar
+        });
+        Transfer {
+            bar,
+            total: self.bars.as_ref().map(|(_, total)| total.clone()),
+            known: 0,
+            done: 0,
+        }
+    }
+
+    /// A line of results on stdout, unless `--quiet` or `--json`.
+    pub fn result(&self, line: &str) {
+        if self.quiet || self.json {
+            return;
+        }
+        let _guard = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        match &self.bars {
+            Some((multi, _)) => multi.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+    }
+
+    /// An error line on stderr, always.
+    pub fn error(&self, line: &str) {
+        let _guard = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        match &self.bars {
+            Some((multi, _)) => multi.suspend(|| eprintln!("ferry: {line}")),
+            None => eprintln!("ferry: {line}"),
+        }
+    }
+
+    /// One more file finished (successfully or not), for the total bar.
+    pub fn file_done(&self, done: usize, files: usize) {
+        if let Some((_, total)) = &self.bars {
+            total.set_prefix(format!("total ({done}/{files} files)"));
+        }
+    }
+
+    /// Clears the bars and prints the JSON document, if `--json`.
+    pub fn finish(&self, json: &impl Serialize) {
+        if let Some((multi, total)) = &self.bars {
+            total.finish_and_clear();
+            let _ = multi.clear();
+        }
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            let _ = serde_json::to_writer_pretty(&mut out, json);
+            let _ = writeln!(out);
+        }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+/// The bar of one running transfer.
+pub struct Transfer {
+    bar: Option<ProgressBar>,
+    total: Option<ProgressBar>,
+    /// Size already added to the total bar's length.
+    known: u64,
+    /// Bytes already added to the total bar's position.
+    done: u64,
+}
+
+impl Transfer {
+    /// Shows new progress.
+    pub fn update(&mut self, progress: Progress) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(progress.total);
+            bar.set_position(progress.done);
+        }
+        if let Some(total) = &self.total {
+            if progress.total > self.known {
+                total.inc_length(progress.total - self.known);
+                self.known = progress.total;
+            }
+            if progress.done > self.done {
+                total.inc(progress.done - self.done);
+                self.done = progress.done;
+            }
+        }
+    }
+
+    /// Removes the bar; a failed transfer's bytes leave the total.
+    pub fn finish(self, ok: bool) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if let (Some(total), false) = (&self.total, ok) {
+            total.dec_length(self.known);
+            total.dec(self.done);
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! [`Client`]: requests to one server, each retried on a new connection when the connection is
+//! lost or stalls, transfers resuming where they stopped.
+
+use std::io::{Read, Seek, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ferry_protocol::{ClientEvent, ErrorCode, HashCheckpoint, ListEntry, SourceTag, validate_name};
+
+use crate::download::Download;
+use crate::error::ClientError;
+use crate::link::{Link, no_data, unexpected};
+use crate::options::{ClientOptions, GetReport, Progress, PutOptions, PutReport};
+use crate::tag::name_tag;
+use crate::upload::Upload;
+
+/// A client of one ferry server.
+///
+/// Each request runs on the current connection; if that connection is lost, stalls (nothing
+/// moves for [`ClientOptions::io_timeout`]) or the server is briefly unable to serve, the
+/// client waits (with exponential backoff), reconnects to the same address and tries again, up
+/// to [`ClientOptions::retries`] times. Uploads resume from the offset the server holds,
+/// downloads from the bytes already received. Requests run one at a time; use one `Client` per
+/// thread for parallel transfers.
+pub struct Client {
+    addrs: Vec<SocketAddr>,
+    options: ClientOptions,
+    epoch: Instant,
+    link: Option<Link>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.addrs.first())
+            .field("connected", &self.link.is_some())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects to the server at `addr` and completes the handshake. Fails at once (no retry)
+    /// if the server cannot be reached, so that a wrong address is reported quickly.
+    pub fn connect(
+        addr: impl ToSocketAddrs,
+        options: ClientOptions,
+    ) -> Result<Client, ClientError> {
+        let addrs: Vec<SocketAddr> = addr
+            .to_socket_addrs()
+            .map_err(|source| ClientError::Connect {
+                addr: "the server address".to_owned(),
+                source,
+            })?
+            .collect();
+        let epoch = Instant::now();
+        let link = Link::open(&addrs, &options, epoch)?;
+        Ok(Client {
+            addrs,
+            options,
+            epoch,
+            link: Some(link),
+        })
+    }
+
+    /// The options this client was made with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// Runs `op` on a connection, retrying transient failures on a new one. Returns the value
+    /// and the number of attempts made.
+    fn retrying<T>(
+        &mut self,
+        mut op: impl FnMut(&mut Link, u32) -> Result<T, ClientError>,
+    ) -> Result<(T, u32), ClientError> {
+        let mut attempt = 1;
+        loop {
+            let result = match self.link.take() {
+                Some(link) => Ok(link),
+                None => Link::open(&self.addrs, &self.options, self.epoch),
+            }
+            .and_then(|mut link| {
+                let result = op(&mut link, attempt);
+                // A refusal leaves the connection usable; anything else may have broken it.
+                if matches!(result, Ok(_) | Err(ClientError::Refused { .. }))
+                    && !link.conn.is_closed()
+                {
+                    self.link = Some(link);
+                }
+                result
+            });
+            match result {
+                Ok(value) => return Ok((value, attempt)),
+                Err(error) if error.is_transient() && attempt <= self.options.retries => {
+                    let pause = self.backoff(attempt);
+                    tracing::info!(%error, attempt, ?pause, "retrying on a new connection");
+                    std::thread::sleep(pause);
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        self.options
+            .initial_backoff
+            .saturating_mul(factor)
+            .min(self.options.max_backoff)
+    }
+
+    /// Uploads `size` bytes read from `source` (from its start) as `name`. On a retry the
+    /// source is read again from the offset the server answers; the bytes before it are only
+    /// hashed (read locally), never sent again. Returns once the file is durable on the server.
+    pub fn put_from<R: Read + Seek>(
+        &mut self,
+        source: &mut R,
+        size: u64,
+        name: &str,
+        opts: &PutOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<PutReport, ClientError> {
+        check_name(name)?;
+        let tag = opts.tag.unwrap_or_else(|| name_tag(name, size));
+        let mut upload = Upload::new(name, size, tag, opts.overwrite, self.options.chunk_size);
+        upload.resume_first = opts.resume && self.options.resume;
+        upload.resume_retries = self.options.resume;
+        let (digest, attempts) =
+            self.retrying(|link, attempt| upload.attempt(link, source, attempt, progress))?;
+        Ok(PutReport {
+            name: name.to_owned(),
+            size,
+            digest,
+            resumed_from: upload.resumed_from,
+            attempts,
+            bytes_sent: upload.bytes_sent,
+        })
+    }
+
+    /// Downloads `name` into `sink`, checking every byte against the server's digest before
+    /// returning `Ok`. On failure the sink may hold part of the file.
+    pub fn get_to<W: Write>(
+        &mut self,
+        name: &str,
+        sink: &mut W,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<GetReport, ClientError> {
+        self.get_from(
+            name,
+            PathBuf::from(name),
+            sink,
+            HashCheckpoint::start(),
+            progress,
+        )
+    }
+
+    /// Downloads into a sink that already holds the file's first `checkpoint.offset()` bytes.
+    pub(crate) fn get_from<W: Write>(
+        &mut self,
+        name: &str,
+        path: PathBuf,
+        sink: &mut W,
+        checkpoint: HashCheckpoint,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<GetReport, ClientError> {
+        check_name(name)?;
+        let mut download = Download::new(name, path, sink, checkpoint);
+        let (digest, attempts) =
+            self.retrying(|link, attempt| download.attempt(link, attempt, progress))?;
+        Ok(GetReport {
+            name: name.to_owned(),
+            size: download.size(),
+            digest,
+            resumed_from: download.resumed_from,
+            attempts,
+            bytes_received: download.bytes_received,
+        })
+    }
+
+    /// The files whose names start with `prefix` (empty for all), in the server's order.
+    pub fn list(&mut self, prefix: &str) -> Result<Vec<ListEntry>, ClientError> {
+        let (entries, _) = self.retrying(|link, _| {
+            link.conn.list(prefix).map_err(|e| name_error(prefix, e))?;
+            link.flush("sending a listing request")?;
+            let mut entries = Vec::new();
+            loop {
+                match link.next_event("receiving a listing", &mut no_data)? {
+                    ClientEvent::ListEntry(entry) => entries.push(entry),
+                    ClientEvent::ListEnd => return Ok(entries),
+                    ClientEvent::Refused { code, message } => {
+                        return Err(ClientError::Refused {
+                            request: "listing",
+                            code,
+                            message,
+                        });
+                    }
+                    other => return Err(unexpected(&other, "receiving a listing").into()),
+                }
+            }
+        })?;
+        Ok(entries)
+    }
+
+    /// Removes `name` from the server.
+    pub fn remove(&mut self, name: &str) -> Result<(), ClientError> {
+        check_name(name)?;
+        self.retrying(|link, attempt| {
+            link.conn.remove(name)?;
+            link.flush("sending a removal request")?;
+            match link.next_event("waiting for the removal", &mut no_data)? {
+                ClientEvent::Removed => Ok(()),
+                // A retry after a lost connection: the first attempt may have removed it.
+                ClientEvent::Refused {
+                    code: ErrorCode::NotFound,
+                    ..
+                } if attempt > 1 => Ok(()),
+                ClientEvent::Refused { code, message } => Err(ClientError::Refused {
+                    request: "removal",
+                    code,
+                    message,
+                }),
+                other => Err(unexpected(&other, "waiting for the removal").into()),
+            }
+        })?;
+        Ok(())
+    }
+
+    /// What the server holds under `name`: the size of the stored file, and the resumable
+    /// bytes of a partial upload with `tag`.
+    pub fn query(
+        &mut self,
+        name: &str,
+        tag: SourceTag,
+    ) -> Result<(Option<u64>, Option<u64>), ClientError> {
+        check_name(name)?;
+        let (reply, _) = self.retrying(|link, _| {
+            link.conn.query(name, tag)?;
+            link.flush("sending a query")?;
+            match link.next_event("waiting for the query's answer", &mut no_data)? {
+                ClientEvent::QueryReply {
+                    stored_size,
+                    partial_offset,
+                } => Ok((stored_size, partial_offset)),
+                ClientEvent::Refused { code, message } => Err(ClientError::Refused {
+                    request: "query",
+                    code,
+                    message,
+                }),
+                other => Err(unexpected(&other, "waiting for the query's answer").into()),
+            }
+        })?;
+        Ok(reply)
+    }
+}
+
+/// Checks a name before anything is sent, so that a bad name is a usage error.
+pub(crate) fn check_name(name: &str) -> Result<(), ClientError> {
+    validate_name(name).map_err(|source| ClientError::InvalidName {
+        name: name.to_owned(),
+        source,
+    })
+}
+
+fn name_error(name: &str, error: ferry_protocol::CommandError) -> ClientError {
+    match error {
+        ferry_protocol::CommandError::BadName(source) => ClientError::InvalidName {
+            name: name.to_owned(),
+            source,
+        },
+        other => ClientError::Internal(other),
+    }
+}

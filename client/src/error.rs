@@ -1,0 +1,203 @@
+//! What can go wrong for a client, in words a person can act on, and the exit code each maps to.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ferry_protocol::{CommandError, ErrorCode, NameError, ProtocolError};
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an error not covered by the others (local files, internal errors).
+pub const EXIT_OTHER: i32 = 1;
+/// Exit code: the command line or a name was not valid.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: the server could not be reached, or the connection was lost and retries ran out.
+pub const EXIT_CONNECTION: i32 = 3;
+/// Exit code: the server refused the request.
+pub const EXIT_REFUSED: i32 = 4;
+/// Exit code: data did not match its digest.
+pub const EXIT_INTEGRITY: i32 = 5;
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No connection could be opened to the server.
+    #[error(
+        "cannot connect to {addr}: {source}; is ferryd running there? (set --server or FERRY_SERVER)"
+    )]
+    Connect {
+        /// The address tried.
+        addr: String,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+    /// The server refused the request; the connection stays usable.
+    #[error("server refused {request}: {}{}{}", code.describe(), hint(*code), detail(code, message))]
+    Refused {
+        /// What was asked ("upload", "download", ...).
+        request: &'static str,
+        /// The server's reason.
+        code: ErrorCode,
+        /// The server's own message.
+        message: String,
+    },
+    /// Data did not match its digest: nothing was stored or kept under the final name.
+    #[error("integrity check failed for {name:?}: {reason}")]
+    Integrity {
+        /// The file concerned.
+        name: String,
+        /// What did not match.
+        reason: String,
+    },
+    /// The server broke the protocol, reported a fatal error, or the connection ended early.
+    #[error("connection to the server failed: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The connection failed while sending or receiving.
+    #[error("connection to the server lost while {during}: {source}")]
+    Network {
+        /// What was under way.
+        during: &'static str,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+    /// Nothing moved for longer than the configured I/O timeout.
+    #[error("no progress for {}s while {what}; the server or the network stalled", after.as_secs_f32())]
+    TimedOut {
+        /// What was under way.
+        what: &'static str,
+        /// The stall timeout that passed.
+        after: Duration,
+    },
+    /// A local file could not be read or written.
+    #[error("{action} {}: {source}", path.display())]
+    Local {
+        /// "cannot read", "cannot write", ...
+        action: &'static str,
+        /// The local path.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+    /// The local source did not hold the bytes it was said to hold.
+    #[error("the source of {name:?} changed while it was read: {reason}; upload it again")]
+    SourceChanged {
+        /// The upload's name.
+        name: String,
+        /// What was found.
+        reason: String,
+    },
+    /// The name cannot be used on the server.
+    #[error("invalid name {name:?}: {source}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// Why it is not valid.
+        #[source]
+        source: NameError,
+    },
+    /// A command the connection did not allow at that moment: a bug in this client.
+    #[error("internal error (please report): {0}")]
+    Internal(#[from] CommandError),
+}
+
+/// A hint after a refusal, saying what the user can do.
+fn hint(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::AlreadyExists => "; use --overwrite",
+        ErrorCode::NotFound => "; check the name with `ferry ls`",
+        ErrorCode::NotAuthorised => "; check the access token",
+        ErrorCode::InProgress => "; wait for the other upload to finish, then try again",
+        ErrorCode::Busy | ErrorCode::ShuttingDown => "; try again later",
+        ErrorCode::DiskFull | ErrorCode::OverQuota => "; free space on the server",
+        _ => "",
+    }
+}
+
+/// The server's own message, when it says more than the code.
+fn detail(code: &ErrorCode, message: &str) -> String {
+    if message.is_empty() || message == code.describe() {
+        String::new()
+    } else {
+        format!(" (server said: {message})")
+    }
+}
+
+impl ClientError {
+    /// The process exit code for this error (see the `EXIT_*` constants).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ClientError::Connect { .. }
+            | ClientError::Network { .. }
+            | ClientError::TimedOut { .. }
+            | ClientError::Protocol(_) => EXIT_CONNECTION,
+            ClientError::Refused { .. } => EXIT_REFUSED,
+            ClientError::Integrity { .. } => EXIT_INTEGRITY,
+            ClientError::InvalidName { .. } => EXIT_USAGE,
+            ClientError::Local { .. }
+            | ClientError::SourceChanged { .. }
+            | ClientError::Internal(_) => EXIT_OTHER,
+        }
+    }
+
+    /// Whether a new connection might succeed where this one failed: the connection was lost,
+    /// stalled or the server was briefly unable to serve.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Connect { .. }
+            | ClientError::Network { .. }
+            | ClientError::TimedOut { .. } => true,
+            ClientError::Refused { code, .. } => transient_code(*code),
+            ClientError::Protocol(error) => match error {
+                ProtocolError::Timeout { .. } | ProtocolError::UnexpectedEof { .. } => true,
+                ProtocolError::Peer { code, .. } => {
+                    transient_code(*code) || *code == ErrorCode::Timeout
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// Refusals that may go away by themselves: a busy or restarting server, or the server still
+/// holding the upload of a connection that was just lost.
+fn transient_code(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::Busy | ErrorCode::ShuttingDown | ErrorCode::InProgress
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn already_exists_refusal_tells_the_user_to_overwrite() {
+        let error = ClientError::Refused {
+            request: "upload",
+            code: ErrorCode::AlreadyExists,
+            message: String::new(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "server refused upload: name already exists; use --overwrite"
+        );
+        assert_eq!(error.exit_code(), EXIT_REFUSED);
+        assert!(!error.is_transient());
+    }
+
+    #[test]
+    fn lost_connection_is_transient_and_maps_to_connection_exit_code() {
+        let error = ClientError::Protocol(ProtocolError::UnexpectedEof {
+            during: "receiving a download",
+        });
+        assert!(error.is_transient());
+        assert_eq!(error.exit_code(), EXIT_CONNECTION);
+    }
+}

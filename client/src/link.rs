@@ -1,0 +1,278 @@
+//! One TCP connection driving a [`ClientConnection`]: the socket half of the sans-IO machine.
+//!
+//! A `Link` writes what the machine queues, reads until the machine has an event, hands file
+//! data of a download to a callback, and turns silence into errors: a read waits at most until
+//! the machine's own deadline ([`ClientConnection::poll_timeout`]) or the stall timeout, and a
+//! write that makes no progress for the stall timeout fails.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use ferry_protocol::{ClientConnection, ClientEvent, Config, ProtocolError, Timestamp};
+
+use crate::error::ClientError;
+use crate::options::ClientOptions;
+
+/// Size of the receive buffer: several default data chunks, far above the largest control frame.
+const RECV_BUF_LEN: usize = 512 * 1024;
+
+/// Shortest socket read timeout; zero would mean "block forever".
+const MIN_WAIT: Duration = Duration::from_millis(1);
+
+/// Where file data of a download goes, in order.
+pub(crate) type DataSink<'a> = dyn FnMut(&[u8]) -> Result<(), ClientError> + 'a;
+
+/// An open, handshaken connection to the server.
+pub(crate) struct Link {
+    stream: TcpStream,
+    pub(crate) conn: ClientConnection,
+    epoch: Instant,
+    io_timeout: Duration,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    out: Vec<u8>,
+    last_progress: Instant,
+}
+
+impl Link {
+    /// Connects to the first address that answers and completes the handshake.
+    pub(crate) fn open(
+        addrs: &[SocketAddr],
+        options: &ClientOptions,
+        epoch: Instant,
+    ) -> Result<Link, ClientError> {
+        let stream = connect_any(addrs, options.connect_timeout)?;
+        let during = "setting up the connection";
+        stream
+            .set_nodelay(true)
+            .map_err(|source| ClientError::Network { during, source })?;
+        stream
+            .set_write_timeout(Some(options.io_timeout.max(MIN_WAIT)))
+            .map_err(|source| ClientError::Network { during, source })?;
+        let config = Config {
+            handshake_timeout: options.connect_timeout,
+            idle_timeout: options.io_timeout,
+        };
+        let now = timestamp(epoch);
+        let conn = ClientConnection::new(config, now, &options.token)?;
+        let mut link = Link {
+            stream,
+            conn,
+            epoch,
+            io_timeout: options.io_timeout.max(MIN_WAIT),
+            buf: vec![0; RECV_BUF_LEN],
+            start: 0,
+            end: 0,
+            out: Vec::with_capacity(1024),
+            last_progress: Instant::now(),
+        };
+        link.flush("sending the handshake")?;
+        match link.next_event("waiting for the server's welcome", &mut no_data) {
+            Ok(ClientEvent::Connected { .. }) => Ok(link),
+            Ok(other) => Err(ClientError::Protocol(unexpected(&other, "the handshake"))),
+            Err(ClientError::Protocol(ProtocolError::Peer { code, message })) => {
+                Err(ClientError::Refused {
+                    request: "the connection",
+                    code,
+                    message,
+                })
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        timestamp(self.epoch)
+    }
+
+    /// Writes everything the machine has queued.
+    pub(crate) fn flush(&mut self, during: &'static str) -> Result<(), ClientError> {
+        self.out.clear();
+        self.conn.poll_transmit(&mut self.out);
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result = self.stream.write_all(&self.out);
+        self.out.clear();
+        self.after_write(result, during)
+    }
+
+    /// Sends one chunk of upload data: the machine's `DATA` header, then the chunk itself, in
+    /// one vectored write and without copying the chunk.
+    pub(crate) fn send_data(&mut self, chunk: &[u8]) -> Result<(), ClientError> {
+        self.conn.send_file_data(chunk)?;
+        self.out.clear();
+        self.conn.poll_transmit(&mut self.out);
+        let mut slices = [IoSlice::new(&self.out), IoSlice::new(chunk)];
+        let result = write_all_vectored(&mut self.stream, &mut slices);
+        self.out.clear();
+        self.after_write(result, "sending upload data")
+    }
+
+    fn after_write(
+        &mut self,
+        result: io::Result<()>,
+        during: &'static str,
+    ) -> Result<(), ClientError> {
+        match result {
+            Ok(()) => {
+                self.last_progress = Instant::now();
+                Ok(())
+            }
+            Err(error) if is_timeout(&error) => Err(ClientError::TimedOut {
+                what: during,
+                after: self.io_timeout,
+            }),
+            Err(source) => Err(ClientError::Network { during, source }),
+        }
+    }
+
+    /// Reads until the machine has an event and returns it, passing the file data of a download
+    /// to `on_data` on the way, in order.
+    pub(crate) fn next_event(
+        &mut self,
+        during: &'static str,
+        on_data: &mut DataSink<'_>,
+    ) -> Result<ClientEvent, ClientError> {
+        self.last_progress = Instant::now();
+        loop {
+            if let Some(event) = self.conn.poll_event() {
+                self.flush(during)?;
+                return Ok(event);
+            }
+            if self.start < self.end {
+                let now = self.now();
+                let received = match self.conn.handle_input(now, &self.buf[self.start..self.end]) {
+                    Ok(received) => received,
+                    Err(error) => return Err(self.fail(error)),
+                };
+                let consumed = received.consumed;
+                if !received.file_data.is_empty() {
+                    on_data(received.file_data)?;
+                }
+                self.start += consumed;
+                if consumed > 0 {
+                    continue;
+                }
+            }
+            if self.start == self.end {
+                self.start = 0;
+                self.end = 0;
+            }
+            self.flush(during)?;
+            self.read_more(during)?;
+        }
+    }
+
+    /// Reads what the socket has, waiting no longer than the next deadline.
+    fn read_more(&mut self, during: &'static str) -> Result<(), ClientError> {
+        if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        loop {
+            let now = Instant::now();
+            let stall_at = self.last_progress + self.io_timeout;
+            let deadline = match self.conn.poll_timeout() {
+                Some(ts) => stall_at.min(self.epoch + Duration::from_micros(ts.as_micros())),
+                None => stall_at,
+            };
+            if now >= deadline {
+                if let Err(error) = self.conn.handle_timeout(self.now()) {
+                    return Err(self.fail(error));
+                }
+                if now >= stall_at {
+                    return Err(ClientError::TimedOut {
+                        what: during,
+                        after: self.io_timeout,
+                    });
+                }
+            }
+            let wait = deadline.saturating_duration_since(now).max(MIN_WAIT);
+            self.stream
+                .set_read_timeout(Some(wait))
+                .map_err(|source| ClientError::Network { during, source })?;
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    let result = self.conn.handle_eof(self.now());
+                    return Err(match result {
+                        Err(error) => ClientError::Protocol(error),
+                        Ok(()) => ClientError::Protocol(ProtocolError::UnexpectedEof { during }),
+                    });
+                }
+                Ok(n) => {
+                    self.end += n;
+                    self.last_progress = Instant::now();
+                    return Ok(());
+                }
+                Err(error) if is_timeout(&error) || error.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(ClientError::Network { during, source }),
+            }
+        }
+    }
+
+    /// The machine failed: tell the server why (best effort) and report the error.
+    fn fail(&mut self, error: ProtocolError) -> ClientError {
+        let _ = self.flush("reporting an error to the server");
+        ClientError::Protocol(error)
+    }
+}
+
+/// A data sink for exchanges that carry no file data.
+pub(crate) fn no_data(_: &[u8]) -> Result<(), ClientError> {
+    Ok(())
+}
+
+/// An event that does not fit the exchange under way: the machine prevents this, so it marks
+/// a bug; reported as a protocol failure rather than a panic.
+pub(crate) fn unexpected(event: &ClientEvent, during: &'static str) -> ProtocolError {
+    tracing::warn!(?event, during, "unexpected event");
+    ProtocolError::UnexpectedFrame {
+        frame: "an unexpected reply",
+        state: during,
+    }
+}
+
+fn timestamp(epoch: Instant) -> Timestamp {
+    Timestamp::from_micros(u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
+
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn connect_any(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, ClientError> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing");
+    for addr in addrs {
+        match TcpStream::connect_timeout(addr, timeout.max(MIN_WAIT)) {
+            Ok(stream) => return Ok(stream),
+            Err(error) => last = error,
+        }
+    }
+    Err(ClientError::Connect {
+        addr: addrs
+            .first()
+            .map_or_else(|| "(no address)".to_owned(), ToString::to_string),
+        source: last,
+    })
+}
+
+/// `write_all` for several buffers (the standard one is not stable yet).
+fn write_all_vectored(stream: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match stream.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}

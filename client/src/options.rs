@@ -1,0 +1,129 @@
+//! Settings of a client and of each transfer, and what a transfer reports.
+
+use std::time::Duration;
+
+use ferry_protocol::limits::DEFAULT_DATA_CHUNK;
+use ferry_protocol::{Digest, SourceTag};
+
+/// Settings of a [`Client`](crate::Client), shared by all its operations.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Access token presented to the server (empty for none).
+    pub token: Vec<u8>,
+    /// Longest wait to open a connection and complete the handshake.
+    pub connect_timeout: Duration,
+    /// Stall detection: longest time without any progress (no byte sent or received, no reply)
+    /// before the connection counts as lost and is retried.
+    pub io_timeout: Duration,
+    /// How many times a lost or stalled operation is retried on a new connection.
+    pub retries: u32,
+    /// First pause before a retry; it doubles on each further retry up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// Longest pause between retries.
+    pub max_backoff: Duration,
+    /// Continue interrupted transfers where they stopped (on the server for uploads, from the
+    /// local partial file for downloads) instead of starting over.
+    pub resume: bool,
+    /// Bytes of file data per `DATA` frame (at most [`MAX_DATA_CHUNK`](ferry_protocol::limits::MAX_DATA_CHUNK)).
+    pub chunk_size: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            token: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            io_timeout: Duration::from_secs(30),
+            retries: 6,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(3),
+            resume: true,
+            chunk_size: DEFAULT_DATA_CHUNK,
+        }
+    }
+}
+
+/// Settings of one upload. The default is a resumable upload that does not overwrite.
+#[derive(Clone, Debug)]
+pub struct PutOptions {
+    /// Replace a file already stored under the name.
+    pub overwrite: bool,
+    /// Continue a partial upload the server holds for this source (also requires
+    /// [`ClientOptions::resume`]).
+    pub resume: bool,
+    /// Identity of the source, so that a partial upload is only ever completed with bytes of
+    /// the same source. `None` derives one from the name and size ([`put_file`] derives it
+    /// from the local file instead).
+    ///
+    /// [`put_file`]: crate::Client::put_file
+    pub tag: Option<SourceTag>,
+}
+
+impl Default for PutOptions {
+    fn default() -> Self {
+        PutOptions {
+            overwrite: false,
+            resume: true,
+            tag: None,
+        }
+    }
+}
+
+/// Settings of one download to a local file.
+#[derive(Clone, Debug)]
+pub struct GetOptions {
+    /// Continue from a partial file left by an earlier, interrupted download (also requires
+    /// [`ClientOptions::resume`]).
+    pub resume: bool,
+}
+
+impl Default for GetOptions {
+    fn default() -> Self {
+        GetOptions { resume: true }
+    }
+}
+
+/// Progress of one transfer, passed to the progress callback after every chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of the file known to be at the destination or on their way there.
+    pub done: u64,
+    /// Size of the file.
+    pub total: u64,
+    /// Which attempt this is: 1 for the first connection, 2 after the first retry, ...
+    pub attempt: u32,
+}
+
+/// What a completed upload did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutReport {
+    /// Name on the server.
+    pub name: String,
+    /// Size of the file.
+    pub size: u64,
+    /// BLAKE3 digest of the file, as the server verified it.
+    pub digest: Digest,
+    /// Offset the last attempt started from (above 0 when it resumed).
+    pub resumed_from: u64,
+    /// Attempts made, 1 if no retry was needed.
+    pub attempts: u32,
+    /// File bytes sent over the network in all attempts.
+    pub bytes_sent: u64,
+}
+
+/// What a completed download did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GetReport {
+    /// Name on the server.
+    pub name: String,
+    /// Size of the file.
+    pub size: u64,
+    /// BLAKE3 digest of the file, verified against the server's.
+    pub digest: Digest,
+    /// Offset the last attempt started from (above 0 when it resumed).
+    pub resumed_from: u64,
+    /// Attempts made, 1 if no retry was needed.
+    pub attempts: u32,
+    /// File bytes received over the network in all attempts.
+    pub bytes_received: u64,
+}
