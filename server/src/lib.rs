@@ -1,2 +1,69 @@
-//! Placeholder: filled by its own issue.
-#![forbid(unsafe_code)]
+//! # ferry-server
+//!
+//! `ferryd`, the ferry file-transfer server, as a library: tests, the simulator and the
+//! benchmark start it in-process on port 0; the `ferryd` binary is a thin command line over it.
+//!
+//! ```no_run
+//! use ferry_server::{Server, ServerConfig};
+//!
+//! let server = Server::start(ServerConfig::new("./ferry-data"))?;
+//! println!("listening on {}", server.local_addr());
+//! server.shutdown();
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## Design
+//!
+//! ```text
+//!  accept thread ──► over the limit? ── yes ─► BUSY + close (never waits on the client)
+//!        │ no
+//!        ▼
+//!  one thread per connection: socket ⇄ ferry_protocol::ServerConnection
+//!        │ decisions
+//!        ▼
+//!  storage root/                 visible files, by name (subfolders allowed)
+//!        .ferry-staging/         partial uploads: <key>.part data + <key>.ckpt hash state
+//!        .ferry-meta/            digest records of stored files
+//! ```
+//!
+//! - **Names** resolve strictly inside the root: the protocol's `validate_name` runs first,
+//!   then each component is checked on disk and symbolic links are refused.
+//! - **Uploads** go to staging, are fsynced, checked against the client's digest, and renamed
+//!   into place atomically (a hard link when the client did not ask to overwrite, so an existing
+//!   name is never replaced by a race). Only then does the client get its `ACK`.
+//! - **One upload per name at a time**: a second client uploading the same name while one is
+//!   under way is refused with `InProgress` and may retry later. A name that exists is refused
+//!   with `AlreadyExists` unless the client asked to overwrite.
+//! - **Resume** costs only the missing bytes: every `checkpoint_interval` bytes, and whenever an
+//!   upload is interrupted, the data is `fdatasync`ed and then the BLAKE3 state is saved beside
+//!   it. A resumed upload truncates the data to the checkpoint and continues hashing from the
+//!   saved state, never rereading what is stored. Partial uploads older than
+//!   `staging_max_age` are removed.
+//! - **Downloads** stream from an open handle with a bounded buffer, so a replacement of the
+//!   file during a download leaves the reader with the old version whole.
+//! - **Bounds**: per-connection memory is fixed (two 256 KiB buffers); sizes above the file
+//!   limit, the quota or the free space are refused before any data moves; a disk that fills
+//!   during an upload ends it with `DiskFull`, leaving it resumable.
+//! - **Shutdown** stops accepting, refuses new requests, gives transfers a grace period and then
+//!   ends them; uploads stay resumable, and after a `kill -9` no partial file is ever visible.
+#![forbid(unsafe_code, unused_must_use)]
+#![deny(missing_docs)]
+
+mod config;
+mod connection;
+mod digests;
+mod error;
+mod paths;
+mod server;
+mod staging;
+mod storage;
+mod transfer_log;
+mod upload;
+mod usage;
+
+pub use crate::config::{
+    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FILE_SIZE,
+    ServerConfig,
+};
+pub use crate::error::StorageError;
+pub use crate::server::{Server, ServerHandle};

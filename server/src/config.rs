@@ -1,0 +1,92 @@
+//! What a server is told at start: where to store, where to listen, and its limits.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default listen address of the `ferryd` binary (the library's [`ServerConfig::new`] uses an
+/// ephemeral port instead, for tests and embedding).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+
+/// Default bound on concurrent connections: each one is a thread with bounded buffers
+/// (about 0.5 MiB of buffers and a small stack), so a thousand fit comfortably.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Default largest file accepted: 1 TiB.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 40;
+
+/// Default bytes between durable checkpoints of an upload: a crash loses at most this much
+/// received data, and each checkpoint costs one `fdatasync`.
+pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 64 * 1024 * 1024;
+
+/// Configuration of a [`Server`](crate::Server). Build it with [`ServerConfig::new`] and change
+/// the fields you need; every field has a working default.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Storage root. Created if missing. Files are stored under their names inside it; the
+    /// server's own bookkeeping lives in hidden `.ferry-*` folders inside it.
+    pub root: PathBuf,
+    /// Address to listen on. [`ServerConfig::new`] uses `127.0.0.1:0` (an ephemeral port; ask
+    /// [`ServerHandle::local_addr`](crate::ServerHandle::local_addr) which one).
+    pub listen: SocketAddr,
+    /// Most connections served at once; past it a new client gets a `Busy` refusal at once.
+    pub max_connections: usize,
+    /// Largest file size accepted; larger uploads are refused with `TooLarge` before any data.
+    pub max_file_size: u64,
+    /// Most bytes stored in all (visible files plus partial uploads), `None` for no limit.
+    /// Uploads that would pass it are refused with `OverQuota` before any data.
+    pub quota: Option<u64>,
+    /// Longest wait for a new client's magic and `HELLO`.
+    pub handshake_timeout: Duration,
+    /// Longest silence from a client while the server waits for it: a request, or the next
+    /// data of an upload. Also bounds how long a download may wait for a client that stops
+    /// reading. A stalled upload ends after this and stays resumable.
+    pub idle_timeout: Duration,
+    /// Partial uploads untouched for longer than this are deleted (at start and periodically).
+    pub staging_max_age: Duration,
+    /// On shutdown, how long transfers under way may continue before they are ended (uploads
+    /// then stay resumable).
+    pub shutdown_grace: Duration,
+    /// Bytes between durable checkpoints of an upload's data and hash state (see
+    /// [`DEFAULT_CHECKPOINT_INTERVAL`]).
+    pub checkpoint_interval: u64,
+    /// **Test only.** Makes the server deliberately broken: an upload whose data does not match
+    /// its digest is stored anyway (the client is still told `DigestMismatch`). Exists so the
+    /// simulator can prove it catches a server that loses integrity. Never set it otherwise.
+    #[doc(hidden)]
+    pub fault_skip_digest_check: bool,
+    /// **Test only.** Simulates a full disk: a write that would take an upload's staged data
+    /// past this many bytes fails with "no space left on device".
+    #[doc(hidden)]
+    pub fault_disk_full_after: Option<u64>,
+}
+
+impl ServerConfig {
+    /// A configuration storing under `root`, listening on `127.0.0.1:0`, with the defaults:
+    /// 1024 connections, 1 TiB files, no quota, 10 s handshake and 60 s idle timeouts, partial
+    /// uploads kept 7 days, 10 s shutdown grace.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            root: root.into(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            quota: None,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            staging_max_age: Duration::from_secs(7 * 24 * 60 * 60),
+            shutdown_grace: Duration::from_secs(10),
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            fault_skip_digest_check: false,
+            fault_disk_full_after: None,
+        }
+    }
+
+    /// The protocol machine's timeouts.
+    pub(crate) fn protocol(&self) -> ferry_protocol::Config {
+        ferry_protocol::Config {
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+}

@@ -1,0 +1,655 @@
+//! One connection's thread: drives a [`ServerConnection`] over a blocking `TcpStream` and
+//! carries out its decisions on the storage.
+//!
+//! The loop follows the protocol crate's drain contract: read, feed `handle_input` until it
+//! consumes nothing, write each `file_data` slice to the staged upload, act on every event,
+//! flush `poll_transmit`. Reads wait at most until the machine's next deadline (or a short
+//! tick, to notice shutdown); writes time out after the idle timeout, which ends a download to
+//! a client that stopped reading.
+
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use ferry_protocol::limits::DEFAULT_DATA_CHUNK;
+use ferry_protocol::{
+    Digest, ErrorCode, FileHasher, Frame, ProtocolError, PutRequest, ServerConnection, ServerEvent,
+    SourceTag,
+};
+
+use crate::error::StorageError;
+use crate::server::{Shared, linger};
+use crate::transfer_log::{self, Op};
+use crate::upload::{self, Left, Upload};
+
+/// Bytes read from the socket at once. Control frames are at most 16 KiB, so a frame always fits.
+const INPUT_BUFFER: usize = 256 * 1024;
+
+/// Longest a read waits before the loop looks at the shutdown flag again.
+const TICK: Duration = Duration::from_millis(250);
+
+/// How long a closing connection lets the client read our last frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Listing entries sent between flushes, so a huge listing never piles up in memory twice.
+const LIST_BATCH: usize = 256;
+
+/// Whether the connection goes on.
+#[must_use]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Serves one client until it leaves, fails, times out or the server shuts down.
+pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_write_timeout(Some(
+        shared.config.idle_timeout.max(Duration::from_millis(1)),
+    ));
+    let mut connection = Connection {
+        conn: ServerConnection::new(shared.config.protocol(), shared.now()),
+        shared,
+        stream,
+        peer,
+        input: vec![0u8; INPUT_BUFFER],
+        filled: 0,
+        out: Vec::new(),
+        upload: None,
+        file_buf: Vec::new(),
+        peer_closed: false,
+    };
+    tracing::debug!(%peer, "connection opened");
+    connection.run();
+    connection.close();
+    tracing::debug!(%peer, "connection closed");
+}
+
+struct Connection<'a> {
+    shared: &'a Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    conn: ServerConnection,
+    input: Vec<u8>,
+    filled: usize,
+    out: Vec<u8>,
+    upload: Option<Upload>,
+    file_buf: Vec<u8>,
+    peer_closed: bool,
+}
+
+impl Connection<'_> {
+    fn run(&mut self) {
+        loop {
+            if self.flush().is_err() {
+                self.interrupt_upload("connection lost");
+                return;
+            }
+            if self.conn.is_closed() {
+                self.interrupt_upload("connection closed");
+                return;
+            }
+            if self.shared.shutdown.is_stopping() {
+                if self.upload.is_none() {
+                    let _ = self
+                        .conn
+                        .refuse_connection(ErrorCode::ShuttingDown, "the server is shutting down");
+                    let _ = self.flush();
+                    return;
+                }
+                if self.shared.shutdown.is_past_grace() {
+                    self.abort(
+                        ErrorCode::ShuttingDown,
+                        "the server is shutting down; the upload stays resumable",
+                    );
+                    return;
+                }
+            }
+            let now = self.shared.now();
+            let wait = self
+                .conn
+                .poll_timeout()
+                .map_or(TICK, |deadline| deadline.saturating_since(now))
+                .clamp(Duration::from_millis(1), TICK);
+            let _ = self.stream.set_read_timeout(Some(wait));
+            match self.stream.read(&mut self.input[self.filled..]) {
+                Ok(0) => {
+                    self.peer_closed = true;
+                    if let Err(error) = self.conn.handle_eof(self.shared.now()) {
+                        tracing::debug!(peer = %self.peer, "client left: {error}");
+                    }
+                    self.interrupt_upload("client closed the connection");
+                    return;
+                }
+                Ok(n) => {
+                    self.filled += n;
+                    if let Flow::Stop = self.process() {
+                        let _ = self.flush();
+                        return;
+                    }
+                }
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if let Err(error) = self.conn.handle_timeout(self.shared.now()) {
+                        tracing::warn!(peer = %self.peer, "closing a silent connection: {error}");
+                        self.interrupt_upload("client went silent");
+                        let _ = self.flush();
+                        return;
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    tracing::debug!(peer = %self.peer, "read failed: {error}");
+                    self.peer_closed = true;
+                    self.interrupt_upload("connection lost");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Feeds the buffered input to the machine until it takes no more.
+    fn process(&mut self) -> Flow {
+        let mut start = 0;
+        let flow = loop {
+            let now = self.shared.now();
+            let received = match self.conn.handle_input(now, &self.input[start..self.filled]) {
+                Ok(received) => received,
+                Err(error) => {
+                    tracing::warn!(peer = %self.peer, "closing the connection: {error}");
+                    self.interrupt_upload(&error.to_string());
+                    break Flow::Stop;
+                }
+            };
+            let consumed = received.consumed;
+            let wrote = match (received.file_data.is_empty(), self.upload.as_mut()) {
+                (true, _) => None,
+                (false, Some(upload)) => Some(upload.write(received.file_data)),
+                (false, None) => Some(Err(StorageError::io("receiving file data")(
+                    io::Error::other("file data arrived with no upload under way"),
+                ))),
+            };
+            start += consumed;
+            if let Some(result) = wrote
+                && let Flow::Stop = self.after_write(result)
+            {
+                break Flow::Stop;
+            }
+            let mut any_event = false;
+            while let Some(event) = self.conn.poll_event() {
+                any_event = true;
+                if let Flow::Stop = self.on_event(event) {
+                    return Flow::Stop;
+                }
+            }
+            if self.flush().is_err() {
+                self.interrupt_upload("connection lost");
+                break Flow::Stop;
+            }
+            if (consumed == 0 && !any_event) || self.conn.is_closed() {
+                break Flow::Continue;
+            }
+        };
+        self.input.copy_within(start..self.filled, 0);
+        self.filled -= start;
+        flow
+    }
+
+    /// Notes the upload's progress and checkpoints it when due; a failed write ends it.
+    fn after_write(&mut self, result: Result<(), StorageError>) -> Flow {
+        let Some(upload) = self.upload.as_mut() else {
+            return Flow::Continue;
+        };
+        if let Some(checkpoint) = self.conn.upload_checkpoint() {
+            upload.note_progress(checkpoint);
+        }
+        let result = result.and_then(|()| {
+            if upload.wants_checkpoint(self.shared.config.checkpoint_interval) {
+                upload.checkpoint(&self.shared.storage)
+            } else {
+                Ok(())
+            }
+        });
+        match result {
+            Ok(()) => Flow::Continue,
+            Err(error) => {
+                tracing::error!(peer = %self.peer, name = upload.name(), "upload storage failed: {error}");
+                self.abort(
+                    error.code(),
+                    &format!("{error}; the upload stays resumable"),
+                );
+                Flow::Stop
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: ServerEvent) -> Flow {
+        let result = match event {
+            ServerEvent::ClientHello { .. } => {
+                if self.shared.shutdown.is_stopping() {
+                    self.conn
+                        .refuse_connection(ErrorCode::ShuttingDown, "the server is shutting down")
+                } else {
+                    self.conn.accept_client()
+                }
+            }
+            ServerEvent::PutRequested(request) => self.on_put(&request),
+            ServerEvent::GetRequested { name, offset } => return self.on_get(&name, offset),
+            ServerEvent::ListRequested { prefix } => return self.on_list(&prefix),
+            ServerEvent::RemoveRequested { name } => match self.shared.storage.remove(&name) {
+                Ok(size) => {
+                    tracing::info!(peer = %self.peer, name, size, "removed");
+                    self.conn.confirm()
+                }
+                Err(error) => self.refuse(&name, &error),
+            },
+            ServerEvent::QueryRequested { name, tag } => self.on_query(&name, &tag),
+            ServerEvent::UploadVerified { digest, .. } => self.on_verified(&digest),
+            ServerEvent::UploadRejected { error } => {
+                self.on_rejected(&error);
+                Ok(())
+            }
+            ServerEvent::UploadCancelled { .. } => {
+                self.interrupt_upload("cancelled by the client");
+                Ok(())
+            }
+            ServerEvent::RequestRefused { code, message } => {
+                tracing::warn!(peer = %self.peer, %code, "refused a request: {message}");
+                Ok(())
+            }
+            other => {
+                tracing::debug!(peer = %self.peer, ?other, "ignored an event");
+                Ok(())
+            }
+        };
+        match result {
+            Ok(()) => Flow::Continue,
+            Err(error) => {
+                tracing::error!(peer = %self.peer, "connection state error (a server bug): {error}");
+                Flow::Stop
+            }
+        }
+    }
+
+    fn refuse(
+        &mut self,
+        name: &str,
+        error: &StorageError,
+    ) -> Result<(), ferry_protocol::CommandError> {
+        tracing::warn!(peer = %self.peer, name, code = %error.code(), "refused: {error}");
+        self.conn.refuse(error.code(), &error.to_string())
+    }
+
+    fn on_put(&mut self, request: &PutRequest) -> Result<(), ferry_protocol::CommandError> {
+        if self.shared.shutdown.is_stopping() {
+            return self.refuse(&request.name, &StorageError::ShuttingDown);
+        }
+        match upload::begin(&self.shared.storage, &self.shared.config, request) {
+            Ok((upload, checkpoint)) => {
+                tracing::debug!(
+                    peer = %self.peer, name = request.name, size = request.size,
+                    offset = checkpoint.offset(), "upload accepted"
+                );
+                self.upload = Some(upload);
+                self.conn.accept_put(&checkpoint)
+            }
+            Err(error) => self.refuse(&request.name, &error),
+        }
+    }
+
+    fn on_verified(&mut self, digest: &Digest) -> Result<(), ferry_protocol::CommandError> {
+        let Some(upload) = self.upload.take() else {
+            return self
+                .conn
+                .refuse(ErrorCode::StorageError, "no upload under way");
+        };
+        let (name, bytes, started) = (
+            upload.name().to_owned(),
+            upload.received(),
+            upload.started(),
+        );
+        match upload.commit(&self.shared.storage, digest) {
+            Ok(()) => {
+                transfer_log::finished(self.peer, Op::Put, &name, bytes, started, "ok");
+                self.conn.confirm()
+            }
+            Err(error) => {
+                transfer_log::finished(
+                    self.peer,
+                    Op::Put,
+                    &name,
+                    bytes,
+                    started,
+                    &format!("commit failed: {error}"),
+                );
+                self.conn.refuse(error.code(), &error.to_string())
+            }
+        }
+    }
+
+    fn on_rejected(&mut self, error: &ProtocolError) {
+        let Some(upload) = self.upload.take() else {
+            return;
+        };
+        let (name, bytes, started) = (
+            upload.name().to_owned(),
+            upload.received(),
+            upload.started(),
+        );
+        if self.shared.config.fault_skip_digest_check
+            && let ProtocolError::DigestMismatch { actual, .. } = error
+        {
+            tracing::error!(
+                name,
+                "FAULT INJECTED: storing an upload whose digest did not match"
+            );
+            let _ = upload.commit(&self.shared.storage, actual);
+        } else {
+            upload.discard(&self.shared.storage);
+        }
+        transfer_log::finished(
+            self.peer,
+            Op::Put,
+            &name,
+            bytes,
+            started,
+            &format!("rejected: {error}"),
+        );
+    }
+
+    fn on_query(
+        &mut self,
+        name: &str,
+        tag: &SourceTag,
+    ) -> Result<(), ferry_protocol::CommandError> {
+        match self.shared.storage.query(name, tag) {
+            Ok((stored, partial)) => self.conn.reply_query(stored, partial),
+            Err(error) => self.refuse(name, &error),
+        }
+    }
+
+    fn on_list(&mut self, prefix: &str) -> Flow {
+        let entries = match self.shared.storage.list(prefix) {
+            Ok(entries) => entries,
+            Err(error) => return self.command(|c| c.refuse(error.code(), &error.to_string())),
+        };
+        for (i, entry) in entries.iter().enumerate() {
+            if let Err(error) =
+                self.conn
+                    .send_list_entry(&entry.name, entry.size, entry.modified_ms)
+            {
+                tracing::debug!(name = entry.name, "skipped a listing entry: {error}");
+            }
+            if i % LIST_BATCH == LIST_BATCH - 1 && self.flush().is_err() {
+                return Flow::Stop;
+            }
+        }
+        self.command(|c| c.finish_list())
+    }
+
+    fn command(
+        &mut self,
+        f: impl FnOnce(&mut ServerConnection) -> Result<(), ferry_protocol::CommandError>,
+    ) -> Flow {
+        match f(&mut self.conn) {
+            Ok(()) => Flow::Continue,
+            Err(error) => {
+                tracing::error!(peer = %self.peer, "connection state error (a server bug): {error}");
+                Flow::Stop
+            }
+        }
+    }
+
+    /// Streams a file from an open handle, so a replacement during the download does not
+    /// change what this client receives.
+    fn on_get(&mut self, name: &str, offset: u64) -> Flow {
+        if self.shared.shutdown.is_stopping() {
+            let error = StorageError::ShuttingDown;
+            return self.command(|c| c.refuse(error.code(), &error.to_string()));
+        }
+        let mut opened = match self.shared.storage.open_for_download(name) {
+            Ok(opened) => opened,
+            Err(error) => {
+                tracing::warn!(peer = %self.peer, name, code = %error.code(), "refused: {error}");
+                return self.command(|c| c.refuse(error.code(), &error.to_string()));
+            }
+        };
+        let size = opened.size;
+        if offset > size {
+            let error = StorageError::OffsetPastEnd { offset, size };
+            return self.command(|c| c.refuse(error.code(), &error.to_string()));
+        }
+        // The digest of exactly this version: recorded, hashed while sending, or computed now.
+        let mut hasher = None;
+        let mut digest = opened.digest;
+        if digest.is_none() {
+            if offset == 0 {
+                hasher = Some(FileHasher::new());
+            } else {
+                match hash_file(&mut opened.file) {
+                    Ok(computed) => {
+                        self.shared
+                            .storage
+                            .remember_digest(name, &opened.id, &computed);
+                        digest = Some(computed);
+                    }
+                    Err(error) => {
+                        let error = StorageError::io("reading a file to hash it")(error);
+                        return self.command(|c| c.refuse(error.code(), &error.to_string()));
+                    }
+                }
+            }
+        }
+        if let Err(error) = opened.file.seek(SeekFrom::Start(offset)) {
+            let error = StorageError::io("positioning in a file to send")(error);
+            return self.command(|c| c.refuse(error.code(), &error.to_string()));
+        }
+        if let Flow::Stop = self.command(|c| c.accept_get(size)) {
+            return Flow::Stop;
+        }
+        let started = Instant::now();
+        if self.file_buf.is_empty() {
+            self.file_buf = vec![0u8; DEFAULT_DATA_CHUNK];
+        }
+        let mut remaining = size - offset;
+        while remaining > 0 {
+            if self.shared.shutdown.is_past_grace() {
+                transfer_log::finished(
+                    self.peer,
+                    Op::Get,
+                    name,
+                    size - offset - remaining,
+                    started,
+                    "ended by shutdown",
+                );
+                self.abort(
+                    ErrorCode::ShuttingDown,
+                    "the server is shutting down; resume the download later",
+                );
+                return Flow::Stop;
+            }
+            let want = usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .min(self.file_buf.len());
+            let n = match read_some(&mut opened.file, &mut self.file_buf[..want]) {
+                Ok(0) => {
+                    let error = io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the file shrank while being sent",
+                    );
+                    return self.fail_download(name, size - offset - remaining, started, error);
+                }
+                Ok(n) => n,
+                Err(error) => {
+                    return self.fail_download(name, size - offset - remaining, started, error);
+                }
+            };
+            let chunk = &self.file_buf[..n];
+            if let Some(hasher) = hasher.as_mut() {
+                hasher.update(chunk);
+            }
+            if let Err(error) = self.conn.send_file_data(chunk) {
+                tracing::error!(peer = %self.peer, "connection state error (a server bug): {error}");
+                return Flow::Stop;
+            }
+            self.out.clear();
+            self.conn.poll_transmit(&mut self.out);
+            if let Err(error) = write_all_parts(&mut self.stream, &self.out, chunk) {
+                let outcome = format!("client gone: {error}");
+                transfer_log::finished(
+                    self.peer,
+                    Op::Get,
+                    name,
+                    size - offset - remaining,
+                    started,
+                    &outcome,
+                );
+                return Flow::Stop;
+            }
+            remaining -= n as u64;
+        }
+        let digest = match (digest, hasher) {
+            (Some(digest), _) => digest,
+            (None, Some(hasher)) => {
+                let computed = hasher.finalize();
+                self.shared
+                    .storage
+                    .remember_digest(name, &opened.id, &computed);
+                computed
+            }
+            (None, None) => return Flow::Stop, // unreachable: one of the two is always set
+        };
+        if let Flow::Stop = self.command(|c| c.finish_download(digest)) {
+            return Flow::Stop;
+        }
+        if self.flush().is_err() {
+            transfer_log::finished(
+                self.peer,
+                Op::Get,
+                name,
+                size - offset,
+                started,
+                "client gone before DONE",
+            );
+            return Flow::Stop;
+        }
+        transfer_log::finished(self.peer, Op::Get, name, size - offset, started, "ok");
+        Flow::Continue
+    }
+
+    fn fail_download(&mut self, name: &str, sent: u64, started: Instant, error: io::Error) -> Flow {
+        let error = StorageError::io("reading a file to send")(error);
+        tracing::error!(peer = %self.peer, name, "download failed: {error}");
+        transfer_log::finished(self.peer, Op::Get, name, sent, started, &error.to_string());
+        self.abort(error.code(), &error.to_string());
+        Flow::Stop
+    }
+
+    /// Ends the connection in the middle of a transfer with an `ERROR` frame. The machine has
+    /// no command for that (a transfer cannot be refused once it runs), so the frame is encoded
+    /// here, at a frame boundary of the server's stream; the client treats it as fatal.
+    fn abort(&mut self, code: ErrorCode, message: &str) {
+        let _ = self.flush();
+        let mut end = message.len().min(ferry_protocol::limits::MAX_MESSAGE_LEN);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut frame = Vec::new();
+        Frame::Error {
+            code,
+            message: &message[..end],
+        }
+        .encode(&mut frame);
+        let _ = self.stream.write_all(&frame);
+        self.interrupt_upload(message);
+    }
+
+    /// Leaves an upload under way resumable (or removes it if nothing durable was staged).
+    fn interrupt_upload(&mut self, reason: &str) {
+        let Some(upload) = self.upload.take() else {
+            return;
+        };
+        let (name, bytes, started) = (
+            upload.name().to_owned(),
+            upload.received(),
+            upload.started(),
+        );
+        let from = upload.start_offset();
+        let outcome = match upload.suspend(&self.shared.storage) {
+            Left::Resumable(offset) => {
+                format!("interrupted ({reason}); resumable from byte {offset}")
+            }
+            Left::Removed => format!("interrupted ({reason}); nothing kept"),
+        };
+        tracing::debug!(name, from, "upload interrupted");
+        transfer_log::finished(self.peer, Op::Put, &name, bytes, started, &outcome);
+    }
+
+    /// Writes what the machine has queued.
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.clear();
+        if self.conn.poll_transmit(&mut self.out) > 0 {
+            self.stream.write_all(&self.out)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        let _ = self.flush();
+        if !self.peer_closed {
+            linger(&mut self.stream, CLOSE_LINGER);
+        }
+    }
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+/// The digest of a whole file, from its start.
+fn hash_file(file: &mut std::fs::File) -> io::Result<Digest> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut hasher = FileHasher::new();
+    let mut buf = vec![0u8; DEFAULT_DATA_CHUNK];
+    loop {
+        let n = read_some(file, &mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Writes `head` then `body` with as few system calls as possible.
+fn write_all_parts(stream: &mut TcpStream, mut head: &[u8], mut body: &[u8]) -> io::Result<()> {
+    while !head.is_empty() || !body.is_empty() {
+        let result = if head.is_empty() {
+            stream.write(body)
+        } else {
+            stream.write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+        };
+        let n = match result {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        body = &body[n - from_head..];
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Why the server could not do what a client asked, and the wire code that tells the client.
+
+use std::io;
+
+use ferry_protocol::ErrorCode;
+
+/// A request the storage could not carry out. Each variant maps to the [`ErrorCode`] sent to
+/// the client ([`StorageError::code`]); its message is what the client reads.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The name is not acceptable or leads somewhere the server will not go (a symbolic link,
+    /// through a file, onto a folder).
+    #[error("bad name {name:?}: {reason}")]
+    BadName {
+        /// The name asked for.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// No file of that name.
+    #[error("no file named {0:?}")]
+    NotFound(String),
+    /// The name exists and the client did not ask to overwrite it.
+    #[error("name already exists; use --overwrite")]
+    AlreadyExists,
+    /// Another client is uploading to the same name right now.
+    #[error("another upload to this name is in progress; try again when it ends")]
+    InProgress,
+    /// The declared size is above the per-file limit.
+    #[error("file of {size} bytes is larger than this server's limit of {limit} bytes")]
+    TooLarge {
+        /// Declared size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Storing the file would exceed the quota.
+    #[error(
+        "storing {need} more bytes would exceed the server's quota of {quota} bytes ({used} used)"
+    )]
+    OverQuota {
+        /// Bytes still to store.
+        need: u64,
+        /// Bytes used now.
+        used: u64,
+        /// The quota.
+        quota: u64,
+    },
+    /// Not enough free space on the server's disk.
+    #[error("the server's disk is full ({need} bytes needed, {free} free)")]
+    DiskFull {
+        /// Bytes still to store.
+        need: u64,
+        /// Bytes free.
+        free: u64,
+    },
+    /// A download offset past the end of the file.
+    #[error("offset {offset} is past the end of the {size}-byte file")]
+    OffsetPastEnd {
+        /// Offset asked for.
+        offset: u64,
+        /// The file's size.
+        size: u64,
+    },
+    /// The server is shutting down and takes no new transfers.
+    #[error("the server is shutting down; try again later")]
+    ShuttingDown,
+    /// Reading or writing storage failed.
+    #[error("server storage error while {during}: {source}")]
+    Io {
+        /// What the server was doing.
+        during: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl StorageError {
+    /// Wraps an I/O error with what was being done; "no space" becomes [`StorageError::DiskFull`].
+    pub(crate) fn io(during: &'static str) -> impl FnOnce(io::Error) -> StorageError {
+        move |source| {
+            if is_disk_full(&source) {
+                StorageError::DiskFull { need: 0, free: 0 }
+            } else {
+                StorageError::Io { during, source }
+            }
+        }
+    }
+
+    /// The code the client receives for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StorageError::BadName { .. } => ErrorCode::BadName,
+            StorageError::NotFound(_) => ErrorCode::NotFound,
+            StorageError::AlreadyExists => ErrorCode::AlreadyExists,
+            StorageError::InProgress => ErrorCode::InProgress,
+            StorageError::TooLarge { .. } => ErrorCode::TooLarge,
+            StorageError::OverQuota { .. } => ErrorCode::OverQuota,
+            StorageError::DiskFull { .. } => ErrorCode::DiskFull,
+            StorageError::OffsetPastEnd { .. } => ErrorCode::SizeMismatch,
+            StorageError::ShuttingDown => ErrorCode::ShuttingDown,
+            StorageError::Io { .. } => ErrorCode::StorageError,
+        }
+    }
+}
+
+/// Whether an I/O error means the disk (or the user's disk quota) is full.
+pub(crate) fn is_disk_full(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}

@@ -1,0 +1,353 @@
+//! Starting and stopping a server: the accept thread, the connection threads and their bound,
+//! the staging janitor, and graceful shutdown.
+
+use std::io::{self, Read, Write};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown as SocketShutdown, SocketAddr, TcpListener, TcpStream,
+};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use ferry_protocol::{ErrorCode, ServerConnection, Timestamp};
+
+use crate::config::ServerConfig;
+use crate::connection;
+use crate::storage::Storage;
+
+/// Stack of a connection thread: its buffers live on the heap, so a small stack suffices and a
+/// thousand threads stay cheap.
+const CONNECTION_STACK: usize = 512 * 1024;
+
+/// Most threads at once that politely refuse connections past the limit; past this, refused
+/// connections are closed right after one non-blocking write.
+const MAX_REFUSERS: usize = 32;
+
+/// How long a refusing thread lets the client read the refusal before closing.
+const REFUSAL_LINGER: Duration = Duration::from_millis(500);
+
+/// State every thread of one server shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) storage: Storage,
+    started: Instant,
+    pub(crate) shutdown: ShutdownSignal,
+    connections: Counter,
+    refusers: AtomicUsize,
+}
+
+impl Shared {
+    /// The protocol's clock: microseconds since the server started.
+    pub(crate) fn now(&self) -> Timestamp {
+        Timestamp::from_micros(
+            u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        )
+    }
+}
+
+/// Shutdown: a flag, the end of the grace period, and a wake-up for sleeping threads.
+#[derive(Debug, Default)]
+pub(crate) struct ShutdownSignal {
+    stopping: AtomicBool,
+    grace_end: OnceLock<Instant>,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+impl ShutdownSignal {
+    /// Whether the server is shutting down (no new requests).
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Whether the grace period for transfers under way is over.
+    pub(crate) fn is_past_grace(&self) -> bool {
+        self.grace_end
+            .get()
+            .is_some_and(|end| Instant::now() >= *end)
+    }
+
+    fn begin(&self, grace: Duration) {
+        let _ = self.grace_end.set(Instant::now() + grace);
+        self.stopping.store(true, Ordering::Release);
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.wake.notify_all();
+    }
+
+    /// Sleeps up to `timeout`; returns whether the server is stopping.
+    fn sleep(&self, timeout: Duration) -> bool {
+        let guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.is_stopping() {
+            return true;
+        }
+        let _ = self.wake.wait_timeout(guard, timeout);
+        self.is_stopping()
+    }
+}
+
+/// Number of live connection threads, and a way to wait for none.
+#[derive(Debug, Default)]
+struct Counter {
+    live: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Counter {
+    fn try_enter(&self, max: usize) -> bool {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        if *live >= max {
+            return false;
+        }
+        *live += 1;
+        true
+    }
+
+    fn leave(&self) {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        *live = live.saturating_sub(1);
+        self.changed.notify_all();
+    }
+
+    /// Waits until no connection is left or `deadline` passes; returns how many are left.
+    fn wait_empty(&self, deadline: Instant) -> usize {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        while *live > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            live = self
+                .changed
+                .wait_timeout(live, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *live
+    }
+}
+
+/// Leaves the connection count when the thread ends, even by a panic.
+struct Seat(Arc<Shared>);
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.0.connections.leave();
+    }
+}
+
+/// The ferry server. Call [`Server::start`].
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// Opens the storage root (creating it if needed, removing partial uploads past their age),
+    /// binds the listen address and starts accepting in a background thread. Returns at once.
+    pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
+        let storage = Storage::open(&config)?;
+        let listener = TcpListener::bind(config.listen)?;
+        let local_addr = listener.local_addr()?;
+        tracing::info!(
+            listen = %local_addr,
+            root = %storage.root().display(),
+            max_connections = config.max_connections,
+            "ferryd started"
+        );
+        let shared = Arc::new(Shared {
+            config,
+            storage,
+            started: Instant::now(),
+            shutdown: ShutdownSignal::default(),
+            connections: Counter::default(),
+            refusers: AtomicUsize::new(0),
+        });
+        let accept = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name("ferry-accept".into())
+                .spawn(move || accept_loop(&shared, &listener))?
+        };
+        let janitor = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name("ferry-janitor".into())
+                .spawn(move || janitor(&shared))?
+        };
+        Ok(ServerHandle {
+            shared,
+            local_addr,
+            threads: vec![accept, janitor],
+        })
+    }
+}
+
+/// A running server. Dropping it shuts it down as [`ServerHandle::shutdown`] does.
+#[derive(Debug)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the real port when it was started on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The canonical storage root.
+    pub fn root(&self) -> &std::path::Path {
+        self.shared.storage.root()
+    }
+
+    /// Graceful shutdown: stops accepting, refuses new requests, lets transfers under way run
+    /// for the configured grace period, then ends them (uploads stay resumable in staging) and
+    /// returns once every connection is closed.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        let config = &self.shared.config;
+        tracing::info!(grace = ?config.shutdown_grace, "shutting down");
+        self.shared.shutdown.begin(config.shutdown_grace);
+        // Wake the accept thread, blocked in accept().
+        let _ = TcpStream::connect_timeout(&wake_address(self.local_addr), Duration::from_secs(1));
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        // Transfers end at the grace period's end; a write to a client that stopped reading
+        // ends at the latest after the idle timeout.
+        let deadline = Instant::now()
+            + config.shutdown_grace
+            + config.idle_timeout.min(Duration::from_secs(5))
+            + Duration::from_secs(1);
+        let left = self.shared.connections.wait_empty(deadline);
+        if left > 0 {
+            tracing::warn!(left, "shutdown: connections still closing");
+        } else {
+            tracing::info!("shutdown complete");
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A connectable address for a listener bound to `addr` (the loopback for "any").
+fn wake_address(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
+    for stream in listener.incoming() {
+        if shared.shutdown.is_stopping() {
+            break;
+        }
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!("accept failed: {error}");
+                // Out of file descriptors, say: let connections close before trying again.
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        let peer = stream
+            .peer_addr()
+            .unwrap_or_else(|_| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
+        let _ = stream.set_nodelay(true);
+        if !shared.connections.try_enter(shared.config.max_connections) {
+            tracing::warn!(%peer, "refused a connection: at the limit of {} connections", shared.config.max_connections);
+            refuse_busy(shared, stream);
+            continue;
+        }
+        let seat = Seat(Arc::clone(shared));
+        let spawned = thread::Builder::new()
+            .name("ferry-conn".into())
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || {
+                let seat = seat;
+                connection::serve(&seat.0, stream, peer);
+            });
+        if let Err(error) = spawned {
+            // The closure (and with it the seat and the stream) was dropped.
+            tracing::error!(%peer, "could not start a connection thread: {error}");
+        }
+    }
+    tracing::debug!("accept loop ended");
+}
+
+/// Sends `Busy` and closes, without ever blocking the accept thread.
+fn refuse_busy(shared: &Arc<Shared>, mut stream: TcpStream) {
+    let mut conn = ServerConnection::new(shared.config.protocol(), shared.now());
+    let _ = conn.refuse_connection(
+        ErrorCode::Busy,
+        "server busy: too many connections; try again later",
+    );
+    let mut bytes = Vec::new();
+    conn.poll_transmit(&mut bytes);
+    if shared.refusers.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSERS {
+        shared.refusers.fetch_sub(1, Ordering::AcqRel);
+        let _ = stream.set_nonblocking(true);
+        let _ = stream.write(&bytes);
+        return;
+    }
+    let owner = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name("ferry-refuse".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let _ = stream.set_write_timeout(Some(REFUSAL_LINGER));
+            if stream.write_all(&bytes).is_ok() {
+                linger(&mut stream, REFUSAL_LINGER);
+            }
+            owner.refusers.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        shared.refusers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Half-closes and reads what the peer still sends for up to `limit`, so that closing does not
+/// reset the connection before the peer has read our last bytes.
+pub(crate) fn linger(stream: &mut TcpStream, limit: Duration) {
+    let _ = stream.shutdown(SocketShutdown::Write);
+    let end = Instant::now() + limit;
+    let mut sink = [0u8; 16 * 1024];
+    let mut total = 0usize;
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                total += n;
+                if total > 8 * 1024 * 1024 {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Removes old partial uploads now and then.
+fn janitor(shared: &Shared) {
+    let max_age = shared.config.staging_max_age;
+    let every = (max_age / 2).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    while !shared.shutdown.sleep(every) {
+        shared.storage.sweep_staging(max_age);
+    }
+}

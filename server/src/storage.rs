@@ -1,0 +1,298 @@
+//! The storage root: what clients see (files under their names) and what they do not (staging,
+//! digest records), with the rules that keep the two apart.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ferry_protocol::{Digest, SourceTag};
+
+use crate::config::ServerConfig;
+use crate::digests::{DigestStore, FileId};
+use crate::error::StorageError;
+use crate::paths::{self, META_DIR, RESERVED_PREFIX, Resolved, STAGING_DIR};
+use crate::staging::{PartialKey, Staging};
+use crate::usage::{Usage, bytes_under};
+
+/// Uploads under way, by name, with the key of their partial data.
+type ActiveUploads = Arc<Mutex<HashMap<String, PartialKey>>>;
+
+/// The storage root and its bookkeeping. Shared by every connection.
+#[derive(Debug)]
+pub(crate) struct Storage {
+    root: PathBuf,
+    pub(crate) staging: Staging,
+    pub(crate) digests: DigestStore,
+    pub(crate) usage: Usage,
+    active: ActiveUploads,
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) modified_ms: u64,
+}
+
+/// A file opened for download, with the digest of exactly this version if one is recorded.
+#[derive(Debug)]
+pub(crate) struct OpenedFile {
+    pub(crate) file: File,
+    pub(crate) size: u64,
+    pub(crate) digest: Option<Digest>,
+    pub(crate) id: FileId,
+}
+
+/// While held, no other upload to the same name can start.
+#[derive(Debug)]
+pub(crate) struct NameLock {
+    active: ActiveUploads,
+    name: String,
+}
+
+impl Drop for NameLock {
+    fn drop(&mut self) {
+        self.active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.name);
+    }
+}
+
+impl Storage {
+    /// Opens (creating if needed) the root of `config`, measures what it holds, and removes
+    /// partial uploads past their age and leftovers of interrupted writes.
+    pub(crate) fn open(config: &ServerConfig) -> io::Result<Storage> {
+        fs::create_dir_all(&config.root)?;
+        let root = config.root.canonicalize()?;
+        let staging_dir = root.join(STAGING_DIR);
+        let meta_dir = root.join(META_DIR);
+        fs::create_dir_all(&staging_dir)?;
+        fs::create_dir_all(&meta_dir)?;
+        let staging = Staging::new(staging_dir);
+        let digests = DigestStore::new(meta_dir);
+        digests.clean_temporaries();
+        staging.sweep(config.staging_max_age, |_| false);
+        let used = visible_bytes(&root).saturating_add(bytes_under(staging.dir()));
+        Ok(Storage {
+            root,
+            staging,
+            digests,
+            usage: Usage::new(used, config.quota),
+            active: Arc::default(),
+        })
+    }
+
+    /// The canonical root folder.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves a client's name strictly inside the root.
+    pub(crate) fn resolve(&self, name: &str) -> Result<Resolved, StorageError> {
+        paths::resolve(&self.root, name)
+    }
+
+    /// Marks an upload to `name` as under way, or fails with `InProgress` if one already is.
+    pub(crate) fn lock_name(&self, name: &str, key: PartialKey) -> Result<NameLock, StorageError> {
+        let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
+        if active.contains_key(name) {
+            return Err(StorageError::InProgress);
+        }
+        active.insert(name.to_owned(), key);
+        Ok(NameLock {
+            active: Arc::clone(&self.active),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Removes partial uploads untouched for longer than `max_age`, sparing those under way.
+    pub(crate) fn sweep_staging(&self, max_age: std::time::Duration) {
+        let active = Arc::clone(&self.active);
+        let freed = self.staging.sweep(max_age, |key| {
+            active
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .any(|k| k == key)
+        });
+        self.usage.release(freed);
+    }
+
+    /// Opens `name` for download and looks up the digest recorded for the opened version.
+    pub(crate) fn open_for_download(&self, name: &str) -> Result<OpenedFile, StorageError> {
+        let resolved = self.resolve(name)?;
+        if resolved.existing.is_none() {
+            return Err(StorageError::NotFound(name.to_owned()));
+        }
+        let file = match File::open(&resolved.path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(StorageError::NotFound(name.to_owned()));
+            }
+            Err(error) => return Err(StorageError::io("opening a file to send")(error)),
+        };
+        // From here on the handle is the version sent, even if the name is replaced.
+        let meta = file
+            .metadata()
+            .map_err(StorageError::io("reading a file's metadata"))?;
+        if !meta.is_file() {
+            return Err(StorageError::NotFound(name.to_owned()));
+        }
+        let id = FileId::of(&meta);
+        Ok(OpenedFile {
+            digest: self.digests.get(name, &id),
+            size: meta.len(),
+            file,
+            id,
+        })
+    }
+
+    /// Records a digest computed for a download, if `name` still is that version.
+    pub(crate) fn remember_digest(&self, name: &str, id: &FileId, digest: &Digest) {
+        if let Ok(Resolved {
+            existing: Some(meta),
+            ..
+        }) = self.resolve(name)
+            && FileId::of(&meta) == *id
+        {
+            let _ = self.digests.put(name, id, digest);
+        }
+    }
+
+    /// Removes the file `name`; returns its size.
+    pub(crate) fn remove(&self, name: &str) -> Result<u64, StorageError> {
+        let resolved = self.resolve(name)?;
+        let Some(meta) = resolved.existing else {
+            return Err(StorageError::NotFound(name.to_owned()));
+        };
+        match fs::remove_file(&resolved.path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(StorageError::NotFound(name.to_owned()));
+            }
+            Err(error) => return Err(StorageError::io("removing a file")(error)),
+        }
+        self.digests.remove(name);
+        paths::sync_dir(paths::parent_of(&resolved.path))
+            .map_err(StorageError::io("syncing a folder"))?;
+        self.usage.release(meta.len());
+        Ok(meta.len())
+    }
+
+    /// The stored size of `name` and the resumable offset of its partial upload tagged `tag`.
+    pub(crate) fn query(
+        &self,
+        name: &str,
+        tag: &SourceTag,
+    ) -> Result<(Option<u64>, Option<u64>), StorageError> {
+        let resolved = self.resolve(name)?;
+        let stored = resolved.existing.map(|meta| meta.len());
+        let key = PartialKey::new(name, tag);
+        let partial = self
+            .staging
+            .load(&key, name, tag)
+            .map(|state| state.checkpoint.offset());
+        Ok((stored, partial))
+    }
+
+    /// Every visible file whose name starts with `prefix`, sorted by name.
+    pub(crate) fn list(&self, prefix: &str) -> Result<Vec<Entry>, StorageError> {
+        // Walk only the deepest folder the prefix names in full.
+        let start = match prefix.rfind('/') {
+            Some(end) => {
+                let folder = &prefix[..end];
+                match fs::symlink_metadata(self.root.join(folder)) {
+                    Ok(meta) if meta.is_dir() => folder.to_owned(),
+                    _ => return Ok(Vec::new()),
+                }
+            }
+            None => String::new(),
+        };
+        let mut entries = Vec::new();
+        let mut pending = vec![start];
+        while let Some(folder) = pending.pop() {
+            let dir = if folder.is_empty() {
+                self.root.clone()
+            } else {
+                self.root.join(&folder)
+            };
+            let read = match fs::read_dir(&dir) {
+                Ok(read) => read,
+                Err(error) if folder.is_empty() => {
+                    return Err(StorageError::io("listing the root")(error));
+                }
+                Err(_) => continue,
+            };
+            for entry in read.flatten() {
+                let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if folder.is_empty() && file_name.starts_with(RESERVED_PREFIX) {
+                    continue;
+                }
+                let name = if folder.is_empty() {
+                    file_name
+                } else {
+                    format!("{folder}/{file_name}")
+                };
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    if name.starts_with(prefix) || prefix.starts_with(&format!("{name}/")) {
+                        pending.push(name);
+                    }
+                } else if kind.is_file()
+                    && name.starts_with(prefix)
+                    && ferry_protocol::validate_name(&name).is_ok()
+                {
+                    let Ok(meta) = entry.metadata() else { continue };
+                    entries.push(Entry {
+                        name,
+                        size: meta.len(),
+                        modified_ms: modified_ms(meta.modified().ok()),
+                    });
+                }
+            }
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+}
+
+fn modified_ms(time: Option<SystemTime>) -> u64 {
+    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Bytes of the visible files under `root` (everything but the reserved folders).
+fn visible_bytes(root: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(root) else {
+        return 0;
+    };
+    let mut total = 0u64;
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(RESERVED_PREFIX)
+        {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            total = total.saturating_add(bytes_under(&entry.path()));
+        } else if kind.is_file() {
+            total = total.saturating_add(entry.metadata().map(|m| m.len()).unwrap_or(0));
+        }
+    }
+    total
+}

@@ -1,0 +1,293 @@
+//! One upload, from the decision to accept it to its commit, discard or suspension.
+//!
+//! ```text
+//!  PUT ─► begin: limits, name lock, resume point ─► PUT_READY(offset)
+//!         data  ─► write to <key>.part ─► every checkpoint_interval: fdatasync, then <key>.ckpt
+//!         DONE, digest ok  ─► commit: fsync, digest record, rename into place, fsync folder ─► ACK
+//!         DONE, digest bad ─► discard the staged data
+//!         CANCEL / EOF / timeout / disk full / shutdown ─► suspend: last durable checkpoint kept
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::time::Instant;
+
+use ferry_protocol::{Digest, HashCheckpoint, PutRequest, SourceTag};
+
+use crate::config::ServerConfig;
+use crate::digests::FileId;
+use crate::error::StorageError;
+use crate::paths;
+use crate::staging::{PartialKey, SavedState};
+use crate::storage::{NameLock, Storage};
+use crate::usage::free_space;
+
+/// An upload under way. Its name is locked against other uploads until it is dropped.
+#[derive(Debug)]
+pub(crate) struct Upload {
+    name: String,
+    size: u64,
+    tag: SourceTag,
+    overwrite: bool,
+    key: PartialKey,
+    file: File,
+    /// Bytes in the staged data file (all from offset 0).
+    written: u64,
+    /// Offset of the last checkpoint made durable.
+    saved: u64,
+    /// Hash state after the latest data the protocol handed out (and we wrote).
+    latest: HashCheckpoint,
+    /// Offset this session started at.
+    start_offset: u64,
+    started: Instant,
+    fault_limit: Option<u64>,
+    _lock: NameLock,
+}
+
+/// How an upload that did not commit was left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Left {
+    /// Resumable from this offset.
+    Resumable(u64),
+    /// Nothing worth keeping was staged.
+    Removed,
+}
+
+/// Decides on a `PUT`: checks the limits and the name, locks the name, and finds where to
+/// resume. Returns the upload and the checkpoint to accept it with.
+pub(crate) fn begin(
+    storage: &Storage,
+    config: &ServerConfig,
+    request: &PutRequest,
+) -> Result<(Upload, HashCheckpoint), StorageError> {
+    if request.size > config.max_file_size {
+        return Err(StorageError::TooLarge {
+            size: request.size,
+            limit: config.max_file_size,
+        });
+    }
+    let name = request.name.as_str();
+    let resolved = storage.resolve(name)?;
+    let key = PartialKey::new(name, &request.tag);
+    let lock = storage.lock_name(name, key.clone())?;
+    if resolved.existing.is_some() && !request.overwrite {
+        return Err(StorageError::AlreadyExists);
+    }
+    let state = if request.resume {
+        storage
+            .staging
+            .load(&key, name, &request.tag)
+            .filter(|state| state.size == request.size)
+    } else {
+        None
+    };
+    if state.is_none() {
+        storage.staging.forget_state(&key);
+    }
+    let checkpoint = state.map_or_else(HashCheckpoint::start, |state| state.checkpoint);
+    let offset = checkpoint.offset();
+
+    let data_path = storage.staging.data_path(&key);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&data_path)
+        .map_err(StorageError::io("opening the staging file"))?;
+    let old_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    file.set_len(offset)
+        .map_err(StorageError::io("truncating the staging file"))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(StorageError::io("positioning in the staging file"))?;
+    storage.usage.release(old_len.saturating_sub(offset));
+
+    let need = request.size - offset;
+    storage.usage.reserve(need)?;
+    let free = free_space(storage.root()).map_err(StorageError::io("measuring free space"))?;
+    if need > free {
+        storage.usage.release(need);
+        return Err(StorageError::DiskFull { need, free });
+    }
+    let upload = Upload {
+        name: name.to_owned(),
+        size: request.size,
+        tag: request.tag,
+        overwrite: request.overwrite,
+        key,
+        file,
+        written: offset,
+        saved: offset,
+        latest: checkpoint.clone(),
+        start_offset: offset,
+        started: Instant::now(),
+        fault_limit: config.fault_disk_full_after,
+        _lock: lock,
+    };
+    Ok((upload, checkpoint))
+}
+
+impl Upload {
+    /// The file's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Bytes received in this session.
+    pub(crate) fn received(&self) -> u64 {
+        self.written - self.start_offset
+    }
+
+    /// Offset this session resumed from.
+    pub(crate) fn start_offset(&self) -> u64 {
+        self.start_offset
+    }
+
+    /// When this session began.
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Appends received file data to the staged file.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        let allowed = match self.fault_limit {
+            Some(limit) => {
+                usize::try_from(limit.saturating_sub(self.written)).unwrap_or(usize::MAX)
+            }
+            None => usize::MAX,
+        };
+        let now = &data[..data.len().min(allowed)];
+        let result = self.file.write_all(now);
+        match result {
+            Ok(()) => self.written += now.len() as u64,
+            Err(error) => {
+                // Learn how much did land, so no checkpoint ever claims more.
+                self.written = self
+                    .file
+                    .stream_position()
+                    .unwrap_or(self.saved)
+                    .max(self.saved);
+                return Err(StorageError::io("writing the staging file")(error));
+            }
+        }
+        if now.len() < data.len() {
+            let injected = io::Error::from(io::ErrorKind::StorageFull);
+            return Err(StorageError::io("writing the staging file")(injected));
+        }
+        Ok(())
+    }
+
+    /// Records the protocol's hash state after the data written so far.
+    pub(crate) fn note_progress(&mut self, checkpoint: HashCheckpoint) {
+        self.latest = checkpoint;
+    }
+
+    /// Whether enough data arrived since the last durable checkpoint to make another.
+    pub(crate) fn wants_checkpoint(&self, interval: u64) -> bool {
+        self.latest.offset().saturating_sub(self.saved) >= interval.max(1)
+    }
+
+    /// Makes the data durable, then the latest hash state beside it.
+    pub(crate) fn checkpoint(&mut self, storage: &Storage) -> Result<(), StorageError> {
+        let offset = self.latest.offset();
+        if offset <= self.saved || offset > self.written {
+            return Ok(());
+        }
+        self.file
+            .sync_data()
+            .map_err(StorageError::io("syncing the staging file"))?;
+        let state = SavedState {
+            name: self.name.clone(),
+            tag: self.tag,
+            size: self.size,
+            checkpoint: self.latest.clone(),
+        };
+        storage
+            .staging
+            .save(&self.key, &state)
+            .map_err(StorageError::io("saving an upload checkpoint"))?;
+        self.saved = offset;
+        Ok(())
+    }
+
+    /// Leaves the upload resumable from its last durable checkpoint (making one of the latest
+    /// state first if it can), and stops reserving space it will not receive now.
+    pub(crate) fn suspend(mut self, storage: &Storage) -> Left {
+        if let Err(error) = self.checkpoint(storage) {
+            tracing::warn!(name = %self.name, "could not checkpoint an interrupted upload: {error}");
+        }
+        if self.saved == 0 {
+            return self.discard(storage);
+        }
+        storage
+            .usage
+            .release(self.size - self.written.min(self.size));
+        Left::Resumable(self.saved)
+    }
+
+    /// Deletes the staged data.
+    pub(crate) fn discard(self, storage: &Storage) -> Left {
+        storage.staging.discard(&self.key);
+        storage.usage.release(self.size);
+        Left::Removed
+    }
+
+    /// Makes the verified upload durable and visible under its name. On failure the staged data
+    /// stays resumable from its last checkpoint.
+    pub(crate) fn commit(mut self, storage: &Storage, digest: &Digest) -> Result<(), StorageError> {
+        match self.try_commit(storage, digest) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                self.latest = HashCheckpoint::start(); // the last durable checkpoint stands
+                self.suspend(storage);
+                Err(error)
+            }
+        }
+    }
+
+    fn try_commit(&mut self, storage: &Storage, digest: &Digest) -> Result<(), StorageError> {
+        if self.written != self.size {
+            let short = io::Error::other("the staged data is not the declared size");
+            return Err(StorageError::io("checking the staged data")(short));
+        }
+        self.file
+            .sync_all()
+            .map_err(StorageError::io("syncing the staged data"))?;
+        let meta = self
+            .file
+            .metadata()
+            .map_err(StorageError::io("reading the staged data"))?;
+        let target = storage.resolve(&self.name)?;
+        if target.existing.is_some() && !self.overwrite {
+            return Err(StorageError::AlreadyExists);
+        }
+        paths::create_parents(storage.root(), &self.name)?;
+        if let Err(error) = storage.digests.put(&self.name, &FileId::of(&meta), digest) {
+            tracing::warn!(name = %self.name, "could not record the digest (downloads will compute it): {error}");
+        }
+        let staged = storage.staging.data_path(&self.key);
+        let replaced = if self.overwrite {
+            let old = fs::symlink_metadata(&target.path)
+                .map(|m| m.len())
+                .unwrap_or(0);
+            fs::rename(&staged, &target.path)
+                .map_err(StorageError::io("renaming the upload into place"))?;
+            old
+        } else {
+            // A hard link fails if the name exists: "create only if absent", atomically.
+            match fs::hard_link(&staged, &target.path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(StorageError::AlreadyExists);
+                }
+                Err(error) => return Err(StorageError::io("linking the upload into place")(error)),
+            }
+            let _ = fs::remove_file(&staged);
+            0
+        };
+        paths::sync_dir(paths::parent_of(&target.path))
+            .map_err(StorageError::io("syncing the folder"))?;
+        storage.staging.forget_state(&self.key);
+        storage.usage.release(replaced);
+        Ok(())
+    }
+}

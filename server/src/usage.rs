@@ -1,0 +1,110 @@
+//! Space accounting: the quota over everything stored, and the disk's free space.
+//!
+//! `used` counts the bytes of every visible file and every partial upload on disk, plus, for
+//! each upload under way, the bytes it has yet to receive (reserved when it was accepted). So
+//! two uploads accepted at once can never together pass the quota.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use crate::error::StorageError;
+
+/// The quota's ledger.
+#[derive(Debug)]
+pub(crate) struct Usage {
+    used: Mutex<u64>,
+    quota: Option<u64>,
+}
+
+impl Usage {
+    /// A ledger starting at `used` bytes.
+    pub(crate) fn new(used: u64, quota: Option<u64>) -> Self {
+        Usage {
+            used: Mutex::new(used),
+            quota,
+        }
+    }
+
+    /// Bytes counted now.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> u64 {
+        *self.used.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts `need` more bytes if the quota allows them.
+    pub(crate) fn reserve(&self, need: u64) -> Result<(), StorageError> {
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(quota) = self.quota
+            && used.saturating_add(need) > quota
+        {
+            return Err(StorageError::OverQuota {
+                need,
+                used: *used,
+                quota,
+            });
+        }
+        *used = used.saturating_add(need);
+        Ok(())
+    }
+
+    /// Stops counting `bytes` (removed, or reserved and never written).
+    pub(crate) fn release(&self, bytes: u64) {
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        *used = used.saturating_sub(bytes);
+    }
+}
+
+/// Bytes available to this process on the file system holding `path`.
+pub(crate) fn free_space(path: &Path) -> io::Result<u64> {
+    let stat = rustix::fs::statvfs(path)?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// Sum of the sizes of all regular files under `dir` (not following symbolic links).
+pub(crate) fn bytes_under(dir: &Path) -> u64 {
+    let mut total = 0u64;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                total = total.saturating_add(entry.metadata().map(|m| m.len()).unwrap_or(0));
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_stop_at_the_quota() {
+        let usage = Usage::new(10, Some(100));
+        assert!(usage.reserve(90).is_ok());
+        assert!(matches!(
+            usage.reserve(1),
+            Err(StorageError::OverQuota { used: 100, .. })
+        ));
+        usage.release(50);
+        assert!(usage.reserve(50).is_ok());
+        assert_eq!(usage.used(), 100);
+    }
+
+    #[test]
+    fn no_quota_means_no_limit() {
+        let usage = Usage::new(0, None);
+        assert!(usage.reserve(u64::MAX).is_ok());
+    }
+}
