@@ -1,2 +1,6 @@
 //! Integration tests of ferry-client: the library against a minimal in-process server built
 //! on the protocol machine, and the `ferry` binary end to end.
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+mod library;
+mod support;

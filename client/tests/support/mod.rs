@@ -1,0 +1,18 @@
+//! Helpers shared by the tests: servers, a cutting relay, test data.
+
+pub mod mini_server;
+pub mod relay;
+
+/// `len` bytes of reproducible, incompressible-looking data (xorshift), different per `seed`.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
