@@ -1,0 +1,285 @@
+//! ferry's side of each benchmark: a real server and real clients, every transfer verified.
+
+use std::io::{Cursor, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use ferry_client::{Client, ClientOptions, GetOptions, PutOptions};
+use ferry_protocol::Digest;
+use ferry_server::{Server, ServerConfig, ServerHandle};
+
+use crate::content;
+
+/// Starts an in-process server on a fresh root.
+pub fn start_server(root: &Path) -> anyhow::Result<ServerHandle> {
+    if root.exists() {
+        std::fs::remove_dir_all(root)?;
+    }
+    let mut config = ServerConfig::new(root);
+    config.max_connections = 4096;
+    Ok(Server::start(config)?)
+}
+
+fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
+    Ok(Client::connect(addr, ClientOptions::default())?)
+}
+
+fn put_options() -> PutOptions {
+    PutOptions {
+        overwrite: true,
+        ..PutOptions::default()
+    }
+}
+
+/// One large file put from `source` to a server rooted at `root`; verified by the digest the
+/// server acknowledged.
+pub fn large_put(source: &Path, digest: Digest, root: &Path) -> anyhow::Result<Duration> {
+    let server = start_server(root)?;
+    let mut client = connect(server.local_addr())?;
+    let start = Instant::now();
+    let report = client.put_file(source, "big.bin", &put_options(), &mut |_| {})?;
+    let elapsed = start.elapsed();
+    ensure!(report.digest == digest, "put stored a different digest");
+    let stored = std::fs::metadata(root.join("big.bin"))?.len();
+    ensure!(
+        stored == report.size,
+        "stored file has {stored} bytes, sent {}",
+        report.size
+    );
+    drop(client);
+    server.shutdown();
+    Ok(elapsed)
+}
+
+/// One large file get into `dest` from a server that holds `source` (put first, untimed).
+pub fn large_get(
+    source: &Path,
+    digest: Digest,
+    root: &Path,
+    dest: &Path,
+) -> anyhow::Result<Duration> {
+    let server = start_server(root)?;
+    let mut client = connect(server.local_addr())?;
+    client.put_file(source, "big.bin", &put_options(), &mut |_| {})?;
+    if dest.exists() {
+        std::fs::remove_file(dest)?;
+    }
+    let start = Instant::now();
+    let report = client.get_file("big.bin", dest, &GetOptions::default(), &mut |_| {})?;
+    let elapsed = start.elapsed();
+    ensure!(report.digest == digest, "downloaded a different digest");
+    ensure!(
+        std::fs::metadata(dest)?.len() == report.size,
+        "downloaded size differs"
+    );
+    drop(client);
+    server.shutdown();
+    std::fs::remove_file(dest)?;
+    Ok(elapsed)
+}
+
+/// Result of many transfers at once.
+pub struct ManyResult {
+    /// From the common start to the last acknowledgement.
+    pub elapsed: Duration,
+    /// Each transfer's time, connect to acknowledgement, in seconds.
+    pub per_transfer: Vec<f64>,
+}
+
+/// `clients` clients each put `size` bytes at once (one connection each), verified.
+pub fn many_clients(root: &Path, clients: usize, size: usize) -> anyhow::Result<ManyResult> {
+    let server = start_server(root)?;
+    let addr = server.local_addr();
+    let barrier = Arc::new(Barrier::new(clients + 1));
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            let data = content::bytes(size, i as u64);
+            thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || -> anyhow::Result<f64> {
+                    let digest = Digest::of(&data);
+                    barrier.wait();
+                    let start = Instant::now();
+                    let mut client = connect(addr)?;
+                    let report = client.put_from(
+                        &mut Cursor::new(&data),
+                        data.len() as u64,
+                        &format!("c{i}.bin"),
+                        &put_options(),
+                        &mut |_| {},
+                    )?;
+                    ensure!(report.digest == digest, "client {i}: digest differs");
+                    Ok(start.elapsed().as_secs_f64())
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    barrier.wait();
+    let start = Instant::now();
+    let mut per_transfer = Vec::with_capacity(clients);
+    for handle in handles {
+        per_transfer.push(
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("client panicked"))??,
+        );
+    }
+    let elapsed = start.elapsed();
+    server.shutdown();
+    Ok(ManyResult {
+        elapsed,
+        per_transfer,
+    })
+}
+
+/// `count` files of `size` bytes over one connection; returns the elapsed time.
+pub fn small_files(root: &Path, count: usize, size: usize) -> anyhow::Result<Duration> {
+    let server = start_server(root)?;
+    let mut client = connect(server.local_addr())?;
+    let files: Vec<Vec<u8>> = (0..count).map(|i| content::bytes(size, i as u64)).collect();
+    let start = Instant::now();
+    for (i, data) in files.iter().enumerate() {
+        let name = format!("d{}/f{i}.bin", i % 100);
+        let report = client.put_from(
+            &mut Cursor::new(data),
+            size as u64,
+            &name,
+            &put_options(),
+            &mut |_| {},
+        )?;
+        ensure!(
+            report.size == size as u64,
+            "file {i} stored with the wrong size"
+        );
+    }
+    let elapsed = start.elapsed();
+    let listed = client.list("")?.len();
+    ensure!(
+        listed == count,
+        "listing shows {listed} files, expected {count}"
+    );
+    drop(client);
+    server.shutdown();
+    Ok(elapsed)
+}
+
+/// Server memory and threads with many silent clients, and a fresh client's put meanwhile.
+pub struct IdleResult {
+    /// Server resident memory, MiB.
+    pub rss_mib: f64,
+    /// Server threads.
+    pub threads: u64,
+    /// Time a new client took to put 1 MiB, seconds.
+    pub put_seconds: f64,
+}
+
+/// A `ferryd` child process, killed on drop.
+struct ChildServer(Child);
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ferryd_path() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.with_file_name("ferryd");
+    ensure!(
+        path.exists(),
+        "{} not found: build it first (cargo build --release -p ferry-server)",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// Starts `ferryd` as a child with `silent` clients connected and saying nothing.
+pub fn idle_connections(root: &Path, silent: usize) -> anyhow::Result<IdleResult> {
+    if root.exists() {
+        std::fs::remove_dir_all(root)?;
+    }
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?.port()
+    };
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let child = Command::new(ferryd_path()?)
+        .arg("--root")
+        .arg(root)
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--max-connections")
+        .arg((silent + 64).to_string())
+        .arg("--handshake-timeout")
+        .arg("600s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting ferryd")?;
+    let server = ChildServer(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        ensure!(Instant::now() < deadline, "ferryd did not start listening");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut idle = Vec::with_capacity(silent);
+    for _ in 0..silent {
+        idle.push(TcpStream::connect(addr)?);
+    }
+    thread::sleep(Duration::from_millis(500));
+    let (rss_mib, threads) = process_status(server.0.id())?;
+    let data = content::bytes(1 << 20, 7);
+    let start = Instant::now();
+    let mut client = connect(addr)?;
+    let report = client.put_from(
+        &mut Cursor::new(&data),
+        data.len() as u64,
+        "fresh.bin",
+        &put_options(),
+        &mut |_| {},
+    )?;
+    let put_seconds = start.elapsed().as_secs_f64();
+    ensure!(
+        report.digest == Digest::of(&data),
+        "fresh put digest differs"
+    );
+    // the silent clients must still be connected (not refused): a read would block, not EOF
+    let mut probe = [0u8; 1];
+    let first = &mut idle[0];
+    first.set_nonblocking(true)?;
+    match first.read(&mut probe) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Ok(n) if n > 0 => {} // the server's magic
+        other => bail!("a silent client was disconnected: {other:?}"),
+    }
+    let _ = first.write(&[]);
+    drop(idle);
+    drop(server);
+    Ok(IdleResult {
+        rss_mib,
+        threads,
+        put_seconds,
+    })
+}
+
+fn process_status(pid: u32) -> anyhow::Result<(f64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| format!("{name} missing from /proc status"))?;
+        let value = line
+            .split_whitespace()
+            .nth(1)
+            .with_context(|| format!("{name} has no value"))?;
+        Ok(value.parse()?)
+    };
+    Ok((field("VmRSS:")? as f64 / 1024.0, field("Threads:")?))
+}
