@@ -114,9 +114,10 @@ impl Client {
                 Ok(report)
             }
             Err(error) => {
-                if matches!(error, ClientError::Integrity { .. })
+                let useless = matches!(error, ClientError::Integrity { .. })
                     || !(opts.resume && self.options().resume)
-                {
+                    || file.metadata().is_ok_and(|m| m.len() == 0);
+                if useless {
                     drop(file);
                     let _ = fs::remove_file(&partial);
                 }

@@ -2,5 +2,6 @@
 //! on the protocol machine, and the `ferry` binary end to end.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+mod cli;
 mod library;
 mod support;

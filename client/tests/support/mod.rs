@@ -1,5 +1,6 @@
 //! Helpers shared by the tests: servers, a cutting relay, test data.
 
+pub mod cli;
 pub mod mini_server;
 pub mod relay;
 

@@ -1,0 +1,115 @@
+//! Running the `ferry` binary against an in-process `ferry_server`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use ferry_server::{Server, ServerConfig, ServerHandle};
+use tempfile::TempDir;
+
+/// A real server on a fresh storage root, stopped when dropped.
+pub struct TestServer {
+    /// The running server.
+    pub handle: ServerHandle,
+    /// Its storage root (kept alive with the server).
+    pub root: TempDir,
+}
+
+impl TestServer {
+    /// Starts a server on a free loopback port.
+    pub fn start() -> TestServer {
+        let root = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::new(root.path());
+        config.shutdown_grace = Duration::from_millis(100);
+        let handle = Server::start(config).unwrap();
+        TestServer { handle, root }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+
+    /// The stored file `name`, read straight from the storage root.
+    pub fn stored(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.root.path().join(name)).unwrap()
+    }
+}
+
+/// What one run of `ferry` did.
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Panics with the output unless the run succeeded.
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "ferry failed: stdout {} stderr {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `ferry --server <addr> <args>` in `dir`, with fast retries.
+pub fn ferry(addr: SocketAddr, dir: &Path, args: &[&str]) -> Run {
+    let output: Output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .current_dir(dir)
+        .env_remove("FERRY_SERVER")
+        .env_remove("FERRY_TOKEN")
+        .arg("--server")
+        .arg(addr.to_string())
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Writes `files` (relative path, contents) under `root`.
+pub fn write_tree(root: &Path, files: &[(String, Vec<u8>)]) {
+    for (path, data) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+}
+
+/// Every regular file under `root`, as (relative path with `/`, contents), sorted.
+pub fn read_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(relative) = stack.pop() {
+        for entry in std::fs::read_dir(root.join(&relative)).unwrap() {
+            let entry = entry.unwrap();
+            let rel = relative.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(rel);
+            } else {
+                out.push((
+                    rel.to_string_lossy().replace('\\', "/"),
+                    std::fs::read(entry.path()).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
