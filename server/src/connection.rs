@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ferry_protocol::limits::DEFAULT_DATA_CHUNK;
 use ferry_protocol::{
-    Digest, ErrorCode, FileHasher, Frame, ProtocolError, PutRequest, ServerConnection, ServerEvent,
+    Digest, ErrorCode, FileHasher, ProtocolError, PutRequest, ServerConnection, ServerEvent,
     SourceTag,
 };
 
@@ -548,22 +548,11 @@ impl Connection<'_> {
         Flow::Stop
     }
 
-    /// Ends the connection in the middle of a transfer with an `ERROR` frame. The machine has
-    /// no command for that (a transfer cannot be refused once it runs), so the frame is encoded
-    /// here, at a frame boundary of the server's stream; the client treats it as fatal.
+    /// Ends the connection with an `ERROR` (also in the middle of a transfer, where a request
+    /// can no longer be refused); an upload under way stays resumable.
     fn abort(&mut self, code: ErrorCode, message: &str) {
+        self.conn.abort(code, message);
         let _ = self.flush();
-        let mut end = message.len().min(ferry_protocol::limits::MAX_MESSAGE_LEN);
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        let mut frame = Vec::new();
-        Frame::Error {
-            code,
-            message: &message[..end],
-        }
-        .encode(&mut frame);
-        let _ = self.stream.write_all(&frame);
         self.interrupt_upload(message);
     }
 

@@ -4,3 +4,6 @@
 mod support;
 
 mod basics;
+mod integrity;
+mod names;
+mod resume;

@@ -283,6 +283,33 @@ impl Client {
         }
     }
 
+    /// [`Client::put`], retrying while the server still winds up an earlier connection's
+    /// upload of the same name (`InProgress`), as a real client would.
+    pub fn put_retrying(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        overwrite: bool,
+        resume: bool,
+        tag: SourceTag,
+    ) -> (u64, ClientEvent) {
+        let end = Instant::now() + PATIENCE;
+        loop {
+            match self.put(name, bytes, overwrite, resume, tag) {
+                (
+                    _,
+                    ClientEvent::Refused {
+                        code: ErrorCode::InProgress,
+                        ..
+                    },
+                ) if Instant::now() < end => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Uploads `bytes` as a new file and asserts it was stored.
     pub fn put_new(&mut self, name: &str, bytes: &[u8]) {
         let (_, outcome) = self.put(name, bytes, false, true, tag(0));
