@@ -118,9 +118,9 @@ fn hint(code: ErrorCode) -> &'static str {
     }
 }
 
-/// The server's own message, when it says more than the code.
+/// The server's own message, unless it only repeats what the code says.
 fn detail(code: &ErrorCode, message: &str) -> String {
-    if message.is_empty() || message == code.describe() {
+    if message.is_empty() || message.to_lowercase().contains(code.describe()) {
         String::new()
     } else {
         format!(" (server said: {message})")

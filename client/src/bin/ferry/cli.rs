@@ -15,6 +15,7 @@ Exit codes:
   5  integrity failure (data did not match its BLAKE3 digest; nothing was kept)
 
 When several files fail, the exit code is that of the first failure.
+Set FERRY_LOG=info (or debug) to log connections, retries and resumes on stderr.
 Interrupted transfers resume by themselves; run the same command again to continue one
 that ran out of retries.";
 

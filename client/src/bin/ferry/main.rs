@@ -20,8 +20,17 @@ use crate::cli::{Cli, Command};
 use crate::plan::{Job, Usage};
 use crate::show::Display;
 
+/// Environment variable holding the log filter (e.g. `FERRY_LOG=debug`); logs go to stderr.
+const LOG_ENV: &str = "FERRY_LOG";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let code = match execute(&cli) {
         Ok(code) => code,
         Err(error) => {
