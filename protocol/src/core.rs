@@ -115,12 +115,13 @@ impl<E> Core<E> {
         error
     }
 
-    /// Consumes the peer's magic from the front of `input`; returns the bytes used.
+    /// Consumes the peer's magic from the front of `input`; returns the bytes used. On a
+    /// mismatch the caller fails the connection (so that its own state closes too).
     pub(crate) fn read_magic(&mut self, input: &[u8]) -> Result<usize, ProtocolError> {
         let want = &MAGIC[self.magic_matched..];
         let n = want.len().min(input.len());
         if input[..n] != want[..n] {
-            return Err(self.fail(ProtocolError::NotFerry));
+            return Err(ProtocolError::NotFerry);
         }
         self.magic_matched += n;
         Ok(n)

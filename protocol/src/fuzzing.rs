@@ -2450,6 +2450,37 @@ pub fn seed_corpus() -> Vec<Seed> {
 mod tests {
     use super::*;
 
+    /// Found by `client_from_server_bytes`: a peer whose first bytes were not the magic failed
+    /// the connection in its core only, so the machine's own state stayed open (commands said
+    /// "wrong state" instead of "closed", and the server could queue a second ERROR).
+    #[test]
+    fn a_peer_that_is_not_ferry_closes_the_whole_machine() {
+        let mut client = ClientConnection::new(Config::default(), Timestamp::ZERO, b"").unwrap();
+        let error = client
+            .handle_input(Timestamp::ZERO, b"HTTP/1.1 200 OK")
+            .unwrap_err();
+        assert_eq!(error, ProtocolError::NotFerry);
+        assert_eq!(client.list(""), Err(CommandError::Closed));
+        assert!(client.is_closed() && !client.is_idle());
+
+        let mut server = ServerConnection::new(Config::default(), Timestamp::ZERO);
+        let error = server
+            .handle_input(Timestamp::ZERO, b"GET / HTTP/1.1")
+            .unwrap_err();
+        assert_eq!(error, ProtocolError::NotFerry);
+        let mut sent = Vec::new();
+        let _ = server.poll_transmit(&mut sent);
+        assert!(server.refuse_connection(ErrorCode::Busy, "busy").is_err());
+        assert!(
+            !server.wants_transmit(),
+            "a second ERROR was queued after the failure"
+        );
+        let mut checker = StreamChecker::default();
+        checker.feed(&sent);
+        assert_eq!(checker.last_error, Some(ErrorCode::NotFerry));
+        assert_eq!(checker.frames, 1);
+    }
+
     fn hello_put(name: &str, data: &[u8]) -> Vec<u8> {
         let mut bytes = Vec::new();
         Frame::Put {

@@ -165,7 +165,10 @@ impl ServerConnection {
         if !input.is_empty() {
             self.core.last_input = now;
         }
-        let mut pos = self.core.read_magic(input)?;
+        let mut pos = match self.core.read_magic(input) {
+            Ok(used) => used,
+            Err(error) => return Err(self.fail(error)),
+        };
         if !self.core.magic_done() {
             return Ok(Received::frames(pos));
         }
