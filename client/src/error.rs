@@ -133,8 +133,14 @@ impl ClientError {
         match self {
             ClientError::Connect { .. }
             | ClientError::Network { .. }
-            | ClientError::TimedOut { .. }
-            | ClientError::Protocol(_) => EXIT_CONNECTION,
+            | ClientError::TimedOut { .. } => EXIT_CONNECTION,
+            ClientError::Protocol(ProtocolError::DigestMismatch { .. }) => EXIT_INTEGRITY,
+            ClientError::Protocol(ProtocolError::Peer { code, .. }) => match code {
+                ErrorCode::DigestMismatch => EXIT_INTEGRITY,
+                code if refusal_code(*code) => EXIT_REFUSED,
+                _ => EXIT_CONNECTION,
+            },
+            ClientError::Protocol(_) => EXIT_CONNECTION,
             ClientError::Refused { .. } => EXIT_REFUSED,
             ClientError::Integrity { .. } => EXIT_INTEGRITY,
             ClientError::InvalidName { .. } => EXIT_USAGE,
@@ -162,6 +168,21 @@ impl ClientError {
             _ => false,
         }
     }
+}
+
+/// Codes by which a server ending the connection refuses what was asked, rather than failing.
+fn refusal_code(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::BadName
+            | ErrorCode::AlreadyExists
+            | ErrorCode::TooLarge
+            | ErrorCode::OverQuota
+            | ErrorCode::DiskFull
+            | ErrorCode::NotAuthorised
+            | ErrorCode::NotFound
+            | ErrorCode::Forbidden
+    )
 }
 
 /// Refusals that may go away by themselves: a busy or restarting server, or the server still

@@ -17,6 +17,9 @@ use crate::options::ClientOptions;
 /// Size of the receive buffer: several default data chunks, far above the largest control frame.
 const RECV_BUF_LEN: usize = 512 * 1024;
 
+/// How long to look for the server's last words after a write failed.
+const SALVAGE_WAIT: Duration = Duration::from_millis(200);
+
 /// Shortest socket read timeout; zero would mean "block forever".
 const MIN_WAIT: Duration = Duration::from_millis(1);
 
@@ -125,7 +128,38 @@ impl Link {
                 what: during,
                 after: self.io_timeout,
             }),
-            Err(source) => Err(ClientError::Network { during, source }),
+            Err(source) => Err(self
+                .salvage_peer_error()
+                .unwrap_or(ClientError::Network { during, source })),
+        }
+    }
+
+    /// After a failed write: the server may have said why before it closed (a full disk, a
+    /// shutdown). Reads what already arrived, briefly, and returns the server's `ERROR` if any.
+    fn salvage_peer_error(&mut self) -> Option<ClientError> {
+        self.stream.set_read_timeout(Some(SALVAGE_WAIT)).ok()?;
+        loop {
+            if self.end == self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(n) if n > 0 => self.end += n,
+                _ => return None,
+            }
+            loop {
+                let now = self.now();
+                match self.conn.handle_input(now, &self.buf[self.start..self.end]) {
+                    Err(error @ ProtocolError::Peer { .. }) => {
+                        return Some(ClientError::Protocol(error));
+                    }
+                    Err(_) => return None,
+                    Ok(received) if received.consumed == 0 => break,
+                    Ok(received) => self.start += received.consumed,
+                }
+                while self.conn.poll_event().is_some() {}
+            }
         }
     }
 

@@ -261,6 +261,17 @@ fn a_folder_with_one_refused_file_keeps_the_others_and_reports_the_failure() {
 }
 
 #[test]
+fn a_disk_filling_up_mid_upload_is_reported_as_refused_with_the_reason() {
+    let server = TestServer::start_with(|config| config.fault_disk_full_after = Some(1024 * 1024));
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("f"), pattern(8 * 1024 * 1024, 9)).unwrap();
+    let run = ferry(server.addr(), work.path(), &["put", "f"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("disk full"), "{}", run.stderr);
+    assert!(!server.root.path().join("f").exists());
+}
+
+#[test]
 fn an_unreachable_server_exits_with_code_3() {
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("f"), b"x").unwrap();

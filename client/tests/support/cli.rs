@@ -19,9 +19,15 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on a free loopback port.
     pub fn start() -> TestServer {
+        TestServer::start_with(|_| {})
+    }
+
+    /// Starts a server on a free loopback port, its configuration adjusted by `adjust`.
+    pub fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let root = tempfile::tempdir().unwrap();
         let mut config = ServerConfig::new(root.path());
         config.shutdown_grace = Duration::from_millis(100);
+        adjust(&mut config);
         let handle = Server::start(config).unwrap();
         TestServer { handle, root }
     }
