@@ -34,7 +34,7 @@ impl Default for ClientOptions {
             token: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(30),
-            retries: 6,
+            retries: 8,
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(3),
             resume: true,

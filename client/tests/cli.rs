@@ -1,5 +1,6 @@
 //! The `ferry` binary end to end against an in-process `ferry_server`.
 
+use std::process::Command;
 use std::sync::atomic::Ordering;
 
 use ferry_client::Digest;
@@ -284,6 +285,12 @@ fn an_unreachable_server_exits_with_code_3() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("cannot connect"), "{}", run.stderr);
     assert_eq!(ferry(addr, work.path(), &["ls"]).code, 3);
+    let unresolvable = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["--server", "no-such-host.invalid:7070", "ls"])
+        .output()
+        .unwrap();
+    assert_eq!(unresolvable.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&unresolvable.stderr).contains("no-such-host.invalid"));
 }
 
 #[test]
@@ -312,6 +319,9 @@ fn usage_errors_exit_with_code_2() {
     );
     assert_eq!(ferry(server.addr(), work.path(), &["frobnicate"]).code, 2);
     assert_eq!(ferry(server.addr(), work.path(), &["get"]).code, 2);
+    let clash = ferry(server.addr(), work.path(), &["get", "x/a", "y/a"]);
+    assert_eq!(clash.code, 2);
+    assert!(clash.stderr.contains("same local path"), "{}", clash.stderr);
 }
 
 #[test]

@@ -45,7 +45,7 @@ pub struct Cli {
     #[arg(long, default_value_t = 30, global = true, value_name = "SECS")]
     pub stall_timeout: u64,
     /// How many times a lost or stalled transfer is retried on a new connection.
-    #[arg(long, default_value_t = 6, global = true)]
+    #[arg(long, default_value_t = 8, global = true)]
     pub retries: u32,
     /// What to do.
     #[command(subcommand)]

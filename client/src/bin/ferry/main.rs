@@ -6,6 +6,7 @@ mod plan;
 mod run;
 mod show;
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -112,8 +113,15 @@ struct EntryJson<'a> {
 
 fn execute(cli: &Cli) -> anyhow::Result<i32> {
     let options = options(cli);
-    let server = cli.server.as_str();
-    let connect = || Client::connect(server, options.clone());
+    let addrs: Vec<SocketAddr> = cli
+        .server
+        .to_socket_addrs()
+        .map_err(|source| ClientError::Connect {
+            addr: cli.server.clone(),
+            source,
+        })?
+        .collect();
+    let connect = || Client::connect(addrs.as_slice(), options.clone());
     match &cli.command {
         Command::Put {
             paths,

@@ -1,5 +1,6 @@
 //! Turning the command line's paths and names into a list of single-file transfers.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -54,7 +55,37 @@ pub fn uploads(
             });
         }
     }
+    unique(
+        &jobs,
+        |job| job.name.clone(),
+        |job| job.local.display().to_string(),
+        "name on the server",
+        "use --as or upload them separately",
+    )?;
     Ok(jobs)
+}
+
+/// Refuses a plan in which two jobs share a key: they would overwrite each other.
+/// `label` says which job is which in the message.
+fn unique<K: Eq + std::hash::Hash + std::fmt::Debug>(
+    jobs: &[Job],
+    key: impl Fn(&Job) -> K,
+    label: impl Fn(&Job) -> String,
+    what: &str,
+    fix: &str,
+) -> anyhow::Result<()> {
+    let mut seen = HashMap::new();
+    for job in jobs {
+        if let Some(other) = seen.insert(key(job), job) {
+            bail!(Usage(format!(
+                "{} and {} would have the same {what} ({:?}); {fix}",
+                label(other),
+                label(job),
+                key(job)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The last component of `path`, resolving `.` and `..` first.
@@ -106,7 +137,7 @@ fn walk(dir: &Path, prefix: &str, jobs: &mut Vec<Job>) -> anyhow::Result<()> {
 
 /// The downloads for `ferry get NAME... [-o DIR]`: each name goes to `DIR/<last component>`.
 pub fn downloads(names: &[String], output: &Path) -> anyhow::Result<Vec<Job>> {
-    names
+    let jobs = names
         .iter()
         .map(|name| {
             ferry_protocol::validate_name(name)
@@ -117,7 +148,15 @@ pub fn downloads(names: &[String], output: &Path) -> anyhow::Result<Vec<Job>> {
                 name: name.clone(),
             })
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<Job>>>()?;
+    unique(
+        &jobs,
+        |job| job.local.clone(),
+        |job| job.name.clone(),
+        "local path",
+        "download them into different folders",
+    )?;
+    Ok(jobs)
 }
 
 /// The downloads for `ferry get -r NAME... [-o DIR]`: everything under `NAME/` goes to
