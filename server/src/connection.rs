@@ -198,15 +198,17 @@ impl Connection<'_> {
         flow
     }
 
-    /// Notes the upload's progress and checkpoints it when due; a failed write ends it.
+    /// Notes the upload's progress and checkpoints it when due; a failed write ends it. After
+    /// a failed write the progress noted before it stands: that hash state covers only bytes
+    /// that are in the staged file.
     fn after_write(&mut self, result: Result<(), StorageError>) -> Flow {
         let Some(upload) = self.upload.as_mut() else {
             return Flow::Continue;
         };
-        if let Some(checkpoint) = self.conn.upload_checkpoint() {
-            upload.note_progress(checkpoint);
-        }
         let result = result.and_then(|()| {
+            if let Some(checkpoint) = self.conn.upload_checkpoint() {
+                upload.note_progress(checkpoint);
+            }
             if upload.wants_checkpoint(self.shared.config.checkpoint_interval) {
                 upload.checkpoint(&self.shared.storage)
             } else {

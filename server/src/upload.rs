@@ -87,27 +87,35 @@ pub(crate) fn begin(
     let checkpoint = state.map_or_else(HashCheckpoint::start, |state| state.checkpoint);
     let offset = checkpoint.offset();
 
+    // Drop the partial's bytes past its checkpoint (they are not covered by the hash state),
+    // then check the space for the rest before creating anything.
     let data_path = storage.staging.data_path(&key);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&data_path)
-        .map_err(StorageError::io("opening the staging file"))?;
-    let old_len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    file.set_len(offset)
-        .map_err(StorageError::io("truncating the staging file"))?;
-    file.seek(SeekFrom::Start(offset))
-        .map_err(StorageError::io("positioning in the staging file"))?;
-    storage.usage.release(old_len.saturating_sub(offset));
-
+    if let Ok(existing) = OpenOptions::new().write(true).open(&data_path) {
+        let old_len = existing.metadata().map(|m| m.len()).unwrap_or(0);
+        existing
+            .set_len(offset.min(old_len))
+            .map_err(StorageError::io("truncating the staging file"))?;
+        storage.usage.release(old_len.saturating_sub(offset));
+    }
     let need = request.size - offset;
     storage.usage.reserve(need)?;
-    let free = free_space(storage.root()).map_err(StorageError::io("measuring free space"))?;
-    if need > free {
-        storage.usage.release(need);
-        return Err(StorageError::DiskFull { need, free });
-    }
+    let opened = free_space(storage.root())
+        .map_err(StorageError::io("measuring free space"))
+        .and_then(|free| {
+            if need > free {
+                Err(StorageError::DiskFull { need, free })
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| open_staged(&data_path, offset));
+    let file = match opened {
+        Ok(file) => file,
+        Err(error) => {
+            storage.usage.release(need);
+            return Err(error);
+        }
+    };
     let upload = Upload {
         name: name.to_owned(),
         size: request.size,
@@ -124,6 +132,21 @@ pub(crate) fn begin(
         _lock: lock,
     };
     Ok((upload, checkpoint))
+}
+
+/// Opens (creating if needed) a staged data file, positioned to append at `offset`.
+fn open_staged(path: &std::path::Path, offset: u64) -> Result<File, StorageError> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(StorageError::io("opening the staging file"))?;
+    file.set_len(offset)
+        .map_err(StorageError::io("truncating the staging file"))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(StorageError::io("positioning in the staging file"))?;
+    Ok(file)
 }
 
 impl Upload {

@@ -4,6 +4,10 @@
 mod support;
 
 mod basics;
+mod concurrency;
 mod integrity;
+mod limits;
 mod names;
+mod process;
 mod resume;
+mod shutdown;

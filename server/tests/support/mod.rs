@@ -216,9 +216,11 @@ impl Client {
             self.filled += n;
             let mut start = 0;
             loop {
-                let received = self
-                    .conn
-                    .handle_input(now, &self.input[start..self.filled])?;
+                // A fatal error is sticky: events before it are returned first, then the error.
+                let Ok(received) = self.conn.handle_input(now, &self.input[start..self.filled])
+                else {
+                    break;
+                };
                 start += received.consumed;
                 self.downloaded.extend_from_slice(received.file_data);
                 let mut any = false;
@@ -256,6 +258,22 @@ impl Client {
             self.conn.poll_transmit(&mut out);
             out.extend_from_slice(chunk);
             self.stream.write_all(&out).unwrap();
+        }
+    }
+
+    /// Like [`Client::send_data`], but ignores write errors: for a server expected to end the
+    /// upload midway (its reason arrives as the next event).
+    pub fn send_data_lenient(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(DEFAULT_DATA_CHUNK) {
+            if self.conn.send_file_data(chunk).is_err() {
+                return;
+            }
+            let mut out = Vec::new();
+            self.conn.poll_transmit(&mut out);
+            out.extend_from_slice(chunk);
+            if self.stream.write_all(&out).is_err() {
+                return;
+            }
         }
     }
 

@@ -1,0 +1,158 @@
+//! Resource bounds and slow peers: sizes refused before any data moves, a disk that fills
+//! during an upload, the connection limit, and timeouts.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use ferry_protocol::{ClientEvent, ErrorCode, HASH_UNIT_LEN, ProtocolError};
+
+use crate::support::{Client, RawClient, Reply, TestServer, data, tag, wait_until};
+
+fn refused_code(event: ClientEvent) -> ErrorCode {
+    match event {
+        ClientEvent::Refused { code, .. } => code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn peer_code(result: Result<ClientEvent, ProtocolError>) -> ErrorCode {
+    match result {
+        Err(ProtocolError::Peer { code, .. }) => code,
+        other => panic!("expected the server to end the connection with an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn declared_size_above_the_file_limit_is_refused_before_any_data() {
+    let server = TestServer::start(|config| config.max_file_size = 1000);
+    let mut client = server.client();
+    assert_eq!(
+        refused_code(client.put_request("big", 1001, false, true, tag(1))),
+        ErrorCode::TooLarge
+    );
+    assert!(server.staged_files().is_empty());
+    client.put_new("fits", &data(1000, 1));
+}
+
+#[test]
+fn declared_size_beyond_the_quota_is_refused_before_any_data() {
+    let server = TestServer::start(|config| config.quota = Some(1_000_000));
+    let mut client = server.client();
+    client.put_new("first", &data(600_000, 2));
+    assert_eq!(
+        refused_code(client.put_request("second", 600_000, false, true, tag(2))),
+        ErrorCode::OverQuota
+    );
+    assert!(server.staged_files().is_empty());
+    assert_eq!(client.remove("first"), ClientEvent::Removed);
+    client.put_new("second", &data(600_000, 3));
+}
+
+#[test]
+fn declared_size_beyond_the_free_space_is_refused_as_disk_full() {
+    let server = TestServer::start(|config| config.max_file_size = u64::MAX);
+    let mut client = server.client();
+    let code = refused_code(client.put_request("huge", 1 << 62, false, true, tag(3)));
+    assert_eq!(code, ErrorCode::DiskFull);
+    assert!(server.staged_files().is_empty());
+}
+
+#[test]
+fn disk_filling_during_an_upload_ends_it_with_disk_full_and_keeps_it_resumable() {
+    let server = TestServer::start(|config| config.fault_disk_full_after = Some(300_000));
+    let body = data(1 << 20, 4);
+    let mut client = server.client();
+    assert_eq!(
+        client.put_request("full", body.len() as u64, false, true, tag(4)),
+        ClientEvent::PutReady { offset: 0 }
+    );
+    client.send_data_lenient(&body);
+    assert_eq!(peer_code(client.next_event()), ErrorCode::DiskFull);
+
+    // Nothing visible, and the server still serves.
+    let mut other = server.client();
+    assert!(other.names().is_empty());
+    assert!(!server.root().join("full").exists());
+    other.put_new("small", &data(1000, 5));
+    assert_eq!(other.get("small").unwrap(), data(1000, 5));
+    drop(other);
+
+    // Once there is room again, the upload resumes from what was durably staged.
+    let server = server.restart(|_| {});
+    let mut client = server.client();
+    let (stored, partial) = client.query("full", tag(4));
+    assert_eq!(stored, None);
+    let resumable = partial.expect("the staged part was kept");
+    assert!(
+        resumable > 0 && resumable <= 300_000 && resumable % HASH_UNIT_LEN == 0,
+        "{resumable}"
+    );
+    let (offset, outcome) = client.put("full", &body, false, true, tag(4));
+    assert_eq!((offset, outcome), (resumable, ClientEvent::PutStored));
+    assert_eq!(client.get("full").unwrap(), body);
+}
+
+#[test]
+fn over_the_connection_limit_a_client_is_refused_as_busy_at_once() {
+    let server = TestServer::start(|config| config.max_connections = 2);
+    let first = server.client();
+    let _second = server.client();
+    match Client::try_connect(server.addr) {
+        Err(ProtocolError::Peer { code, .. }) => assert_eq!(code, ErrorCode::Busy),
+        Err(other) => panic!("expected Busy, got {other}"),
+        Ok(_) => panic!("a third client was served past the limit of two"),
+    }
+    drop(first);
+    // The freed seat serves the next client.
+    wait_until("a seat to free up", || {
+        Client::try_connect(server.addr).is_ok()
+    });
+}
+
+#[test]
+fn idle_client_is_closed_after_the_idle_timeout() {
+    let server = TestServer::start(|config| config.idle_timeout = Duration::from_millis(200));
+    let mut client = server.client();
+    assert_eq!(peer_code(client.next_event()), ErrorCode::Timeout);
+}
+
+#[test]
+fn silent_connection_is_closed_after_the_handshake_timeout() {
+    let server = TestServer::start(|config| config.handshake_timeout = Duration::from_millis(200));
+    let mut raw = RawClient::connect_silent(server.addr);
+    assert!(matches!(raw.recv(), Reply::Error(ErrorCode::Timeout, _)));
+    assert_eq!(raw.recv(), Reply::Closed);
+}
+
+#[test]
+fn stalled_upload_is_ended_after_the_idle_timeout_and_left_resumable() {
+    let server = TestServer::start(|config| config.idle_timeout = Duration::from_millis(300));
+    let body = data(500_000, 6);
+    let mut client = server.client();
+    assert_eq!(
+        client.put_request("stalled", body.len() as u64, false, true, tag(6)),
+        ClientEvent::PutReady { offset: 0 }
+    );
+    client.send_data(&body[..200_000]);
+    // The client now stops sending (frozen at 40 %): the server must not wait forever.
+    assert_eq!(peer_code(client.next_event()), ErrorCode::Timeout);
+    let mut other = server.client();
+    let resumable = 3 * HASH_UNIT_LEN;
+    wait_until("the stalled upload's checkpoint", || {
+        other.query("stalled", tag(6)) == (None, Some(resumable))
+    });
+    let (offset, outcome) = other.put_retrying("stalled", &body, false, true, tag(6));
+    assert_eq!((offset, outcome), (resumable, ClientEvent::PutStored));
+}
+
+#[test]
+fn a_thousand_silent_connections_do_not_stop_a_new_client() {
+    let server = TestServer::start(|config| config.max_connections = 1100);
+    let silent: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    let mut client = server.client();
+    client.put_new("served", b"despite the crowd");
+    assert_eq!(client.get("served").unwrap(), b"despite the crowd");
+    drop(silent);
+}
