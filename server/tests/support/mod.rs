@@ -215,12 +215,8 @@ impl Client {
             }
             self.filled += n;
             let mut start = 0;
-            loop {
-                // A fatal error is sticky: events before it are returned first, then the error.
-                let Ok(received) = self.conn.handle_input(now, &self.input[start..self.filled])
-                else {
-                    break;
-                };
+            // A fatal error is sticky: events before it are returned first, then the error.
+            while let Ok(received) = self.conn.handle_input(now, &self.input[start..self.filled]) {
                 start += received.consumed;
                 self.downloaded.extend_from_slice(received.file_data);
                 let mut any = false;
