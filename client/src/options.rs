@@ -36,7 +36,7 @@ impl Default for ClientOptions {
             io_timeout: Duration::from_secs(30),
             retries: 8,
             initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(3),
+            max_backoff: Duration::from_secs(5),
             resume: true,
             chunk_size: DEFAULT_DATA_CHUNK,
         }

@@ -381,3 +381,101 @@ fn help_documents_the_exit_codes() {
         );
     }
 }
+
+#[test]
+fn a_stalled_upload_counts_as_lost_and_resumes() {
+    let server = TestServer::start();
+    let relay = Relay::stalling(server.addr(), Direction::Upstream, 2 * 1024 * 1024 + 5);
+    let work = tempfile::tempdir().unwrap();
+    let data = pattern(5 * 1024 * 1024, 11);
+    std::fs::write(work.path().join("s"), &data).unwrap();
+    let run = ferry(
+        relay.addr,
+        work.path(),
+        &["--json", "--stall-timeout", "1", "put", "s"],
+    )
+    .ok()
+    .json();
+    assert!(relay.cut.load(Ordering::SeqCst), "the relay never stalled");
+    let result = &run["results"][0];
+    assert!(result["attempts"].as_u64().unwrap() >= 2, "{run}");
+    assert!(result["resumed_from"].as_u64().unwrap() > 0, "{run}");
+    assert_eq!(server.stored("s"), data);
+}
+
+#[test]
+fn an_interrupted_upload_continues_when_the_command_is_run_again() {
+    let server = TestServer::start();
+    let relay = Relay::start(server.addr(), Direction::Upstream, 3 * 1024 * 1024);
+    let work = tempfile::tempdir().unwrap();
+    let data = pattern(5 * 1024 * 1024, 12);
+    std::fs::write(work.path().join("again"), &data).unwrap();
+    let failed = ferry(relay.addr, work.path(), &["--retries", "0", "put", "again"]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(!server.root.path().join("again").exists());
+    let run = ferry(server.addr(), work.path(), &["--json", "put", "again"])
+        .ok()
+        .json();
+    assert!(
+        run["results"][0]["resumed_from"].as_u64().unwrap() > 0,
+        "{run}"
+    );
+    assert_eq!(server.stored("again"), data);
+}
+
+#[test]
+fn an_interrupted_download_continues_when_the_command_is_run_again() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let data = pattern(5 * 1024 * 1024, 13);
+    std::fs::write(work.path().join("src"), &data).unwrap();
+    ferry(server.addr(), work.path(), &["put", "src", "--as", "again"]).ok();
+    let relay = Relay::start(server.addr(), Direction::Downstream, 3 * 1024 * 1024);
+    let failed = ferry(
+        relay.addr,
+        work.path(),
+        &["--retries", "0", "get", "again", "-o", "out"],
+    );
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(
+        !work.path().join("out/again").exists(),
+        "a half file under the final name"
+    );
+    assert!(work.path().join("out/.again.ferry-partial").exists());
+    let run = ferry(
+        server.addr(),
+        work.path(),
+        &["--json", "get", "again", "-o", "out"],
+    )
+    .ok()
+    .json();
+    assert!(
+        run["results"][0]["resumed_from"].as_u64().unwrap() > 0,
+        "{run}"
+    );
+    assert_eq!(std::fs::read(work.path().join("out/again")).unwrap(), data);
+}
+
+#[test]
+fn no_resume_starts_an_interrupted_download_over() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let data = pattern(1024 * 1024, 14);
+    std::fs::write(work.path().join("src"), &data).unwrap();
+    ferry(server.addr(), work.path(), &["put", "src", "--as", "over"]).ok();
+    std::fs::create_dir(work.path().join("out")).unwrap();
+    std::fs::write(
+        work.path().join("out/.over.ferry-partial"),
+        &data[..600_000],
+    )
+    .unwrap();
+    let run = ferry(
+        server.addr(),
+        work.path(),
+        &["--json", "get", "over", "-o", "out", "--no-resume"],
+    )
+    .ok()
+    .json();
+    assert_eq!(run["results"][0]["resumed_from"], 0, "{run}");
+    assert_eq!(std::fs::read(work.path().join("out/over")).unwrap(), data);
+}

@@ -299,3 +299,27 @@ fn a_bad_name_is_a_usage_error_and_nothing_is_sent() {
     assert_eq!(error.exit_code(), 2);
     assert!(server.state.put_offsets.lock().unwrap().is_empty());
 }
+
+#[test]
+fn a_stalled_download_counts_as_lost_and_resumes_on_a_new_connection() {
+    let server = MiniServer::start();
+    let data = pattern(3 * 1024 * 1024, 10);
+    server
+        .state
+        .files
+        .lock()
+        .unwrap()
+        .insert("s".into(), data.clone());
+    let relay = Relay::stalling(server.addr, Direction::Downstream, 1024 * 1024 + 1);
+    let options = ClientOptions {
+        io_timeout: Duration::from_millis(300),
+        ..fast_options()
+    };
+    let mut client = Client::connect(relay.addr, options).unwrap();
+    let mut back = Vec::new();
+    let report = client.get_to("s", &mut back, &mut |_| {}).unwrap();
+    assert!(relay.cut.load(Ordering::SeqCst), "the relay never stalled");
+    assert_eq!(report.attempts, 2);
+    assert!(report.resumed_from > 0);
+    assert_eq!(back, data);
+}

@@ -1,5 +1,5 @@
-//! A TCP relay that forwards bytes between a client and a server and cuts its first
-//! connection after a set number of bytes in one direction, to test resumption.
+//! A TCP relay that forwards bytes between a client and a server, and cuts (or stalls) its
+//! first connection after a set number of bytes in one direction, to test resumption.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -21,14 +21,39 @@ pub struct Relay {
     pub addr: SocketAddr,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
-    /// Whether the cut happened.
+    /// Whether the cut (or stall) happened.
     pub cut: Arc<AtomicBool>,
 }
 
+/// What happens to the first connection at its limit.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Both sockets are shut down.
+    Cut,
+    /// Nothing is forwarded any more, in either direction, and nothing is closed.
+    Stall,
+}
+
+/// One relayed connection's shared state.
+struct Pair {
+    sockets: [TcpStream; 2],
+    stalled: AtomicBool,
+    cut: Arc<AtomicBool>,
+}
+
 impl Relay {
-    /// Forwards to `target`; the first connection is cut after `cut_after` bytes going
+    /// Forwards to `target`; the first connection is cut after `limit` bytes going
     /// `direction`, later ones are forwarded whole.
-    pub fn start(target: SocketAddr, direction: Direction, cut_after: usize) -> Relay {
+    pub fn start(target: SocketAddr, direction: Direction, limit: usize) -> Relay {
+        Relay::spawn(target, direction, limit, Fault::Cut)
+    }
+
+    /// Like [`Relay::start`], but the first connection stalls instead of being cut.
+    pub fn stalling(target: SocketAddr, direction: Direction, limit: usize) -> Relay {
+        Relay::spawn(target, direction, limit, Fault::Stall)
+    }
+
+    fn spawn(target: SocketAddr, direction: Direction, limit: usize, fault: Fault) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -40,21 +65,20 @@ impl Relay {
                 let Ok(server) = TcpStream::connect(target) else {
                     continue;
                 };
-                let limit = if first { cut_after } else { usize::MAX };
-                let (up_limit, down_limit) = match direction {
+                let limit = if first { limit } else { usize::MAX };
+                let (up, down) = match direction {
                     Direction::Upstream => (limit, usize::MAX),
                     Direction::Downstream => (usize::MAX, limit),
                 };
-                let pair = [client.try_clone().unwrap(), server.try_clone().unwrap()];
-                let pair2 = [client.try_clone().unwrap(), server.try_clone().unwrap()];
-                let cut_up = was_cut.clone();
-                let cut_down = was_cut.clone();
-                std::thread::spawn(move || pump(client, server, up_limit, &pair, &cut_up));
-                std::thread::spawn(move || {
-                    let [c, s] = pair2;
-                    let both = [c.try_clone().unwrap(), s.try_clone().unwrap()];
-                    pump(s, c, down_limit, &both, &cut_down)
+                let pair = Arc::new(Pair {
+                    sockets: [client.try_clone().unwrap(), server.try_clone().unwrap()],
+                    stalled: AtomicBool::new(false),
+                    cut: was_cut.clone(),
                 });
+                let other = pair.clone();
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || pump(client, server, up, fault, &pair));
+                std::thread::spawn(move || pump(s2, c2, down, fault, &other));
             }
         });
         Relay {
@@ -65,14 +89,8 @@ impl Relay {
     }
 }
 
-/// Copies `from` to `to` until EOF, or until `limit` bytes passed: then closes both sockets.
-fn pump(
-    mut from: TcpStream,
-    mut to: TcpStream,
-    limit: usize,
-    both: &[TcpStream; 2],
-    cut: &AtomicBool,
-) {
+/// Copies `from` to `to` until EOF or until `limit` bytes passed, then applies `fault`.
+fn pump(mut from: TcpStream, mut to: TcpStream, limit: usize, fault: Fault, pair: &Pair) {
     let mut passed = 0usize;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -80,17 +98,23 @@ fn pump(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if pair.stalled.load(Ordering::SeqCst) {
+            continue; // swallow, forward nothing, close nothing
+        }
         let allowed = n.min(limit - passed);
         if to.write_all(&buf[..allowed]).is_err() {
             break;
         }
         passed += allowed;
         if passed == limit {
-            cut.store(true, Ordering::SeqCst);
-            break;
+            pair.cut.store(true, Ordering::SeqCst);
+            match fault {
+                Fault::Cut => break,
+                Fault::Stall => pair.stalled.store(true, Ordering::SeqCst),
+            }
         }
     }
-    for stream in both {
+    for stream in &pair.sockets {
         let _ = stream.shutdown(Shutdown::Both);
     }
 }
