@@ -298,13 +298,28 @@ impl Upload {
         } else {
             // A hard link fails if the name exists: "create only if absent", atomically.
             match fs::hard_link(&staged, &target.path) {
-                Ok(()) => {}
+                Ok(()) => {
+                    let _ = fs::remove_file(&staged);
+                }
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
                     return Err(StorageError::AlreadyExists);
                 }
+                // A file system without hard links: the name lock already keeps other uploads
+                // away, so check and rename.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
+                    ) =>
+                {
+                    if fs::symlink_metadata(&target.path).is_ok() {
+                        return Err(StorageError::AlreadyExists);
+                    }
+                    fs::rename(&staged, &target.path)
+                        .map_err(StorageError::io("renaming the upload into place"))?;
+                }
                 Err(error) => return Err(StorageError::io("linking the upload into place")(error)),
             }
-            let _ = fs::remove_file(&staged);
             0
         };
         paths::sync_dir(paths::parent_of(&target.path))

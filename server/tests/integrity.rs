@@ -104,3 +104,25 @@ fn a_peer_that_does_not_speak_ferry_is_told_and_closed() {
     assert!(matches!(raw.recv(), Reply::Error(ErrorCode::NotFerry, _)));
     assert_eq!(raw.recv(), Reply::Closed);
 }
+
+#[test]
+fn the_test_only_fault_switch_stores_data_that_failed_its_digest() {
+    // The simulator relies on this deliberately broken mode to prove it catches corruption.
+    let server = TestServer::start(|config| config.fault_skip_digest_check = true);
+    let mut client = server.client();
+    let body = data(100_000, 5);
+    assert_eq!(
+        client.put_request("broken", body.len() as u64, false, true, tag(5)),
+        ClientEvent::PutReady { offset: 0 }
+    );
+    client.send_data(&body);
+    match client.finish_upload(Digest::of(b"not this")).unwrap() {
+        ClientEvent::Refused { code, .. } => assert_eq!(code, ErrorCode::DigestMismatch),
+        other => panic!("expected DigestMismatch, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read(server.root().join("broken")).unwrap(),
+        body,
+        "stored anyway"
+    );
+}

@@ -156,3 +156,27 @@ fn a_thousand_silent_connections_do_not_stop_a_new_client() {
     assert_eq!(client.get("served").unwrap(), b"despite the crowd");
     drop(silent);
 }
+
+#[test]
+fn a_client_that_stops_reading_a_download_is_dropped_after_the_idle_timeout() {
+    let server = TestServer::start(|config| {
+        config.idle_timeout = Duration::from_millis(300);
+        config.max_connections = 2;
+    });
+    let mut uploader = server.client();
+    uploader.put_new("large", &data(24 << 20, 7)); // more than the socket buffers hold
+    drop(uploader);
+    let mut stuck = server.client();
+    assert!(matches!(
+        stuck.get_request("large"),
+        ClientEvent::GetReady { .. }
+    ));
+    // `stuck` reads nothing more. The server gives up on it and frees its seat: with the
+    // limit at two, two new clients can then be served at once.
+    wait_until("the stuck download to be dropped", || {
+        let first = Client::try_connect(server.addr);
+        let second = Client::try_connect(server.addr);
+        first.is_ok() && second.is_ok()
+    });
+    drop(stuck);
+}
