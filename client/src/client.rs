@@ -41,7 +41,8 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Connects to the server at `addr` and completes the handshake. Fails at once (no retry)
-    /// if the server cannot be reached, so that a wrong address is reported quickly.
+    /// if the server cannot be reached, so that a wrong address is reported quickly; a server
+    /// that is reachable but busy or restarting is retried with backoff.
     pub fn connect(
         addr: impl ToSocketAddrs,
         options: ClientOptions,
@@ -54,7 +55,20 @@ impl Client {
             })?
             .collect();
         let epoch = Instant::now();
-        let link = Link::open(&addrs, &options, epoch)?;
+        let mut attempt = 1;
+        let link = loop {
+            match Link::open(&addrs, &options, epoch) {
+                Ok(link) => break link,
+                Err(error @ ClientError::Refused { .. })
+                    if error.is_transient() && attempt <= options.retries =>
+                {
+                    tracing::info!(%error, attempt, "server busy; retrying");
+                    std::thread::sleep(backoff(&options, attempt));
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        };
         Ok(Client {
             addrs,
             options,
@@ -93,7 +107,7 @@ impl Client {
             match result {
                 Ok(value) => return Ok((value, attempt)),
                 Err(error) if error.is_transient() && attempt <= self.options.retries => {
-                    let pause = self.backoff(attempt);
+                    let pause = backoff(&self.options, attempt);
                     tracing::info!(%error, attempt, ?pause, "retrying on a new connection");
                     std::thread::sleep(pause);
                     attempt += 1;
@@ -101,14 +115,6 @@ impl Client {
                 Err(error) => return Err(error),
             }
         }
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        self.options
-            .initial_backoff
-            .saturating_mul(factor)
-            .min(self.options.max_backoff)
     }
 
     /// Uploads `size` bytes read from `source` (from its start) as `name`. On a retry the
@@ -253,6 +259,15 @@ impl Client {
         })?;
         Ok(reply)
     }
+}
+
+/// The pause before retry number `attempt` (1 for the first): doubling, capped.
+fn backoff(options: &ClientOptions, attempt: u32) -> Duration {
+    let factor = 1u32 << attempt.saturating_sub(1).min(16);
+    options
+        .initial_backoff
+        .saturating_mul(factor)
+        .min(options.max_backoff)
 }
 
 /// Checks a name before anything is sent, so that a bad name is a usage error.

@@ -479,3 +479,24 @@ fn no_resume_starts_an_interrupted_download_over() {
     assert_eq!(run["results"][0]["resumed_from"], 0, "{run}");
     assert_eq!(std::fs::read(work.path().join("out/over")).unwrap(), data);
 }
+
+#[test]
+fn a_busy_server_is_retried_then_reported_as_refused() {
+    let server = TestServer::start_with(|config| config.max_connections = 1);
+    let holder =
+        ferry_client::Client::connect(server.addr(), ferry_client::ClientOptions::default())
+            .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("f"), b"x").unwrap();
+    let busy = ferry(server.addr(), work.path(), &["--retries", "2", "put", "f"]);
+    assert_eq!(busy.code, 4, "{}", busy.stderr);
+    assert!(
+        busy.stderr.contains("server busy; try again later"),
+        "{}",
+        busy.stderr
+    );
+    drop(holder);
+    // The server notices the closed connection on its own schedule: retry until it has.
+    ferry(server.addr(), work.path(), &["--retries", "8", "put", "f"]).ok();
+    assert_eq!(server.stored("f"), b"x");
+}

@@ -319,7 +319,7 @@ fn a_stalled_download_counts_as_lost_and_resumes_on_a_new_connection() {
     let mut back = Vec::new();
     let report = client.get_to("s", &mut back, &mut |_| {}).unwrap();
     assert!(relay.cut.load(Ordering::SeqCst), "the relay never stalled");
-    assert_eq!(report.attempts, 2);
+    assert!(report.attempts >= 2);
     assert!(report.resumed_from > 0);
     assert_eq!(back, data);
 }
