@@ -203,7 +203,13 @@ impl Connection<'_> {
     /// that are in the staged file.
     fn after_write(&mut self, result: Result<(), StorageError>) -> Flow {
         let Some(upload) = self.upload.as_mut() else {
-            return Flow::Continue;
+            return match result {
+                Ok(()) => Flow::Continue,
+                Err(error) => {
+                    self.abort(error.code(), &error.to_string());
+                    Flow::Stop
+                }
+            };
         };
         let result = result.and_then(|()| {
             if let Some(checkpoint) = self.conn.upload_checkpoint() {
@@ -589,6 +595,7 @@ impl Connection<'_> {
     }
 
     fn close(&mut self) {
+        self.interrupt_upload("connection closed");
         let _ = self.flush();
         if !self.peer_closed {
             linger(&mut self.stream, CLOSE_LINGER);

@@ -20,6 +20,9 @@ use crate::storage::Storage;
 /// thousand threads stay cheap.
 const CONNECTION_STACK: usize = 512 * 1024;
 
+/// Pending connections the kernel queues before the accept thread takes them.
+const LISTEN_BACKLOG: i32 = 1024;
+
 /// Most threads at once that politely refuse connections past the limit; past this, refused
 /// connections are closed right after one non-blocking write.
 const MAX_REFUSERS: usize = 32;
@@ -145,7 +148,7 @@ impl Server {
     /// binds the listen address and starts accepting in a background thread. Returns at once.
     pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
         let storage = Storage::open(&config)?;
-        let listener = TcpListener::bind(config.listen)?;
+        let listener = listen(config.listen)?;
         let local_addr = listener.local_addr()?;
         tracing::info!(
             listen = %local_addr,
@@ -161,22 +164,31 @@ impl Server {
             connections: Counter::default(),
             refusers: AtomicUsize::new(0),
         });
-        let accept = {
-            let shared = Arc::clone(&shared);
-            thread::Builder::new()
-                .name("ferry-accept".into())
-                .spawn(move || accept_loop(&shared, &listener))?
-        };
         let janitor = {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
                 .name("ferry-janitor".into())
                 .spawn(move || janitor(&shared))?
         };
+        let accept = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name("ferry-accept".into())
+                .spawn(move || accept_loop(&shared, &listener))
+        };
+        let accept = match accept {
+            Ok(accept) => accept,
+            Err(error) => {
+                shared.shutdown.begin(Duration::ZERO);
+                let _ = janitor.join();
+                return Err(error);
+            }
+        };
         Ok(ServerHandle {
             shared,
             local_addr,
-            threads: vec![accept, janitor],
+            accept: Some(accept),
+            janitor: Some(janitor),
         })
     }
 }
@@ -186,7 +198,8 @@ impl Server {
 pub struct ServerHandle {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
-    threads: Vec<JoinHandle<()>>,
+    accept: Option<JoinHandle<()>>,
+    janitor: Option<JoinHandle<()>>,
 }
 
 impl ServerHandle {
@@ -208,16 +221,22 @@ impl ServerHandle {
     }
 
     fn stop(&mut self) {
-        if self.threads.is_empty() {
+        let Some(accept) = self.accept.take() else {
             return;
-        }
+        };
         let config = &self.shared.config;
         tracing::info!(grace = ?config.shutdown_grace, "shutting down");
         self.shared.shutdown.begin(config.shutdown_grace);
-        // Wake the accept thread, blocked in accept().
-        let _ = TcpStream::connect_timeout(&wake_address(self.local_addr), Duration::from_secs(1));
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
+        // Wake the accept thread, blocked in accept(). Should that fail, the thread is left to
+        // exit on its next connection rather than hang the shutdown.
+        match TcpStream::connect_timeout(&wake_address(self.local_addr), Duration::from_secs(1)) {
+            Ok(_) => {
+                let _ = accept.join();
+            }
+            Err(error) => tracing::warn!("could not wake the accept thread: {error}"),
+        }
+        if let Some(janitor) = self.janitor.take() {
+            let _ = janitor.join();
         }
         // Transfers end at the grace period's end; a write to a client that stopped reading
         // ends at the latest after the idle timeout.
@@ -238,6 +257,20 @@ impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Binds a listener with a backlog deep enough for a burst of a thousand clients connecting
+/// at once (the standard library's 128 would drop SYNs and cost each client a 1 s retry).
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// A connectable address for a listener bound to `addr` (the loopback for "any").
