@@ -1,2 +1,17 @@
-//! Placeholder: filled by its own issue.
-#![forbid(unsafe_code)]
+//! # ferry-sim
+//!
+//! The proof that ferry holds under load and trouble: many clients, injected network faults
+//! and hostile peers, and every byte checked afterwards.
+//!
+//! - [`det`]: the deterministic mode. The protocol's client and server machines wired together
+//!   through simulated links on a virtual clock; no sockets, no threads; one seed, one run.
+//! - [`content`]: file content generated from the seed, so nothing is kept twice.
+//! - [`plan`]: what each client does, drawn from the seed.
+//! - [`report`]: breaches and the summary table.
+#![forbid(unsafe_code, unused_must_use)]
+#![deny(missing_docs)]
+
+pub mod content;
+pub mod det;
+pub mod plan;
+pub mod report;

@@ -1,0 +1,842 @@
+//! A simulated client: runs its plan one step at a time over simulated connections, keeps a
+//! model of what the server must hold under its own names, and judges every answer against it.
+//!
+//! When a connection fails in the middle of a step, the client reconnects after a backoff and
+//! tries the step again: an upload with `resume` and the same tag, a download from the hash
+//! checkpoint of what it already holds.
+
+use std::collections::BTreeMap;
+
+use ferry_protocol::{
+    ClientConnection, ClientEvent, Config, Digest, ErrorCode, Frame, HashCheckpoint, ListEntry,
+    ProtocolError, Timestamp, limits::DEFAULT_DATA_CHUNK,
+};
+use rand::RngExt;
+
+use super::link::{Dir, Link, LinkFaults, LinkParams};
+use super::world::{Ctx, SharedResult};
+use crate::content::ContentId;
+use crate::plan::{HostileKind, Op, SimRng, rng_for};
+use crate::report::Breach;
+
+/// Attempts of one step before the client gives up (a breach: faults are bounded, so a
+/// correct system always gets through).
+const MAX_ATTEMPTS: u32 = 40;
+
+/// Connections with a fault per client; later ones are clean, so every plan can finish.
+const MAX_FAULTY_CONNECTIONS: u32 = 4;
+
+/// How a step ended, as the client saw it.
+#[derive(Debug)]
+enum Outcome {
+    Stored,
+    Downloaded(Vec<u8>),
+    Listed(Vec<ListEntry>),
+    Removed,
+    Refused(ErrorCode),
+}
+
+/// The current step, across its attempts.
+#[derive(Debug)]
+struct Task {
+    op: Op,
+    started: u64,
+    attempts: u32,
+    /// Upload data (generated once per step).
+    data: Vec<u8>,
+    digest: Digest,
+    /// Upload position while sending.
+    sending: Option<usize>,
+    /// An attempt sent its final word (`DONE` or `REMOVE`) without hearing the answer.
+    maybe_done: bool,
+    /// Download data received so far, from offset 0.
+    download: Vec<u8>,
+    /// Where a resumed download starts.
+    resume_from: HashCheckpoint,
+    entries: Vec<ListEntry>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Phase {
+    /// Start (or retry) the current step at this time.
+    Wait(u64),
+    /// A request is under way.
+    Active,
+    /// The plan is over.
+    Done,
+}
+
+/// One simulated client.
+#[derive(Debug)]
+pub(crate) struct SimClient {
+    pub id: u32,
+    pub hostile: bool,
+    plan: Vec<Op>,
+    /// Index of the current step.
+    pub step: usize,
+    rng: SimRng,
+    config: Config,
+    /// The connection in use, by index in the world.
+    pub conn: Option<usize>,
+    cc: Option<ClientConnection>,
+    connected: bool,
+    inbox: Vec<u8>,
+    phase: Phase,
+    task: Option<Task>,
+    /// What the server must hold under this client's names.
+    pub model: BTreeMap<String, ContentId>,
+    blocked_since: Option<u64>,
+    faulty_connections: u32,
+    chunk: usize,
+}
+
+impl SimClient {
+    pub(crate) fn new(seed: u64, id: u32, hostile: bool, plan: Vec<Op>, config: Config) -> Self {
+        let mut rng = rng_for(seed, u64::from(id), 2);
+        let start = rng.random_range(0..50_000);
+        SimClient {
+            id,
+            hostile,
+            plan,
+            step: 0,
+            rng,
+            config,
+            conn: None,
+            cc: None,
+            connected: false,
+            inbox: Vec::new(),
+            phase: Phase::Wait(start),
+            task: None,
+            model: BTreeMap::new(),
+            blocked_since: None,
+            faulty_connections: 0,
+            chunk: DEFAULT_DATA_CHUNK,
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    fn step_u32(&self) -> u32 {
+        self.step as u32
+    }
+
+    fn idle_micros(&self) -> u64 {
+        self.config.idle_timeout.as_micros() as u64
+    }
+
+    /// When the client must next act by itself.
+    pub(crate) fn next_time(&self) -> Option<u64> {
+        match self.phase {
+            Phase::Wait(at) => Some(at),
+            Phase::Done => None,
+            Phase::Active => {
+                let silent_wait =
+                    matches!(self.task.as_ref().map(|t| &t.op), Some(Op::Hostile { .. }));
+                let deadline = self
+                    .cc
+                    .as_ref()
+                    .filter(|_| !silent_wait)
+                    .and_then(ClientConnection::poll_timeout)
+                    .map(Timestamp::as_micros);
+                let write_limit = self.blocked_since.map(|since| since + self.idle_micros());
+                deadline.into_iter().chain(write_limit).min()
+            }
+        }
+    }
+
+    /// Acts on whatever is due at `ctx.now`.
+    pub(crate) fn on_timer(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        match self.phase {
+            Phase::Wait(at) if at <= now => self.start(ctx),
+            Phase::Active => {
+                if self
+                    .blocked_since
+                    .is_some_and(|since| now >= since + self.idle_micros())
+                {
+                    self.fail(ctx, "the server stopped reading (write timed out)".into());
+                    return;
+                }
+                let hostile = matches!(self.task.as_ref().map(|t| &t.op), Some(Op::Hostile { .. }));
+                if let Some(cc) = &mut self.cc
+                    && !hostile
+                    && let Err(error) = cc.handle_timeout(Timestamp::from_micros(now))
+                {
+                    self.on_error(ctx, error);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts the current step (or retries it), connecting first if needed.
+    fn start(&mut self, ctx: &mut Ctx<'_>) {
+        if self.task.is_none() {
+            let Some(op) = self.plan.get(self.step).cloned() else {
+                self.disconnect(ctx);
+                self.phase = Phase::Done;
+                return;
+            };
+            self.task = Some(self.new_task(op, ctx.now));
+        }
+        self.phase = Phase::Active;
+        let fresh = matches!(
+            self.task.as_ref().map(|t| &t.op),
+            Some(Op::Hostile {
+                kind: HostileKind::GarbageMagic | HostileKind::SilentHandshake,
+                ..
+            })
+        );
+        if fresh {
+            self.disconnect(ctx);
+        }
+        if self.cc.is_none() {
+            self.connect(ctx, fresh);
+            if fresh {
+                self.hostile_raw_start(ctx);
+            }
+            return;
+        }
+        self.issue(ctx);
+    }
+
+    fn new_task(&mut self, op: Op, now: u64) -> Task {
+        let (data, digest) = match &op {
+            Op::Put { content, .. }
+            | Op::PutShared { content, .. }
+            | Op::Hostile { content, .. } => {
+                let data = content.bytes();
+                let digest = Digest::of(&data);
+                (data, digest)
+            }
+            _ => (Vec::new(), Digest([0; 32])),
+        };
+        Task {
+            op,
+            started: now,
+            attempts: 0,
+            data,
+            digest,
+            sending: None,
+            maybe_done: false,
+            download: Vec::new(),
+            resume_from: HashCheckpoint::start(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Opens a connection with network conditions and (perhaps) a fault drawn from the seed.
+    fn connect(&mut self, ctx: &mut Ctx<'_>, raw: bool) {
+        let rng = &mut self.rng;
+        let latency = if rng.random_bool(0.2) {
+            rng.random_range(20_000..=150_000)
+        } else {
+            rng.random_range(50..=5_000)
+        };
+        let micros_per_kib = if rng.random_bool(0.5) {
+            0
+        } else {
+            rng.random_range(10..=1_000)
+        };
+        let max_segment = match rng.random_range(0..10u32) {
+            0 => rng.random_range(1..=512),
+            1..=3 => 1460,
+            _ => 64 * 1024,
+        };
+        self.chunk = rng.random_range(1..=DEFAULT_DATA_CHUNK);
+        let params = LinkParams {
+            latency,
+            micros_per_kib,
+            max_segment,
+        };
+        if latency >= 20_000 {
+            ctx.summary.count_fault("net_high_latency");
+        }
+        if micros_per_kib > 0 {
+            ctx.summary.count_fault("net_bandwidth_limit");
+        }
+        if max_segment <= 512 {
+            ctx.summary.count_fault("net_tiny_segments");
+        }
+        let mut faults = LinkFaults::default();
+        if !self.hostile
+            && self.faulty_connections < MAX_FAULTY_CONNECTIONS
+            && self.rng.random_bool(0.3)
+        {
+            self.faulty_connections += 1;
+            let (hint, dir) = match self.task.as_ref().map(|t| &t.op) {
+                Some(Op::Put { content, .. } | Op::PutShared { content, .. }) => {
+                    (content.size, Dir::ToServer)
+                }
+                Some(Op::Get { name }) => (
+                    self.model.get(name).map_or(0, |content| content.size),
+                    Dir::ToClient,
+                ),
+                _ => (0, Dir::ToClient),
+            };
+            let dir = if self.rng.random_bool(0.8) {
+                dir
+            } else if dir == Dir::ToServer {
+                Dir::ToClient
+            } else {
+                Dir::ToServer
+            };
+            let at = self.rng.random_range(0..=hint + 200);
+            if self.rng.random_bool(0.75) {
+                faults.cut = Some((dir, at));
+            } else {
+                let duration = self.idle_micros() + self.rng.random_range(1_000_000..=30_000_000);
+                faults.stall = Some((dir, at, duration));
+            }
+        }
+        let link = Link::new(params, faults);
+        let id = ctx.open(self.id, link);
+        self.conn = Some(id);
+        let mut cc = ClientConnection::new(self.config, Timestamp::from_micros(ctx.now), b"")
+            .expect("an empty token is within the limit");
+        let mut hello = Vec::new();
+        cc.poll_transmit(&mut hello);
+        if !raw {
+            ctx.send(id, &hello);
+        }
+        self.cc = Some(cc);
+        self.connected = false;
+        self.inbox.clear();
+        self.blocked_since = None;
+    }
+
+    /// Closes the current connection from this side, if there is one.
+    fn disconnect(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(id) = self.conn.take() {
+            ctx.close(id);
+            ctx.detach(id);
+        }
+        self.cc = None;
+        self.connected = false;
+        self.inbox.clear();
+        self.blocked_since = None;
+    }
+
+    /// Sends the request of the current step on a connected connection.
+    fn issue(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.connected {
+            return;
+        }
+        let (Some(cc), Some(task), Some(id)) = (&mut self.cc, &mut self.task, self.conn) else {
+            return;
+        };
+        let sent = match &task.op {
+            Op::Put {
+                name,
+                content,
+                overwrite,
+            } => cc.put(name, content.size, *overwrite, true, content.tag()),
+            Op::PutShared { name, content } => {
+                cc.put(name, content.size, false, true, content.tag())
+            }
+            Op::Get { name } => {
+                let offset = task.resume_from.offset() as usize;
+                if offset > task.download.len() {
+                    task.resume_from = HashCheckpoint::start();
+                }
+                task.download.truncate(task.resume_from.offset() as usize);
+                cc.get(name, task.resume_from.clone())
+            }
+            Op::List { prefix } => {
+                task.entries.clear();
+                cc.list(prefix)
+            }
+            Op::Remove { name } => {
+                task.maybe_done = true;
+                cc.remove(name)
+            }
+            Op::Hostile {
+                kind,
+                name,
+                content,
+                ..
+            } => match kind {
+                HostileKind::SizeLieOver | HostileKind::SizeLieUnder | HostileKind::WrongDigest => {
+                    cc.put(name, content.size, false, false, content.tag())
+                }
+                HostileKind::GarbageFrame => {
+                    let mut garbage = vec![0x50 + self.rng.random_range(0..0x20u8)];
+                    let len = self.rng.random_range(0..64);
+                    garbage.extend((0..len).map(|_| self.rng.random::<u8>()));
+                    ctx.send(id, &garbage);
+                    Ok(())
+                }
+                _ => Ok(()),
+            },
+        };
+        if let Err(error) = sent {
+            let step = self.step_u32();
+            ctx.breach(Breach::at(
+                ctx.seed,
+                self.id,
+                step,
+                format!("client refused its own request: {error}"),
+            ));
+            self.finish(ctx, None);
+            return;
+        }
+        self.flush(ctx);
+    }
+
+    /// A fresh connection for misbehaving before the handshake.
+    fn hostile_raw_start(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(id) = self.conn else { return };
+        if let Some(Op::Hostile {
+            kind: HostileKind::GarbageMagic,
+            ..
+        }) = self.task.as_ref().map(|t| &t.op)
+        {
+            let len = self.rng.random_range(1..=64);
+            let mut garbage: Vec<u8> = (0..len).map(|_| self.rng.random::<u8>()).collect();
+            garbage[0] = self.rng.random_range(0..0x89u8);
+            ctx.send(id, &garbage);
+        }
+    }
+
+    fn flush(&mut self, ctx: &mut Ctx<'_>) {
+        if let (Some(cc), Some(id)) = (&mut self.cc, self.conn) {
+            let mut out = Vec::new();
+            if cc.poll_transmit(&mut out) > 0 {
+                ctx.send(id, &out);
+            }
+        }
+    }
+
+    /// Sends upload data while the window has room; ends the upload (honestly or not).
+    pub(crate) fn pump(&mut self, ctx: &mut Ctx<'_>) {
+        let (Some(cc), Some(task), Some(id)) = (&mut self.cc, &mut self.task, self.conn) else {
+            return;
+        };
+        let Some(mut pos) = task.sending else {
+            return;
+        };
+        let kind = match &task.op {
+            Op::Hostile { kind, .. } => Some(*kind),
+            _ => None,
+        };
+        let size = task.data.len();
+        let stop_at = if kind == Some(HostileKind::SizeLieUnder) {
+            size - 1
+        } else {
+            size
+        };
+        let now = ctx.now;
+        loop {
+            if !ctx.link(id).has_room(Dir::ToServer) {
+                self.blocked_since.get_or_insert(now);
+                break;
+            }
+            self.blocked_since = None;
+            if pos >= stop_at {
+                task.sending = None;
+                let mut out = Vec::new();
+                match kind {
+                    Some(HostileKind::SizeLieOver) => {
+                        Frame::Data { len: 2 }.encode(&mut out);
+                        out.extend_from_slice(b"!!");
+                    }
+                    Some(HostileKind::SizeLieUnder) => {
+                        Frame::Done {
+                            digest: task.digest,
+                        }
+                        .encode(&mut out);
+                    }
+                    Some(HostileKind::WrongDigest) => {
+                        let mut digest = task.digest;
+                        digest.0[0] ^= 0x80;
+                        let _ = cc.finish_upload(digest);
+                    }
+                    _ => {
+                        task.maybe_done = true;
+                        let _ = cc.finish_upload(task.digest);
+                    }
+                }
+                cc.poll_transmit(&mut out);
+                ctx.link(id).write(Dir::ToServer, now, &out);
+                break;
+            }
+            let end = stop_at.min(pos + self.chunk);
+            if let Err(error) = cc.send_file_data(&task.data[pos..end]) {
+                let step = self.step as u32;
+                ctx.breach(Breach::at(
+                    ctx.seed,
+                    self.id,
+                    step,
+                    format!("client machine refused upload data: {error}"),
+                ));
+                task.sending = None;
+                break;
+            }
+            let mut out = Vec::new();
+            cc.poll_transmit(&mut out);
+            out.extend_from_slice(&task.data[pos..end]);
+            ctx.link(id).write(Dir::ToServer, now, &out);
+            ctx.summary.bytes_moved += (end - pos) as u64;
+            pos = end;
+            task.sending = Some(pos);
+        }
+    }
+
+    /// Bytes from the server on connection `id`.
+    pub(crate) fn on_data(&mut self, ctx: &mut Ctx<'_>, bytes: &[u8]) {
+        let Some(cc) = &mut self.cc else { return };
+        let now = Timestamp::from_micros(ctx.now);
+        self.inbox.extend_from_slice(bytes);
+        let inbox = std::mem::take(&mut self.inbox);
+        let mut start = 0;
+        let mut events = Vec::new();
+        let mut failure = None;
+        loop {
+            match cc.handle_input(now, &inbox[start..]) {
+                Ok(received) => {
+                    start += received.consumed;
+                    if let Some(task) = &mut self.task {
+                        task.download.extend_from_slice(received.file_data);
+                    }
+                    let before = events.len();
+                    events.extend(std::iter::from_fn(|| cc.poll_event()));
+                    if received.consumed == 0 && events.len() == before {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        self.inbox = inbox[start..].to_vec();
+        for event in events {
+            self.on_event(ctx, event);
+        }
+        if let Some(error) = failure {
+            self.on_error(ctx, error);
+        }
+    }
+
+    /// The server's end of the stream.
+    pub(crate) fn on_eof(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(cc) = &mut self.cc else { return };
+        match cc.handle_eof(Timestamp::from_micros(ctx.now)) {
+            Ok(()) => self.fail(ctx, "the server closed the connection".into()),
+            Err(error) => self.on_error(ctx, error),
+        }
+    }
+
+    fn on_event(&mut self, ctx: &mut Ctx<'_>, event: ClientEvent) {
+        match event {
+            ClientEvent::Connected { .. } => {
+                self.connected = true;
+                self.issue(ctx);
+            }
+            ClientEvent::PutReady { offset } => {
+                if let Some(task) = &mut self.task {
+                    task.sending = Some(offset as usize);
+                }
+                self.pump(ctx);
+            }
+            ClientEvent::PutStored => self.finish(ctx, Some(Outcome::Stored)),
+            ClientEvent::GetReady { offset, .. } => {
+                if let Some(task) = &mut self.task {
+                    task.download.truncate(offset as usize);
+                }
+            }
+            ClientEvent::GetVerified { .. } => {
+                let data = self
+                    .task
+                    .as_mut()
+                    .map(|t| std::mem::take(&mut t.download))
+                    .unwrap_or_default();
+                self.finish(ctx, Some(Outcome::Downloaded(data)));
+            }
+            ClientEvent::ListEntry(entry) => {
+                if let Some(task) = &mut self.task {
+                    task.entries.push(entry);
+                }
+            }
+            ClientEvent::ListEnd => {
+                let entries = self
+                    .task
+                    .as_mut()
+                    .map(|t| std::mem::take(&mut t.entries))
+                    .unwrap_or_default();
+                self.finish(ctx, Some(Outcome::Listed(entries)));
+            }
+            ClientEvent::Removed => self.finish(ctx, Some(Outcome::Removed)),
+            ClientEvent::Refused { code, message } => {
+                let connection_level = matches!(
+                    code,
+                    ErrorCode::Timeout
+                        | ErrorCode::UnexpectedFrame
+                        | ErrorCode::MalformedFrame
+                        | ErrorCode::ShuttingDown
+                        | ErrorCode::Busy
+                        | ErrorCode::NotFerry
+                );
+                if connection_level && !self.is_hostile_task() {
+                    self.fail(ctx, format!("server ended the exchange: {code}: {message}"));
+                } else {
+                    self.finish(ctx, Some(Outcome::Refused(code)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn is_hostile_task(&self) -> bool {
+        matches!(self.task.as_ref().map(|t| &t.op), Some(Op::Hostile { .. }))
+    }
+
+    /// A fatal protocol error: the expected answer to a hostile step, or a failed connection.
+    fn on_error(&mut self, ctx: &mut Ctx<'_>, error: ProtocolError) {
+        if self.is_hostile_task()
+            && let ProtocolError::Peer { code, .. } = &error
+        {
+            let code = *code;
+            self.drop_connection(ctx);
+            self.finish(ctx, Some(Outcome::Refused(code)));
+            return;
+        }
+        self.fail(ctx, error.to_string());
+    }
+
+    /// Forgets the connection after a failure (closing our side).
+    fn drop_connection(&mut self, ctx: &mut Ctx<'_>) {
+        if let (Some(task), Some(cc)) = (&mut self.task, &self.cc)
+            && matches!(task.op, Op::Get { .. })
+            && let Some(checkpoint) = cc.download_checkpoint()
+        {
+            task.resume_from = checkpoint;
+        }
+        self.disconnect(ctx);
+    }
+
+    /// The connection failed: expected if a fault was injected into it; then retry the step.
+    fn fail(&mut self, ctx: &mut Ctx<'_>, reason: String) {
+        let Some(id) = self.conn else { return };
+        let step = self.step_u32();
+        let faulted = ctx.observe_faults(id);
+        self.drop_connection(ctx);
+        if !faulted {
+            ctx.summary.unexpected_failures += 1;
+            ctx.breach(Breach::at(
+                ctx.seed,
+                self.id,
+                step,
+                format!("connection failed with no fault injected: {reason}"),
+            ));
+            if self.task.is_some() {
+                self.finish(ctx, None);
+            }
+            return;
+        }
+        if let Some(task) = &mut self.task {
+            task.sending = None;
+            task.attempts += 1;
+            ctx.summary.resumes += 1;
+            if task.attempts > MAX_ATTEMPTS {
+                ctx.breach(Breach::at(
+                    ctx.seed,
+                    self.id,
+                    step,
+                    format!("gave up after {MAX_ATTEMPTS} attempts: {reason}"),
+                ));
+                self.finish(ctx, None);
+            } else {
+                let attempts = task.attempts;
+                let backoff = self.backoff(attempts);
+                self.phase = Phase::Wait(ctx.now + backoff);
+            }
+        }
+    }
+
+    fn backoff(&mut self, attempt: u32) -> u64 {
+        let base = 10_000u64 << attempt.min(8);
+        base.min(2_000_000) + self.rng.random_range(0..10_000)
+    }
+
+    /// Ends the current step with `outcome` (`None`: already reported as a breach), judged
+    /// against the model.
+    fn finish(&mut self, ctx: &mut Ctx<'_>, outcome: Option<Outcome>) {
+        let Some(task) = self.task.take() else { return };
+        let step = self.step_u32();
+        if let Some(outcome) = outcome {
+            match self.judge(ctx, &task, outcome) {
+                Verdict::Ok => {}
+                Verdict::Expected => ctx.summary.expected_failures += 1,
+                Verdict::Retry => {
+                    let mut task = task;
+                    task.attempts += 1;
+                    task.sending = None;
+                    let backoff = self.backoff(task.attempts);
+                    self.task = Some(task);
+                    self.phase = Phase::Wait(ctx.now + backoff);
+                    return;
+                }
+                Verdict::Breach(breach) => {
+                    ctx.summary.unexpected_failures += 1;
+                    ctx.breach(breach);
+                }
+            }
+        }
+        if matches!(
+            task.op,
+            Op::Put { .. } | Op::PutShared { .. } | Op::Get { .. }
+        ) {
+            ctx.summary
+                .transfer_micros
+                .push(ctx.now.saturating_sub(task.started));
+        }
+        ctx.summary.operations += 1;
+        ctx.recover_faults(self.id);
+        ctx.trace(u64::from(self.id), step as u64);
+        self.step += 1;
+        let think = self.rng.random_range(0..=50_000);
+        self.phase = Phase::Wait(ctx.now + think);
+    }
+
+    fn judge(&mut self, ctx: &mut Ctx<'_>, task: &Task, outcome: Outcome) -> Verdict {
+        let step = self.step_u32();
+        let breach = |what: String| Verdict::Breach(Breach::at(ctx.seed, self.id, step, what));
+        match (&task.op, outcome) {
+            (
+                Op::Put {
+                    name,
+                    content,
+                    overwrite,
+                },
+                outcome,
+            ) => {
+                let exists = self.model.contains_key(name);
+                match outcome {
+                    Outcome::Stored if *overwrite || !exists => {
+                        self.model.insert(name.clone(), *content);
+                        Verdict::Ok
+                    }
+                    Outcome::Refused(ErrorCode::AlreadyExists) if exists && !*overwrite => {
+                        Verdict::Expected
+                    }
+                    // Our own earlier attempt was stored, but its ACK was lost.
+                    Outcome::Refused(ErrorCode::AlreadyExists) if task.maybe_done => {
+                        self.model.insert(name.clone(), *content);
+                        Verdict::Ok
+                    }
+                    // Our own interrupted attempt still holds the name on the server.
+                    Outcome::Refused(ErrorCode::InProgress) if task.attempts > 0 => Verdict::Retry,
+                    other => breach(format!(
+                        "upload of {name:?} (exists: {exists}, overwrite: {overwrite}) ended {other:?}"
+                    )),
+                }
+            }
+            (Op::Get { name }, outcome) => match (self.model.get(name), outcome) {
+                (Some(content), Outcome::Downloaded(data)) => {
+                    match content.first_difference(&data) {
+                        None => Verdict::Ok,
+                        Some(offset) => Verdict::Breach(
+                            Breach::at(
+                                ctx.seed,
+                                self.id,
+                                step,
+                                format!("download of {name:?} differs from what was uploaded"),
+                            )
+                            .differing_at(offset),
+                        ),
+                    }
+                }
+                (None, Outcome::Refused(ErrorCode::NotFound)) => Verdict::Expected,
+                (expected, other) => breach(format!(
+                    "download of {name:?} (expected {}) ended {}",
+                    if expected.is_some() {
+                        "its data"
+                    } else {
+                        "NotFound"
+                    },
+                    describe(&other)
+                )),
+            },
+            (Op::List { .. }, Outcome::Listed(entries)) => {
+                let got: Vec<(String, u64)> =
+                    entries.into_iter().map(|e| (e.name, e.size)).collect();
+                let want: Vec<(String, u64)> = self
+                    .model
+                    .iter()
+                    .map(|(name, content)| (name.clone(), content.size))
+                    .collect();
+                if got == want {
+                    Verdict::Ok
+                } else {
+                    breach(format!(
+                        "listing shows {got:?}, the client expected {want:?}"
+                    ))
+                }
+            }
+            (Op::Remove { name }, outcome) => match (self.model.contains_key(name), outcome) {
+                (true, Outcome::Removed) => {
+                    self.model.remove(name);
+                    Verdict::Ok
+                }
+                // An earlier attempt removed it, but its ACK was lost.
+                (true, Outcome::Refused(ErrorCode::NotFound)) if task.attempts > 0 => {
+                    self.model.remove(name);
+                    Verdict::Ok
+                }
+                (false, Outcome::Refused(ErrorCode::NotFound)) => Verdict::Expected,
+                (exists, other) => breach(format!(
+                    "remove of {name:?} (exists: {exists}) ended {}",
+                    describe(&other)
+                )),
+            },
+            (Op::PutShared { name, content }, outcome) => match outcome {
+                Outcome::Stored => {
+                    ctx.shared(name, *content, SharedResult::Acknowledged);
+                    Verdict::Ok
+                }
+                Outcome::Refused(ErrorCode::AlreadyExists) => {
+                    if task.maybe_done {
+                        ctx.shared(name, *content, SharedResult::Unknown);
+                    }
+                    Verdict::Expected
+                }
+                Outcome::Refused(ErrorCode::InProgress) => {
+                    if task.maybe_done {
+                        ctx.shared(name, *content, SharedResult::Unknown);
+                    }
+                    Verdict::Expected
+                }
+                other => breach(format!(
+                    "shared upload of {name:?} ended {}",
+                    describe(&other)
+                )),
+            },
+            (Op::Hostile { kind, .. }, Outcome::Refused(code)) if code == kind.expected_code() => {
+                ctx.summary.count_fault(kind.label());
+                Verdict::Expected
+            }
+            (op, other) => breach(format!("{} ended {}", op.label(), describe(&other))),
+        }
+    }
+}
+
+enum Verdict {
+    Ok,
+    Expected,
+    Retry,
+    Breach(Breach),
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Stored => "stored".into(),
+        Outcome::Downloaded(data) => format!("downloaded {} bytes", data.len()),
+        Outcome::Listed(entries) => format!("listed {} entries", entries.len()),
+        Outcome::Removed => "removed".into(),
+        Outcome::Refused(code) => format!("refused: {code} ({code:?})"),
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the simulator, in one binary.
+
+mod deterministic;
