@@ -49,6 +49,13 @@ fn put_as_renames_and_empty_files_round_trip() {
     )
     .ok();
     assert_eq!(server.stored("dir/nothing"), b"");
+    ferry(
+        server.addr(),
+        work.path(),
+        &["put", "empty", "--as", "into/"],
+    )
+    .ok();
+    assert_eq!(server.stored("into/empty"), b"");
     ferry(server.addr(), work.path(), &["get", "dir/nothing"]).ok();
     assert_eq!(std::fs::read(work.path().join("nothing")).unwrap(), b"");
 }

@@ -60,7 +60,8 @@ pub enum Command {
         /// Local files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Name on the server (one PATH only); for a folder, the folder's name.
+        /// Name on the server (one PATH only); ending in `/`, the folder to put the file in;
+        /// for a folder, the folder's name on the server.
         #[arg(long = "as", value_name = "NAME")]
         as_name: Option<String>,
         /// Upload folders with everything in them, keeping relative paths as names.

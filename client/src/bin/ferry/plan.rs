@@ -37,6 +37,10 @@ pub fn uploads(
         let metadata =
             fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         let base = match as_name {
+            // `--as folder/` puts a file into that folder under its own name.
+            Some(name) if name.ends_with('/') && !metadata.is_dir() => {
+                format!("{name}{}", base_name(path)?)
+            }
             Some(name) => name.trim_end_matches('/').to_owned(),
             None => base_name(path)?,
         };
