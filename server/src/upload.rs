@@ -98,7 +98,8 @@ pub(crate) fn begin(
         storage.usage.release(old_len.saturating_sub(offset));
     }
     let need = request.size - offset;
-    storage.usage.reserve(need)?;
+    let replaced = resolved.existing.as_ref().map_or(0, |meta| meta.len());
+    storage.usage.reserve(need, replaced)?;
     let opened = free_space(storage.root())
         .map_err(StorageError::io("measuring free space"))
         .and_then(|free| {

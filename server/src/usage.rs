@@ -33,11 +33,12 @@ impl Usage {
         *self.used.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts `need` more bytes if the quota allows them.
-    pub(crate) fn reserve(&self, need: u64) -> Result<(), StorageError> {
+    /// Counts `need` more bytes if the quota allows them once `credit` bytes (a file the new
+    /// one will replace) are freed.
+    pub(crate) fn reserve(&self, need: u64, credit: u64) -> Result<(), StorageError> {
         let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(quota) = self.quota
-            && used.saturating_add(need) > quota
+            && used.saturating_add(need).saturating_sub(credit) > quota
         {
             return Err(StorageError::OverQuota {
                 need,
@@ -92,19 +93,23 @@ mod tests {
     #[test]
     fn reservations_stop_at_the_quota() {
         let usage = Usage::new(10, Some(100));
-        assert!(usage.reserve(90).is_ok());
+        assert!(usage.reserve(90, 0).is_ok());
         assert!(matches!(
-            usage.reserve(1),
+            usage.reserve(1, 0),
             Err(StorageError::OverQuota { used: 100, .. })
         ));
         usage.release(50);
-        assert!(usage.reserve(50).is_ok());
+        assert!(usage.reserve(50, 0).is_ok());
         assert_eq!(usage.used(), 100);
+        assert!(
+            usage.reserve(30, 30).is_ok(),
+            "a replaced file's bytes are credited"
+        );
     }
 
     #[test]
     fn no_quota_means_no_limit() {
         let usage = Usage::new(0, None);
-        assert!(usage.reserve(u64::MAX).is_ok());
+        assert!(usage.reserve(u64::MAX, 0).is_ok());
     }
 }

@@ -133,3 +133,19 @@ fn many_clients_upload_and_download_at_once() {
     }
     assert_eq!(server.client().list("").len(), 1 + 8 * 3);
 }
+
+#[test]
+fn a_download_dropped_midway_leaves_the_server_and_the_file_intact() {
+    let server = TestServer::start(|_| {});
+    let body = data(16 << 20, 8);
+    server.client().put_new("file", &body);
+    for _ in 0..3 {
+        let mut quitter = server.client();
+        assert!(matches!(
+            quitter.get_request("file"),
+            ClientEvent::GetReady { .. }
+        ));
+        drop(quitter);
+    }
+    assert_eq!(server.client().get("file").unwrap(), body);
+}

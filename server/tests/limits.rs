@@ -180,3 +180,18 @@ fn a_client_that_stops_reading_a_download_is_dropped_after_the_idle_timeout() {
     });
     drop(stuck);
 }
+
+#[test]
+fn replacing_a_file_counts_only_the_difference_against_the_quota() {
+    let server = TestServer::start(|config| config.quota = Some(1_000_000));
+    let mut client = server.client();
+    client.put_new("big", &data(700_000, 8));
+    let (_, outcome) = client.put("big", &data(800_000, 9), true, true, tag(9));
+    assert_eq!(outcome, ClientEvent::PutStored);
+    let (_, outcome) = client.put("other", &data(300_000, 10), false, true, tag(10));
+    assert_eq!(
+        refused_code(outcome),
+        ErrorCode::OverQuota,
+        "the quota still holds"
+    );
+}

@@ -109,6 +109,7 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("bad --log-level {:?}", args.log_level))?,
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let mut config = ServerConfig::new(&args.root);
