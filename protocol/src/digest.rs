@@ -159,12 +159,27 @@ impl FileHasher {
     }
 
     /// The digest of everything fed so far, as `blake3::hash` of the whole file would give.
+    ///
+    /// One case cannot be computed: a hasher resumed at a checkpoint of exactly 2^k units that
+    /// was fed nothing more (a transfer resumed at its very end). The file is then one whole
+    /// subtree whose root was folded as a non-root node, so this returns that chaining value,
+    /// which cannot equal the real digest (it is hashed with other flags): the transfer fails
+    /// its digest check instead of being accepted unverified.
     pub fn finalize(&self) -> Digest {
         if self.units_done == 0 {
             return Digest(*self.current.finalize().as_bytes());
         }
-        let mut right = self.current.finalize_non_root();
         let mut lefts = self.stack.iter().rev().peekable();
+        let mut right = if self.current_len > 0 {
+            self.current.finalize_non_root()
+        } else {
+            // Nothing after the last full unit: the rightmost subtree is on the stack.
+            match lefts.next() {
+                Some(last) if lefts.peek().is_some() => *last,
+                Some(only) => return Digest(*only),
+                None => return Digest(*self.current.finalize().as_bytes()),
+            }
+        };
         while let Some(left) = lefts.next() {
             if lefts.peek().is_none() {
                 return Digest(*merge_subtrees_root(left, &right, Mode::Hash).as_bytes());
