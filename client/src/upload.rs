@@ -1,6 +1,6 @@
 //! One upload over one connection, and what carries over between attempts of the same upload.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
@@ -10,9 +10,18 @@ use crate::error::ClientError;
 use crate::link::{Link, no_data, unexpected};
 use crate::options::Progress;
 
-/// Hash checkpoints kept from the bytes already sent, so that a resumed attempt can usually
+/// Hash checkpoints kept from the last bytes sent, so that a resumed attempt can usually
 /// continue hashing at the server's offset without reading the prefix again.
 const KEPT_CHECKPOINTS: usize = 64;
+
+/// Spacing of the sparse checkpoints kept over the whole upload: a resumed attempt never
+/// re-reads more than this much of the source to reach the server's offset.
+const SPARSE_EVERY: u64 = 64 * 1024 * 1024;
+
+/// Uploads at least this large ask the server for its resumable offset before `PUT`, and hash
+/// the local prefix up to it first: the server waits for data only up to its idle timeout,
+/// while hashing a large prefix can take longer.
+const PREHASH_MIN: u64 = 64 * 1024 * 1024;
 
 /// An upload in progress, across attempts.
 pub(crate) struct Upload<'a> {
@@ -27,6 +36,10 @@ pub(crate) struct Upload<'a> {
     pub(crate) bytes_sent: u64,
     pub(crate) resumed_from: u64,
     recent: VecDeque<HashCheckpoint>,
+    /// Checkpoints about every [`SPARSE_EVERY`] bytes, by offset.
+    sparse: BTreeMap<u64, HashCheckpoint>,
+    /// A hasher already positioned at the offset the server is expected to answer.
+    prepared: Option<FileHasher>,
     /// The digest sent in `DONE`, once an attempt got that far.
     done_sent: Option<Digest>,
     buf: Vec<u8>,
@@ -52,6 +65,8 @@ impl<'a> Upload<'a> {
             bytes_sent: 0,
             resumed_from: 0,
             recent: VecDeque::new(),
+            sparse: BTreeMap::new(),
+            prepared: None,
             done_sent: None,
             buf: vec![0; chunk],
         }
@@ -70,6 +85,9 @@ impl<'a> Upload<'a> {
         } else {
             self.resume_retries
         };
+        if resume && attempt == 1 && self.size >= PREHASH_MIN {
+            self.prepare(link, source)?;
+        }
         link.conn
             .put(self.name, self.size, self.overwrite, resume, self.tag)?;
         link.flush("sending an upload request")?;
@@ -171,33 +189,72 @@ impl<'a> Upload<'a> {
         })
     }
 
-    /// A hasher positioned at `offset`: from a kept checkpoint if one matches, else by hashing
-    /// the local prefix again.
+    /// Asks the server how much of a partial upload it holds and hashes the local prefix up to
+    /// there, before `PUT` starts the server's idle clock.
+    fn prepare<R: Read + Seek>(
+        &mut self,
+        link: &mut Link,
+        source: &mut R,
+    ) -> Result<(), ClientError> {
+        link.conn.query(self.name, self.tag)?;
+        link.flush("asking for a resumable offset")?;
+        let event = link.next_event("asking for a resumable offset", &mut no_data)?;
+        if let ClientEvent::QueryReply {
+            partial_offset: Some(offset),
+            ..
+        } = event
+            && offset > 0
+            && offset <= self.size
+        {
+            tracing::debug!(
+                name = self.name,
+                offset,
+                "hashing the local prefix before resuming"
+            );
+            self.prepared = Some(self.hasher_at(source, offset)?);
+        }
+        Ok(())
+    }
+
+    /// A hasher positioned at `offset`: prepared, or from the nearest kept checkpoint at or
+    /// before it, hashing the source from there.
     fn hasher_at<R: Read + Seek>(
         &mut self,
         source: &mut R,
         offset: u64,
     ) -> Result<FileHasher, ClientError> {
+        let prepared = self.prepared.take();
         if offset == 0 {
             return Ok(FileHasher::new());
         }
-        if let Some(checkpoint) = self.recent.iter().find(|c| c.offset() == offset) {
-            return Ok(FileHasher::resume(checkpoint));
-        }
-        let mut hasher = FileHasher::new();
+        let nearest = self
+            .recent
+            .iter()
+            .chain(self.sparse.range(..=offset).map(|(_, c)| c))
+            .filter(|c| c.offset() <= offset)
+            .max_by_key(|c| c.offset());
+        let mut hasher = match (prepared, nearest) {
+            (Some(p), n)
+                if p.hashed_len() <= offset && n.is_none_or(|c| c.offset() <= p.hashed_len()) =>
+            {
+                p
+            }
+            (_, Some(checkpoint)) => FileHasher::resume(checkpoint),
+            (_, None) => FileHasher::new(),
+        };
+        let mut position = hasher.hashed_len();
         source
-            .seek(SeekFrom::Start(0))
+            .seek(SeekFrom::Start(position))
             .map_err(|e| self.read_error(e))?;
-        let mut left = offset;
-        while left > 0 {
-            let want =
-                usize::try_from(left).map_or(self.buf.len(), |left| left.min(self.buf.len()));
+        while position < offset {
+            let want = usize::try_from(offset - position)
+                .map_or(self.buf.len(), |left| left.min(self.buf.len()));
             let chunk = &mut self.buf[..want];
             source
                 .read_exact(chunk)
                 .map_err(|e| read_error(self.name, e))?;
             hasher.update(chunk);
-            left -= want as u64;
+            position += want as u64;
         }
         Ok(hasher)
     }
@@ -209,6 +266,10 @@ impl<'a> Upload<'a> {
             .is_some_and(|last| last.offset() == checkpoint.offset())
         {
             return;
+        }
+        let next_sparse = self.sparse.last_key_value().map_or(0, |(&o, _)| o) + SPARSE_EVERY;
+        if checkpoint.offset() >= next_sparse {
+            self.sparse.insert(checkpoint.offset(), checkpoint.clone());
         }
         if self.recent.len() == KEPT_CHECKPOINTS {
             self.recent.pop_front();

@@ -323,3 +323,24 @@ fn a_stalled_download_counts_as_lost_and_resumes_on_a_new_connection() {
     assert!(report.resumed_from > 0);
     assert_eq!(back, data);
 }
+
+#[test]
+fn a_large_resumable_upload_hashes_the_local_prefix_before_it_asks_to_put() {
+    let server = MiniServer::start();
+    let data = pattern(64 * 1024 * 1024 + 100, 15);
+    let partial = checkpoint_of(&data, 40 * 1024 * 1024 + 7);
+    let offset = partial.1.offset();
+    let tag = name_tag("large", data.len() as u64);
+    server
+        .state
+        .partials
+        .lock()
+        .unwrap()
+        .insert(("large".to_owned(), tag), partial);
+    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let report = put(&mut client, &data, "large").unwrap();
+    assert_eq!(*server.state.requests.lock().unwrap(), vec!["query", "put"]);
+    assert_eq!(report.resumed_from, offset);
+    assert_eq!(report.bytes_sent, data.len() as u64 - offset);
+    assert!(server.state.files.lock().unwrap()["large"] == data);
+}

@@ -26,6 +26,8 @@ pub struct State {
     pub partials: Mutex<Partials>,
     /// Offsets of every `PUT_READY` sent, in order.
     pub put_offsets: Mutex<Vec<u64>>,
+    /// Requests seen, in order, by kind ("put", "query", ...).
+    pub requests: Mutex<Vec<&'static str>>,
     /// Send downloads with a wrong digest.
     pub lie_about_digest: AtomicBool,
     /// After `PUT_READY`, read nothing more and never answer (a stalled server).
@@ -134,6 +136,7 @@ fn on_event(
     match event {
         ServerEvent::ClientHello { .. } => conn.accept_client().unwrap(),
         ServerEvent::PutRequested(request) => {
+            state.requests.lock().unwrap().push("put");
             if state.files.lock().unwrap().contains_key(&request.name) && !request.overwrite {
                 conn.refuse(ErrorCode::AlreadyExists, "a file with this name exists")
                     .unwrap();
@@ -203,6 +206,7 @@ fn on_event(
             None => conn.refuse(ErrorCode::NotFound, "no such file").unwrap(),
         },
         ServerEvent::QueryRequested { name, tag } => {
+            state.requests.lock().unwrap().push("query");
             let stored = state
                 .files
                 .lock()
