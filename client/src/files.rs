@@ -94,7 +94,13 @@ impl Client {
             HashCheckpoint::start()
         };
         let mut result = self.get_into(name, &partial, &mut file, checkpoint.clone(), progress);
-        if checkpoint.offset() > 0 && matches!(result, Err(ClientError::Integrity { .. })) {
+        // A partial file from an earlier run may belong to an older version of the file: it
+        // fails verification, or is refused as longer than the file now is.
+        let stale = matches!(
+            result,
+            Err(ClientError::Integrity { .. } | ClientError::Refused { .. })
+        );
+        if checkpoint.offset() > 0 && stale {
             tracing::info!(
                 name,
                 "the partial download does not match the server's file; starting over"

@@ -344,3 +344,24 @@ fn a_large_resumable_upload_hashes_the_local_prefix_before_it_asks_to_put() {
     assert_eq!(report.bytes_sent, data.len() as u64 - offset);
     assert!(server.state.files.lock().unwrap()["large"] == data);
 }
+
+#[test]
+fn get_file_starts_over_when_the_local_partial_is_longer_than_the_servers_file() {
+    let server = MiniServer::start();
+    let data = pattern(100_000, 16);
+    server
+        .state
+        .files
+        .lock()
+        .unwrap()
+        .insert("short".into(), data.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("short");
+    std::fs::write(partial_path(&target), pattern(700_000, 17)).unwrap();
+    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let report = client
+        .get_file("short", &target, &GetOptions::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(report.resumed_from, 0);
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+}

@@ -174,6 +174,11 @@ fn on_event(
                 conn.refuse(ErrorCode::NotFound, "no such file").unwrap();
                 return true;
             };
+            if offset > data.len() as u64 {
+                conn.refuse(ErrorCode::SizeMismatch, "offset past the end")
+                    .unwrap();
+                return true;
+            }
             conn.accept_get(data.len() as u64).unwrap();
             let mut out = Vec::new();
             for piece in data[offset as usize..].chunks(100_000) {
