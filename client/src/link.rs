@@ -207,6 +207,11 @@ impl Link {
             self.end -= self.start;
             self.start = 0;
         }
+        if self.end == self.buf.len() {
+            // Unreachable with the protocol's limits (no frame needs this much buffered), but
+            // a read into no room would look like the end of the stream.
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
         loop {
             let now = Instant::now();
             let stall_at = self.last_progress + self.io_timeout;
