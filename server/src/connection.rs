@@ -57,6 +57,8 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
         upload: None,
         file_buf: Vec::new(),
         peer_closed: false,
+        opened: Instant::now(),
+        welcomed: false,
     };
     tracing::debug!(%peer, "connection opened");
     connection.run();
@@ -75,6 +77,10 @@ struct Connection<'a> {
     upload: Option<Upload>,
     file_buf: Vec<u8>,
     peer_closed: bool,
+    /// When the connection was accepted: the handshake must end within the handshake timeout
+    /// of this, however slowly its bytes trickle in.
+    opened: Instant,
+    welcomed: bool,
 }
 
 impl Connection<'_> {
@@ -103,6 +109,13 @@ impl Connection<'_> {
                     );
                     return;
                 }
+            }
+            if !self.welcomed && self.opened.elapsed() >= self.shared.config.handshake_timeout {
+                tracing::warn!(peer = %self.peer, "closing a connection whose handshake took too long");
+                self.conn
+                    .abort(ErrorCode::Timeout, "the handshake took too long");
+                let _ = self.flush();
+                return;
             }
             let now = self.shared.now();
             let wait = self
@@ -241,6 +254,7 @@ impl Connection<'_> {
                     self.conn
                         .refuse_connection(ErrorCode::ShuttingDown, "the server is shutting down")
                 } else {
+                    self.welcomed = true;
                     self.conn.accept_client()
                 }
             }

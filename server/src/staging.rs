@@ -161,9 +161,13 @@ impl Staging {
         }
     }
 
-    /// Removes every partial upload untouched for longer than `max_age`, except those for which
-    /// `busy` says an upload is under way; returns the data bytes freed.
-    pub(crate) fn sweep(&self, max_age: Duration, busy: impl Fn(&PartialKey) -> bool) -> u64 {
+    /// Offers every partial upload untouched for longer than `max_age` to `remove` (which
+    /// removes it unless an upload is using it, and returns the bytes freed); returns the total.
+    pub(crate) fn sweep(
+        &self,
+        max_age: Duration,
+        mut remove: impl FnMut(&PartialKey) -> u64,
+    ) -> u64 {
         remove_with_extension(&self.dir, "tmp");
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return 0;
@@ -176,16 +180,13 @@ impl Staging {
                 continue;
             };
             let key = PartialKey(stem.to_owned());
-            if busy(&key) {
-                continue;
-            }
             let touched = [self.data_path(&key), self.state_path(&key)]
                 .iter()
                 .filter_map(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
                 .max();
             let old = touched.is_none_or(|t| now.duration_since(t).unwrap_or_default() > max_age);
-            if old && (path.exists()) {
-                freed = freed.saturating_add(self.discard(&key));
+            if old && path.exists() {
+                freed = freed.saturating_add(remove(&key));
                 tracing::info!(
                     partial = stem,
                     "removed a partial upload older than the staging age limit"

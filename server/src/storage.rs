@@ -76,7 +76,7 @@ impl Storage {
         let staging = Staging::new(staging_dir);
         let digests = DigestStore::new(meta_dir);
         digests.clean_temporaries();
-        staging.sweep(config.staging_max_age, |_| false);
+        staging.sweep(config.staging_max_age, |key| staging.discard(key));
         let used = visible_bytes(&root).saturating_add(bytes_under(staging.dir()));
         Ok(Storage {
             root,
@@ -112,13 +112,14 @@ impl Storage {
 
     /// Removes partial uploads untouched for longer than `max_age`, sparing those under way.
     pub(crate) fn sweep_staging(&self, max_age: std::time::Duration) {
-        let active = Arc::clone(&self.active);
         let freed = self.staging.sweep(max_age, |key| {
-            active
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .values()
-                .any(|k| k == key)
+            // Held while removing, so an upload cannot start using the files meanwhile.
+            let active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
+            if active.values().any(|k| k == key) {
+                0
+            } else {
+                self.staging.discard(key)
+            }
         });
         self.usage.release(freed);
     }

@@ -195,3 +195,25 @@ fn replacing_a_file_counts_only_the_difference_against_the_quota() {
         "the quota still holds"
     );
 }
+
+#[test]
+fn a_handshake_trickled_byte_by_byte_still_times_out() {
+    use std::io::Write;
+    let server = TestServer::start(|config| config.handshake_timeout = Duration::from_millis(500));
+    let mut raw = RawClient::connect_silent(server.addr);
+    let mut hello = ferry_protocol::limits::MAGIC.to_vec();
+    ferry_protocol::Frame::Hello {
+        min_version: 1,
+        max_version: 1,
+        token: b"",
+    }
+    .encode(&mut hello);
+    // Each byte resets a silence timer, but the handshake as a whole takes ~2 s.
+    for byte in &hello {
+        if raw.stream.write_all(&[*byte]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(matches!(raw.recv(), Reply::Error(ErrorCode::Timeout, _)));
+}
