@@ -163,8 +163,9 @@ fn a_client_that_stops_reading_a_download_is_dropped_after_the_idle_timeout() {
         config.idle_timeout = Duration::from_millis(300);
         config.max_connections = 2;
     });
-    let mut uploader = server.client();
-    uploader.put_new("large", &data(24 << 20, 7)); // more than the socket buffers hold
+    let large = data(24 << 20, 7); // more than the socket buffers hold
+    let mut uploader = server.client(); // connected after the slow part: its idle timeout is short
+    uploader.put_new("large", &large);
     drop(uploader);
     let mut stuck = server.client();
     assert!(matches!(
