@@ -1,0 +1,91 @@
+//! `ferry-sim`: runs the simulation and prints a summary; exits non-zero on any breach.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use ferry_sim::det::{DetConfig, run_seeds};
+use ferry_sim::report::Summary;
+use ferry_sim::sockets::{self, SocketConfig};
+
+/// Hundreds of concurrent ferry clients with injected delays and faults; every byte checked.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Concurrent clients, hostile ones included (socket mode default 200; deterministic
+    /// mode default 3 well-behaved plus one hostile per seed).
+    #[arg(long)]
+    clients: Option<u32>,
+    /// Seed of every choice; without it a random seed is chosen and printed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// A ferryd to test; without it one is started in-process on a fresh temporary root.
+    #[arg(long)]
+    server: Option<SocketAddr>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Run the deterministic mode (no sockets, no threads, virtual time) instead.
+    #[arg(long)]
+    deterministic: bool,
+    /// Deterministic mode: how many consecutive seeds to run, from `--seed`.
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
+    /// Socket mode: no stalls or cuts (latency, bandwidth and segment limits remain).
+    #[arg(long)]
+    no_faults: bool,
+    /// Socket mode: small files, as the CI test uses.
+    #[arg(long)]
+    small: bool,
+    /// Test only: start the in-process server with its digest check skipped.
+    #[arg(long, hide = true)]
+    sabotage_skip_digest_check: bool,
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    let seed = args.seed.unwrap_or_else(rand::random);
+    if args.seed.is_none() {
+        eprintln!("ferry-sim: seed {seed} (rerun with --seed {seed})");
+    }
+    let summary = if args.deterministic {
+        let mut config = DetConfig::default();
+        if let Some(clients) = args.clients {
+            config.clients = clients.saturating_sub(config.hostile_clients).max(1);
+        }
+        run_seeds(seed, args.seeds.max(1), &config)
+    } else {
+        let clients = args.clients.unwrap_or(200);
+        let mut config = if args.small {
+            SocketConfig::ci(clients, seed)
+        } else {
+            SocketConfig::new(clients, seed)
+        };
+        config.server = args.server;
+        config.faults = !args.no_faults;
+        config.sabotage_skip_digest_check = args.sabotage_skip_digest_check;
+        sockets::run(&config).context("the simulation could not start")?
+    };
+    report(&summary, args.json)?;
+    Ok(if summary.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn report(summary: &Summary, json: bool) -> anyhow::Result<()> {
+    for breach in summary.breaches.iter().take(50) {
+        eprintln!("{breach}");
+    }
+    if summary.breaches.len() > 50 {
+        eprintln!("... and {} more breaches", summary.breaches.len() - 50);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(summary)?);
+    } else {
+        print!("{}", summary.table());
+    }
+    Ok(())
+}

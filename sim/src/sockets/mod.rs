@@ -1,0 +1,209 @@
+//! The socket mode: a real `ferryd` (in-process on a fresh storage root, or one running
+//! elsewhere), many real `ferry_client` clients on a rayon pool, each through its own
+//! fault-injecting relay, hostile raw-socket clients mixed in, and every byte checked at the end.
+//!
+//! ```text
+//!  rayon pool (one thread per client)
+//!    client i ── ferry_client::Client ──► Relay i (latency, bandwidth, tiny segments,
+//!        │                                        stall, cut at a byte) ──► ferryd
+//!        └─ hostile steps: raw sockets straight to ferryd (size lies, wrong digests,
+//!                                                        garbage, silence)
+//!  afterwards: a fresh client lists and downloads everything and compares it with the plans
+//! ```
+
+mod hostile;
+mod relay;
+mod sink;
+mod verify;
+mod worker;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ferry_client::ClientOptions;
+use ferry_protocol::HASH_UNIT_LEN;
+use ferry_server::{Server, ServerConfig};
+use rayon::prelude::*;
+
+pub use self::relay::RelayConfig;
+pub use self::sink::CompareSink;
+use self::worker::{RunCtx, run_client};
+use crate::plan::{HostileKind, PlanConfig, draw_plan};
+use crate::report::Summary;
+
+/// Why a socket run could not even start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The temporary storage root could not be made.
+    #[error("cannot create a temporary storage root: {0}")]
+    TempDir(#[source] std::io::Error),
+    /// The in-process server did not start.
+    #[error("cannot start the in-process server: {0}")]
+    Server(#[source] std::io::Error),
+    /// The thread pool could not be built.
+    #[error("cannot build a pool of {threads} threads: {message}")]
+    Pool {
+        /// Threads asked for.
+        threads: usize,
+        /// What rayon said.
+        message: String,
+    },
+}
+
+/// The shape of a socket run.
+#[derive(Clone, Debug)]
+pub struct SocketConfig {
+    /// Clients in all, hostile ones included.
+    pub clients: u32,
+    /// Every this many clients, one is hostile (0: none).
+    pub hostile_every: u32,
+    /// Seed of every choice.
+    pub seed: u64,
+    /// A server running elsewhere; `None` starts one in-process on a fresh temporary root.
+    pub server: Option<SocketAddr>,
+    /// Plans.
+    pub plan: PlanConfig,
+    /// Inject stalls and cuts.
+    pub faults: bool,
+    /// The clients' stall timeout (a stall fault lasts longer than this).
+    pub io_timeout: Duration,
+    /// In-process server's handshake timeout (how long a silent client lasts).
+    pub server_handshake_timeout: Duration,
+    /// In-process server's idle timeout.
+    pub server_idle_timeout: Duration,
+    /// **Test only**: start the in-process server with its digest check skipped, to show that
+    /// the simulator catches a server that loses integrity.
+    pub sabotage_skip_digest_check: bool,
+}
+
+impl SocketConfig {
+    /// A run of `clients` clients with faults, multi-MiB files and one hostile client in ten.
+    pub fn new(clients: u32, seed: u64) -> Self {
+        SocketConfig {
+            clients,
+            hostile_every: 10,
+            seed,
+            server: None,
+            plan: PlanConfig {
+                min_steps: 3,
+                max_steps: 8,
+                max_size: 6 * 1024 * 1024,
+                small_max: 3 * HASH_UNIT_LEN,
+                large_chance: 0.04,
+                shared_names: 3,
+                hostile_kinds: HostileKind::ALL.to_vec(),
+            },
+            faults: true,
+            io_timeout: Duration::from_secs(2),
+            server_handshake_timeout: Duration::from_secs(2),
+            server_idle_timeout: Duration::from_secs(3),
+            sabotage_skip_digest_check: false,
+        }
+    }
+
+    /// A CI-sized run: small files, so that a debug build finishes well within a minute.
+    pub fn ci(clients: u32, seed: u64) -> Self {
+        let mut config = SocketConfig::new(clients, seed);
+        config.plan.max_size = 512 * 1024;
+        config.plan.small_max = HASH_UNIT_LEN + HASH_UNIT_LEN / 2;
+        config.plan.max_steps = 6;
+        config.plan.large_chance = 0.02;
+        config
+    }
+}
+
+/// Runs the simulation over sockets; the summary lists every breach found.
+pub fn run(config: &SocketConfig) -> Result<Summary, SetupError> {
+    let started = Instant::now();
+    let mut root = None;
+    let mut handle = None;
+    let server = match config.server {
+        Some(addr) => addr,
+        None => {
+            let dir = tempfile::tempdir().map_err(SetupError::TempDir)?;
+            let mut server_config = ServerConfig::new(dir.path());
+            server_config.handshake_timeout = config.server_handshake_timeout;
+            server_config.idle_timeout = config.server_idle_timeout;
+            server_config.max_connections = config.clients as usize * 4 + 64;
+            server_config.shutdown_grace = Duration::from_millis(200);
+            server_config.fault_skip_digest_check = config.sabotage_skip_digest_check;
+            let started = Server::start(server_config).map_err(SetupError::Server)?;
+            let addr = started.local_addr();
+            handle = Some(started);
+            root = Some(dir);
+            addr
+        }
+    };
+    let nonce = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_micros());
+    let options = ClientOptions {
+        io_timeout: config.io_timeout,
+        connect_timeout: Duration::from_secs(10),
+        retries: 10,
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_secs(1),
+        ..ClientOptions::default()
+    };
+    let hostile_wait = if config.server.is_some() {
+        Duration::from_secs(90)
+    } else {
+        config
+            .server_idle_timeout
+            .max(config.server_handshake_timeout)
+            + Duration::from_secs(10)
+    };
+    let ctx = RunCtx {
+        seed: config.seed,
+        server,
+        prefix: format!("sim-{}-{nonce}", config.seed),
+        relay: RelayConfig {
+            faults: config.faults,
+            fault_chance: 0.3,
+            max_faulty: 3,
+            stall_min: config.io_timeout,
+        },
+        options,
+        hostile_wait,
+    };
+    let threads = config.clients.max(1) as usize;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .stack_size(512 * 1024)
+        .thread_name(|i| format!("sim-client-{i}"))
+        .build()
+        .map_err(|error| SetupError::Pool {
+            threads,
+            message: error.to_string(),
+        })?;
+    let hostile =
+        |id: u32| config.hostile_every > 0 && id % config.hostile_every == config.hostile_every - 1;
+    let runs: Vec<_> = pool.install(|| {
+        (0..config.clients)
+            .into_par_iter()
+            .map(|id| {
+                let plan = draw_plan(config.seed, id, hostile(id), &config.plan);
+                run_client(&ctx, id, hostile(id), plan)
+            })
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    let mut summary = Summary {
+        mode: "sockets".into(),
+        seed: config.seed,
+        seeds: 1,
+        ..Summary::default()
+    };
+    for run in &runs {
+        summary.absorb(run.summary.clone());
+    }
+    verify::verify(&ctx, &runs, &mut summary);
+    summary.elapsed_secs = elapsed.as_secs_f64();
+    summary.finish();
+    if let Some(handle) = handle {
+        handle.shutdown();
+    }
+    drop(root);
+    Ok(summary)
+}

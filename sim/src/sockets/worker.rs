@@ -1,0 +1,349 @@
+//! One simulated client of the socket mode: runs its plan with the real `ferry_client`
+//! library through its own fault-injecting relay, and judges every answer against a model of
+//! what the server must hold under its names.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ferry_client::{Client, ClientError, ClientOptions, ErrorCode, PutOptions};
+use rand::RngExt;
+
+use super::hostile::misbehave;
+use super::relay::{FiredFault, Relay, RelayConfig};
+use super::sink::CompareSink;
+use crate::content::ContentId;
+use crate::plan::{Op, rng_for};
+use crate::report::{Breach, Summary};
+
+/// Everything a client needs to know about the run.
+#[derive(Clone, Debug)]
+pub(crate) struct RunCtx {
+    pub seed: u64,
+    pub server: SocketAddr,
+    /// Every name of this run starts with this (so runs against one server do not meet).
+    pub prefix: String,
+    pub relay: RelayConfig,
+    pub options: ClientOptions,
+    /// Longest wait of a hostile client for the server's answer.
+    pub hostile_wait: Duration,
+}
+
+/// The record of one client's run.
+#[derive(Debug, Default)]
+pub(crate) struct ClientRun {
+    pub id: u32,
+    /// Full name → content the server must hold.
+    pub model: BTreeMap<String, ContentId>,
+    /// Shared uploads acknowledged to this client: full name and content.
+    pub shared: Vec<(String, ContentId)>,
+    /// When each step ended, and whether as it should have.
+    pub steps: Vec<(Instant, bool)>,
+    pub fired: Vec<FiredFault>,
+    pub summary: Summary,
+}
+
+enum Outcome {
+    Stored,
+    Downloaded(Option<u64>),
+    Listed(Vec<(String, u64)>),
+    Removed,
+    Refused(ErrorCode),
+    Hostile(ErrorCode),
+    Failed(String),
+}
+
+enum Verdict {
+    Ok,
+    Expected,
+    Breach(String, Option<u64>),
+}
+
+/// Runs client `id`'s plan.
+pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) -> ClientRun {
+    let mut run = ClientRun {
+        id,
+        ..ClientRun::default()
+    };
+    run.summary.clients = 1;
+    run.summary.hostile_clients = u64::from(hostile);
+    let mut relay = match Relay::start(ctx.seed, id, ctx.server, ctx.relay) {
+        Ok(relay) => relay,
+        Err(error) => {
+            run.summary.breaches.push(Breach::at(
+                ctx.seed,
+                id,
+                0,
+                format!("cannot start the relay: {error}"),
+            ));
+            return run;
+        }
+    };
+    let mut rng = rng_for(ctx.seed, u64::from(id), 4);
+    let mut client: Option<Client> = None;
+    for (step, op) in plan.iter().enumerate() {
+        let step = step as u32;
+        let started = Instant::now();
+        let outcome = match op {
+            Op::Hostile {
+                kind,
+                name,
+                content,
+            } => match misbehave(
+                ctx.server,
+                *kind,
+                &ctx.full(name),
+                *content,
+                ctx.hostile_wait,
+                &mut rng,
+            ) {
+                Ok(code) => Outcome::Hostile(code),
+                Err(error) => Outcome::Failed(error),
+            },
+            _ => {
+                let (size, download) = match op {
+                    Op::Put { content, .. } | Op::PutShared { content, .. } => {
+                        (content.size, false)
+                    }
+                    Op::Get { name } => {
+                        (run.model.get(&ctx.full(name)).map_or(0, |c| c.size), true)
+                    }
+                    _ => (0, false),
+                };
+                relay.hint(size, download);
+                match connected(ctx, &relay, &mut client, &mut rng) {
+                    Ok(client) => execute(ctx, client, op, &run.model, &mut run.summary),
+                    Err(error) => Outcome::Failed(format!("cannot connect: {error}")),
+                }
+            }
+        };
+        let verdict = judge(ctx, &mut run, op, outcome);
+        let ok = !matches!(verdict, Verdict::Breach(..));
+        match verdict {
+            Verdict::Ok => {}
+            Verdict::Expected => run.summary.expected_failures += 1,
+            Verdict::Breach(what, offset) => {
+                run.summary.unexpected_failures += 1;
+                let mut breach = Breach::at(ctx.seed, id, step, what);
+                breach.first_difference = offset;
+                run.summary.breaches.push(breach);
+            }
+        }
+        if matches!(op, Op::Put { .. } | Op::PutShared { .. } | Op::Get { .. }) {
+            run.summary
+                .transfer_micros
+                .push(started.elapsed().as_micros() as u64);
+        }
+        run.summary.operations += 1;
+        run.steps.push((Instant::now(), ok));
+    }
+    drop(client);
+    relay.stop();
+    run.fired = relay.fired();
+    for condition in relay.conditions() {
+        run.summary.count_fault(condition);
+    }
+    run
+}
+
+impl RunCtx {
+    /// The name on the server of a plan's name.
+    pub(crate) fn full(&self, name: &str) -> String {
+        format!("{}/{name}", self.prefix)
+    }
+}
+
+/// The client's connection, opened (with retries: the relay may cut the handshake) if needed.
+fn connected<'a>(
+    ctx: &RunCtx,
+    relay: &Relay,
+    client: &'a mut Option<Client>,
+    rng: &mut crate::plan::SimRng,
+) -> Result<&'a mut Client, ClientError> {
+    if client.is_none() {
+        let mut attempt = 0;
+        *client = Some(loop {
+            match Client::connect(relay.addr(), ctx.options.clone()) {
+                Ok(new) => break new,
+                Err(error) if error.is_transient() || matches!(error, ClientError::Protocol(_)) => {
+                    attempt += 1;
+                    if attempt > ctx.options.retries {
+                        return Err(error);
+                    }
+                    let pause = 20u64 << attempt.min(6);
+                    std::thread::sleep(Duration::from_millis(pause + rng.random_range(0..20)));
+                }
+                Err(error) => return Err(error),
+            }
+        });
+    }
+    Ok(client.as_mut().expect("set just above"))
+}
+
+fn execute(
+    ctx: &RunCtx,
+    client: &mut Client,
+    op: &Op,
+    model: &BTreeMap<String, ContentId>,
+    summary: &mut Summary,
+) -> Outcome {
+    let put = |client: &mut Client, name: &str, content: &ContentId, overwrite: bool| {
+        let options = PutOptions {
+            overwrite,
+            resume: true,
+            tag: Some(content.tag()),
+        };
+        client.put_from(
+            &mut content.reader(),
+            content.size,
+            &ctx.full(name),
+            &options,
+            &mut |_| {},
+        )
+    };
+    let result = match op {
+        Op::Put {
+            name,
+            content,
+            overwrite,
+        } => put(client, name, content, *overwrite).map(|report| {
+            summary.bytes_moved += report.bytes_sent;
+            summary.resumes += u64::from(report.attempts - 1);
+            Outcome::Stored
+        }),
+        Op::PutShared { name, content } => put(client, name, content, false).map(|report| {
+            summary.bytes_moved += report.bytes_sent;
+            summary.resumes += u64::from(report.attempts - 1);
+            Outcome::Stored
+        }),
+        Op::Get { name } => {
+            let full = ctx.full(name);
+            let mut sink = CompareSink::new(model.get(&full).copied());
+            client.get_to(&full, &mut sink, &mut |_| {}).map(|report| {
+                summary.bytes_moved += report.bytes_received;
+                summary.resumes += u64::from(report.attempts - 1);
+                Outcome::Downloaded(sink.first_difference())
+            })
+        }
+        Op::List { prefix } => client.list(&ctx.full(prefix)).map(|entries| {
+            Outcome::Listed(entries.into_iter().map(|e| (e.name, e.size)).collect())
+        }),
+        Op::Remove { name } => client.remove(&ctx.full(name)).map(|()| Outcome::Removed),
+        Op::Hostile { .. } => Ok(Outcome::Failed("hostile step on the library client".into())),
+    };
+    match result {
+        Ok(outcome) => outcome,
+        Err(ClientError::Refused { code, .. }) => Outcome::Refused(code),
+        Err(error) => Outcome::Failed(error.to_string()),
+    }
+}
+
+fn judge(ctx: &RunCtx, run: &mut ClientRun, op: &Op, outcome: Outcome) -> Verdict {
+    let breach = |what: String| Verdict::Breach(what, None);
+    if let Outcome::Failed(reason) = &outcome {
+        return breach(format!("{} failed: {reason}", op.label()));
+    }
+    match op {
+        Op::Put {
+            name,
+            content,
+            overwrite,
+        } => {
+            let full = ctx.full(name);
+            let exists = run.model.contains_key(&full);
+            match outcome {
+                Outcome::Stored if *overwrite || !exists => {
+                    run.model.insert(full, *content);
+                    Verdict::Ok
+                }
+                Outcome::Refused(ErrorCode::AlreadyExists) if exists && !*overwrite => {
+                    Verdict::Expected
+                }
+                other => breach(format!(
+                    "upload of {full:?} (exists: {exists}, overwrite: {overwrite}) ended {}",
+                    describe(&other)
+                )),
+            }
+        }
+        Op::Get { name } => {
+            let full = ctx.full(name);
+            match (run.model.contains_key(&full), outcome) {
+                (true, Outcome::Downloaded(None)) => Verdict::Ok,
+                (true, Outcome::Downloaded(Some(offset))) => Verdict::Breach(
+                    format!("download of {full:?} differs from what was uploaded"),
+                    Some(offset),
+                ),
+                (false, Outcome::Refused(ErrorCode::NotFound)) => Verdict::Expected,
+                (exists, other) => breach(format!(
+                    "download of {full:?} (exists: {exists}) ended {}",
+                    describe(&other)
+                )),
+            }
+        }
+        Op::List { prefix } => {
+            let want: Vec<(String, u64)> = run
+                .model
+                .range(ctx.full(prefix)..)
+                .take_while(|(name, _)| name.starts_with(&ctx.full(prefix)))
+                .map(|(name, content)| (name.clone(), content.size))
+                .collect();
+            match outcome {
+                Outcome::Listed(got) if got == want => Verdict::Ok,
+                Outcome::Listed(got) => breach(format!(
+                    "listing shows {got:?}, the client expected {want:?}"
+                )),
+                other => breach(format!("listing ended {}", describe(&other))),
+            }
+        }
+        Op::Remove { name } => {
+            let full = ctx.full(name);
+            match (run.model.contains_key(&full), outcome) {
+                (true, Outcome::Removed) => {
+                    run.model.remove(&full);
+                    Verdict::Ok
+                }
+                (false, Outcome::Refused(ErrorCode::NotFound)) => Verdict::Expected,
+                (exists, other) => breach(format!(
+                    "remove of {full:?} (exists: {exists}) ended {}",
+                    describe(&other)
+                )),
+            }
+        }
+        Op::PutShared { name, content } => match outcome {
+            Outcome::Stored => {
+                run.shared.push((ctx.full(name), *content));
+                Verdict::Ok
+            }
+            Outcome::Refused(ErrorCode::AlreadyExists | ErrorCode::InProgress) => Verdict::Expected,
+            other => breach(format!(
+                "shared upload of {name:?} ended {}",
+                describe(&other)
+            )),
+        },
+        Op::Hostile { kind, .. } => match outcome {
+            Outcome::Hostile(code) if code == kind.expected_code() => {
+                run.summary.count_fault(kind.label());
+                Verdict::Expected
+            }
+            other => breach(format!(
+                "{} expected {:?}, ended {}",
+                kind.label(),
+                kind.expected_code(),
+                describe(&other)
+            )),
+        },
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Stored => "stored".into(),
+        Outcome::Downloaded(None) => "downloaded intact".into(),
+        Outcome::Downloaded(Some(at)) => format!("downloaded, differing at byte {at}"),
+        Outcome::Listed(entries) => format!("listed {} entries", entries.len()),
+        Outcome::Removed => "removed".into(),
+        Outcome::Refused(code) => format!("refused: {code} ({code:?})"),
+        Outcome::Hostile(code) => format!("answered {code} ({code:?})"),
+        Outcome::Failed(reason) => format!("failed: {reason}"),
+    }
+}
