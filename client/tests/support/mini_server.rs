@@ -24,6 +24,8 @@ pub struct State {
     pub files: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Partial uploads by name and tag: the bytes covered by the checkpoint, and the checkpoint.
     pub partials: Mutex<Partials>,
+    /// Names with an upload under way on some connection.
+    pub active: Mutex<std::collections::HashSet<String>>,
     /// Offsets of every `PUT_READY` sent, in order.
     pub put_offsets: Mutex<Vec<u64>>,
     /// Requests seen, in order, by kind ("put", "query", ...).
@@ -114,14 +116,18 @@ fn serve(mut stream: TcpStream, state: &State) {
         input.drain(..start);
     }
     // An unfinished upload stays resumable from the machine's checkpoint.
-    if let (Some(upload), Some(checkpoint)) = (upload, conn.upload_checkpoint()) {
-        let mut data = upload.data;
-        data.truncate(checkpoint.offset() as usize);
-        state
-            .partials
-            .lock()
-            .unwrap()
-            .insert((upload.name, upload.tag), (data, checkpoint));
+    if let Some(upload) = upload {
+        if let Some(checkpoint) = conn.upload_checkpoint() {
+            let mut data = upload.data;
+            data.truncate(checkpoint.offset() as usize);
+            let key = (upload.name.clone(), upload.tag);
+            state
+                .partials
+                .lock()
+                .unwrap()
+                .insert(key, (data, checkpoint));
+        }
+        state.active.lock().unwrap().remove(&upload.name);
     }
 }
 
@@ -142,6 +148,11 @@ fn on_event(
                     .unwrap();
                 return true;
             }
+            if !state.active.lock().unwrap().insert(request.name.clone()) {
+                conn.refuse(ErrorCode::InProgress, "an upload to this name is under way")
+                    .unwrap();
+                return true;
+            }
             let key = (request.name.clone(), request.tag);
             let partial = state.partials.lock().unwrap().remove(&key);
             let (data, checkpoint) = match partial {
@@ -156,6 +167,8 @@ fn on_event(
                 data,
             });
             if state.stall_uploads.load(Ordering::SeqCst) {
+                // The stalled connection gives the name up, so a retry can start.
+                state.active.lock().unwrap().clear();
                 let mut out = Vec::new();
                 conn.poll_transmit(&mut out);
                 stream.write_all(&out).unwrap();
@@ -164,11 +177,16 @@ fn on_event(
         }
         ServerEvent::UploadVerified { .. } => {
             if let Some(done) = upload.take() {
+                state.active.lock().unwrap().remove(&done.name);
                 state.files.lock().unwrap().insert(done.name, done.data);
             }
             conn.confirm().unwrap();
         }
-        ServerEvent::UploadRejected { .. } | ServerEvent::UploadCancelled { .. } => *upload = None,
+        ServerEvent::UploadRejected { .. } | ServerEvent::UploadCancelled { .. } => {
+            if let Some(gone) = upload.take() {
+                state.active.lock().unwrap().remove(&gone.name);
+            }
+        }
         ServerEvent::GetRequested { name, offset } => {
             let Some(data) = state.files.lock().unwrap().get(&name).cloned() else {
                 conn.refuse(ErrorCode::NotFound, "no such file").unwrap();
