@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ferry_protocol::limits::DEFAULT_DATA_CHUNK;
 use ferry_protocol::{
     Digest, ErrorCode, FileHasher, ProtocolError, PutRequest, ServerConnection, ServerEvent,
-    SourceTag,
+    SourceTag, Timestamp,
 };
 
 use crate::error::StorageError;
@@ -59,6 +59,7 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
         peer_closed: false,
         opened: Instant::now(),
         welcomed: false,
+        moved_at: shared.now(),
     };
     tracing::debug!(%peer, "connection opened");
     connection.run();
@@ -81,6 +82,8 @@ struct Connection<'a> {
     /// of this, however slowly its bytes trickle in.
     opened: Instant,
     welcomed: bool,
+    /// When the server last finished acting on an event (see [`Connection::deadline`]).
+    moved_at: Timestamp,
 }
 
 impl Connection<'_> {
@@ -118,9 +121,8 @@ impl Connection<'_> {
                 return;
             }
             let now = self.shared.now();
-            let wait = self
-                .conn
-                .poll_timeout()
+            let deadline = self.deadline();
+            let wait = deadline
                 .map_or(TICK, |deadline| deadline.saturating_since(now))
                 .clamp(Duration::from_millis(1), TICK);
             let _ = self.stream.set_read_timeout(Some(wait));
@@ -146,7 +148,13 @@ impl Connection<'_> {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    if let Err(error) = self.conn.handle_timeout(self.shared.now()) {
+                    let now = self.shared.now();
+                    let due = deadline.is_some_and(|deadline| now >= deadline);
+                    if let Err(error) = if due {
+                        self.conn.handle_timeout(now)
+                    } else {
+                        Ok(())
+                    } {
                         tracing::warn!(peer = %self.peer, "closing a silent connection: {error}");
                         self.interrupt_upload("client went silent");
                         let _ = self.flush();
@@ -161,6 +169,19 @@ impl Connection<'_> {
                     return;
                 }
             }
+        }
+    }
+
+    /// When the client's silence ends the connection. The machine counts silence from the
+    /// client's last byte, which would also count the time the server itself spent on a long
+    /// download or commit; so once the handshake is done the idle timeout runs at the earliest
+    /// from the end of the server's last move.
+    fn deadline(&self) -> Option<Timestamp> {
+        let machine = self.conn.poll_timeout()?;
+        if self.welcomed {
+            Some(machine.max(self.moved_at + self.shared.config.idle_timeout))
+        } else {
+            Some(machine)
         }
     }
 
@@ -197,6 +218,7 @@ impl Connection<'_> {
                 if let Flow::Stop = self.on_event(event) {
                     return Flow::Stop;
                 }
+                self.moved_at = self.shared.now();
             }
             if self.flush().is_err() {
                 self.interrupt_upload("connection lost");

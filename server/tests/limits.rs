@@ -218,3 +218,20 @@ fn a_handshake_trickled_byte_by_byte_still_times_out() {
     }
     assert!(matches!(raw.recv(), Reply::Error(ErrorCode::Timeout, _)));
 }
+
+#[test]
+fn a_download_longer_than_the_idle_timeout_leaves_the_connection_usable() {
+    let large = data(24 << 20, 11); // more than the socket buffers hold
+    let server = TestServer::start(|config| config.idle_timeout = Duration::from_millis(300));
+    let mut client = server.client();
+    client.put_new("slow", &large);
+    assert!(matches!(
+        client.get_request("slow"),
+        ClientEvent::GetReady { .. }
+    ));
+    // A slow reader: the server spends longer than the idle timeout sending.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(client.finish_get().unwrap(), large);
+    // The server's own time sending does not count as the client's silence.
+    assert_eq!(client.names(), ["slow"]);
+}
