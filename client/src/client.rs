@@ -287,3 +287,16 @@ fn name_error(name: &str, error: ferry_protocol::CommandError) -> ClientError {
         other => ClientError::Internal(other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The simulator and the command line move clients into worker threads.
+    #[test]
+    fn client_and_errors_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<Client>();
+        send::<ClientError>();
+    }
+}

@@ -59,14 +59,3 @@ pub use crate::files::{PARTIAL_SUFFIX, partial_path};
 pub use crate::options::{ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutReport};
 pub use crate::tag::{file_tag, name_tag};
 pub use ferry_protocol::{Digest, ErrorCode, ListEntry, SourceTag};
-
-#[cfg(test)]
-mod tests {
-    /// The simulator and the command line move clients into worker threads.
-    #[test]
-    fn client_and_errors_can_move_between_threads() {
-        fn send<T: Send>() {}
-        send::<crate::Client>();
-        send::<crate::ClientError>();
-    }
-}
