@@ -293,7 +293,13 @@ fn an_unreachable_server_exits_with_code_3() {
     let run = ferry(addr, work.path(), &["put", "f"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("cannot connect"), "{}", run.stderr);
-    assert_eq!(ferry(addr, work.path(), &["ls"]).code, 3);
+    let listing = ferry(addr, work.path(), &["ls", "--json"]);
+    assert_eq!(listing.code, 3);
+    let json = listing.json();
+    assert_eq!(
+        (json["ok"].clone(), json["exit_code"].clone()),
+        (false.into(), 3.into())
+    );
     let unresolvable = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["--server", "no-such-host.invalid:7070", "ls"])
         .output()

@@ -43,10 +43,29 @@ fn main() -> ExitCode {
                 EXIT_OTHER
             };
             eprintln!("ferry: {error:#}");
+            if cli.json {
+                // Scripts reading stdout get a document even when nothing could start.
+                let failure = serde_json::json!({
+                    "command": command_name(&cli.command),
+                    "ok": false,
+                    "error": format!("{error:#}"),
+                    "exit_code": code,
+                });
+                println!("{failure:#}");
+            }
             code
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Put { .. } => "put",
+        Command::Get { .. } => "get",
+        Command::Ls { .. } => "ls",
+        Command::Rm { .. } => "rm",
+    }
 }
 
 fn options(cli: &Cli) -> ClientOptions {
