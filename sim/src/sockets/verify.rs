@@ -99,11 +99,22 @@ pub(crate) fn verify(ctx: &RunCtx, runs: &[ClientRun], summary: &mut Summary) {
         }
     }
     for (name, size) in stored {
-        summary.breaches.push(Breach::global(
-            seed,
-            format!("{name:?} ({size} bytes) is visible but no upload of it was acknowledged"),
-        ));
+        let what =
+            format!("{name:?} ({size} bytes) is visible but no upload of it was acknowledged");
+        summary.breaches.push(match owner(&ctx.prefix, &name) {
+            Some((client, step)) => Breach::at(seed, client, step, what),
+            None => Breach::global(seed, what),
+        });
     }
+}
+
+/// The client and step a plan's name comes from: `c<client>/x<step>` (hostile uploads) or
+/// `c<client>/f<step>` (the step that first uploaded it).
+fn owner(prefix: &str, name: &str) -> Option<(u32, u32)> {
+    let rest = name.strip_prefix(prefix)?.strip_prefix("/c")?;
+    let (client, file) = rest.split_once('/')?;
+    let step = file.strip_prefix('x').or_else(|| file.strip_prefix('f'))?;
+    Some((client.parse().ok()?, step.parse().ok()?))
 }
 
 /// Every fault that fired must fall in (or just before) a step that ended as it should.

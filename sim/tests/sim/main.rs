@@ -1,3 +1,5 @@
 //! Integration tests of the simulator, in one binary.
 
+mod cli;
 mod deterministic;
+mod sockets;

@@ -1,0 +1,51 @@
+//! The `ferry-sim` command line.
+
+use std::process::Command;
+
+use ferry_sim::plan::{HostileKind, Op, draw_plan};
+use ferry_sim::sockets::SocketConfig;
+
+#[test]
+fn deterministic_seeds_print_a_json_summary_and_exit_zero() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry-sim"))
+        .args(["--deterministic", "--seed", "40", "--seeds", "5", "--json"])
+        .output()
+        .expect("ferry-sim runs");
+    assert!(output.status.success(), "{output:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(summary["mode"], "deterministic");
+    assert_eq!(summary["seeds"], 5);
+    assert_eq!(summary["breaches"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_broken_server_makes_the_run_exit_non_zero_and_name_the_seed() {
+    // Client 9 of 10 is hostile; pick a seed whose plan makes it lie about a digest.
+    let seed = (0..1000)
+        .find(|&seed| {
+            let config = SocketConfig::ci(10, seed);
+            draw_plan(seed, 9, true, &config.plan).iter().any(|op| {
+                matches!(
+                    op,
+                    Op::Hostile {
+                        kind: HostileKind::WrongDigest,
+                        ..
+                    }
+                )
+            })
+        })
+        .expect("some seed draws a wrong digest");
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry-sim"))
+        .args(["--clients", "10", "--small", "--no-faults"])
+        .args(["--seed", &seed.to_string(), "--sabotage-skip-digest-check"])
+        .output()
+        .expect("ferry-sim runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("BREACH seed={seed} client=9 step=")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("visible but no upload of it was acknowledged"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("FAIL"));
+}

@@ -1,0 +1,75 @@
+//! The socket mode: a CI-sized run passes, and a broken server is caught.
+
+use ferry_server::{Server, ServerConfig};
+use ferry_sim::plan::HostileKind;
+use ferry_sim::sockets::{SocketConfig, run};
+
+#[test]
+fn two_hundred_clients_with_faults_keep_every_promise() {
+    let summary = run(&SocketConfig::ci(200, 7)).expect("run starts");
+    for breach in &summary.breaches {
+        eprintln!("{breach}");
+    }
+    eprintln!("{}", summary.table());
+    assert!(summary.passed(), "{} breaches", summary.breaches.len());
+    assert_eq!(summary.clients, 200);
+    assert_eq!(summary.hostile_clients, 20);
+    let fault = |kind: &str| summary.faults.get(kind).copied().unwrap_or(0);
+    assert!(fault("cut") > 10, "cuts: {}", fault("cut"));
+    assert!(fault("stall") > 0, "no stall fired");
+    assert!(summary.resumes > 0);
+    assert!(summary.expected_failures > 0);
+}
+
+/// A run where every client is hostile and lies about its digest half of the time.
+fn wrong_digest_run(seed: u64, sabotage: bool) -> SocketConfig {
+    let mut config = SocketConfig::ci(12, seed);
+    config.hostile_every = 1;
+    config.faults = false;
+    config.plan.hostile_kinds = vec![HostileKind::WrongDigest];
+    config.sabotage_skip_digest_check = sabotage;
+    config
+}
+
+#[test]
+fn a_server_that_skips_the_digest_check_is_caught() {
+    let summary = run(&wrong_digest_run(11, true)).expect("run starts");
+    assert!(!summary.passed(), "the broken server went unnoticed");
+    assert!(
+        summary.breaches.iter().any(|b| b
+            .what
+            .contains("visible but no upload of it was acknowledged")),
+        "{:?}",
+        summary.breaches
+    );
+}
+
+#[test]
+fn the_same_wrong_digests_against_a_correct_server_pass() {
+    let summary = run(&wrong_digest_run(11, false)).expect("run starts");
+    assert!(summary.passed(), "{:?}", summary.breaches);
+    assert!(
+        summary
+            .faults
+            .get("hostile_wrong_digest")
+            .copied()
+            .unwrap_or(0)
+            > 0
+    );
+}
+
+#[test]
+fn a_server_started_elsewhere_is_tested_through_its_address() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut server_config = ServerConfig::new(root.path());
+    server_config.idle_timeout = std::time::Duration::from_secs(3);
+    server_config.handshake_timeout = std::time::Duration::from_secs(2);
+    let server = Server::start(server_config).expect("server starts");
+    let mut config = SocketConfig::ci(10, 5);
+    config.server = Some(server.local_addr());
+    config.plan.hostile_kinds = vec![HostileKind::SizeLieOver, HostileKind::GarbageMagic];
+    let summary = run(&config).expect("run starts");
+    assert!(summary.passed(), "{:?}", summary.breaches);
+    assert!(summary.operations > 0);
+    server.shutdown();
+}
