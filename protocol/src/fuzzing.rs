@@ -207,7 +207,7 @@ fn checkpoint_of(bytes: &[u8]) -> HashCheckpoint {
 fn assert_resumes(checkpoint: &HashCheckpoint, bytes: &[u8]) {
     let offset = checkpoint.offset();
     assert!(
-        offset <= bytes.len() as u64 && offset % HASH_UNIT_LEN == 0,
+        offset <= bytes.len() as u64 && offset.is_multiple_of(HASH_UNIT_LEN),
         "checkpoint at {offset} for {} bytes",
         bytes.len()
     );
@@ -381,8 +381,8 @@ struct ServerHarness {
     out: StreamChecker,
     upload: Option<UploadModel>,
     download: Option<DownloadModel>,
-    /// A request awaits the driver's decision (must be answered before more input is read).
-    closed_by_us: bool,
+    /// The code of the ERROR with which the driver closed the connection, if it did.
+    closed_with: Option<ErrorCode>,
 }
 
 fn run_server(input: &[u8], rng: Rng) {
@@ -393,13 +393,13 @@ fn run_server(input: &[u8], rng: Rng) {
         out: StreamChecker::default(),
         upload: None,
         download: None,
-        closed_by_us: false,
+        closed_with: None,
     };
     let error = h.feed_all(input);
     let error = match error {
         Some(error) => Some(error),
         None => {
-            while h.download.is_some() {
+            while h.download.is_some() && !h.conn.is_closed() {
                 h.send_download_chunk();
             }
             h.flush();
@@ -409,6 +409,29 @@ fn run_server(input: &[u8], rng: Rng) {
     h.flush();
     if let Some(error) = error {
         h.check_failed(&error);
+    }
+    if let Some(code) = h.closed_with {
+        // The driver closed the connection: its ERROR went out last, and nothing more happens.
+        assert!(h.conn.is_closed());
+        assert_eq!(
+            h.out.last_error,
+            Some(code),
+            "the driver's ERROR was not sent last"
+        );
+        let again = h.conn.handle_input(ts(h.now + 1), b"\x01");
+        assert!(
+            matches!(again, Ok(crate::Received { consumed: 0, .. })),
+            "{again:?}"
+        );
+        assert!(h.conn.poll_event().is_none());
+    }
+    if let Some(upload) = &h.upload {
+        // An upload that ended unfinished stays resumable from the machine's checkpoint.
+        let checkpoint = h
+            .conn
+            .upload_checkpoint()
+            .expect("an unfinished upload keeps its checkpoint");
+        assert_resumes(&checkpoint, &upload.bytes);
     }
 }
 
@@ -458,6 +481,13 @@ impl ServerHarness {
                             checkpoint.offset() <= upload.bytes.len() as u64,
                             "checkpoint ahead of data"
                         );
+                    }
+                    // The "disk fills up" policy: abort mid-upload, keeping it resumable.
+                    if upload.size % 7 == 6 && upload.bytes.len() as u64 > upload.size / 2 {
+                        self.conn.abort(ErrorCode::DiskFull, "disk full");
+                        self.closed_with = Some(ErrorCode::DiskFull);
+                        self.flush();
+                        return None;
                     }
                 }
                 start += received.consumed;
@@ -542,7 +572,7 @@ impl ServerHarness {
         while let Some(event) = self.conn.poll_event() {
             count += 1;
             assert!(
-                !self.closed_by_us,
+                self.closed_with.is_none(),
                 "event {event:?} after the driver closed the connection"
             );
             self.on_event(event);
@@ -559,7 +589,7 @@ impl ServerHarness {
                     self.conn
                         .refuse_connection(ErrorCode::NotAuthorised, "bad token")
                         .expect("refuse after HELLO");
-                    self.closed_by_us = true;
+                    self.closed_with = Some(ErrorCode::NotAuthorised);
                     assert!(self.conn.is_closed());
                 } else {
                     self.conn.accept_client().expect("accept after HELLO");
@@ -749,7 +779,7 @@ impl ServerHarness {
         assert!(self.conn.poll_event().is_none(), "events after the error");
         self.flush();
         self.out.assert_complete();
-        if expects_error_frame(error) && !self.closed_by_us {
+        if expects_error_frame(error) && self.closed_with.is_none() {
             assert_eq!(
                 self.out.last_error,
                 Some(error.code()),
@@ -874,6 +904,14 @@ pub fn client_from_server_bytes(data: &[u8]) {
                 "no ERROR frame for {error:?}"
             );
         }
+    }
+    if let Some(Pending::Download { bytes, .. }) = &h.pending {
+        // A download that ended unfinished stays resumable from the machine's checkpoint.
+        let checkpoint = h
+            .conn
+            .download_checkpoint()
+            .expect("an unfinished download keeps its checkpoint");
+        assert_resumes(&checkpoint, bytes);
     }
 }
 
@@ -2232,8 +2270,11 @@ pub fn seed_corpus() -> Vec<Seed> {
     }]);
     data_frame(&mut bad_digest, b"abc");
     Frame::Done { digest }.encode(&mut bad_digest);
+    // Size 13: the harness's "disk full" policy aborts it halfway.
+    let disk_full = upload_frames("full.bin", &content(3, 13), 0, false);
     let requests: Vec<(&str, Vec<u8>)> = vec![
         ("put", upload_frames("a/b.txt", &small, 0, false)),
+        ("put-disk-full", disk_full),
         (
             "put-resumed",
             upload_frames("big.bin", &resumed_file, HASH_UNIT_LEN as usize, true),
