@@ -40,7 +40,11 @@ fn every_target_has_a_committed_corpus_and_it_replays_cleanly() {
     for target in TARGETS {
         let dir = fuzz_dir().join("corpus").join(target);
         let files = files_in(&dir);
-        assert!(!files.is_empty(), "no corpus for fuzz target {target} in {}", dir.display());
+        assert!(
+            !files.is_empty(),
+            "no corpus for fuzz target {target} in {}",
+            dir.display()
+        );
         replay(target, &files);
     }
 }
@@ -48,7 +52,10 @@ fn every_target_has_a_committed_corpus_and_it_replays_cleanly() {
 #[test]
 fn every_crash_kept_as_a_regression_replays_cleanly() {
     for target in TARGETS {
-        replay(target, &files_in(&fuzz_dir().join("regressions").join(target)));
+        replay(
+            target,
+            &files_in(&fuzz_dir().join("regressions").join(target)),
+        );
     }
 }
 
@@ -56,7 +63,10 @@ fn every_crash_kept_as_a_regression_replays_cleanly() {
 fn every_seed_input_replays_cleanly() {
     let seeds = seed_corpus();
     for target in TARGETS {
-        assert!(seeds.iter().any(|s| s.target == target), "no seeds for {target}");
+        assert!(
+            seeds.iter().any(|s| s.target == target),
+            "no seeds for {target}"
+        );
     }
     for seed in seeds {
         eprintln!("seed {}/{}", seed.target, seed.name);
