@@ -205,8 +205,15 @@ impl Client {
             }
             let n = match self.stream.read(&mut self.input[self.filled..]) {
                 Ok(n) => n,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => 0,
-                Err(error) => panic!("no answer from the server within {PATIENCE:?}: {error}"),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                    panic!("no answer from the server within {PATIENCE:?}")
+                }
+                Err(error) => panic!(
+                    "reading from the server failed ({:?}): {error}",
+                    error.kind()
+                ),
             };
             let now = self.now();
             if n == 0 {
