@@ -96,6 +96,17 @@ enum Request {
     Query,
 }
 
+/// Codes after which the server always closes the connection (PROTOCOL.md §11, "fatal? yes").
+fn is_fatal(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::Timeout
+            | ErrorCode::UnexpectedFrame
+            | ErrorCode::MalformedFrame
+            | ErrorCode::NotFerry
+    )
+}
+
 impl State {
     fn describe(&self) -> &'static str {
         match self {
@@ -218,7 +229,10 @@ impl ClientConnection {
         match (&mut self.state, frame) {
             (_, Frame::Ping { nonce }) => self.core.send(&Frame::Pong { nonce }),
             (_, Frame::Pong { nonce }) => self.core.push_event(ClientEvent::Pong { nonce }),
-            (State::Awaiting(_), Frame::Error { code, message }) => {
+            // PROTOCOL.md §11: these codes are fatal, so the server has closed the connection.
+            // One can cross a request on the wire (the server's idle timeout fires as the client
+            // asks): it ends the connection, it does not refuse the request.
+            (State::Awaiting(_), Frame::Error { code, message }) if !is_fatal(code) => {
                 self.core.push_event(ClientEvent::Refused {
                     code,
                     message: message.to_owned(),
@@ -535,5 +549,71 @@ impl ClientConnection {
         }
         self.core.send(&Frame::Ping { nonce });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::MAGIC;
+
+    fn connected_and_listing() -> ClientConnection {
+        let mut conn =
+            ClientConnection::new(Config::default(), Timestamp::ZERO, b"").expect("empty token");
+        let mut input = MAGIC.to_vec();
+        Frame::Welcome { version: 1 }.encode(&mut input);
+        let received = conn.handle_input(Timestamp::ZERO, &input).expect("welcome");
+        assert_eq!(received.consumed, input.len());
+        assert_eq!(
+            conn.poll_event(),
+            Some(ClientEvent::Connected { version: 1 })
+        );
+        conn.list("").expect("idle");
+        conn
+    }
+
+    fn error_frame(code: ErrorCode) -> Vec<u8> {
+        let mut input = Vec::new();
+        Frame::Error {
+            code,
+            message: "why",
+        }
+        .encode(&mut input);
+        input
+    }
+
+    #[test]
+    fn a_fatal_error_crossing_a_request_closes_the_connection() {
+        let mut conn = connected_and_listing();
+        let input = error_frame(ErrorCode::Timeout);
+        let result = conn.handle_input(Timestamp::ZERO, &input);
+        assert!(
+            matches!(
+                result,
+                Err(ProtocolError::Peer {
+                    code: ErrorCode::Timeout,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+        assert!(conn.is_closed());
+        assert_eq!(conn.poll_event(), None);
+    }
+
+    #[test]
+    fn a_refusal_of_a_request_keeps_the_connection() {
+        let mut conn = connected_and_listing();
+        let input = error_frame(ErrorCode::NotFound);
+        let received = conn.handle_input(Timestamp::ZERO, &input).expect("refusal");
+        assert_eq!(received.consumed, input.len());
+        assert!(matches!(
+            conn.poll_event(),
+            Some(ClientEvent::Refused {
+                code: ErrorCode::NotFound,
+                ..
+            })
+        ));
+        assert!(conn.is_idle());
     }
 }
