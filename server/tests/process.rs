@@ -91,6 +91,29 @@ fn kill_9_mid_upload_then_restart_shows_nothing_and_the_upload_resumes() {
 }
 
 #[test]
+fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Ferryd::start(&dir.path().join("root"), &["--shutdown-grace", "5s"]);
+    let mut client = Client::connect(server.addr);
+    client.put_new("kept", b"before the signal");
+    let pid = rustix::process::Pid::from_raw(server.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    // The idle client is told why it is being closed, and the server exits cleanly.
+    match client.next_event() {
+        Err(ferry_protocol::ProtocolError::Peer { code, .. }) => {
+            assert_eq!(code, ferry_protocol::ErrorCode::ShuttingDown)
+        }
+        other => panic!("expected ShuttingDown, got {other:?}"),
+    }
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        std::fs::read(dir.path().join("root/kept")).unwrap(),
+        b"before the signal"
+    );
+}
+
+#[test]
 fn ferryd_with_no_flags_serves_an_upload_in_its_working_folder() {
     let dir = tempfile::tempdir().unwrap();
     // No flags at all except the port (7070 may be taken on a shared machine).
