@@ -55,6 +55,12 @@ pub enum StorageError {
         /// Bytes free.
         free: u64,
     },
+    /// The disk filled up while the server was writing.
+    #[error("the server's disk is full (while {during})")]
+    NoSpace {
+        /// What the server was doing.
+        during: &'static str,
+    },
     /// A download offset past the end of the file.
     #[error("offset {offset} is past the end of the {size}-byte file")]
     OffsetPastEnd {
@@ -82,7 +88,7 @@ impl StorageError {
     pub(crate) fn io(during: &'static str) -> impl FnOnce(io::Error) -> StorageError {
         move |source| {
             if is_disk_full(&source) {
-                StorageError::DiskFull { need: 0, free: 0 }
+                StorageError::NoSpace { during }
             } else {
                 StorageError::Io { during, source }
             }
@@ -98,7 +104,7 @@ impl StorageError {
             StorageError::InProgress => ErrorCode::InProgress,
             StorageError::TooLarge { .. } => ErrorCode::TooLarge,
             StorageError::OverQuota { .. } => ErrorCode::OverQuota,
-            StorageError::DiskFull { .. } => ErrorCode::DiskFull,
+            StorageError::DiskFull { .. } | StorageError::NoSpace { .. } => ErrorCode::DiskFull,
             StorageError::OffsetPastEnd { .. } => ErrorCode::SizeMismatch,
             StorageError::ShuttingDown => ErrorCode::ShuttingDown,
             StorageError::Io { .. } => ErrorCode::StorageError,

@@ -7,20 +7,21 @@
 //! tick, to notice shutdown); writes time out after the idle timeout, which ends a download to
 //! a client that stopped reading.
 
-use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use ferry_protocol::limits::DEFAULT_DATA_CHUNK;
 use ferry_protocol::{
-    Digest, ErrorCode, FileHasher, ProtocolError, PutRequest, ServerConnection, ServerEvent,
-    SourceTag, Timestamp,
+    Digest, ErrorCode, ProtocolError, PutRequest, ServerConnection, ServerEvent, SourceTag,
+    Timestamp,
 };
 
 use crate::error::StorageError;
 use crate::server::{Shared, linger};
 use crate::transfer_log::{self, Op};
 use crate::upload::{self, Left, Upload};
+
+mod download;
 
 /// Bytes read from the socket at once. Control frames are at most 16 KiB, so a frame always fits.
 const INPUT_BUFFER: usize = 256 * 1024;
@@ -447,151 +448,6 @@ impl Connection<'_> {
         }
     }
 
-    /// Streams a file from an open handle, so a replacement during the download does not
-    /// change what this client receives.
-    fn on_get(&mut self, name: &str, offset: u64) -> Flow {
-        if self.shared.shutdown.is_stopping() {
-            let error = StorageError::ShuttingDown;
-            return self.command(|c| c.refuse(error.code(), &error.to_string()));
-        }
-        let mut opened = match self.shared.storage.open_for_download(name) {
-            Ok(opened) => opened,
-            Err(error) => {
-                tracing::warn!(peer = %self.peer, name, code = %error.code(), "refused: {error}");
-                return self.command(|c| c.refuse(error.code(), &error.to_string()));
-            }
-        };
-        let size = opened.size;
-        if offset > size {
-            let error = StorageError::OffsetPastEnd { offset, size };
-            return self.command(|c| c.refuse(error.code(), &error.to_string()));
-        }
-        // The digest of exactly this version: recorded, hashed while sending, or computed now.
-        let mut hasher = None;
-        let mut digest = opened.digest;
-        if digest.is_none() {
-            if offset == 0 {
-                hasher = Some(FileHasher::new());
-            } else {
-                match hash_file(&mut opened.file) {
-                    Ok(computed) => {
-                        self.shared
-                            .storage
-                            .remember_digest(name, &opened.id, &computed);
-                        digest = Some(computed);
-                    }
-                    Err(error) => {
-                        let error = StorageError::io("reading a file to hash it")(error);
-                        return self.command(|c| c.refuse(error.code(), &error.to_string()));
-                    }
-                }
-            }
-        }
-        if let Err(error) = opened.file.seek(SeekFrom::Start(offset)) {
-            let error = StorageError::io("positioning in a file to send")(error);
-            return self.command(|c| c.refuse(error.code(), &error.to_string()));
-        }
-        if let Flow::Stop = self.command(|c| c.accept_get(size)) {
-            return Flow::Stop;
-        }
-        let started = Instant::now();
-        if self.file_buf.is_empty() {
-            self.file_buf = vec![0u8; DEFAULT_DATA_CHUNK];
-        }
-        let mut remaining = size - offset;
-        while remaining > 0 {
-            if self.shared.shutdown.is_past_grace() {
-                transfer_log::finished(
-                    self.peer,
-                    Op::Get,
-                    name,
-                    size - offset - remaining,
-                    started,
-                    "ended by shutdown",
-                );
-                self.abort(
-                    ErrorCode::ShuttingDown,
-                    "the server is shutting down; resume the download later",
-                );
-                return Flow::Stop;
-            }
-            let want = usize::try_from(remaining)
-                .unwrap_or(usize::MAX)
-                .min(self.file_buf.len());
-            let n = match read_some(&mut opened.file, &mut self.file_buf[..want]) {
-                Ok(0) => {
-                    let error = io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the file shrank while being sent",
-                    );
-                    return self.fail_download(name, size - offset - remaining, started, error);
-                }
-                Ok(n) => n,
-                Err(error) => {
-                    return self.fail_download(name, size - offset - remaining, started, error);
-                }
-            };
-            let chunk = &self.file_buf[..n];
-            if let Some(hasher) = hasher.as_mut() {
-                hasher.update(chunk);
-            }
-            if let Err(error) = self.conn.send_file_data(chunk) {
-                tracing::error!(peer = %self.peer, "connection state error (a server bug): {error}");
-                return Flow::Stop;
-            }
-            self.out.clear();
-            self.conn.poll_transmit(&mut self.out);
-            if let Err(error) = write_all_parts(&mut self.stream, &self.out, chunk) {
-                let outcome = format!("client gone: {error}");
-                transfer_log::finished(
-                    self.peer,
-                    Op::Get,
-                    name,
-                    size - offset - remaining,
-                    started,
-                    &outcome,
-                );
-                return Flow::Stop;
-            }
-            remaining -= n as u64;
-        }
-        let digest = match (digest, hasher) {
-            (Some(digest), _) => digest,
-            (None, Some(hasher)) => {
-                let computed = hasher.finalize();
-                self.shared
-                    .storage
-                    .remember_digest(name, &opened.id, &computed);
-                computed
-            }
-            (None, None) => return Flow::Stop, // unreachable: one of the two is always set
-        };
-        if let Flow::Stop = self.command(|c| c.finish_download(digest)) {
-            return Flow::Stop;
-        }
-        if self.flush().is_err() {
-            transfer_log::finished(
-                self.peer,
-                Op::Get,
-                name,
-                size - offset,
-                started,
-                "client gone before DONE",
-            );
-            return Flow::Stop;
-        }
-        transfer_log::finished(self.peer, Op::Get, name, size - offset, started, "ok");
-        Flow::Continue
-    }
-
-    fn fail_download(&mut self, name: &str, sent: u64, started: Instant, error: io::Error) -> Flow {
-        let error = StorageError::io("reading a file to send")(error);
-        tracing::error!(peer = %self.peer, name, "download failed: {error}");
-        transfer_log::finished(self.peer, Op::Get, name, sent, started, &error.to_string());
-        self.abort(error.code(), &error.to_string());
-        Flow::Stop
-    }
-
     /// Ends the connection with an `ERROR` (also in the middle of a transfer, where a request
     /// can no longer be refused); an upload under way stays resumable.
     fn abort(&mut self, code: ErrorCode, message: &str) {
@@ -637,53 +493,4 @@ impl Connection<'_> {
             linger(&mut self.stream, CLOSE_LINGER);
         }
     }
-}
-
-/// Reads until `buf` is full or the file ends.
-fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(filled)
-}
-
-/// The digest of a whole file, from its start.
-fn hash_file(file: &mut std::fs::File) -> io::Result<Digest> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut hasher = FileHasher::new();
-    let mut buf = vec![0u8; DEFAULT_DATA_CHUNK];
-    loop {
-        let n = read_some(file, &mut buf)?;
-        if n == 0 {
-            return Ok(hasher.finalize());
-        }
-        hasher.update(&buf[..n]);
-    }
-}
-
-/// Writes `head` then `body` with as few system calls as possible.
-fn write_all_parts(stream: &mut TcpStream, mut head: &[u8], mut body: &[u8]) -> io::Result<()> {
-    while !head.is_empty() || !body.is_empty() {
-        let result = if head.is_empty() {
-            stream.write(body)
-        } else {
-            stream.write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
-        };
-        let n = match result {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        let from_head = n.min(head.len());
-        head = &head[from_head..];
-        body = &body[n - from_head..];
-    }
-    Ok(())
 }
