@@ -32,7 +32,10 @@
 //!   into place atomically (a hard link when the client did not ask to overwrite, so an existing
 //!   name is never replaced by a race). Only then does the client get its `ACK`.
 //! - **One upload per name at a time**: a second client uploading the same name while one is
-//!   under way is refused with `InProgress` and may retry later. A name that exists is refused
+//!   under way is refused with `InProgress` and may retry later. The exception is the same
+//!   client file (same name and source tag) arriving on a new connection, which is a client
+//!   reconnecting after a cut the server has not noticed: the old connection stands down
+//!   (leaving its upload resumable) and the new one resumes it. A name that exists is refused
 //!   with `AlreadyExists` unless the client asked to overwrite.
 //! - **Resume** costs only the missing bytes: every `checkpoint_interval` bytes, and whenever an
 //!   upload is interrupted, the data is `fdatasync`ed and then the BLAKE3 state is saved beside
@@ -53,6 +56,7 @@ mod config;
 mod connection;
 mod digests;
 mod error;
+mod locks;
 mod paths;
 mod server;
 mod staging;

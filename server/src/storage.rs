@@ -1,11 +1,9 @@
 //! The storage root: what clients see (files under their names) and what they do not (staging,
 //! digest records), with the rules that keep the two apart.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferry_protocol::{Digest, SourceTag};
@@ -13,12 +11,13 @@ use ferry_protocol::{Digest, SourceTag};
 use crate::config::ServerConfig;
 use crate::digests::{DigestStore, FileId};
 use crate::error::StorageError;
+use crate::locks::{NameLock, UploadLocks};
 use crate::paths::{self, META_DIR, RESERVED_PREFIX, Resolved, STAGING_DIR};
 use crate::staging::{PartialKey, Staging};
 use crate::usage::{Usage, bytes_under};
 
-/// Uploads under way, by name, with the key of their partial data.
-type ActiveUploads = Arc<Mutex<HashMap<String, PartialKey>>>;
+/// How long a reconnecting client's upload waits for its old connection to stand down.
+const TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The storage root and its bookkeeping. Shared by every connection.
 #[derive(Debug)]
@@ -27,7 +26,7 @@ pub(crate) struct Storage {
     pub(crate) staging: Staging,
     pub(crate) digests: DigestStore,
     pub(crate) usage: Usage,
-    active: ActiveUploads,
+    locks: UploadLocks,
 }
 
 /// One entry of a listing.
@@ -45,22 +44,6 @@ pub(crate) struct OpenedFile {
     pub(crate) size: u64,
     pub(crate) digest: Option<Digest>,
     pub(crate) id: FileId,
-}
-
-/// While held, no other upload to the same name can start.
-#[derive(Debug)]
-pub(crate) struct NameLock {
-    active: ActiveUploads,
-    name: String,
-}
-
-impl Drop for NameLock {
-    fn drop(&mut self) {
-        self.active
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.name);
-    }
 }
 
 impl Storage {
@@ -83,7 +66,7 @@ impl Storage {
             staging,
             digests,
             usage: Usage::new(used, config.quota),
-            active: Arc::default(),
+            locks: UploadLocks::default(),
         })
     }
 
@@ -97,29 +80,19 @@ impl Storage {
         paths::resolve(&self.root, name)
     }
 
-    /// Marks an upload to `name` as under way, or fails with `InProgress` if one already is.
-    pub(crate) fn lock_name(&self, name: &str, key: PartialKey) -> Result<NameLock, StorageError> {
-        let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-        if active.contains_key(name) {
-            return Err(StorageError::InProgress);
-        }
-        active.insert(name.to_owned(), key);
-        Ok(NameLock {
-            active: Arc::clone(&self.active),
-            name: name.to_owned(),
-        })
+    /// Marks an upload to `name` as under way, or fails with `InProgress` if another one is
+    /// (see [`crate::locks`] for how a reconnecting client takes its own upload back).
+    pub(crate) fn lock_name(&self, name: &str, key: &PartialKey) -> Result<NameLock, StorageError> {
+        self.locks.lock(name, key, TAKEOVER_WAIT)
     }
 
     /// Removes partial uploads untouched for longer than `max_age`, sparing those under way.
     pub(crate) fn sweep_staging(&self, max_age: std::time::Duration) {
         let freed = self.staging.sweep(max_age, |key| {
-            // Held while removing, so an upload cannot start using the files meanwhile.
-            let active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-            if active.values().any(|k| k == key) {
-                0
-            } else {
-                self.staging.discard(key)
-            }
+            // No upload can start using the files while they are removed.
+            self.locks
+                .unless_busy(key, || self.staging.discard(key))
+                .unwrap_or(0)
         });
         self.usage.release(freed);
     }

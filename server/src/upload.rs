@@ -17,9 +17,10 @@ use ferry_protocol::{Digest, HashCheckpoint, PutRequest, SourceTag};
 use crate::config::ServerConfig;
 use crate::digests::FileId;
 use crate::error::StorageError;
+use crate::locks::NameLock;
 use crate::paths;
 use crate::staging::{PartialKey, SavedState};
-use crate::storage::{NameLock, Storage};
+use crate::storage::Storage;
 use crate::usage::free_space;
 
 /// An upload under way. Its name is locked against other uploads until it is dropped.
@@ -41,7 +42,7 @@ pub(crate) struct Upload {
     start_offset: u64,
     started: Instant,
     fault_limit: Option<u64>,
-    _lock: NameLock,
+    lock: NameLock,
 }
 
 /// How an upload that did not commit was left.
@@ -69,7 +70,7 @@ pub(crate) fn begin(
     let name = request.name.as_str();
     let resolved = storage.resolve(name)?;
     let key = PartialKey::new(name, &request.tag);
-    let lock = storage.lock_name(name, key.clone())?;
+    let lock = storage.lock_name(name, &key)?;
     if resolved.existing.is_some() && !request.overwrite {
         return Err(StorageError::AlreadyExists);
     }
@@ -130,7 +131,7 @@ pub(crate) fn begin(
         start_offset: offset,
         started: Instant::now(),
         fault_limit: config.fault_disk_full_after,
-        _lock: lock,
+        lock,
     };
     Ok((upload, checkpoint))
 }
@@ -154,6 +155,11 @@ impl Upload {
     /// The file's name.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether a newer connection for the same client file is taking this upload over.
+    pub(crate) fn is_superseded(&self) -> bool {
+        self.lock.is_superseded()
     }
 
     /// Bytes received in this session.

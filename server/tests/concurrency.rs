@@ -149,3 +149,34 @@ fn a_download_dropped_midway_leaves_the_server_and_the_file_intact() {
     }
     assert_eq!(server.client().get("file").unwrap(), body);
 }
+
+#[test]
+fn a_reconnecting_client_takes_over_its_own_upload_from_a_dead_connection() {
+    // The old connection stays open and silent, as after a network cut the server cannot
+    // see; the idle timeout (60 s) has not passed.
+    let server = TestServer::start(|_| {});
+    let body = data(700_000, 9);
+    let mut old = server.client();
+    assert_eq!(
+        old.put_request("resumed", body.len() as u64, false, true, tag(9)),
+        ClientEvent::PutReady { offset: 0 }
+    );
+    old.send_data(&body[..300_000]);
+    old.sync();
+
+    let mut new = server.client();
+    let (offset, outcome) = new.put("resumed", &body, false, true, tag(9));
+    let checkpointed = (300_000 - 1) / HASH_UNIT_LEN * HASH_UNIT_LEN;
+    assert_eq!(
+        offset, checkpointed,
+        "resumed from what the old connection had staged"
+    );
+    assert_eq!(outcome, ClientEvent::PutStored);
+    assert_eq!(new.get("resumed").unwrap(), body);
+    match old.next_event() {
+        Err(ferry_protocol::ProtocolError::Peer { code, .. }) => {
+            assert_eq!(code, ErrorCode::InProgress)
+        }
+        other => panic!("the old connection should have been closed, got {other:?}"),
+    }
+}

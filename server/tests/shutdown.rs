@@ -18,6 +18,7 @@ fn shutdown_ends_an_upload_after_the_grace_period_and_leaves_it_resumable() {
         ClientEvent::PutReady { offset: 0 }
     );
     client.send_data(&body[..500_000]);
+    client.sync();
     let handle = server.handle.take().unwrap();
     let stopper = thread::spawn(move || handle.shutdown());
     // The client stays connected but sends nothing more; after the grace period the server

@@ -98,6 +98,14 @@ impl Connection<'_> {
                 self.interrupt_upload("connection closed");
                 return;
             }
+            if self.upload.as_ref().is_some_and(Upload::is_superseded) {
+                tracing::info!(peer = %self.peer, "a newer connection took this upload over");
+                self.abort(
+                    ErrorCode::InProgress,
+                    "a newer connection resumed this upload; this one is closed",
+                );
+                return;
+            }
             if self.shared.shutdown.is_stopping() {
                 if self.upload.is_none() {
                     let _ = self

@@ -280,6 +280,13 @@ impl Client {
         }
     }
 
+    /// Waits until the server has processed everything sent so far (a `PING` is answered in
+    /// stream order, after the data before it).
+    pub fn sync(&mut self) {
+        self.conn.ping(7).unwrap();
+        assert_eq!(self.next_event().unwrap(), ClientEvent::Pong { nonce: 7 });
+    }
+
     /// Ends the upload with `digest`; returns `PutStored` or `Refused`.
     pub fn finish_upload(&mut self, digest: Digest) -> Result<ClientEvent, ProtocolError> {
         self.conn.finish_upload(digest).unwrap();
