@@ -38,6 +38,10 @@ struct Args {
     /// Socket mode: small files, as the CI test uses.
     #[arg(long)]
     small: bool,
+    /// Socket mode: the in-process server's handshake timeout, in seconds (default 8, above
+    /// the longest injected stall).
+    #[arg(long)]
+    server_handshake_timeout: Option<u64>,
     /// Test only: start the in-process server with its digest check skipped.
     #[arg(long, hide = true)]
     sabotage_skip_digest_check: bool,
@@ -65,6 +69,9 @@ fn main() -> anyhow::Result<ExitCode> {
         config.server = args.server;
         config.faults = !args.no_faults;
         config.sabotage_skip_digest_check = args.sabotage_skip_digest_check;
+        if let Some(secs) = args.server_handshake_timeout {
+            config.server_handshake_timeout = std::time::Duration::from_secs(secs);
+        }
         sockets::run(&config).context("the simulation could not start")?
     };
     report(&summary, args.json)?;

@@ -95,9 +95,13 @@ impl SocketConfig {
                 hostile_kinds: HostileKind::ALL.to_vec(),
             },
             faults: true,
-            io_timeout: Duration::from_secs(2),
-            server_handshake_timeout: Duration::from_secs(2),
-            server_idle_timeout: Duration::from_secs(3),
+            // Loaded 2-core machines take seconds to answer at times (fsync under a few
+            // hundred uploads): a shorter stall timeout would see stalls that were not injected.
+            io_timeout: Duration::from_secs(5),
+            // Longer than the longest injected stall, so a stalled handshake completes (the
+            // client library does not retry a handshake the server ended with `Timeout`).
+            server_handshake_timeout: Duration::from_secs(8),
+            server_idle_timeout: Duration::from_secs(6),
             sabotage_skip_digest_check: false,
         }
     }

@@ -61,6 +61,7 @@ struct Shared {
     server: SocketAddr,
     rng: Mutex<SimRng>,
     faulty: AtomicU64,
+    accepted: AtomicU64,
     fired: Mutex<Vec<FiredFault>>,
     conditions: Mutex<Vec<&'static str>>,
     stop: AtomicBool,
@@ -102,6 +103,7 @@ impl Relay {
             server,
             rng: Mutex::new(rng_for(seed, u64::from(client), 3)),
             faulty: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
             fired: Mutex::new(Vec::new()),
             conditions: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
@@ -130,6 +132,11 @@ impl Relay {
     pub fn hint(&self, size: u64, download: bool) {
         self.shared.hint.size.store(size, Ordering::Relaxed);
         self.shared.hint.download.store(download, Ordering::Relaxed);
+    }
+
+    /// Connections the client opened so far.
+    pub fn connections(&self) -> u64 {
+        self.shared.accepted.load(Ordering::SeqCst)
     }
 
     /// Faults that fired so far.
@@ -170,6 +177,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
             return;
         }
         let Ok(client) = stream else { continue };
+        shared.accepted.fetch_add(1, Ordering::SeqCst);
         let treatment = draw(shared);
         let Ok(server) = TcpStream::connect(shared.server) else {
             let _ = client.shutdown(Shutdown::Both);

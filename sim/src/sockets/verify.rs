@@ -98,6 +98,30 @@ pub(crate) fn verify(ctx: &RunCtx, runs: &[ClientRun], summary: &mut Summary) {
             summary.breaches.push(breach);
         }
     }
+    for run in runs {
+        for (name, candidates) in &run.uncertain {
+            if stored.remove(name).is_none() {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            if let Err(error) = client.get_to(name, &mut bytes, &mut |_| {}) {
+                summary.breaches.push(Breach::global(
+                    seed,
+                    format!("cannot download {name:?} to check it: {error}"),
+                ));
+                continue;
+            }
+            if !candidates
+                .iter()
+                .any(|c| c.first_difference(&bytes).is_none())
+            {
+                summary.breaches.push(Breach::global(
+                    seed,
+                    format!("{name:?} holds bytes that none of its uploads sent"),
+                ));
+            }
+        }
+    }
     for (name, size) in stored {
         let what =
             format!("{name:?} ({size} bytes) is visible but no upload of it was acknowledged");

@@ -35,6 +35,9 @@ pub(crate) struct ClientRun {
     pub id: u32,
     /// Full name → content the server must hold.
     pub model: BTreeMap<String, ContentId>,
+    /// Names whose state a failed step left unknown (an upload may have been stored although
+    /// its answer never came): each may be absent or hold one of these contents.
+    pub uncertain: BTreeMap<String, Vec<ContentId>>,
     /// Shared uploads acknowledged to this client: full name and content.
     pub shared: Vec<(String, ContentId)>,
     /// When each step ended, and whether as it should have.
@@ -42,6 +45,9 @@ pub(crate) struct ClientRun {
     pub fired: Vec<FiredFault>,
     pub summary: Summary,
 }
+
+/// How long a client waits for the server to let go of its own interrupted upload.
+const IN_PROGRESS_PATIENCE: Duration = Duration::from_secs(30);
 
 enum Outcome {
     Stored,
@@ -84,6 +90,7 @@ pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) ->
     for (step, op) in plan.iter().enumerate() {
         let step = step as u32;
         let started = Instant::now();
+        let mut retried = false;
         let outcome = match op {
             Op::Hostile {
                 kind,
@@ -112,18 +119,38 @@ pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) ->
                 };
                 relay.hint(size, download);
                 match connected(ctx, &relay, &mut client, &mut rng) {
-                    Ok(client) => execute(ctx, client, op, &run.model, &mut run.summary),
+                    Ok(client) => {
+                        let before = relay.connections();
+                        let mut outcome = execute(ctx, client, op, &run.model, &mut run.summary);
+                        // The server may hold our own interrupted upload until it notices the
+                        // old connection died: wait for that, as a user would.
+                        let mut waited = Duration::ZERO;
+                        while matches!(outcome, Outcome::Refused(ErrorCode::InProgress))
+                            && matches!(op, Op::Put { .. })
+                            && !relay.fired().is_empty()
+                            && waited < IN_PROGRESS_PATIENCE
+                        {
+                            std::thread::sleep(Duration::from_millis(500));
+                            waited += Duration::from_millis(500);
+                            run.summary.resumes += 1;
+                            outcome = execute(ctx, client, op, &run.model, &mut run.summary);
+                        }
+                        retried = relay.connections() > before;
+                        outcome
+                    }
                     Err(error) => Outcome::Failed(format!("cannot connect: {error}")),
                 }
             }
         };
-        let verdict = judge(ctx, &mut run, op, outcome);
+        let verdict = judge(ctx, &mut run, op, outcome, retried);
         let ok = !matches!(verdict, Verdict::Breach(..));
         match verdict {
             Verdict::Ok => {}
             Verdict::Expected => run.summary.expected_failures += 1,
             Verdict::Breach(what, offset) => {
                 run.summary.unexpected_failures += 1;
+                // Report a failure once, not again at every later step on the same name.
+                make_uncertain(ctx, &mut run, op);
                 let mut breach = Breach::at(ctx.seed, id, step, what);
                 breach.first_difference = offset;
                 run.summary.breaches.push(breach);
@@ -165,7 +192,19 @@ fn connected<'a>(
         *client = Some(loop {
             match Client::connect(relay.addr(), ctx.options.clone()) {
                 Ok(new) => break new,
-                Err(error) if error.is_transient() || matches!(error, ClientError::Protocol(_)) => {
+                // A stalled or cut handshake: the server's `ERROR(Timeout)` reaches
+                // `Client::connect` as a refusal, which it does not retry by itself.
+                Err(error)
+                    if error.is_transient()
+                        || matches!(
+                            error,
+                            ClientError::Protocol(_)
+                                | ClientError::Refused {
+                                    code: ErrorCode::Timeout,
+                                    ..
+                                }
+                        ) =>
+                {
                     attempt += 1;
                     if attempt > ctx.options.retries {
                         return Err(error);
@@ -238,10 +277,17 @@ fn execute(
     }
 }
 
-fn judge(ctx: &RunCtx, run: &mut ClientRun, op: &Op, outcome: Outcome) -> Verdict {
+/// Judges a step's outcome against the model; `retried` says whether the library had to open
+/// a new connection during the step (then an answer to an earlier attempt may have been lost).
+fn judge(ctx: &RunCtx, run: &mut ClientRun, op: &Op, outcome: Outcome, retried: bool) -> Verdict {
     let breach = |what: String| Verdict::Breach(what, None);
     if let Outcome::Failed(reason) = &outcome {
         return breach(format!("{} failed: {reason}", op.label()));
+    }
+    if let Op::Put { name, .. } | Op::Get { name } | Op::Remove { name } = op
+        && run.uncertain.contains_key(&ctx.full(name))
+    {
+        return settle_uncertain(ctx, run, op, outcome);
     }
     match op {
         Op::Put {
@@ -288,10 +334,16 @@ fn judge(ctx: &RunCtx, run: &mut ClientRun, op: &Op, outcome: Outcome) -> Verdic
                 .map(|(name, content)| (name.clone(), content.size))
                 .collect();
             match outcome {
-                Outcome::Listed(got) if got == want => Verdict::Ok,
-                Outcome::Listed(got) => breach(format!(
-                    "listing shows {got:?}, the client expected {want:?}"
-                )),
+                Outcome::Listed(mut got) => {
+                    got.retain(|(name, _)| !run.uncertain.contains_key(name));
+                    if got == want {
+                        Verdict::Ok
+                    } else {
+                        breach(format!(
+                            "listing shows {got:?}, the client expected {want:?}"
+                        ))
+                    }
+                }
                 other => breach(format!("listing ended {}", describe(&other))),
             }
         }
@@ -303,6 +355,9 @@ fn judge(ctx: &RunCtx, run: &mut ClientRun, op: &Op, outcome: Outcome) -> Verdic
                     Verdict::Ok
                 }
                 (false, Outcome::Refused(ErrorCode::NotFound)) => Verdict::Expected,
+                // The library takes NotFound on a retry as its earlier attempt's success, so
+                // after a retry it cannot tell a missing name from one it removed.
+                (false, Outcome::Removed) if retried => Verdict::Expected,
                 (exists, other) => breach(format!(
                     "remove of {full:?} (exists: {exists}) ended {}",
                     describe(&other)
@@ -333,6 +388,38 @@ fn judge(ctx: &RunCtx, run: &mut ClientRun, op: &Op, outcome: Outcome) -> Verdic
             )),
         },
     }
+}
+
+/// After a failed upload or removal the name may or may not have changed on the server: keep
+/// every content it may hold, and stop predicting it until a later step settles it.
+fn make_uncertain(ctx: &RunCtx, run: &mut ClientRun, op: &Op) {
+    let (name, new) = match op {
+        Op::Put { name, content, .. } => (name, Some(*content)),
+        Op::Remove { name } => (name, None),
+        _ => return,
+    };
+    let full = ctx.full(name);
+    let mut candidates = run.uncertain.remove(&full).unwrap_or_default();
+    candidates.extend(run.model.remove(&full));
+    candidates.extend(new);
+    run.uncertain.insert(full, candidates);
+}
+
+/// A step on a name in doubt: a stored upload or a removal settles it; anything else is
+/// accepted (there is nothing certain to compare it with).
+fn settle_uncertain(ctx: &RunCtx, run: &mut ClientRun, op: &Op, outcome: Outcome) -> Verdict {
+    match (op, outcome) {
+        (Op::Put { name, content, .. }, Outcome::Stored) => {
+            let full = ctx.full(name);
+            run.uncertain.remove(&full);
+            run.model.insert(full, *content);
+        }
+        (Op::Remove { name }, Outcome::Removed | Outcome::Refused(ErrorCode::NotFound)) => {
+            run.uncertain.remove(&ctx.full(name));
+        }
+        _ => {}
+    }
+    Verdict::Ok
 }
 
 fn describe(outcome: &Outcome) -> String {
