@@ -13,8 +13,9 @@ use ferry_protocol::{
 };
 use rand::RngExt;
 
+use super::judge::{Outcome, Verdict, Who, judge};
 use super::link::{Dir, Link, LinkFaults, LinkParams};
-use super::world::{Ctx, SharedResult};
+use super::world::Ctx;
 use crate::content::ContentId;
 use crate::plan::{HostileKind, Op, SimRng, rng_for};
 use crate::report::Breach;
@@ -26,29 +27,19 @@ const MAX_ATTEMPTS: u32 = 40;
 /// Connections with a fault per client; later ones are clean, so every plan can finish.
 const MAX_FAULTY_CONNECTIONS: u32 = 4;
 
-/// How a step ended, as the client saw it.
-#[derive(Debug)]
-enum Outcome {
-    Stored,
-    Downloaded(Vec<u8>),
-    Listed(Vec<ListEntry>),
-    Removed,
-    Refused(ErrorCode),
-}
-
 /// The current step, across its attempts.
 #[derive(Debug)]
-struct Task {
-    op: Op,
+pub(super) struct Task {
+    pub(super) op: Op,
     started: u64,
-    attempts: u32,
+    pub(super) attempts: u32,
     /// Upload data (generated once per step).
     data: Vec<u8>,
     digest: Digest,
     /// Upload position while sending.
     sending: Option<usize>,
     /// An attempt sent its final word (`DONE` or `REMOVE`) without hearing the answer.
-    maybe_done: bool,
+    pub(super) maybe_done: bool,
     /// Download data received so far, from offset 0.
     download: Vec<u8>,
     /// Where a resumed download starts.
@@ -668,7 +659,12 @@ impl SimClient {
         let Some(task) = self.task.take() else { return };
         let step = self.step_u32();
         if let Some(outcome) = outcome {
-            match self.judge(ctx, &task, outcome) {
+            let who = Who {
+                client: self.id,
+                step,
+                model: &mut self.model,
+            };
+            match judge(who, ctx, &task, outcome) {
                 Verdict::Ok => {}
                 Verdict::Expected => ctx.summary.expected_failures += 1,
                 Verdict::Retry => {
@@ -700,143 +696,5 @@ impl SimClient {
         self.step += 1;
         let think = self.rng.random_range(0..=50_000);
         self.phase = Phase::Wait(ctx.now + think);
-    }
-
-    fn judge(&mut self, ctx: &mut Ctx<'_>, task: &Task, outcome: Outcome) -> Verdict {
-        let step = self.step_u32();
-        let breach = |what: String| Verdict::Breach(Breach::at(ctx.seed, self.id, step, what));
-        match (&task.op, outcome) {
-            (
-                Op::Put {
-                    name,
-                    content,
-                    overwrite,
-                },
-                outcome,
-            ) => {
-                let exists = self.model.contains_key(name);
-                match outcome {
-                    Outcome::Stored if *overwrite || !exists => {
-                        self.model.insert(name.clone(), *content);
-                        Verdict::Ok
-                    }
-                    Outcome::Refused(ErrorCode::AlreadyExists) if exists && !*overwrite => {
-                        Verdict::Expected
-                    }
-                    // Our own earlier attempt was stored, but its ACK was lost.
-                    Outcome::Refused(ErrorCode::AlreadyExists) if task.maybe_done => {
-                        self.model.insert(name.clone(), *content);
-                        Verdict::Ok
-                    }
-                    // Our own interrupted attempt still holds the name on the server.
-                    Outcome::Refused(ErrorCode::InProgress) if task.attempts > 0 => Verdict::Retry,
-                    other => breach(format!(
-                        "upload of {name:?} (exists: {exists}, overwrite: {overwrite}) ended {other:?}"
-                    )),
-                }
-            }
-            (Op::Get { name }, outcome) => match (self.model.get(name), outcome) {
-                (Some(content), Outcome::Downloaded(data)) => {
-                    match content.first_difference(&data) {
-                        None => Verdict::Ok,
-                        Some(offset) => Verdict::Breach(
-                            Breach::at(
-                                ctx.seed,
-                                self.id,
-                                step,
-                                format!("download of {name:?} differs from what was uploaded"),
-                            )
-                            .differing_at(offset),
-                        ),
-                    }
-                }
-                (None, Outcome::Refused(ErrorCode::NotFound)) => Verdict::Expected,
-                (expected, other) => breach(format!(
-                    "download of {name:?} (expected {}) ended {}",
-                    if expected.is_some() {
-                        "its data"
-                    } else {
-                        "NotFound"
-                    },
-                    describe(&other)
-                )),
-            },
-            (Op::List { .. }, Outcome::Listed(entries)) => {
-                let got: Vec<(String, u64)> =
-                    entries.into_iter().map(|e| (e.name, e.size)).collect();
-                let want: Vec<(String, u64)> = self
-                    .model
-                    .iter()
-                    .map(|(name, content)| (name.clone(), content.size))
-                    .collect();
-                if got == want {
-                    Verdict::Ok
-                } else {
-                    breach(format!(
-                        "listing shows {got:?}, the client expected {want:?}"
-                    ))
-                }
-            }
-            (Op::Remove { name }, outcome) => match (self.model.contains_key(name), outcome) {
-                (true, Outcome::Removed) => {
-                    self.model.remove(name);
-                    Verdict::Ok
-                }
-                // An earlier attempt removed it, but its ACK was lost.
-                (true, Outcome::Refused(ErrorCode::NotFound)) if task.attempts > 0 => {
-                    self.model.remove(name);
-                    Verdict::Ok
-                }
-                (false, Outcome::Refused(ErrorCode::NotFound)) => Verdict::Expected,
-                (exists, other) => breach(format!(
-                    "remove of {name:?} (exists: {exists}) ended {}",
-                    describe(&other)
-                )),
-            },
-            (Op::PutShared { name, content }, outcome) => match outcome {
-                Outcome::Stored => {
-                    ctx.shared(name, *content, SharedResult::Acknowledged);
-                    Verdict::Ok
-                }
-                Outcome::Refused(ErrorCode::AlreadyExists) => {
-                    if task.maybe_done {
-                        ctx.shared(name, *content, SharedResult::Unknown);
-                    }
-                    Verdict::Expected
-                }
-                Outcome::Refused(ErrorCode::InProgress) => {
-                    if task.maybe_done {
-                        ctx.shared(name, *content, SharedResult::Unknown);
-                    }
-                    Verdict::Expected
-                }
-                other => breach(format!(
-                    "shared upload of {name:?} ended {}",
-                    describe(&other)
-                )),
-            },
-            (Op::Hostile { kind, .. }, Outcome::Refused(code)) if code == kind.expected_code() => {
-                ctx.summary.count_fault(kind.label());
-                Verdict::Expected
-            }
-            (op, other) => breach(format!("{} ended {}", op.label(), describe(&other))),
-        }
-    }
-}
-
-enum Verdict {
-    Ok,
-    Expected,
-    Retry,
-    Breach(Breach),
-}
-
-fn describe(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Stored => "stored".into(),
-        Outcome::Downloaded(data) => format!("downloaded {} bytes", data.len()),
-        Outcome::Listed(entries) => format!("listed {} entries", entries.len()),
-        Outcome::Removed => "removed".into(),
-        Outcome::Refused(code) => format!("refused: {code} ({code:?})"),
     }
 }

@@ -6,16 +6,14 @@
 //!      └─────────────────────────── Link ◄──────────── ServerConnection ◄── Store ◄─────┘
 //! ```
 //!
-//! One simulated server (a `ServerConnection` per connection over one in-memory [`Store`] with
+//! One simulated server (a `ServerConnection` per connection over one in-memory store with
 //! ferryd's rules) and a few clients, each running a plan drawn from the seed, talk through
-//! simulated links. A [`World`] advances a virtual clock by always processing the earliest
+//! simulated links. A world advances a virtual clock by always processing the earliest
 //! pending event, so one seed always gives the same run: [`DetRun::trace`] is a hash of every
 //! event, in order, and two runs of a seed give the same one.
-//!
-//! [`Store`]: store::Store
-//! [`World`]: world::World
 
 mod client;
+mod judge;
 mod link;
 mod server;
 mod store;

@@ -1,0 +1,172 @@
+//! How a simulated client judges the end of a step against its model of the server.
+
+use std::collections::BTreeMap;
+
+use ferry_protocol::{ErrorCode, ListEntry};
+
+use super::client::Task;
+use super::world::{Ctx, SharedResult};
+use crate::content::ContentId;
+use crate::plan::Op;
+use crate::report::Breach;
+
+/// How a step ended, as the client saw it.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    Stored,
+    Downloaded(Vec<u8>),
+    Listed(Vec<ListEntry>),
+    Removed,
+    Refused(ErrorCode),
+}
+
+/// Whose step is judged.
+pub(super) struct Who<'a> {
+    pub client: u32,
+    pub step: u32,
+    /// What the server must hold under the client's names; updated by the verdict.
+    pub model: &'a mut BTreeMap<String, ContentId>,
+}
+
+/// What a step's end means.
+pub(super) enum Verdict {
+    /// As predicted.
+    Ok,
+    /// The error the plan predicted.
+    Expected,
+    /// A transient refusal after a fault: try the step again.
+    Retry,
+    /// A broken promise.
+    Breach(Breach),
+}
+
+pub(super) fn judge(who: Who<'_>, ctx: &mut Ctx<'_>, task: &Task, outcome: Outcome) -> Verdict {
+    let Who {
+        client,
+        step,
+        model,
+    } = who;
+    let breach = |what: String| Verdict::Breach(Breach::at(ctx.seed, client, step, what));
+    match (&task.op, outcome) {
+        (
+            Op::Put {
+                name,
+                content,
+                overwrite,
+            },
+            outcome,
+        ) => {
+            let exists = model.contains_key(name);
+            match outcome {
+                Outcome::Stored if *overwrite || !exists => {
+                    model.insert(name.clone(), *content);
+                    Verdict::Ok
+                }
+                Outcome::Refused(ErrorCode::AlreadyExists) if exists && !*overwrite => {
+                    Verdict::Expected
+                }
+                // Our own earlier attempt was stored, but its ACK was lost.
+                Outcome::Refused(ErrorCode::AlreadyExists) if task.maybe_done => {
+                    model.insert(name.clone(), *content);
+                    Verdict::Ok
+                }
+                // Our own interrupted attempt still holds the name on the server.
+                Outcome::Refused(ErrorCode::InProgress) if task.attempts > 0 => Verdict::Retry,
+                other => breach(format!(
+                    "upload of {name:?} (exists: {exists}, overwrite: {overwrite}) ended {other:?}"
+                )),
+            }
+        }
+        (Op::Get { name }, outcome) => match (model.get(name), outcome) {
+            (Some(content), Outcome::Downloaded(data)) => match content.first_difference(&data) {
+                None => Verdict::Ok,
+                Some(offset) => Verdict::Breach(
+                    Breach::at(
+                        ctx.seed,
+                        client,
+                        step,
+                        format!("download of {name:?} differs from what was uploaded"),
+                    )
+                    .differing_at(offset),
+                ),
+            },
+            (None, Outcome::Refused(ErrorCode::NotFound)) => Verdict::Expected,
+            (expected, other) => breach(format!(
+                "download of {name:?} (expected {}) ended {}",
+                if expected.is_some() {
+                    "its data"
+                } else {
+                    "NotFound"
+                },
+                describe(&other)
+            )),
+        },
+        (Op::List { .. }, Outcome::Listed(entries)) => {
+            let got: Vec<(String, u64)> = entries.into_iter().map(|e| (e.name, e.size)).collect();
+            let want: Vec<(String, u64)> = model
+                .iter()
+                .map(|(name, content)| (name.clone(), content.size))
+                .collect();
+            if got == want {
+                Verdict::Ok
+            } else {
+                breach(format!(
+                    "listing shows {got:?}, the client expected {want:?}"
+                ))
+            }
+        }
+        (Op::Remove { name }, outcome) => match (model.contains_key(name), outcome) {
+            (true, Outcome::Removed) => {
+                model.remove(name);
+                Verdict::Ok
+            }
+            // An earlier attempt removed it, but its ACK was lost.
+            (true, Outcome::Refused(ErrorCode::NotFound)) if task.attempts > 0 => {
+                model.remove(name);
+                Verdict::Ok
+            }
+            (false, Outcome::Refused(ErrorCode::NotFound)) => Verdict::Expected,
+            (exists, other) => breach(format!(
+                "remove of {name:?} (exists: {exists}) ended {}",
+                describe(&other)
+            )),
+        },
+        (Op::PutShared { name, content }, outcome) => match outcome {
+            Outcome::Stored => {
+                ctx.shared(name, *content, SharedResult::Acknowledged);
+                Verdict::Ok
+            }
+            Outcome::Refused(ErrorCode::AlreadyExists) => {
+                if task.maybe_done {
+                    ctx.shared(name, *content, SharedResult::Unknown);
+                }
+                Verdict::Expected
+            }
+            Outcome::Refused(ErrorCode::InProgress) => {
+                if task.maybe_done {
+                    ctx.shared(name, *content, SharedResult::Unknown);
+                }
+                Verdict::Expected
+            }
+            other => breach(format!(
+                "shared upload of {name:?} ended {}",
+                describe(&other)
+            )),
+        },
+        (Op::Hostile { kind, .. }, Outcome::Refused(code)) if code == kind.expected_code() => {
+            ctx.summary.count_fault(kind.label());
+            Verdict::Expected
+        }
+        (op, other) => breach(format!("{} ended {}", op.label(), describe(&other))),
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Stored => "stored".into(),
+        Outcome::Downloaded(data) => format!("downloaded {} bytes", data.len()),
+        Outcome::Listed(entries) => format!("listed {} entries", entries.len()),
+        Outcome::Removed => "removed".into(),
+        Outcome::Refused(code) => format!("refused: {code} ({code:?})"),
+    }
+}
