@@ -68,9 +68,11 @@ pub(crate) fn begin(
         });
     }
     let name = request.name.as_str();
-    let resolved = storage.resolve(name)?;
+    storage.resolve(name)?;
     let key = PartialKey::new(name, &request.tag);
     let lock = storage.lock_name(name, &key)?;
+    // Looked up again under the lock: taking a name over can wait for another upload to end.
+    let resolved = storage.resolve(name)?;
     if resolved.existing.is_some() && !request.overwrite {
         return Err(StorageError::AlreadyExists);
     }
