@@ -92,6 +92,8 @@ pub struct Summary {
     pub unexpected_failures: u64,
     /// Times a client reconnected and resumed or retried a step after a fault.
     pub resumes: u64,
+    /// Transfers that continued from a byte past 0 after an interruption (not from scratch).
+    pub resumed_mid_file: u64,
     /// Run time in seconds (virtual time in the deterministic mode).
     pub elapsed_secs: f64,
     /// File bytes moved per second of run time, in MiB/s.
@@ -126,6 +128,7 @@ impl Summary {
         self.expected_failures += other.expected_failures;
         self.unexpected_failures += other.unexpected_failures;
         self.resumes += other.resumes;
+        self.resumed_mid_file += other.resumed_mid_file;
         self.elapsed_secs += other.elapsed_secs;
         self.breaches.extend(other.breaches);
         self.transfer_micros.extend(other.transfer_micros);
@@ -169,7 +172,11 @@ impl Summary {
             rows.push((format!("  {kind}"), n.to_string()));
         }
         rows.extend([
-            ("resumes after faults".into(), self.resumes.to_string()),
+            ("retries after faults".into(), self.resumes.to_string()),
+            (
+                "transfers resumed mid-file".into(),
+                self.resumed_mid_file.to_string(),
+            ),
             (
                 "expected failures".into(),
                 self.expected_failures.to_string(),

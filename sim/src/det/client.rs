@@ -528,6 +528,9 @@ impl SimClient {
                 self.issue(ctx);
             }
             ClientEvent::PutReady { offset } => {
+                if offset > 0 {
+                    ctx.summary.resumed_mid_file += 1;
+                }
                 if let Some(task) = &mut self.task {
                     task.sending = Some(offset as usize);
                 }
@@ -535,6 +538,9 @@ impl SimClient {
             }
             ClientEvent::PutStored => self.finish(ctx, Some(Outcome::Stored)),
             ClientEvent::GetReady { offset, .. } => {
+                if offset > 0 {
+                    ctx.summary.resumed_mid_file += 1;
+                }
                 if let Some(task) = &mut self.task {
                     task.download.truncate(offset as usize);
                 }

@@ -248,11 +248,13 @@ fn execute(
         } => put(client, name, content, *overwrite).map(|report| {
             summary.bytes_moved += report.bytes_sent;
             summary.resumes += u64::from(report.attempts - 1);
+            summary.resumed_mid_file += u64::from(report.resumed_from > 0);
             Outcome::Stored
         }),
         Op::PutShared { name, content } => put(client, name, content, false).map(|report| {
             summary.bytes_moved += report.bytes_sent;
             summary.resumes += u64::from(report.attempts - 1);
+            summary.resumed_mid_file += u64::from(report.resumed_from > 0);
             Outcome::Stored
         }),
         Op::Get { name } => {
@@ -261,6 +263,8 @@ fn execute(
             client.get_to(&full, &mut sink, &mut |_| {}).map(|report| {
                 summary.bytes_moved += report.bytes_received;
                 summary.resumes += u64::from(report.attempts - 1);
+                summary.resumed_mid_file += u64::from(report.resumed_from > 0);
+                summary.resumed_mid_file += u64::from(report.resumed_from > 0);
                 Outcome::Downloaded(sink.first_difference())
             })
         }
