@@ -242,13 +242,19 @@ impl Upload {
     }
 
     /// Leaves the upload resumable from its last durable checkpoint (making one of the latest
-    /// state first if it can), and stops reserving space it will not receive now.
+    /// state first if it can), trims the staged data to it, and stops reserving space it will
+    /// not receive now.
     pub(crate) fn suspend(mut self, storage: &Storage) -> Left {
         if let Err(error) = self.checkpoint(storage) {
             tracing::warn!(name = %self.name, "could not checkpoint an interrupted upload: {error}");
         }
         if self.saved == 0 {
             return self.discard(storage);
+        }
+        // Bytes past the checkpoint are not covered by the saved hash state: a resume would
+        // drop them anyway, so free their space now.
+        if self.file.set_len(self.saved).is_ok() {
+            self.written = self.saved;
         }
         storage
             .usage

@@ -235,3 +235,27 @@ fn a_download_longer_than_the_idle_timeout_leaves_the_connection_usable() {
     // The server's own time sending does not count as the client's silence.
     assert_eq!(client.names(), ["slow"]);
 }
+
+#[test]
+fn partial_uploads_count_against_the_quota() {
+    let server = TestServer::start(|config| config.quota = Some(1_000_000));
+    let body = data(800_000, 12);
+    let mut client = server.client();
+    assert_eq!(
+        client.put_request("partial", body.len() as u64, false, true, tag(12)),
+        ClientEvent::PutReady { offset: 0 }
+    );
+    client.send_data(&body[..500_000]);
+    client.sync();
+    client.conn.cancel_upload().unwrap();
+    client.flush();
+    let staged = (500_000 - 1) / HASH_UNIT_LEN * HASH_UNIT_LEN;
+    wait_until("the cancelled upload's checkpoint", || {
+        client.query("partial", tag(12)) == (None, Some(staged))
+    });
+    // 458 752 bytes (the checkpoint) stay staged: 600 000 more would pass the quota, 540 000
+    // do not.
+    let (_, outcome) = client.put("other", &data(600_000, 13), false, true, tag(13));
+    assert_eq!(refused_code(outcome), ErrorCode::OverQuota);
+    client.put_new("fits", &data(540_000, 14));
+}
