@@ -123,3 +123,25 @@ fn query_reports_the_stored_size_and_the_resumable_offset() {
         "another tag has no partial"
     );
 }
+
+#[test]
+fn a_listing_longer_than_one_batch_arrives_whole_and_sorted() {
+    let server = TestServer::start(|_| {});
+    let folder = server.root().join("many");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut expected: Vec<String> = (0..700).map(|i| format!("many/file-{i:04}")).collect();
+    for name in &expected {
+        std::fs::write(server.root().join(name), name.as_bytes()).unwrap();
+    }
+    expected.sort();
+    let entries = server.client().list("many/");
+    assert_eq!(
+        entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.size == e.name.len() as u64 && e.modified_ms > 0)
+    );
+}
