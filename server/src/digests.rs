@@ -10,6 +10,7 @@ use std::fs::{self, Metadata};
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferry_protocol::{DIGEST_LEN, Digest};
 
@@ -91,8 +92,10 @@ impl DigestStore {
 
     /// Records `digest` for version `id` of `name` (written aside, then renamed over).
     pub(crate) fn put(&self, name: &str, id: &FileId, digest: &Digest) -> io::Result<()> {
+        // A name of its own per write: a commit and a download may record the same name at once.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
         let path = self.path(name);
-        let temp = path.with_extension("tmp");
+        let temp = path.with_extension(format!("{}.tmp", WRITES.fetch_add(1, Ordering::Relaxed)));
         let mut file = fs::File::create(&temp)?;
         file.write_all(&id.encode(digest))?;
         drop(file);

@@ -161,6 +161,12 @@ impl Staging {
         }
     }
 
+    /// Removes checkpoints left half-written by a crash. Only at start: while the server runs,
+    /// a `.tmp` file is a checkpoint being written.
+    pub(crate) fn clean_temporaries(&self) {
+        remove_with_extension(&self.dir, "tmp");
+    }
+
     /// Offers every partial upload untouched for longer than `max_age` to `remove` (which
     /// removes it unless an upload is using it, and returns the bytes freed); returns the total.
     pub(crate) fn sweep(
@@ -168,7 +174,6 @@ impl Staging {
         max_age: Duration,
         mut remove: impl FnMut(&PartialKey) -> u64,
     ) -> u64 {
-        remove_with_extension(&self.dir, "tmp");
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return 0;
         };

@@ -59,6 +59,7 @@ impl Storage {
         let staging = Staging::new(staging_dir);
         let digests = DigestStore::new(meta_dir);
         digests.clean_temporaries();
+        staging.clean_temporaries();
         staging.sweep(config.staging_max_age, |key| staging.discard(key));
         let used = visible_bytes(&root).saturating_add(bytes_under(staging.dir()));
         Ok(Storage {
