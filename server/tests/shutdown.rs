@@ -85,3 +85,23 @@ fn shutdown_closes_idle_clients_with_shutting_down() {
         other => panic!("expected ShuttingDown, got {other:?}"),
     }
 }
+
+#[test]
+fn shutdown_ends_a_download_to_a_client_that_stopped_reading() {
+    let large = data(24 << 20, 3); // more than the socket buffers hold
+    let mut server = TestServer::start(|config| config.shutdown_grace = Duration::from_millis(300));
+    let mut client = server.client();
+    client.put_new("large", &large);
+    assert!(matches!(
+        client.get_request("large"),
+        ClientEvent::GetReady { .. }
+    ));
+    // The client reads nothing more: the server is stuck on a full socket when shutdown
+    // begins, and must not wait for the client (60 s idle timeout) to end the transfer.
+    server.handle.take().unwrap().shutdown();
+    match client.next_event() {
+        Err(_) => {}
+        Ok(event) => panic!("the download was not ended by the shutdown: {event:?}"),
+    }
+    assert!(client.downloaded.len() < large.len());
+}

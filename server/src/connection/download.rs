@@ -1,13 +1,13 @@
 //! Downloads: a file streamed from an open handle with a bounded buffer, so a replacement of
 //! the file during the download leaves this client with the old version whole.
 
-use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
-use std::net::TcpStream;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::time::Instant;
 
 use ferry_protocol::limits::DEFAULT_DATA_CHUNK;
 use ferry_protocol::{Digest, ErrorCode, FileHasher};
 
+use super::writer::WriteFrom;
 use super::{Connection, Flow};
 use crate::error::StorageError;
 use crate::transfer_log::{self, Op};
@@ -107,7 +107,7 @@ impl Connection<'_> {
             }
             self.out.clear();
             self.conn.poll_transmit(&mut self.out);
-            if let Err(error) = write_all_parts(&mut self.stream, &self.out, chunk) {
+            if let Err(error) = self.write(WriteFrom::OutThenFile(n)) {
                 let outcome = format!("client gone: {error}");
                 transfer_log::finished(
                     self.peer,
@@ -185,25 +185,4 @@ fn hash_file(file: &mut std::fs::File) -> io::Result<Digest> {
         }
         hasher.update(&buf[..n]);
     }
-}
-
-/// Writes `head` then `body` with as few system calls as possible.
-fn write_all_parts(stream: &mut TcpStream, mut head: &[u8], mut body: &[u8]) -> io::Result<()> {
-    while !head.is_empty() || !body.is_empty() {
-        let result = if head.is_empty() {
-            stream.write(body)
-        } else {
-            stream.write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
-        };
-        let n = match result {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        let from_head = n.min(head.len());
-        head = &head[from_head..];
-        body = &body[n - from_head..];
-    }
-    Ok(())
 }

@@ -7,7 +7,7 @@
 //! tick, to notice shutdown); writes time out after the idle timeout, which ends a download to
 //! a client that stopped reading.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,9 @@ use crate::transfer_log::{self, Op};
 use crate::upload::{self, Left, Upload};
 
 mod download;
+mod writer;
+
+use writer::WriteFrom;
 
 /// Bytes read from the socket at once. Control frames are at most 16 KiB, so a frame always fits.
 const INPUT_BUFFER: usize = 256 * 1024;
@@ -44,9 +47,8 @@ enum Flow {
 
 /// Serves one client until it leaves, fails, times out or the server shuts down.
 pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_write_timeout(Some(
-        shared.config.idle_timeout.max(Duration::from_millis(1)),
-    ));
+    // Writes wait a tick at a time (see `writer`), reads as long as `run` says.
+    let _ = stream.set_write_timeout(Some(TICK));
     let mut connection = Connection {
         conn: ServerConnection::new(shared.config.protocol(), shared.now()),
         shared,
@@ -489,7 +491,7 @@ impl Connection<'_> {
     fn flush(&mut self) -> io::Result<()> {
         self.out.clear();
         if self.conn.poll_transmit(&mut self.out) > 0 {
-            self.stream.write_all(&self.out)?;
+            self.write(WriteFrom::Out)?;
         }
         Ok(())
     }
