@@ -199,3 +199,27 @@ fn partial_uploads_older_than_the_age_limit_are_removed() {
     assert!(server.client().names().is_empty());
     let _ = Digest::of(&body);
 }
+
+#[test]
+fn a_torn_checkpoint_is_never_believed_and_the_upload_starts_over() {
+    let server = TestServer::start(|_| {});
+    let body = data(500_000, 15);
+    let sent = upload_cut_after(&mut server.client(), "torn", &body, 400_000);
+    wait_for_partial(&server, "torn", Some(unit_floor(sent)));
+    let checkpoint = server
+        .staged_files()
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "ckpt"))
+        .unwrap();
+    let mut bytes = std::fs::read(&checkpoint).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&checkpoint, &bytes).unwrap();
+
+    let server = server.restart(|_| {});
+    let mut client = server.client();
+    assert_eq!(client.query("torn", tag(7)), (None, None));
+    let (offset, outcome) = client.put("torn", &body, false, true, tag(7));
+    assert_eq!((offset, outcome), (0, ClientEvent::PutStored));
+    assert_eq!(client.get("torn").unwrap(), body);
+}
