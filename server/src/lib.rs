@@ -47,6 +47,11 @@
 //! - **Bounds**: per-connection memory is fixed (two 256 KiB buffers); sizes above the file
 //!   limit, the quota or the free space are refused before any data moves; a disk that fills
 //!   during an upload ends it with `DiskFull`, leaving it resumable.
+//! - **Slow and silent peers**: the handshake must end within `handshake_timeout` of the
+//!   accept (however slowly its bytes trickle); `idle_timeout` of silence from a client the
+//!   server waits for ends the connection (an upload stays resumable), counted from the
+//!   server's own last move so a long download or commit never counts against the client; a
+//!   client that stops reading a download is dropped after `idle_timeout` without progress.
 //! - **Shutdown** stops accepting, refuses new requests, gives transfers a grace period and then
 //!   ends them; uploads stay resumable, and after a `kill -9` no partial file is ever visible.
 #![forbid(unsafe_code, unused_must_use)]
