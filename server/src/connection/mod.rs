@@ -136,6 +136,16 @@ impl Connection<'_> {
             let wait = deadline
                 .map_or(TICK, |deadline| deadline.saturating_since(now))
                 .clamp(Duration::from_millis(1), TICK);
+            if self.filled == self.input.len() {
+                // Unreachable: every frame but DATA fits in a fraction of the buffer and DATA
+                // streams through. A read into no room would look like the end of the stream.
+                tracing::error!(peer = %self.peer, "input buffer full without progress (a server bug)");
+                self.abort(
+                    ErrorCode::StorageError,
+                    "internal error: input not consumed",
+                );
+                return;
+            }
             let _ = self.stream.set_read_timeout(Some(wait));
             match self.stream.read(&mut self.input[self.filled..]) {
                 Ok(0) => {
