@@ -3,9 +3,10 @@
 //!
 //! The loop follows the protocol crate's drain contract: read, feed `handle_input` until it
 //! consumes nothing, write each `file_data` slice to the staged upload, act on every event,
-//! flush `poll_transmit`. Reads wait at most until the machine's next deadline (or a short
-//! tick, to notice shutdown); writes time out after the idle timeout, which ends a download to
-//! a client that stopped reading.
+//! flush `poll_transmit`. Reads wait at most until the next deadline (or a short tick, to
+//! notice shutdown); writes wait a tick at a time and give up once the client has taken no
+//! bytes for the idle timeout (see `writer`), which ends a download to a client that stopped
+//! reading.
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
