@@ -187,16 +187,28 @@ fn refusal_code(code: ErrorCode) -> bool {
 
 /// Refusals that may go away by themselves: a busy or restarting server, or the server still
 /// holding the upload of a connection that was just lost.
+/// Codes worth retrying on a new connection. `Timeout` included: a server that timed out a
+/// handshake we sent late (a stalled network) will take a fresh one.
 fn transient_code(code: ErrorCode) -> bool {
     matches!(
         code,
-        ErrorCode::Busy | ErrorCode::ShuttingDown | ErrorCode::InProgress
+        ErrorCode::Busy | ErrorCode::ShuttingDown | ErrorCode::InProgress | ErrorCode::Timeout
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timed_out_handshake_is_retried() {
+        let error = ClientError::Refused {
+            request: "the connection",
+            code: ErrorCode::Timeout,
+            message: "the peer was silent too long (handshake)".into(),
+        };
+        assert!(error.is_transient());
+    }
 
     #[test]
     fn already_exists_refusal_tells_the_user_to_overwrite() {
