@@ -126,7 +126,7 @@ fn silent_connection_is_closed_after_the_handshake_timeout() {
 
 #[test]
 fn stalled_upload_is_ended_after_the_idle_timeout_and_left_resumable() {
-    let server = TestServer::start(|config| config.idle_timeout = Duration::from_millis(300));
+    let server = TestServer::start(|config| config.idle_timeout = Duration::from_secs(1));
     let body = data(500_000, 6);
     let mut client = server.client();
     assert_eq!(
@@ -160,7 +160,7 @@ fn a_thousand_silent_connections_do_not_stop_a_new_client() {
 #[test]
 fn a_client_that_stops_reading_a_download_is_dropped_after_the_idle_timeout() {
     let server = TestServer::start(|config| {
-        config.idle_timeout = Duration::from_millis(300);
+        config.idle_timeout = Duration::from_secs(1);
         config.max_connections = 2;
     });
     let large = data(24 << 20, 7); // more than the socket buffers hold
@@ -222,15 +222,19 @@ fn a_handshake_trickled_byte_by_byte_still_times_out() {
 #[test]
 fn a_download_longer_than_the_idle_timeout_leaves_the_connection_usable() {
     let large = data(24 << 20, 11); // more than the socket buffers hold
-    let server = TestServer::start(|config| config.idle_timeout = Duration::from_millis(300));
+    let server = TestServer::start(|config| config.idle_timeout = Duration::from_secs(1));
     let mut client = server.client();
     client.put_new("slow", &large);
     assert!(matches!(
         client.get_request("slow"),
         ClientEvent::GetReady { .. }
     ));
-    // A slow reader: the server spends longer than the idle timeout sending.
-    std::thread::sleep(Duration::from_millis(600));
+    // A slow but steady reader: the server spends longer than the idle timeout sending, but
+    // the client never stops taking bytes for that long.
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(300));
+        client.read_once().unwrap();
+    }
     assert_eq!(client.finish_get().unwrap(), large);
     // The server's own time sending does not count as the client's silence.
     assert_eq!(client.names(), ["slow"]);

@@ -203,10 +203,17 @@ impl Client {
             if let Some(error) = self.conn.error() {
                 return Err(error.clone());
             }
-            let n = match self.stream.read(&mut self.input[self.filled..]) {
-                Ok(n) => n,
+            self.read_once()?;
+        }
+    }
+
+    /// One read from the socket, fed to the machine (events are queued, file data kept).
+    pub fn read_once(&mut self) -> Result<(), ProtocolError> {
+        let n = loop {
+            match self.stream.read(&mut self.input[self.filled..]) {
+                Ok(n) => break n,
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => 0,
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break 0,
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
                     panic!("no answer from the server within {PATIENCE:?}")
                 }
@@ -214,30 +221,31 @@ impl Client {
                     "reading from the server failed ({:?}): {error}",
                     error.kind()
                 ),
-            };
-            let now = self.now();
-            if n == 0 {
-                self.conn.handle_eof(now)?;
-                return Err(ProtocolError::UnexpectedEof { during: "idle" });
             }
-            self.filled += n;
-            let mut start = 0;
-            // A fatal error is sticky: events before it are returned first, then the error.
-            while let Ok(received) = self.conn.handle_input(now, &self.input[start..self.filled]) {
-                start += received.consumed;
-                self.downloaded.extend_from_slice(received.file_data);
-                let mut any = false;
-                while let Some(event) = self.conn.poll_event() {
-                    any = true;
-                    self.events.push_back(event);
-                }
-                if received.consumed == 0 && !any {
-                    break;
-                }
-            }
-            self.input.copy_within(start..self.filled, 0);
-            self.filled -= start;
+        };
+        let now = self.now();
+        if n == 0 {
+            self.conn.handle_eof(now)?;
+            return Err(ProtocolError::UnexpectedEof { during: "idle" });
         }
+        self.filled += n;
+        let mut start = 0;
+        // A fatal error is sticky: events before it are returned first, then the error.
+        while let Ok(received) = self.conn.handle_input(now, &self.input[start..self.filled]) {
+            start += received.consumed;
+            self.downloaded.extend_from_slice(received.file_data);
+            let mut any = false;
+            while let Some(event) = self.conn.poll_event() {
+                any = true;
+                self.events.push_back(event);
+            }
+            if received.consumed == 0 && !any {
+                break;
+            }
+        }
+        self.input.copy_within(start..self.filled, 0);
+        self.filled -= start;
+        Ok(())
     }
 
     /// Sends `PUT` and returns the server's answer: `PutReady` or `Refused`.
