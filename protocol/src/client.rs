@@ -170,7 +170,7 @@ impl ClientConnection {
     ) -> Result<Received<'a>, ProtocolError> {
         self.core.check()?;
         if !input.is_empty() {
-            self.core.last_input = now;
+            self.core.note_input(now);
         }
         let mut pos = match self.core.read_magic(input) {
             Ok(used) => used,
@@ -346,16 +346,25 @@ impl ClientConnection {
     /// while this side waits for it.
     pub fn handle_timeout(&mut self, now: Timestamp) -> Result<(), ProtocolError> {
         self.core.check()?;
-        match self.poll_timeout() {
-            Some(deadline) if now >= deadline => {
-                let what = match self.state {
-                    State::Handshake => "handshake",
-                    State::Receiving(_) => "download data",
-                    _ => "reply",
-                };
-                Err(self.fail(ProtocolError::Timeout { what }))
-            }
-            _ => Ok(()),
+        let config = self.core.config;
+        let (what, due) = match self.state {
+            State::Handshake => (
+                "handshake",
+                self.core
+                    .handshake_deadline(config.handshake_timeout)
+                    .is_some_and(|deadline| now >= deadline),
+            ),
+            State::Receiving(_) => (
+                "download data",
+                self.core.timed_out(now, config.idle_timeout),
+            ),
+            State::Awaiting(_) => ("reply", self.core.timed_out(now, config.idle_timeout)),
+            State::Idle | State::Sending(_) | State::Closed => return Ok(()),
+        };
+        if due {
+            Err(self.fail(ProtocolError::Timeout { what }))
+        } else {
+            Ok(())
         }
     }
 
@@ -363,7 +372,9 @@ impl ClientConnection {
     /// the client has the next move (idle, or sending an upload).
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.state {
-            State::Handshake => self.core.deadline(self.core.config.handshake_timeout),
+            State::Handshake => self
+                .core
+                .handshake_deadline(self.core.config.handshake_timeout),
             State::Awaiting(_) | State::Receiving(_) => {
                 self.core.deadline(self.core.config.idle_timeout)
             }

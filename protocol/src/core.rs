@@ -55,7 +55,16 @@ pub(crate) struct Core<E> {
     failed: Option<ProtocolError>,
     closed: bool,
     magic_matched: usize,
-    pub(crate) last_input: Timestamp,
+    /// When the connection was opened: the handshake deadline counts from here, so a peer
+    /// trickling its handshake byte by byte cannot hold the connection open.
+    opened: Timestamp,
+    /// Time of the last input from the peer.
+    last_input: Timestamp,
+    /// Start of the current wait for the peer: the last input, or `None` after this side sent
+    /// something (handing the turn to the peer) until the driver next tells the time. Silence
+    /// is counted from whichever came later, so time this side spent on its own move (a long
+    /// download, a commit) never counts against the peer.
+    wait_since: Option<Timestamp>,
 }
 
 impl<E> std::fmt::Debug for Core<E> {
@@ -80,7 +89,9 @@ impl<E> Core<E> {
             failed: None,
             closed: false,
             magic_matched: 0,
+            opened: now,
             last_input: now,
+            wait_since: Some(now),
         }
     }
 
@@ -132,6 +143,7 @@ impl<E> Core<E> {
     }
 
     pub(crate) fn send(&mut self, frame: &Frame<'_>) {
+        self.wait_since = None;
         frame.encode(&mut self.transmit);
     }
 
@@ -173,8 +185,39 @@ impl<E> Core<E> {
         !self.transmit.is_empty()
     }
 
-    /// Deadline `timeout` after the last input.
+    /// Deadline of the handshake: `timeout` after the connection opened.
+    pub(crate) fn handshake_deadline(&self, timeout: Duration) -> Option<Timestamp> {
+        (!self.closed).then(|| self.opened + timeout)
+    }
+
+    /// Input arrived at `now`.
+    pub(crate) fn note_input(&mut self, now: Timestamp) {
+        self.last_input = now;
+        self.wait_since = Some(now);
+    }
+
+    /// Deadline `timeout` into the current wait. While the wait's start is not known yet (this
+    /// side has just sent), answers the last input's time, which is already past: the driver
+    /// then calls `handle_timeout(now)`, which starts the wait at `now`.
     pub(crate) fn deadline(&self, timeout: Duration) -> Option<Timestamp> {
-        (!self.closed).then(|| self.last_input + timeout)
+        if self.closed {
+            return None;
+        }
+        Some(match self.wait_since {
+            Some(since) => since + timeout,
+            None => self.last_input,
+        })
+    }
+
+    /// Whether the current wait has run for `timeout` at `now`; starts the wait at `now` if
+    /// its start was not known.
+    pub(crate) fn timed_out(&mut self, now: Timestamp, timeout: Duration) -> bool {
+        match self.wait_since {
+            Some(since) => now >= since + timeout,
+            None => {
+                self.wait_since = Some(now);
+                false
+            }
+        }
     }
 }

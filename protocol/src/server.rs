@@ -163,7 +163,7 @@ impl ServerConnection {
     ) -> Result<Received<'a>, ProtocolError> {
         self.core.check()?;
         if !input.is_empty() {
-            self.core.last_input = now;
+            self.core.note_input(now);
         }
         let mut pos = match self.core.read_magic(input) {
             Ok(used) => used,
@@ -380,24 +380,37 @@ impl ServerConnection {
     /// Tells the connection the time; fails it if the client has been silent past its timeout.
     pub fn handle_timeout(&mut self, now: Timestamp) -> Result<(), ProtocolError> {
         self.core.check()?;
-        match self.poll_timeout() {
-            Some(deadline) if now >= deadline => {
-                let what = match self.state {
-                    State::AwaitingHello => "handshake",
-                    State::Receiving(_) => "upload data",
-                    _ => "next request",
-                };
-                Err(self.fail(ProtocolError::Timeout { what }))
-            }
-            _ => Ok(()),
+        let config = self.core.config;
+        let (what, due) = match self.state {
+            State::AwaitingHello => (
+                "handshake",
+                self.core
+                    .handshake_deadline(config.handshake_timeout)
+                    .is_some_and(|deadline| now >= deadline),
+            ),
+            State::Receiving(_) => ("upload data", self.core.timed_out(now, config.idle_timeout)),
+            State::Idle => (
+                "next request",
+                self.core.timed_out(now, config.idle_timeout),
+            ),
+            State::Deciding(_) | State::Sending(_) | State::Closed => return Ok(()),
+        };
+        if due {
+            Err(self.fail(ProtocolError::Timeout { what }))
+        } else {
+            Ok(())
         }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called, if at all. No deadline
-    /// runs while the server itself has the next move (deciding, or sending a download).
+    /// runs while the server itself has the next move (deciding, or sending a download); the
+    /// idle deadline counts from the client's last byte or the server's last frame, whichever
+    /// is later (a time already past means "call `handle_timeout` now to start the wait").
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.state {
-            State::AwaitingHello => self.core.deadline(self.core.config.handshake_timeout),
+            State::AwaitingHello => self
+                .core
+                .handshake_deadline(self.core.config.handshake_timeout),
             State::Idle | State::Receiving(_) => self.core.deadline(self.core.config.idle_timeout),
             State::Deciding(_) | State::Sending(_) | State::Closed => None,
         }

@@ -578,3 +578,102 @@ fn server_abort_mid_upload_tells_the_client_and_keeps_the_checkpoint() {
         Some(ErrorCode::DiskFull)
     );
 }
+
+fn secs(s: u64) -> Timestamp {
+    Timestamp::from_micros(s * 1_000_000)
+}
+
+#[test]
+fn idle_time_counts_from_the_servers_last_frame_not_the_clients_last_byte() {
+    let mut conn = connected_server();
+    let (events, _) = feed(
+        &mut conn,
+        &frame_bytes(&[Frame::Get {
+            name: "f",
+            offset: 0,
+        }]),
+    );
+    assert!(matches!(events[..], [ServerEvent::GetRequested { .. }]));
+    conn.accept_get(1).unwrap();
+    assert_eq!(
+        conn.poll_timeout(),
+        None,
+        "no deadline while the server sends"
+    );
+    // a download that took 100 s, with no byte from the client meanwhile
+    conn.send_file_data(b"x").unwrap();
+    conn.finish_download(Digest::of(b"x")).unwrap();
+    assert_eq!(
+        conn.handle_timeout(secs(100)),
+        Ok(()),
+        "the wait starts now"
+    );
+    let deadline = conn.poll_timeout().expect("idle deadline");
+    assert_eq!(deadline, secs(100) + Config::default().idle_timeout);
+    assert_eq!(conn.handle_timeout(secs(159)), Ok(()));
+    assert!(matches!(
+        conn.handle_timeout(secs(160)),
+        Err(ProtocolError::Timeout {
+            what: "next request"
+        })
+    ));
+}
+
+#[test]
+fn client_waits_for_the_ack_a_full_idle_timeout_after_its_last_byte() {
+    let mut client = ClientConnection::new(Config::default(), Timestamp::ZERO, b"").unwrap();
+    let mut input = MAGIC.to_vec();
+    input.extend(frame_bytes(&[
+        Frame::Welcome { version: 1 },
+        Frame::PutReady { offset: 0 },
+    ]));
+    client
+        .put("f", 1, false, false, SourceTag::default())
+        .unwrap_err(); // not connected yet
+    let received = client
+        .handle_input(Timestamp::ZERO, &input[..input.len() - 13])
+        .unwrap();
+    assert_eq!(
+        client.poll_event(),
+        Some(ClientEvent::Connected { version: 1 })
+    );
+    client
+        .put("f", 1, false, false, SourceTag::default())
+        .unwrap();
+    let rest = &input[received.consumed..];
+    let _ = client.handle_input(Timestamp::ZERO, rest).unwrap();
+    assert_eq!(
+        client.poll_event(),
+        Some(ClientEvent::PutReady { offset: 0 })
+    );
+    // the upload's data took 200 s to send; the server said nothing meanwhile
+    client.send_file_data(b"x").unwrap();
+    client.finish_upload(Digest::of(b"x")).unwrap();
+    assert_eq!(client.handle_timeout(secs(200)), Ok(()));
+    assert_eq!(
+        client.poll_timeout(),
+        Some(secs(200) + Config::default().idle_timeout)
+    );
+}
+
+#[test]
+fn a_handshake_trickled_byte_by_byte_still_times_out() {
+    let config = Config::default();
+    let mut conn = ServerConnection::new(config, Timestamp::ZERO);
+    let mut input = MAGIC.to_vec();
+    input.extend(frame_bytes(&[hello()]));
+    // one byte a second, never finishing in time
+    for (i, byte) in input.iter().take(9).enumerate() {
+        let now = secs(i as u64);
+        let _ = conn.handle_input(now, std::slice::from_ref(byte)).unwrap();
+        assert_eq!(conn.handle_timeout(now), Ok(()));
+    }
+    assert_eq!(
+        conn.poll_timeout(),
+        Some(Timestamp::ZERO + config.handshake_timeout)
+    );
+    assert!(matches!(
+        conn.handle_timeout(Timestamp::ZERO + config.handshake_timeout),
+        Err(ProtocolError::Timeout { what: "handshake" })
+    ));
+}
