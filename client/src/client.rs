@@ -248,6 +248,7 @@ impl Client {
                 ClientEvent::QueryReply {
                     stored_size,
                     partial_offset,
+                    ..
                 } => Ok((stored_size, partial_offset)),
                 ClientEvent::Refused { code, message } => Err(ClientError::Refused {
                     request: "query",

@@ -171,9 +171,11 @@ impl<'a> Upload<'a> {
             link.flush("asking whether the upload was stored")?;
             if let ClientEvent::QueryReply {
                 stored_size: Some(stored),
+                stored_digest: Some(stored_digest),
                 ..
             } = link.next_event("asking whether the upload was stored", &mut no_data)?
                 && stored == self.size
+                && stored_digest == digest
             {
                 tracing::info!(
                     name = self.name,

@@ -59,6 +59,8 @@ pub enum ClientEvent {
     QueryReply {
         /// Size of the stored file, if any.
         stored_size: Option<u64>,
+        /// Digest of the stored file, if the server knows it without rehashing.
+        stored_digest: Option<Digest>,
         /// Resumable bytes of a partial upload with the same tag, if any.
         partial_offset: Option<u64>,
     },
@@ -315,10 +317,12 @@ impl ClientConnection {
                 Frame::QueryReply {
                     stored_size,
                     partial_offset,
+                    stored_digest,
                 },
             ) => {
                 self.core.push_event(ClientEvent::QueryReply {
                     stored_size,
+                    stored_digest,
                     partial_offset,
                 });
                 self.state = State::Idle;

@@ -117,6 +117,8 @@ pub enum Frame<'a> {
         stored_size: Option<u64>,
         /// Bytes of a resumable partial upload with the same tag, if any.
         partial_offset: Option<u64>,
+        /// Digest of the stored file, if the server knows it without rehashing.
+        stored_digest: Option<Digest>,
     },
     /// Header of `len` bytes of file data that follow in the stream.
     Data {
@@ -326,9 +328,13 @@ impl Frame<'_> {
             Frame::QueryReply {
                 stored_size,
                 partial_offset,
+                stored_digest,
             } => {
                 out.extend_from_slice(&stored_size.unwrap_or(ABSENT).to_be_bytes());
                 out.extend_from_slice(&partial_offset.unwrap_or(ABSENT).to_be_bytes());
+                if let Some(digest) = stored_digest {
+                    out.extend_from_slice(&digest.0);
+                }
                 ty::QUERY_REPLY
             }
             Frame::Data { len } => {
@@ -475,6 +481,10 @@ fn decode_payload(ty: u8, payload: &[u8]) -> Result<Frame<'_>, DecodeError> {
         ty::QUERY_REPLY => Frame::QueryReply {
             stored_size: present(r.u64()?),
             partial_offset: present(r.u64()?),
+            stored_digest: match r.is_empty() {
+                true => None,
+                false => Some(Digest(r.array::<DIGEST_LEN>()?)),
+            },
         },
         ty::DONE => Frame::Done {
             digest: Digest(r.array::<DIGEST_LEN>()?),

@@ -692,8 +692,9 @@ impl ServerHarness {
                 assert_eq!(validate_name(&name), Ok(()));
                 let partial = (tag.0[0] % 2 == 1).then_some(HASH_UNIT_LEN);
                 let stored = (name.len() % 2 == 0).then_some(name.len() as u64);
+                let digest = stored.map(|_| Digest([tag.0[1]; 32]));
                 self.conn
-                    .reply_query(stored, partial)
+                    .reply_query(stored, digest, partial)
                     .expect("answer a QUERY");
             }
             ServerEvent::UploadVerified { digest, size } => {
@@ -1793,6 +1794,7 @@ impl Pair {
             }
             ServerEvent::QueryRequested { name, tag } => {
                 let stored = self.store.files.get(&name).map(|f| f.len() as u64);
+                let digest = self.store.files.get(&name).map(|f| Digest::of(f));
                 let partial = self
                     .store
                     .partials
@@ -1800,7 +1802,7 @@ impl Pair {
                     .filter(|p| p.tag == tag)
                     .map(|p| p.checkpoint().offset());
                 self.server
-                    .reply_query(stored, partial)
+                    .reply_query(stored, digest, partial)
                     .expect("answer a query");
             }
             ServerEvent::RequestRefused { code, message } => {
@@ -1895,6 +1897,7 @@ impl Pair {
                 }
                 let event = self.wait_for(|e| matches!(e, ClientEvent::QueryReply { .. }));
                 let stored_size = self.store.files.get(name).map(|f| f.len() as u64);
+                let stored_digest = self.store.files.get(name).map(|f| Digest::of(f));
                 let partial_offset = self
                     .store
                     .partials
@@ -1905,6 +1908,7 @@ impl Pair {
                     event,
                     ClientEvent::QueryReply {
                         stored_size,
+                        stored_digest,
                         partial_offset
                     }
                 );
@@ -2242,6 +2246,7 @@ pub fn seed_corpus() -> Vec<Seed> {
         Frame::QueryReply {
             stored_size: Some(5),
             partial_offset: None,
+            stored_digest: Some(digest),
         },
         Frame::Data { len: 5 },
         Frame::Done { digest },
@@ -2413,6 +2418,7 @@ pub fn seed_corpus() -> Vec<Seed> {
         Frame::QueryReply {
             stored_size: Some(10),
             partial_offset: None,
+            stored_digest: None,
         },
         Frame::Pong { nonce: 5 },
         Frame::PutReady { offset: 0 },

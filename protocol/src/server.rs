@@ -646,10 +646,12 @@ impl ServerConnection {
         }
     }
 
-    /// Answers a query: the stored file's size and the partial upload's resumable offset.
+    /// Answers a query: the stored file's size and digest (if known without rehashing), and the
+    /// partial upload's resumable offset.
     pub fn reply_query(
         &mut self,
         stored_size: Option<u64>,
+        stored_digest: Option<Digest>,
         partial_offset: Option<u64>,
     ) -> Result<(), CommandError> {
         match self.decision("answer a query")? {
@@ -657,6 +659,7 @@ impl ServerConnection {
                 self.core.send(&Frame::QueryReply {
                     stored_size,
                     partial_offset,
+                    stored_digest: stored_size.and(stored_digest),
                 });
                 self.state = State::Idle;
                 Ok(())

@@ -13,6 +13,10 @@ impl<'a> Reader<'a> {
         Reader { rest: payload }
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
     pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
         if self.rest.len() < len {
             return Err(DecodeError::Truncated);

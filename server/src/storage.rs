@@ -164,15 +164,19 @@ impl Storage {
         &self,
         name: &str,
         tag: &SourceTag,
-    ) -> Result<(Option<u64>, Option<u64>), StorageError> {
+    ) -> Result<(Option<u64>, Option<Digest>, Option<u64>), StorageError> {
         let resolved = self.resolve(name)?;
-        let stored = resolved.existing.map(|meta| meta.len());
+        let stored = resolved.existing.as_ref().map(|meta| meta.len());
+        let digest = resolved
+            .existing
+            .as_ref()
+            .and_then(|meta| self.digests.get(name, &FileId::of(meta)));
         let key = PartialKey::new(name, tag);
         let partial = self
             .staging
             .load(&key, name, tag)
             .map(|state| state.checkpoint.offset());
-        Ok((stored, partial))
+        Ok((stored, digest, partial))
     }
 
     /// Every visible file whose name starts with `prefix`, sorted by name.

@@ -230,19 +230,20 @@ fn on_event(
         },
         ServerEvent::QueryRequested { name, tag } => {
             state.requests.lock().unwrap().push("query");
-            let stored = state
+            let (stored, digest) = state
                 .files
                 .lock()
                 .unwrap()
                 .get(&name)
-                .map(|d| d.len() as u64);
+                .map(|d| (d.len() as u64, Digest::of(d)))
+                .unzip();
             let partial = state
                 .partials
                 .lock()
                 .unwrap()
                 .get(&(name, tag))
                 .map(|(_, c)| c.offset());
-            conn.reply_query(stored, partial).unwrap();
+            conn.reply_query(stored, digest, partial).unwrap();
         }
         _ => {}
     }

@@ -20,7 +20,7 @@ enum Spec {
     Entry(String, u64, u64),
     ListEnd,
     Ack,
-    QueryReply(Option<u64>, Option<u64>),
+    QueryReply(Option<u64>, Option<u64>, Option<[u8; 32]>),
     Data(u32),
     Done([u8; 32]),
     Cancel,
@@ -67,9 +67,10 @@ impl Spec {
             },
             Spec::ListEnd => Frame::ListEnd,
             Spec::Ack => Frame::Ack,
-            Spec::QueryReply(a, b) => Frame::QueryReply {
+            Spec::QueryReply(a, b, d) => Frame::QueryReply {
                 stored_size: *a,
                 partial_offset: *b,
+                stored_digest: d.map(Digest),
             },
             Spec::Data(len) => Frame::Data { len: *len },
             Spec::Done(d) => Frame::Done { digest: Digest(*d) },
@@ -125,7 +126,8 @@ fn spec() -> impl Strategy<Value = Spec> {
         (text(300), any::<u64>(), any::<u64>()).prop_map(|(n, s, m)| Spec::Entry(n, s, m)),
         Just(Spec::ListEnd),
         Just(Spec::Ack),
-        (size(), size()).prop_map(|(a, b)| Spec::QueryReply(a, b)),
+        (size(), size(), proptest::option::of(any::<[u8; 32]>()))
+            .prop_map(|(a, b, d)| Spec::QueryReply(a, b, d)),
         (1..=MAX_DATA_CHUNK as u32).prop_map(Spec::Data),
         any::<[u8; 32]>().prop_map(Spec::Done),
         Just(Spec::Cancel),

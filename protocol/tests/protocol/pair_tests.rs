@@ -69,6 +69,7 @@ fn cancelled_upload_resumes_sending_only_the_missing_bytes() {
 
     let Outcome::Queried {
         stored_size: None,
+        stored_digest: None,
         partial_offset: Some(held),
     } = pair.query("big.bin", &data)
     else {
@@ -86,6 +87,15 @@ fn cancelled_upload_resumes_sending_only_the_missing_bytes() {
     );
     assert_eq!(pair.data_bytes_sent - sent_before, data.len() as u64 - held);
     assert_eq!(pair.store.files["big.bin"].0, data);
+    assert_eq!(
+        pair.query("big.bin", &data),
+        Outcome::Queried {
+            stored_size: Some(data.len() as u64),
+            stored_digest: Some(Digest::of(&data)),
+            partial_offset: None,
+        },
+        "a stored file's query carries its digest"
+    );
 }
 
 #[test]

@@ -432,7 +432,7 @@ impl Connection<'_> {
         tag: &SourceTag,
     ) -> Result<(), ferry_protocol::CommandError> {
         match self.shared.storage.query(name, tag) {
-            Ok((stored, partial)) => self.conn.reply_query(stored, partial),
+            Ok((stored, digest, partial)) => self.conn.reply_query(stored, digest, partial),
             Err(error) => self.refuse(name, &error),
         }
     }

@@ -404,6 +404,7 @@ impl Client {
             ClientEvent::QueryReply {
                 stored_size,
                 partial_offset,
+                ..
             } => (stored_size, partial_offset),
             other => panic!("unexpected answer to QUERY: {other:?}"),
         }

@@ -275,8 +275,8 @@ impl ServerSide {
                 }
             },
             ServerEvent::QueryRequested { name, tag } => {
-                let (stored, partial) = store.query(&name, tag);
-                let _ = conn.reply_query(stored, partial);
+                let (stored, digest, partial) = store.query(&name, tag);
+                let _ = conn.reply_query(stored, digest, partial);
             }
             _ => {}
         }

@@ -181,14 +181,19 @@ impl Store {
     }
 
     /// What a `QUERY` answers.
-    pub(crate) fn query(&self, name: &str, tag: SourceTag) -> (Option<u64>, Option<u64>) {
+    pub(crate) fn query(
+        &self,
+        name: &str,
+        tag: SourceTag,
+    ) -> (Option<u64>, Option<Digest>, Option<u64>) {
         let stored = self.files.get(name).map(|file| file.data.len() as u64);
+        let digest = self.files.get(name).map(|file| file.digest);
         let partial = self
             .partials
             .get(name)
             .filter(|partial| partial.tag == tag)
             .map(|partial| partial.checkpoint.offset());
-        (stored, partial)
+        (stored, digest, partial)
     }
 
     /// Uploads still marked as under way.

@@ -75,6 +75,7 @@ pub enum Outcome {
     Removed,
     Queried {
         stored_size: Option<u64>,
+        stored_digest: Option<Digest>,
         partial_offset: Option<u64>,
     },
     Refused(ErrorCode),
@@ -361,11 +362,13 @@ impl Pair {
                     _,
                     ClientEvent::QueryReply {
                         stored_size,
+                        stored_digest,
                         partial_offset,
                     },
                 ) => {
                     self.outcome = Some(Outcome::Queried {
                         stored_size,
+                        stored_digest,
                         partial_offset,
                     });
                     ClientOp::None

@@ -109,12 +109,14 @@ impl MemStore {
             },
             ServerEvent::QueryRequested { name, tag } => {
                 let stored = self.files.get(&name).map(|(data, _)| data.len() as u64);
+                let digest = self.files.get(&name).map(|(_, digest)| *digest);
                 let partial = self
                     .partials
                     .get(&name)
                     .filter(|p| p.tag == tag)
                     .map(|p| p.checkpoint.offset());
-                conn.reply_query(stored, partial).expect("reply query");
+                conn.reply_query(stored, digest, partial)
+                    .expect("reply query");
             }
             ServerEvent::RequestRefused { .. } => {}
             other => panic!("unexpected server event {other:?}"),
