@@ -19,6 +19,16 @@ use crate::usage::{Usage, bytes_under};
 /// How long a reconnecting client's upload waits for its old connection to stand down.
 const TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// What the server holds under a name, as a `QUERY` reports it.
+pub(crate) struct Held {
+    /// Size of the stored file, if any.
+    pub(crate) stored_size: Option<u64>,
+    /// Its digest, if recorded for this exact version.
+    pub(crate) stored_digest: Option<Digest>,
+    /// Resumable offset of a partial upload with the asked tag, if any.
+    pub(crate) partial_offset: Option<u64>,
+}
+
 /// The storage root and its bookkeeping. Shared by every connection.
 #[derive(Debug)]
 pub(crate) struct Storage {
@@ -160,11 +170,7 @@ impl Storage {
     }
 
     /// The stored size of `name` and the resumable offset of its partial upload tagged `tag`.
-    pub(crate) fn query(
-        &self,
-        name: &str,
-        tag: &SourceTag,
-    ) -> Result<(Option<u64>, Option<Digest>, Option<u64>), StorageError> {
+    pub(crate) fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {
         let resolved = self.resolve(name)?;
         let stored = resolved.existing.as_ref().map(|meta| meta.len());
         let digest = resolved
@@ -176,7 +182,11 @@ impl Storage {
             .staging
             .load(&key, name, tag)
             .map(|state| state.checkpoint.offset());
-        Ok((stored, digest, partial))
+        Ok(Held {
+            stored_size: stored,
+            stored_digest: digest,
+            partial_offset: partial,
+        })
     }
 
     /// Every visible file whose name starts with `prefix`, sorted by name.

@@ -432,7 +432,10 @@ impl Connection<'_> {
         tag: &SourceTag,
     ) -> Result<(), ferry_protocol::CommandError> {
         match self.shared.storage.query(name, tag) {
-            Ok((stored, digest, partial)) => self.conn.reply_query(stored, digest, partial),
+            Ok(held) => {
+                self.conn
+                    .reply_query(held.stored_size, held.stored_digest, held.partial_offset)
+            }
             Err(error) => self.refuse(name, &error),
         }
     }
