@@ -4,6 +4,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::seed_compat::SeedCompatConfig;
+
 /// Default listen address of the `ferryd` binary (the library's [`ServerConfig::new`] uses an
 /// ephemeral port instead, for tests and embedding).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
@@ -50,6 +52,9 @@ pub struct ServerConfig {
     /// Bytes between durable checkpoints of an upload's data and hash state (see
     /// [`DEFAULT_CHECKPOINT_INTERVAL`]).
     pub checkpoint_interval: u64,
+    /// A second, plaintext listener for the original Python clients, off when `None`
+    /// (see [`SeedCompatConfig`]).
+    pub seed_compat: Option<SeedCompatConfig>,
     /// **Test only.** Makes the server deliberately broken: an upload whose data does not match
     /// its digest is stored anyway (the client is still told `DigestMismatch`). Exists so the
     /// simulator can prove it catches a server that loses integrity. Never set it otherwise.
@@ -77,6 +82,7 @@ impl ServerConfig {
             staging_max_age: Duration::from_secs(7 * 24 * 60 * 60),
             shutdown_grace: Duration::from_secs(10),
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            seed_compat: None,
             fault_skip_digest_check: false,
             fault_disk_full_after: None,
         }

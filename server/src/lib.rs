@@ -63,6 +63,7 @@ mod digests;
 mod error;
 mod locks;
 mod paths;
+mod seed_compat;
 mod server;
 mod staging;
 mod storage;
@@ -75,4 +76,5 @@ pub use crate::config::{
     ServerConfig,
 };
 pub use crate::error::StorageError;
+pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};

@@ -14,6 +14,7 @@ use ferry_protocol::{ErrorCode, ServerConnection, Timestamp};
 
 use crate::config::ServerConfig;
 use crate::connection;
+use crate::seed_compat::{self, SeedListener};
 use crate::storage::Storage;
 
 /// Stack of a connection thread: its buffers live on the heap, so a small stack suffices and a
@@ -42,6 +43,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Takes a seat under the connection limit, or `None` when the server is full.
+    pub(crate) fn try_seat(self: &Arc<Self>) -> Option<Seat> {
+        self.connections
+            .try_enter(self.config.max_connections)
+            .then(|| Seat(Arc::clone(self)))
+    }
+
     /// The protocol's clock: microseconds since the server started.
     pub(crate) fn now(&self) -> Timestamp {
         Timestamp::from_micros(
@@ -131,7 +139,14 @@ impl Counter {
 }
 
 /// Leaves the connection count when the thread ends, even by a panic.
-struct Seat(Arc<Shared>);
+pub(crate) struct Seat(Arc<Shared>);
+
+impl Seat {
+    /// The server this seat is in.
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.0
+    }
+}
 
 impl Drop for Seat {
     fn drop(&mut self) {
@@ -150,6 +165,11 @@ impl Server {
         let storage = Storage::open(&config)?;
         let listener = listen(config.listen)?;
         let local_addr = listener.local_addr()?;
+        let seed_listener = config
+            .seed_compat
+            .as_ref()
+            .map(seed_compat::bind)
+            .transpose()?;
         tracing::info!(
             listen = %local_addr,
             root = %storage.root().display(),
@@ -184,12 +204,18 @@ impl Server {
                 return Err(error);
             }
         };
-        Ok(ServerHandle {
+        let mut handle = ServerHandle {
             shared,
             local_addr,
             accept: Some(accept),
             janitor: Some(janitor),
-        })
+            seed: None,
+        };
+        if let Some(listener) = seed_listener {
+            // On failure, dropping the handle shuts the server down.
+            handle.seed = Some(SeedListener::start(&handle.shared, listener)?);
+        }
+        Ok(handle)
     }
 }
 
@@ -200,12 +226,19 @@ pub struct ServerHandle {
     local_addr: SocketAddr,
     accept: Option<JoinHandle<()>>,
     janitor: Option<JoinHandle<()>>,
+    seed: Option<SeedListener>,
 }
 
 impl ServerHandle {
     /// The address the server listens on (with the real port when it was started on port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the seed-compatibility listener, if it is on (with the real port when
+    /// it was started on port 0).
+    pub fn seed_compat_addr(&self) -> Option<SocketAddr> {
+        self.seed.as_ref().map(SeedListener::local_addr)
     }
 
     /// The canonical storage root.
@@ -235,6 +268,9 @@ impl ServerHandle {
             }
             Err(error) => tracing::warn!("could not wake the accept thread: {error}"),
         }
+        if let Some(seed) = self.seed.as_mut() {
+            seed.stop();
+        }
         if let Some(janitor) = self.janitor.take() {
             let _ = janitor.join();
         }
@@ -261,7 +297,7 @@ impl Drop for ServerHandle {
 
 /// Binds a listener with a backlog deep enough for a burst of a thousand clients connecting
 /// at once (the standard library's 128 would drop SYNs and cost each client a 1 s retry).
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+pub(crate) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
@@ -274,7 +310,7 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// A connectable address for a listener bound to `addr` (the loopback for "any").
-fn wake_address(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn wake_address(addr: SocketAddr) -> SocketAddr {
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),

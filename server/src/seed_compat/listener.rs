@@ -1,0 +1,103 @@
+//! The compatibility listener's accept thread: a seat under the server's connection limit and
+//! a thread per client, or a plain close when the server is full.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::server::{Shared, listen, wake_address};
+
+use super::config::SeedCompatConfig;
+use super::connection;
+
+/// Stack of a compatibility connection thread (its buffers are on the heap).
+const CONNECTION_STACK: usize = 256 * 1024;
+
+/// Binds the compatibility address. Done before the server starts any thread, so a taken port
+/// fails the start cleanly.
+pub(crate) fn bind(config: &SeedCompatConfig) -> io::Result<TcpListener> {
+    listen(config.listen)
+}
+
+/// A running compatibility listener.
+#[derive(Debug)]
+pub(crate) struct SeedListener {
+    local_addr: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl SeedListener {
+    /// Starts accepting original clients on `listener`.
+    pub(crate) fn start(shared: &Arc<Shared>, listener: TcpListener) -> io::Result<SeedListener> {
+        let local_addr = listener.local_addr()?;
+        tracing::warn!(
+            listen = %local_addr,
+            "seed-compat listener on: the original protocol has no encryption, no \
+             authentication and no checksum; anyone who reaches this address can store files"
+        );
+        let shared = Arc::clone(shared);
+        let accept = thread::Builder::new()
+            .name("ferry-seed-accept".into())
+            .spawn(move || accept_loop(&shared, &listener))?;
+        Ok(SeedListener {
+            local_addr,
+            accept: Some(accept),
+        })
+    }
+
+    /// The address original clients connect to (with the real port when bound to port 0).
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting; call after the server's shutdown has begun. Connections under way end
+    /// with the server's grace period like any other.
+    pub(crate) fn stop(&mut self) {
+        let Some(accept) = self.accept.take() else {
+            return;
+        };
+        match TcpStream::connect_timeout(&wake_address(self.local_addr), Duration::from_secs(1)) {
+            Ok(_) => {
+                let _ = accept.join();
+            }
+            Err(error) => tracing::warn!("could not wake the seed-compat accept thread: {error}"),
+        }
+    }
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
+    for stream in listener.incoming() {
+        if shared.shutdown.is_stopping() {
+            break;
+        }
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!("seed-compat accept failed: {error}");
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        let Ok(peer) = stream.peer_addr() else {
+            continue;
+        };
+        let Some(seat) = shared.try_seat() else {
+            // The original protocol cannot say "busy": the close is the refusal.
+            tracing::warn!(%peer, "seed-compat: refused a connection: at the limit of {} connections", shared.config.max_connections);
+            continue;
+        };
+        let spawned = thread::Builder::new()
+            .name("ferry-seed-conn".into())
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || {
+                let seat = seat;
+                connection::serve(seat.shared(), stream, peer);
+            });
+        if let Err(error) = spawned {
+            tracing::error!(%peer, "could not start a seed-compat connection thread: {error}");
+        }
+    }
+    tracing::debug!("seed-compat accept loop ended");
+}
