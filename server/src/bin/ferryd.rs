@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use ferry_server::{Server, ServerConfig};
+use ferry_server::{SeedCompatConfig, Server, ServerConfig};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -63,6 +63,23 @@ struct Args {
     /// client resend).
     #[arg(long, env = "FERRY_CHECKPOINT_INTERVAL", default_value = "64MiB", value_parser = parse_size)]
     checkpoint_interval: u64,
+
+    /// Also listen here, in plaintext, for the original Python clients (8-byte size, name,
+    /// `go ahead`, data). Off unless set. The original protocol has NO encryption, NO
+    /// authentication and NO checksum: anyone who reaches this address can store files. A port
+    /// of its own keeps the main port's policy strict.
+    #[arg(long, env = "FERRY_SEED_COMPAT", value_name = "ADDR")]
+    seed_compat: Option<SocketAddr>,
+
+    /// Let original clients replace an existing file, as the original server did. Without it an
+    /// upload to an existing name is refused (the connection is closed without `go ahead`).
+    #[arg(long, env = "FERRY_SEED_COMPAT_OVERWRITE", requires = "seed_compat")]
+    seed_compat_overwrite: bool,
+
+    /// Silence that ends an original client's file name (the original protocol sends it with no
+    /// length or terminator and then waits for `go ahead`).
+    #[arg(long, env = "FERRY_SEED_COMPAT_PAUSE", default_value = "200ms", value_parser = humantime::parse_duration)]
+    seed_compat_pause: Duration,
 
     /// Log filter: error, warn, info, debug, trace, or a tracing directive like
     /// `ferry_server=debug`.
@@ -122,6 +139,11 @@ fn main() -> anyhow::Result<()> {
     config.staging_max_age = args.staging_max_age;
     config.shutdown_grace = args.shutdown_grace;
     config.checkpoint_interval = args.checkpoint_interval;
+    config.seed_compat = args.seed_compat.map(|listen| SeedCompatConfig {
+        overwrite: args.seed_compat_overwrite,
+        name_pause: args.seed_compat_pause,
+        ..SeedCompatConfig::new(listen)
+    });
 
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     let server = Server::start(config).with_context(|| {
@@ -133,6 +155,9 @@ fn main() -> anyhow::Result<()> {
     })?;
     // The first line on stdout tells scripts (and tests) the real address.
     println!("ferryd listening on {}", server.local_addr());
+    if let Some(addr) = server.seed_compat_addr() {
+        println!("ferryd seed-compat (plaintext, unauthenticated) listening on {addr}");
+    }
 
     if let Some(signal) = signals.forever().next() {
         tracing::info!(
