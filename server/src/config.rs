@@ -4,7 +4,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::Tokens;
 use crate::seed_compat::SeedCompatConfig;
+use crate::tls::TlsIdentity;
 
 /// Default listen address of the `ferryd` binary (the library's [`ServerConfig::new`] uses an
 /// ephemeral port instead, for tests and embedding).
@@ -55,6 +57,12 @@ pub struct ServerConfig {
     /// A second, plaintext listener for the original Python clients, off when `None`
     /// (see [`SeedCompatConfig`]).
     pub seed_compat: Option<SeedCompatConfig>,
+    /// TLS 1.3 under the protocol when set; plaintext when `None` ([`ServerConfig::new`]'s
+    /// default, for tests and embedding; the `ferryd` binary turns TLS on unless told
+    /// `--insecure`). A plaintext client is answered with a plaintext `NotAuthorised` error.
+    pub tls: Option<TlsIdentity>,
+    /// Accepted access tokens; `None` lets every client in with full rights.
+    pub tokens: Option<Tokens>,
     /// **Test only.** Makes the server deliberately broken: an upload whose data does not match
     /// its digest is stored anyway (the client is still told `DigestMismatch`). Exists so the
     /// simulator can prove it catches a server that loses integrity. Never set it otherwise.
@@ -83,6 +91,8 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             seed_compat: None,
+            tls: None,
+            tokens: None,
             fault_skip_digest_check: false,
             fault_disk_full_after: None,
         }

@@ -57,6 +57,7 @@
 #![forbid(unsafe_code, unused_must_use)]
 #![deny(missing_docs)]
 
+mod auth;
 mod config;
 mod connection;
 mod digests;
@@ -67,10 +68,12 @@ mod seed_compat;
 mod server;
 mod staging;
 mod storage;
+mod tls;
 mod transfer_log;
 mod upload;
 mod usage;
 
+pub use crate::auth::{Rights, Tokens, TokensError, token_line};
 pub use crate::config::{
     DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FILE_SIZE,
     ServerConfig,
@@ -78,3 +81,4 @@ pub use crate::config::{
 pub use crate::error::StorageError;
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
+pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, Fingerprint, KEY_FILE, TlsError, TlsIdentity};

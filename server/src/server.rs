@@ -369,8 +369,10 @@ fn refuse_busy(shared: &Arc<Shared>, mut stream: TcpStream) {
     conn.poll_transmit(&mut bytes);
     if shared.refusers.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSERS {
         shared.refusers.fetch_sub(1, Ordering::AcqRel);
-        let _ = stream.set_nonblocking(true);
-        let _ = stream.write(&bytes);
+        if shared.config.tls.is_none() {
+            let _ = stream.set_nonblocking(true);
+            let _ = stream.write(&bytes);
+        }
         return;
     }
     let owner = Arc::clone(shared);
@@ -378,6 +380,12 @@ fn refuse_busy(shared: &Arc<Shared>, mut stream: TcpStream) {
         .name("ferry-refuse".into())
         .stack_size(64 * 1024)
         .spawn(move || {
+            if owner.config.tls.is_some() {
+                let message = "server busy: too many connections; try again later";
+                connection::refuse_early(&owner, stream, ErrorCode::Busy, message, REFUSAL_LINGER);
+                owner.refusers.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
             let _ = stream.set_write_timeout(Some(REFUSAL_LINGER));
             if stream.write_all(&bytes).is_ok() {
                 linger(&mut stream, REFUSAL_LINGER);

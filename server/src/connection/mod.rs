@@ -7,9 +7,15 @@
 //! notice shutdown); writes wait a tick at a time and give up once the client has taken no
 //! bytes for the idle timeout (see `writer`), which ends a download to a client that stopped
 //! reading.
+//!
+//! Under TLS the loop reads and writes plaintext through a [`Transport`] that drives rustls;
+//! the first byte tells a TLS client from a plaintext ferry client, which is answered in
+//! plaintext that the server requires TLS. The `HELLO`'s token decides what the connection
+//! may do (see [`crate::auth`]).
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_protocol::{
@@ -17,15 +23,22 @@ use ferry_protocol::{
     Timestamp,
 };
 
+use crate::auth::Grant;
 use crate::error::StorageError;
 use crate::server::{Shared, linger};
 use crate::transfer_log::{self, Op};
 use crate::upload::{self, Left, Upload};
 
 mod download;
+mod transport;
 mod writer;
 
+use transport::{FirstByte, Transport};
 use writer::WriteFrom;
+
+/// What a plaintext ferry client of a TLS server is told (the client recognises "requires TLS").
+pub(crate) const REQUIRES_TLS: &str =
+    "this server requires TLS; connect without --insecure (and check the server's fingerprint)";
 
 /// Bytes read from the socket at once. Control frames are at most 16 KiB, so a frame always fits.
 const INPUT_BUFFER: usize = 256 * 1024;
@@ -50,10 +63,15 @@ enum Flow {
 pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     // Writes wait a tick at a time (see `writer`), reads as long as `run` says.
     let _ = stream.set_write_timeout(Some(TICK));
+    let opened = Instant::now();
+    let Some(stream) = open_transport(shared, stream, peer, opened) else {
+        return;
+    };
     let mut connection = Connection {
         conn: ServerConnection::new(shared.config.protocol(), shared.now()),
         shared,
         stream,
+        grant: Grant::full(),
         peer,
         input: vec![0u8; INPUT_BUFFER],
         filled: 0,
@@ -61,7 +79,7 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
         upload: None,
         file_buf: Vec::new(),
         peer_closed: false,
-        opened: Instant::now(),
+        opened,
         welcomed: false,
         moved_at: shared.now(),
     };
@@ -71,9 +89,91 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     tracing::debug!(%peer, "connection closed");
 }
 
+/// The connection's transport: plaintext, or TLS once the first byte shows a TLS client. A
+/// plaintext ferry client of a TLS server is told so in plaintext and let go.
+fn open_transport(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    opened: Instant,
+) -> Option<Transport> {
+    let Some(identity) = shared.config.tls.as_ref() else {
+        return Some(Transport::Plain(stream));
+    };
+    let until = opened + shared.config.handshake_timeout;
+    match transport::sniff(&stream, until, TICK, || shared.shutdown.is_stopping()) {
+        FirstByte::Tls => match Transport::tls(stream, Arc::clone(identity.config())) {
+            Ok(transport) => Some(transport),
+            Err(error) => {
+                tracing::error!(%peer, "cannot start TLS: {error}");
+                None
+            }
+        },
+        FirstByte::PlainFerry => {
+            tracing::warn!(%peer, "refused a plaintext client: this server requires TLS");
+            refuse_plaintext(shared, stream, ErrorCode::NotAuthorised, REQUIRES_TLS);
+            None
+        }
+        FirstByte::Nothing => None,
+    }
+}
+
+/// Answers a plaintext client with the magic and an `ERROR`, then closes.
+fn refuse_plaintext(shared: &Shared, mut stream: TcpStream, code: ErrorCode, message: &str) {
+    let mut conn = ServerConnection::new(shared.config.protocol(), shared.now());
+    let _ = conn.refuse_connection(code, message);
+    let mut bytes = Vec::new();
+    conn.poll_transmit(&mut bytes);
+    let _ = stream.set_write_timeout(Some(CLOSE_LINGER));
+    if io::Write::write_all(&mut stream, &bytes).is_ok() {
+        linger(&mut stream, CLOSE_LINGER);
+    }
+}
+
+/// Refuses a connection before serving it (the server is at its connection limit), over TLS
+/// when the server speaks TLS, waiting at most `patience` for the client.
+pub(crate) fn refuse_early(
+    shared: &Shared,
+    stream: TcpStream,
+    code: ErrorCode,
+    message: &str,
+    patience: Duration,
+) {
+    let Some(identity) = shared.config.tls.as_ref() else {
+        refuse_plaintext(shared, stream, code, message);
+        return;
+    };
+    let until = Instant::now() + patience;
+    match transport::sniff(&stream, until, patience, || false) {
+        FirstByte::PlainFerry => {
+            refuse_plaintext(shared, stream, ErrorCode::NotAuthorised, REQUIRES_TLS)
+        }
+        FirstByte::Nothing => {}
+        FirstByte::Tls => {
+            let _ = stream.set_read_timeout(Some(patience));
+            let _ = stream.set_write_timeout(Some(patience));
+            let Ok(mut transport) = Transport::tls(stream, Arc::clone(identity.config())) else {
+                return;
+            };
+            let mut conn = ServerConnection::new(shared.config.protocol(), shared.now());
+            let _ = conn.refuse_connection(code, message);
+            let mut bytes = Vec::new();
+            conn.poll_transmit(&mut bytes);
+            if transport.handshake(until).is_ok()
+                && io::Write::write_all(&mut transport, &bytes).is_ok()
+                && io::Write::flush(&mut transport).is_ok()
+            {
+                linger(transport.finish(), patience);
+            }
+        }
+    }
+}
+
 struct Connection<'a> {
     shared: &'a Shared,
-    stream: TcpStream,
+    stream: Transport,
+    /// What the client's token allows (everything when the server has no tokens).
+    grant: Grant,
     peer: SocketAddr,
     conn: ServerConnection,
     input: Vec<u8>,
@@ -147,7 +247,7 @@ impl Connection<'_> {
                 );
                 return;
             }
-            let _ = self.stream.set_read_timeout(Some(wait));
+            let _ = self.stream.socket().set_read_timeout(Some(wait));
             match self.stream.read(&mut self.input[self.filled..]) {
                 Ok(0) => {
                     self.peer_closed = true;
@@ -293,26 +393,53 @@ impl Connection<'_> {
 
     fn on_event(&mut self, event: ServerEvent) -> Flow {
         let result = match event {
-            ServerEvent::ClientHello { .. } => {
+            ServerEvent::ClientHello { token, .. } => {
                 if self.shared.shutdown.is_stopping() {
                     self.conn
                         .refuse_connection(ErrorCode::ShuttingDown, "the server is shutting down")
-                } else {
+                } else if let Some(grant) = self.authorise(&token) {
+                    self.grant = grant;
                     self.welcomed = true;
                     self.conn.accept_client()
+                } else {
+                    self.conn.refuse_connection(
+                        ErrorCode::NotAuthorised,
+                        "wrong or missing access token",
+                    )
                 }
             }
-            ServerEvent::PutRequested(request) => self.on_put(&request),
-            ServerEvent::GetRequested { name, offset } => return self.on_get(&name, offset),
-            ServerEvent::ListRequested { prefix } => return self.on_list(&prefix),
-            ServerEvent::RemoveRequested { name } => match self.shared.storage.remove(&name) {
-                Ok(size) => {
-                    tracing::info!(peer = %self.peer, name, size, "removed");
-                    self.conn.confirm()
+            ServerEvent::PutRequested(mut request) => {
+                if !self.grant.may_write() {
+                    return self.forbid(&request.name, "upload");
                 }
-                Err(error) => self.refuse(&name, &error),
-            },
-            ServerEvent::QueryRequested { name, tag } => self.on_query(&name, &tag),
+                request.name = self.grant.name(&request.name);
+                self.on_put(&request)
+            }
+            ServerEvent::GetRequested { name, offset } => {
+                let name = self.grant.name(&name);
+                return self.on_get(&name, offset);
+            }
+            ServerEvent::ListRequested { prefix } => {
+                let prefix = self.grant.name(&prefix);
+                return self.on_list(&prefix);
+            }
+            ServerEvent::RemoveRequested { name } => {
+                if !self.grant.may_write() {
+                    return self.forbid(&name, "removal");
+                }
+                let name = self.grant.name(&name);
+                match self.shared.storage.remove(&name) {
+                    Ok(size) => {
+                        tracing::info!(peer = %self.peer, name, size, "removed");
+                        self.conn.confirm()
+                    }
+                    Err(error) => self.refuse(&name, &error),
+                }
+            }
+            ServerEvent::QueryRequested { name, tag } => {
+                let name = self.grant.name(&name);
+                self.on_query(&name, &tag)
+            }
             ServerEvent::UploadVerified { digest, .. } => self.on_verified(&digest),
             ServerEvent::UploadRejected { error } => {
                 self.on_rejected(&error);
@@ -338,6 +465,33 @@ impl Connection<'_> {
                 Flow::Stop
             }
         }
+    }
+
+    /// The grant for `token`, or `None` after logging the failure and making the client wait
+    /// (longer with each failure from its address).
+    fn authorise(&self, token: &[u8]) -> Option<Grant> {
+        let Some(tokens) = self.shared.config.tokens.as_ref() else {
+            return Some(Grant::full());
+        };
+        let ip = self.peer.ip();
+        if let Some(grant) = tokens.check(token) {
+            tokens.forgive(ip);
+            return Some(grant);
+        }
+        let (failures, pause) = tokens.penalty(ip);
+        tracing::warn!(
+            peer = %self.peer, failures, pause_ms = pause.as_millis(), token_given = !token.is_empty(),
+            "refused a connection: wrong or missing access token"
+        );
+        std::thread::sleep(pause);
+        None
+    }
+
+    /// Refuses a write with a read-only token.
+    fn forbid(&mut self, name: &str, what: &str) -> Flow {
+        tracing::warn!(peer = %self.peer, name, "refused a {what}: the token is read-only");
+        let message = format!("this token is read-only; {what}s are not allowed");
+        self.command(|c| c.refuse(ErrorCode::Forbidden, &message))
     }
 
     fn refuse(
@@ -446,9 +600,12 @@ impl Connection<'_> {
             Err(error) => return self.command(|c| c.refuse(error.code(), &error.to_string())),
         };
         for (i, entry) in entries.iter().enumerate() {
-            if let Err(error) =
-                self.conn
-                    .send_list_entry(&entry.name, entry.size, entry.modified_ms)
+            let Some(name) = self.grant.client_name(&entry.name) else {
+                continue; // outside the token's folder: cannot happen with a folder prefix
+            };
+            if let Err(error) = self
+                .conn
+                .send_list_entry(name, entry.size, entry.modified_ms)
             {
                 tracing::debug!(name = entry.name, "skipped a listing entry: {error}");
             }
@@ -514,7 +671,7 @@ impl Connection<'_> {
         self.interrupt_upload("connection closed");
         let _ = self.flush();
         if !self.peer_closed {
-            linger(&mut self.stream, CLOSE_LINGER);
+            linger(self.stream.finish(), CLOSE_LINGER);
         }
     }
 }

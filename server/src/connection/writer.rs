@@ -28,8 +28,15 @@ impl Connection<'_> {
         };
         let stall_limit = self.shared.config.idle_timeout;
         let mut progress = Instant::now();
-        while !head.is_empty() || !body.is_empty() {
-            let result = if head.is_empty() {
+        let mut flushed = false;
+        while !flushed {
+            let result = if head.is_empty() && body.is_empty() {
+                // Under TLS the last bytes may still wait in rustls: push them out.
+                self.stream.flush().map(|()| {
+                    flushed = true;
+                    usize::MAX
+                })
+            } else if head.is_empty() {
                 self.stream.write(body)
             } else if body.is_empty() {
                 self.stream.write(head)
@@ -61,6 +68,9 @@ impl Connection<'_> {
                 Err(error) => return Err(error),
             };
             progress = Instant::now();
+            if flushed {
+                break;
+            }
             let from_head = n.min(head.len());
             head = &head[from_head..];
             body = &body[n - from_head..];
