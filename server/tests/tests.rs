@@ -10,4 +10,5 @@ mod limits;
 mod names;
 mod process;
 mod resume;
+mod seed_compat;
 mod shutdown;
