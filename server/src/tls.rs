@@ -176,7 +176,14 @@ impl TlsIdentity {
     }
 }
 
+/// Creates `dir` with mode 0700 (its parents, such as the storage root, with the usual mode).
 fn create_private_dir(dir: &Path) -> Result<(), TlsError> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|source| TlsError::Write {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

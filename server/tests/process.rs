@@ -20,7 +20,13 @@ impl Ferryd {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferryd"))
             .arg("--root")
             .arg(root)
-            .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--log-level",
+                "warn",
+                "--insecure",
+            ])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -113,28 +119,60 @@ fn sigterm_shuts_down_gracefully() {
     );
 }
 
-#[test]
-fn ferryd_with_no_flags_serves_an_upload_in_its_working_folder() {
-    let dir = tempfile::tempdir().unwrap();
+/// Runs `ferryd` with no flags but the port in `dir`; returns it with its first two lines.
+fn ferryd_with_no_flags(dir: &Path) -> (Child, SocketAddr, String) {
     // No flags at all except the port (7070 may be taken on a shared machine).
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferryd"))
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env("FERRY_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr: SocketAddr = line.trim().rsplit(' ').next().unwrap().parse().unwrap();
-    let mut client = Client::connect(addr);
-    client.put_new("hello.txt", b"hello");
-    assert_eq!(
-        std::fs::read(dir.path().join("ferry-data/hello.txt")).unwrap(),
-        b"hello"
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    let addr: SocketAddr = first.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    (child, addr, second.trim().to_owned())
+}
+
+#[test]
+fn ferryd_with_no_flags_serves_tls_with_a_private_key_and_refuses_plaintext_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, second) = ferryd_with_no_flags(dir.path());
+    let fingerprint = second
+        .strip_prefix("ferryd TLS certificate ")
+        .unwrap_or_else(|| panic!("unexpected second line {second:?}"));
+    let state = dir.path().join("ferry-data/.ferry-tls");
+    let identity = ferry_server::TlsIdentity::load_or_create(&state).unwrap();
+    assert!(
+        !identity.is_new(),
+        "ferryd kept its certificate in {}",
+        state.display()
     );
+    assert_eq!(identity.fingerprint().to_string(), fingerprint);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = std::fs::metadata(state.join(ferry_server::KEY_FILE)).unwrap();
+        assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    }
+    // A plaintext ferry client is told why, in plaintext, instead of hanging.
+    let error = Client::try_connect(addr)
+        .err()
+        .expect("a plaintext client is refused");
+    match error {
+        ferry_protocol::ProtocolError::Peer { code, message } => {
+            assert_eq!(code, ferry_protocol::ErrorCode::NotAuthorised);
+            assert!(message.contains("requires TLS"), "{message}");
+        }
+        other => panic!("expected the server's refusal, got {other}"),
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    // A restart keeps the certificate, so pinned clients keep working.
+    let (mut child, _, again) = ferryd_with_no_flags(dir.path());
+    assert_eq!(again, second);
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -158,8 +196,36 @@ fn help_explains_every_flag_and_its_environment_variable() {
         ("--staging-max-age", "FERRY_STAGING_MAX_AGE"),
         ("--shutdown-grace", "FERRY_SHUTDOWN_GRACE"),
         ("--log-level", "FERRY_LOG"),
+        ("--insecure", "FERRY_INSECURE"),
+        ("--state-dir", "FERRY_STATE_DIR"),
+        ("--tls-cert", "FERRY_TLS_CERT"),
+        ("--tls-key", "FERRY_TLS_KEY"),
+        ("--tokens", "FERRY_TOKENS"),
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
         assert!(help.contains(env), "--help lacks {env}");
     }
+}
+
+#[test]
+fn hash_token_prints_a_line_the_tokens_file_accepts() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferryd"))
+        .args(["hash-token", "--read-only", "--folder", "photos/alice"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let line = String::from_utf8(output.stdout).unwrap();
+    let expected = ferry_server::token_line(
+        "s3cret",
+        ferry_server::Rights::ReadOnly,
+        Some("photos/alice"),
+    );
+    assert_eq!(line.trim(), expected.unwrap());
+    assert!(line.ends_with(" ro photos/alice\n"), "{line}");
+    assert_eq!(ferry_server::Tokens::parse(&line).unwrap().len(), 1);
 }

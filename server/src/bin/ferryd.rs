@@ -2,14 +2,20 @@
 //!
 //! Every flag can also be set by an environment variable (shown in `--help`). Sizes take
 //! suffixes (`10G`, `512MiB`), durations human forms (`30s`, `7days`).
+//!
+//! TLS is on unless `--insecure` is given: the first start makes a self-signed certificate in
+//! the state folder and every start prints its fingerprint for clients to pin.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
-use ferry_server::{SeedCompatConfig, Server, ServerConfig};
+use clap::{Parser, Subcommand};
+use ferry_server::{
+    Rights, SeedCompatConfig, Server, ServerConfig, TlsIdentity, Tokens, token_line,
+};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -18,8 +24,12 @@ use signal_hook::iterator::Signals;
 /// Files appear under their names in the storage root only once every byte has arrived, matched
 /// its digest and is durable on disk. Interrupted uploads stay resumable.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, args_conflicts_with_subcommands = true)]
 struct Args {
+    /// A tool instead of serving.
+    #[command(subcommand)]
+    tool: Option<Tool>,
+
     /// Storage root: files are stored under their names inside it (created if missing).
     #[arg(long, env = "FERRY_ROOT", default_value = "./ferry-data")]
     root: PathBuf,
@@ -81,10 +91,101 @@ struct Args {
     #[arg(long, env = "FERRY_SEED_COMPAT_PAUSE", default_value = "200ms", value_parser = humantime::parse_duration)]
     seed_compat_pause: Duration,
 
+    /// Serve plaintext instead of TLS: anyone on the network can read and change the data.
+    /// Clients must say --insecure too.
+    #[arg(long, env = "FERRY_INSECURE", conflicts_with_all = ["tls_cert", "tls_key", "state_dir"])]
+    insecure: bool,
+
+    /// Folder keeping the self-signed certificate and key made on first start [default:
+    /// ROOT/.ferry-tls].
+    #[arg(long, env = "FERRY_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
+    /// A certificate chain (PEM, leaf first) to serve instead of the self-signed one.
+    #[arg(
+        long,
+        env = "FERRY_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        env = "FERRY_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+
+    /// Accept only clients presenting a token listed (hashed) in this file: lines of
+    /// `sha256:<hex> [ro|rw] [folder]`, made by `ferryd hash-token`. Without it, any client
+    /// that reaches the server may read and write everything.
+    #[arg(long, env = "FERRY_TOKENS", value_name = "FILE")]
+    tokens: Option<PathBuf>,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive like
     /// `ferry_server=debug`.
     #[arg(long, env = "FERRY_LOG", default_value = "info")]
     log_level: String,
+}
+
+/// Tools run instead of the server.
+#[derive(Debug, Subcommand)]
+enum Tool {
+    /// Read a token from standard input and print its line for the --tokens file. Use a long
+    /// random token, e.g. `openssl rand -hex 32`.
+    HashToken {
+        /// The token may only download, list and query.
+        #[arg(long)]
+        read_only: bool,
+        /// Confine the token to this folder: its names are taken inside it.
+        #[arg(long, value_name = "DIR")]
+        folder: Option<String>,
+    },
+}
+
+/// Prints the tokens-file line for the token on standard input.
+fn hash_token(read_only: bool, folder: Option<&str>) -> anyhow::Result<()> {
+    let mut token = String::new();
+    std::io::stdin()
+        .read_line(&mut token)
+        .context("reading the token from standard input")?;
+    let token = token.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!token.is_empty(), "no token on standard input");
+    let rights = if read_only {
+        Rights::ReadOnly
+    } else {
+        Rights::ReadWrite
+    };
+    println!("{}", token_line(token, rights, folder)?);
+    Ok(())
+}
+
+/// The TLS identity the flags ask for, or `None` for `--insecure`.
+fn tls_identity(args: &Args) -> anyhow::Result<Option<TlsIdentity>> {
+    if args.insecure {
+        tracing::warn!(
+            "--insecure: serving PLAINTEXT; anyone on the network can read and change transfers and tokens"
+        );
+        return Ok(None);
+    }
+    let identity = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => TlsIdentity::from_pem_files(cert, key)?,
+        _ => {
+            let dir = args
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| args.root.join(ferry_server::DEFAULT_STATE_DIR));
+            let identity = TlsIdentity::load_or_create(&dir)?;
+            if identity.is_new() {
+                tracing::info!(dir = %dir.display(), "made a self-signed TLS certificate");
+            }
+            identity
+        }
+    };
+    Ok(Some(identity))
 }
 
 /// Parses a byte size: a number with an optional suffix (K, M, G, T, P; KiB etc. are the same
@@ -120,6 +221,9 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Tool::HashToken { read_only, folder }) = &args.tool {
+        return hash_token(*read_only, folder.as_deref());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log_level)
@@ -139,12 +243,18 @@ fn main() -> anyhow::Result<()> {
     config.staging_max_age = args.staging_max_age;
     config.shutdown_grace = args.shutdown_grace;
     config.checkpoint_interval = args.checkpoint_interval;
+    config.tls = tls_identity(&args)?;
+    config.tokens = match &args.tokens {
+        Some(path) => Some(Tokens::from_file(path)?),
+        None => None,
+    };
     config.seed_compat = args.seed_compat.map(|listen| SeedCompatConfig {
         overwrite: args.seed_compat_overwrite,
         name_pause: args.seed_compat_pause,
         ..SeedCompatConfig::new(listen)
     });
 
+    let config_tls = config.tls.as_ref().map(TlsIdentity::fingerprint);
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     let server = Server::start(config).with_context(|| {
         format!(
@@ -155,6 +265,11 @@ fn main() -> anyhow::Result<()> {
     })?;
     // The first line on stdout tells scripts (and tests) the real address.
     println!("ferryd listening on {}", server.local_addr());
+    // Scripts that read only the first line may have closed stdout already: never fail here.
+    let _ = match &config_tls {
+        Some(fingerprint) => writeln!(std::io::stdout(), "ferryd TLS certificate {fingerprint}"),
+        None => writeln!(std::io::stdout(), "ferryd serving plaintext (--insecure)"),
+    };
     if let Some(addr) = server.seed_compat_addr() {
         println!("ferryd seed-compat (plaintext, unauthenticated) listening on {addr}");
     }
