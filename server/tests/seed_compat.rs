@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ferry_protocol::limits::MAX_NAME_LEN;
 use ferry_server::SeedCompatConfig;
 
-use crate::support::{PATIENCE, TestServer, data, snapshot, wait_until};
+use crate::support::{Client, PATIENCE, TestServer, data, snapshot, wait_until};
 
 /// One upload by an original client.
 struct Job {
@@ -120,9 +120,12 @@ fn wait_for_empty_staging(server: &TestServer) {
     });
 }
 
-/// The native listing, as (name, size), and each listed file downloaded with its digest checked.
+/// The native listing: each listed file downloaded with its digest checked.
 fn listed_files(server: &TestServer) -> Vec<(String, Vec<u8>)> {
-    let mut client = server.client();
+    listed_by(&mut server.client())
+}
+
+fn listed_by(client: &mut Client) -> Vec<(String, Vec<u8>)> {
     let entries = client.list("");
     entries
         .into_iter()
@@ -349,4 +352,31 @@ fn a_header_that_never_completes_is_closed_after_the_handshake_timeout() {
         "closed by the server, not our timeout"
     );
     assert_eq!(server.client().names(), Vec::<String>::new());
+}
+
+#[test]
+fn original_clients_share_the_connection_limit() {
+    let (server, addr) = seed_server(|config| config.max_connections = 1);
+    let native = server.client();
+    assert_eq!(
+        run_original_clients(&server, addr, &[Job::whole("later", data(100, 15))]),
+        ["refused"]
+    );
+    drop(native);
+    // The native connection's seat is free once the server has seen it close.
+    wait_until("a free seat", || {
+        run_original_clients(&server, addr, &[Job::whole("later", data(100, 15))]) == ["sent"]
+    });
+    wait_for_empty_staging(&server);
+    // The original client's seat is free once its connection thread has ended.
+    let mut lister = None;
+    wait_until("a free seat for a native listing", || {
+        lister = Client::try_connect(server.addr).ok();
+        lister.is_some()
+    });
+    let mut lister = lister.unwrap();
+    assert_eq!(
+        listed_by(&mut lister),
+        [("later".to_owned(), data(100, 15))]
+    );
 }

@@ -14,6 +14,7 @@ use crate::server::Shared;
 use crate::transfer_log::{self, Op};
 use crate::upload::{self, Upload};
 
+use super::config::SeedCompatConfig;
 use super::header::{Header, HeaderError, HeaderParser};
 
 /// The server's answer that lets an original client send its data.
@@ -75,11 +76,12 @@ enum SeedError {
 }
 
 /// Serves one original client until its upload is stored or abandoned, then closes.
-pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
+pub(crate) fn serve(shared: &Shared, seed: &SeedCompatConfig, stream: TcpStream, peer: SocketAddr) {
     let span = tracing::info_span!("seed_compat", %peer);
     let _entered = span.enter();
     let mut client = Client {
         shared,
+        seed,
         stream,
         peer,
         input: vec![0u8; INPUT_BUFFER],
@@ -124,6 +126,7 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
 
 struct Client<'a> {
     shared: &'a Shared,
+    seed: &'a SeedCompatConfig,
     stream: TcpStream,
     peer: SocketAddr,
     input: Vec<u8>,
@@ -132,10 +135,7 @@ struct Client<'a> {
 impl Client<'_> {
     /// Reads the size and the name; the name ends once the client has been quiet for the pause.
     fn read_header(&mut self) -> Result<Header, SeedError> {
-        let Some(seed) = self.shared.config.seed_compat.as_ref() else {
-            return Err(SeedError::ShuttingDown);
-        };
-        let pause = seed.name_pause;
+        let pause = self.seed.name_pause;
         let limit = self.shared.config.handshake_timeout;
         let deadline = Instant::now() + limit;
         let mut parser = HeaderParser::default();
@@ -179,16 +179,10 @@ impl Client<'_> {
         if self.shared.shutdown.is_stopping() {
             return Err(SeedError::ShuttingDown);
         }
-        let overwrite = self
-            .shared
-            .config
-            .seed_compat
-            .as_ref()
-            .is_some_and(|seed| seed.overwrite);
         let request = PutRequest {
             name: header.name.clone(),
             size: header.size,
-            overwrite,
+            overwrite: self.seed.overwrite,
             resume: false,
             tag: connection_tag(),
         };

@@ -15,10 +15,20 @@ use super::connection;
 /// Stack of a compatibility connection thread (its buffers are on the heap).
 const CONNECTION_STACK: usize = 256 * 1024;
 
+/// A bound compatibility address, not yet accepting.
+#[derive(Debug)]
+pub(crate) struct Bound {
+    listener: TcpListener,
+    config: SeedCompatConfig,
+}
+
 /// Binds the compatibility address. Done before the server starts any thread, so a taken port
 /// fails the start cleanly.
-pub(crate) fn bind(config: &SeedCompatConfig) -> io::Result<TcpListener> {
-    listen(config.listen)
+pub(crate) fn bind(config: &SeedCompatConfig) -> io::Result<Bound> {
+    Ok(Bound {
+        listener: listen(config.listen)?,
+        config: config.clone(),
+    })
 }
 
 /// A running compatibility listener.
@@ -29,8 +39,9 @@ pub(crate) struct SeedListener {
 }
 
 impl SeedListener {
-    /// Starts accepting original clients on `listener`.
-    pub(crate) fn start(shared: &Arc<Shared>, listener: TcpListener) -> io::Result<SeedListener> {
+    /// Starts accepting original clients on `bound`.
+    pub(crate) fn start(shared: &Arc<Shared>, bound: Bound) -> io::Result<SeedListener> {
+        let Bound { listener, config } = bound;
         let local_addr = listener.local_addr()?;
         tracing::warn!(
             listen = %local_addr,
@@ -40,7 +51,7 @@ impl SeedListener {
         let shared = Arc::clone(shared);
         let accept = thread::Builder::new()
             .name("ferry-seed-accept".into())
-            .spawn(move || accept_loop(&shared, &listener))?;
+            .spawn(move || accept_loop(&shared, &listener, &config))?;
         Ok(SeedListener {
             local_addr,
             accept: Some(accept),
@@ -67,7 +78,7 @@ impl SeedListener {
     }
 }
 
-fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, config: &SeedCompatConfig) {
     for stream in listener.incoming() {
         if shared.shutdown.is_stopping() {
             break;
@@ -88,12 +99,13 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
             tracing::warn!(%peer, "seed-compat: refused a connection: at the limit of {} connections", shared.config.max_connections);
             continue;
         };
+        let config = config.clone();
         let spawned = thread::Builder::new()
             .name("ferry-seed-conn".into())
             .stack_size(CONNECTION_STACK)
             .spawn(move || {
                 let seat = seat;
-                connection::serve(seat.shared(), stream, peer);
+                connection::serve(seat.shared(), &config, stream, peer);
             });
         if let Err(error) = spawned {
             tracing::error!(%peer, "could not start a seed-compat connection thread: {error}");
