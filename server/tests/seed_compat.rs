@@ -380,3 +380,62 @@ fn original_clients_share_the_connection_limit() {
         [("later".to_owned(), data(100, 15))]
     );
 }
+
+#[test]
+fn ferryd_with_seed_compat_announces_it_warns_and_stores_uploads() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let log = dir.path().join("ferryd.log");
+    // The main port keeps its default (TLS); the compatibility port is plaintext beside it.
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_ferryd"))
+            .arg("--root")
+            .arg(&root)
+            .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+            .args(["--seed-compat", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // Kept open until the end, so a late line from ferryd never meets a closed pipe.
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let prefix = "ferryd seed-compat (plaintext, unauthenticated) listening on ";
+    let addr: Option<SocketAddr> = stdout
+        .by_ref()
+        .lines()
+        .take(20)
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix(prefix).map(|a| a.parse().unwrap()));
+    let Some(addr) = addr else {
+        panic!("ferryd did not announce its seed-compat address");
+    };
+    let body = data(70_000, 16);
+    let server = TestServer::start(|_| {}); // only lends its temporary folder to the jobs
+    let outcomes = run_original_clients(&server, addr, &[Job::whole("from-python", body.clone())]);
+    let stored = root.join("from-python");
+    wait_until("the upload on disk", || {
+        std::fs::read(&stored).is_ok_and(|bytes| bytes == body)
+    });
+    drop(child);
+    drop(stdout);
+    assert_eq!(outcomes, ["sent"]);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("no encryption, no authentication and no checksum"),
+        "{log}"
+    );
+}
+
+/// A child process killed (and reaped) when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
