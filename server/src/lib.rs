@@ -52,6 +52,9 @@
 //!   server waits for ends the connection (an upload stays resumable), counted from the
 //!   server's own last move so a long download or commit never counts against the client; a
 //!   client that stops reading a download is dropped after `idle_timeout` without progress.
+//! - **Original clients**: with [`ServerConfig::seed_compat`] set, a second, plaintext listener
+//!   takes uploads from the clients of the original protocol (size, name, `go ahead`, data)
+//!   through the same upload code; they cannot resume and are refused by a silent close.
 //! - **Shutdown** stops accepting, refuses new requests, gives transfers a grace period and then
 //!   ends them; uploads stay resumable, and after a `kill -9` no partial file is ever visible.
 #![forbid(unsafe_code, unused_must_use)]
