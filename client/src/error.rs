@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use ferry_protocol::{CommandError, ErrorCode, NameError, ProtocolError};
 
+use crate::security::Fingerprint;
+
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
 /// Exit code: an error not covered by the others (local files, internal errors).
@@ -100,6 +102,60 @@ pub enum ClientError {
         #[source]
         source: NameError,
     },
+    /// The TLS handshake failed (no common parameters, a certificate not valid for the name,
+    /// a broken record).
+    #[error("TLS with {server} failed: {reason}")]
+    Tls {
+        /// The server (`HOST:PORT`).
+        server: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The server's certificate is not the one recorded in the known-servers file: someone may
+    /// be intercepting the connection. The file is left as it is.
+    #[error(
+        "WARNING: the TLS certificate of {server} has CHANGED (recorded {known}, now {seen}). \
+         Someone may be intercepting the connection, or the server got a new certificate. \
+         Nothing was sent. If the change is expected, check the new fingerprint with the \
+         server's operator, then remove the line for {server} from {} or pass --fingerprint {seen}",
+        file.display()
+    )]
+    CertificateChanged {
+        /// The server (`HOST:PORT`).
+        server: String,
+        /// The fingerprint recorded earlier.
+        known: Fingerprint,
+        /// The fingerprint the server showed now.
+        seen: Fingerprint,
+        /// The known-servers file.
+        file: PathBuf,
+    },
+    /// The server's certificate is not the pinned one.
+    #[error(
+        "the TLS certificate of {server} is {seen}, not the pinned {pinned}; nothing was sent (check --fingerprint)"
+    )]
+    NotPinned {
+        /// The server (`HOST:PORT`).
+        server: String,
+        /// The fingerprint asked for.
+        pinned: Fingerprint,
+        /// The fingerprint the server showed.
+        seen: Fingerprint,
+    },
+    /// The server answered in plaintext: it runs `--insecure`.
+    #[error(
+        "{server} does not speak TLS (it runs with --insecure); pass --insecure to connect in plaintext, only on a network you trust"
+    )]
+    ServerInsecure {
+        /// The server (`HOST:PORT`).
+        server: String,
+    },
+    /// The client used plaintext but the server requires TLS.
+    #[error("{server} requires TLS; drop --insecure")]
+    TlsRequired {
+        /// The server (`HOST:PORT`).
+        server: String,
+    },
     /// A command the connection did not allow at that moment: a bug in this client.
     #[error("internal error (please report): {0}")]
     Internal(#[from] CommandError),
@@ -133,7 +189,12 @@ impl ClientError {
         match self {
             ClientError::Connect { .. }
             | ClientError::Network { .. }
-            | ClientError::TimedOut { .. } => EXIT_CONNECTION,
+            | ClientError::TimedOut { .. }
+            | ClientError::Tls { .. }
+            | ClientError::CertificateChanged { .. }
+            | ClientError::NotPinned { .. }
+            | ClientError::ServerInsecure { .. }
+            | ClientError::TlsRequired { .. } => EXIT_CONNECTION,
             ClientError::Protocol(ProtocolError::DigestMismatch { .. }) => EXIT_INTEGRITY,
             ClientError::Protocol(ProtocolError::Peer { code, .. }) => match code {
                 ErrorCode::DigestMismatch => EXIT_INTEGRITY,

@@ -9,8 +9,18 @@
 //!     │                                                   │
 //!     ├─ Upload   (source → DATA frames, whole-file digest, resume from PUT_READY offset)
 //!     ├─ Download (DATA → sink, resume from the local hash checkpoint)
-//!     └─ Link     one TcpStream driving a ferry_protocol::ClientConnection
+//!     └─ Link     one TcpStream (plain, or TLS 1.3 via rustls) driving a
+//!                 ferry_protocol::ClientConnection
 //! ```
+//!
+//! ## Security
+//!
+//! [`ClientOptions::security`] chooses TLS 1.3 (the default) and whom to trust: certificates
+//! from well-known authorities ([`Trust::WebPki`], the default), one pinned certificate
+//! ([`Trust::Pinned`], the fingerprint `ferryd` prints), or trust on first use recorded in a
+//! known-servers file ([`Trust::KnownServers`], what the `ferry` command does). A changed
+//! certificate is refused with [`ClientError::CertificateChanged`]. [`Security::Insecure`]
+//! speaks plaintext, to a server run with `--insecure`.
 //!
 //! ## Example
 //!
@@ -46,9 +56,13 @@ mod client;
 mod download;
 mod error;
 mod files;
+mod known_servers;
 mod link;
 mod options;
+mod security;
 mod tag;
+mod tls;
+mod transport;
 mod upload;
 
 pub use crate::client::Client;
@@ -57,5 +71,6 @@ pub use crate::error::{
 };
 pub use crate::files::{PARTIAL_SUFFIX, partial_path};
 pub use crate::options::{ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutReport};
+pub use crate::security::{Fingerprint, FingerprintError, Security, Trust};
 pub use crate::tag::{file_tag, name_tag};
 pub use ferry_protocol::{Digest, ErrorCode, ListEntry, SourceTag};

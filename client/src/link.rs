@@ -1,4 +1,5 @@
-//! One TCP connection driving a [`ClientConnection`]: the socket half of the sans-IO machine.
+//! One TCP connection driving a [`ClientConnection`]: the socket half of the sans-IO machine,
+//! over plaintext or TLS (see [`Transport`]).
 //!
 //! A `Link` writes what the machine queues, reads until the machine has an event, hands file
 //! data of a download to a callback, and turns silence into errors: a read waits at most until
@@ -13,6 +14,8 @@ use ferry_protocol::{ClientConnection, ClientEvent, Config, ProtocolError, Times
 
 use crate::error::ClientError;
 use crate::options::ClientOptions;
+use crate::security::Security;
+use crate::transport::Transport;
 
 /// Size of the receive buffer: several default data chunks, far above the largest control frame.
 const RECV_BUF_LEN: usize = 512 * 1024;
@@ -28,7 +31,7 @@ pub(crate) type DataSink<'a> = dyn FnMut(&[u8]) -> Result<(), ClientError> + 'a;
 
 /// An open, handshaken connection to the server.
 pub(crate) struct Link {
-    stream: TcpStream,
+    stream: Transport,
     pub(crate) conn: ClientConnection,
     epoch: Instant,
     io_timeout: Duration,
@@ -54,6 +57,13 @@ impl Link {
         stream
             .set_write_timeout(Some(options.io_timeout.max(MIN_WAIT)))
             .map_err(|source| ClientError::Network { during, source })?;
+        let (host, server) = server_names(&stream, options);
+        let stream = match &options.security {
+            Security::Insecure => Transport::Plain(stream),
+            Security::Tls(trust) => {
+                crate::tls::connect(stream, &host, &server, trust, options.connect_timeout)?
+            }
+        };
         let config = Config {
             handshake_timeout: options.connect_timeout,
             idle_timeout: options.io_timeout,
@@ -75,6 +85,13 @@ impl Link {
         match link.next_event("waiting for the server's welcome", &mut no_data) {
             Ok(ClientEvent::Connected { .. }) => Ok(link),
             Ok(other) => Err(ClientError::Protocol(unexpected(&other, "the handshake"))),
+            Err(ClientError::Protocol(ProtocolError::Peer { code, message }))
+                if options.security == Security::Insecure
+                    && code == ferry_protocol::ErrorCode::NotAuthorised
+                    && message.contains("requires TLS") =>
+            {
+                Err(ClientError::TlsRequired { server })
+            }
             Err(ClientError::Protocol(ProtocolError::Peer { code, message })) => {
                 Err(ClientError::Refused {
                     request: "the connection",
@@ -97,7 +114,10 @@ impl Link {
         if self.out.is_empty() {
             return Ok(());
         }
-        let result = self.stream.write_all(&self.out);
+        let result = self
+            .stream
+            .write_all(&self.out)
+            .and_then(|()| self.stream.flush());
         self.out.clear();
         self.after_write(result, during)
     }
@@ -109,7 +129,8 @@ impl Link {
         self.out.clear();
         self.conn.poll_transmit(&mut self.out);
         let mut slices = [IoSlice::new(&self.out), IoSlice::new(chunk)];
-        let result = write_all_vectored(&mut self.stream, &mut slices);
+        let result =
+            write_all_vectored(&mut self.stream, &mut slices).and_then(|()| self.stream.flush());
         self.out.clear();
         self.after_write(result, "sending upload data")
     }
@@ -137,7 +158,10 @@ impl Link {
     /// After a failed write: the server may have said why before it closed (a full disk, a
     /// shutdown). Reads what already arrived, briefly, and returns the server's `ERROR` if any.
     fn salvage_peer_error(&mut self) -> Option<ClientError> {
-        self.stream.set_read_timeout(Some(SALVAGE_WAIT)).ok()?;
+        self.stream
+            .socket()
+            .set_read_timeout(Some(SALVAGE_WAIT))
+            .ok()?;
         loop {
             if self.end == self.buf.len() {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -232,6 +256,7 @@ impl Link {
             }
             let wait = deadline.saturating_duration_since(now).max(MIN_WAIT);
             self.stream
+                .socket()
                 .set_read_timeout(Some(wait))
                 .map_err(|source| ClientError::Network { during, source })?;
             match self.stream.read(&mut self.buf[self.end..]) {
@@ -286,6 +311,24 @@ fn is_timeout(error: &io::Error) -> bool {
     )
 }
 
+/// The server's host (for the certificate's name) and its `HOST:PORT` (its key in the
+/// known-servers file).
+fn server_names(stream: &TcpStream, options: &ClientOptions) -> (String, String) {
+    let peer = stream.peer_addr().ok();
+    let host = options
+        .server_name
+        .clone()
+        .or_else(|| peer.map(|p| p.ip().to_string()))
+        .unwrap_or_default();
+    let port = peer.map_or(0, |p| p.port());
+    let server = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    (host, server)
+}
+
 fn connect_any(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, ClientError> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing");
     for addr in addrs {
@@ -303,7 +346,7 @@ fn connect_any(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, Cli
 }
 
 /// `write_all` for several buffers (the standard one is not stable yet).
-fn write_all_vectored(stream: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+fn write_all_vectored(stream: &mut Transport, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
     IoSlice::advance_slices(&mut slices, 0);
     while !slices.is_empty() {
         match stream.write_vectored(slices) {

@@ -5,11 +5,20 @@ use std::time::Duration;
 use ferry_protocol::limits::DEFAULT_DATA_CHUNK;
 use ferry_protocol::{Digest, SourceTag};
 
+use crate::security::Security;
+
 /// Settings of a [`Client`](crate::Client), shared by all its operations.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// Access token presented to the server (empty for none).
     pub token: Vec<u8>,
+    /// TLS and whom to trust, or plaintext. The default is TLS accepting only certificates
+    /// from well-known authorities; against a self-signed `ferryd`, pin its fingerprint or use
+    /// a known-servers file (see [`Trust`](crate::Trust)).
+    pub security: Security,
+    /// The server's host name, checked against a certificate from an authority and used as
+    /// its key (with the port) in a known-servers file. `None` uses its IP address.
+    pub server_name: Option<String>,
     /// Longest wait to open a connection and complete the handshake.
     pub connect_timeout: Duration,
     /// Stall detection: longest time without any progress (no byte sent or received, no reply)
@@ -32,6 +41,8 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             token: Vec::new(),
+            security: Security::default(),
+            server_name: None,
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(30),
             retries: 8,

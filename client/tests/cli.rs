@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use ferry_client::Digest;
 
-use crate::support::cli::{TestServer, ferry, read_tree, write_tree};
+use crate::support::cli::{TestServer, ferry, fingerprint, read_tree, write_tree};
 use crate::support::pattern;
 use crate::support::relay::{Direction, Relay};
 
@@ -498,9 +498,13 @@ fn no_resume_starts_an_interrupted_download_over() {
 #[test]
 fn a_busy_server_is_retried_then_reported_as_refused() {
     let server = TestServer::start_with(|config| config.max_connections = 1);
-    let holder =
-        ferry_client::Client::connect(server.addr(), ferry_client::ClientOptions::default())
-            .unwrap();
+    let options = ferry_client::ClientOptions {
+        security: ferry_client::Security::Tls(ferry_client::Trust::Pinned(
+            fingerprint().parse().unwrap(),
+        )),
+        ..ferry_client::ClientOptions::default()
+    };
+    let holder = ferry_client::Client::connect(server.addr(), options).unwrap();
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("f"), b"x").unwrap();
     let busy = ferry(server.addr(), work.path(), &["--retries", "2", "put", "f"]);

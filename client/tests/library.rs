@@ -17,6 +17,8 @@ fn fast_options() -> ClientOptions {
     ClientOptions {
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(200),
+        // The mini server speaks plaintext.
+        security: ferry_client::Security::Insecure,
         ..ClientOptions::default()
     }
 }

@@ -4,4 +4,5 @@
 
 mod cli;
 mod library;
+mod security;
 mod support;

@@ -20,7 +20,8 @@ struct Args {
     /// Seed of every choice; without it a random seed is chosen and printed.
     #[arg(long)]
     seed: Option<u64>,
-    /// A ferryd to test; without it one is started in-process on a fresh temporary root.
+    /// A ferryd to test, run with `--insecure` (the simulator speaks plaintext); without it one
+    /// is started in-process on a fresh temporary root.
     #[arg(long)]
     server: Option<SocketAddr>,
     /// Print the summary as JSON.

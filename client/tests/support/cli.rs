@@ -3,10 +3,28 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use ferry_server::{Server, ServerConfig, ServerHandle};
+use ferry_server::{Server, ServerConfig, ServerHandle, TlsIdentity};
 use tempfile::TempDir;
+
+/// One certificate for every test server, made once: ports are reused between tests, and a
+/// client trusting on first use would rightly refuse a new certificate on an old port.
+pub fn identity() -> TlsIdentity {
+    static IDENTITY: OnceLock<TlsIdentity> = OnceLock::new();
+    IDENTITY
+        .get_or_init(|| {
+            let state = tempfile::tempdir().unwrap();
+            TlsIdentity::load_or_create(&state.path().join("tls")).unwrap()
+        })
+        .clone()
+}
+
+/// The fingerprint of [`identity`], as `ferry --fingerprint` takes it.
+pub fn fingerprint() -> String {
+    identity().fingerprint().to_string()
+}
 
 /// A real server on a fresh storage root, stopped when dropped.
 pub struct TestServer {
@@ -22,11 +40,13 @@ impl TestServer {
         TestServer::start_with(|_| {})
     }
 
-    /// Starts a server on a free loopback port, its configuration adjusted by `adjust`.
+    /// Starts a TLS server ([`identity`]) on a free loopback port, its configuration
+    /// adjusted by `adjust`.
     pub fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let root = tempfile::tempdir().unwrap();
         let mut config = ServerConfig::new(root.path());
         config.shutdown_grace = Duration::from_millis(100);
+        config.tls = Some(identity());
         adjust(&mut config);
         let handle = Server::start(config).unwrap();
         TestServer { handle, root }
@@ -71,14 +91,28 @@ impl Run {
     }
 }
 
-/// Runs `ferry --server <addr> <args>` in `dir`, with fast retries.
+/// Runs `ferry --server <addr> --fingerprint <the test certificate> <args>` in `dir`.
 pub fn ferry(addr: SocketAddr, dir: &Path, args: &[&str]) -> Run {
-    let output: Output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    ferry_with(addr, dir, &["--fingerprint", &fingerprint()], args)
+}
+
+/// Runs `ferry --server <addr> <security> <args>` in `dir`, with no ferry variables from the
+/// environment and no config folder but one inside `dir` (the user's is never touched).
+pub fn ferry_with(addr: SocketAddr, dir: &Path, security: &[&str], args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("FERRY_") {
+            command.env_remove(name);
+        }
+    }
+    let output: Output = command
         .current_dir(dir)
-        .env_remove("FERRY_SERVER")
-        .env_remove("FERRY_TOKEN")
+        .env("FERRY_CONFIG_DIR", dir.join(".ferry-config"))
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("HOME")
         .arg("--server")
         .arg(addr.to_string())
+        .args(security)
         .args(args)
         .output()
         .unwrap();

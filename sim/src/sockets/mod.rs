@@ -148,6 +148,8 @@ pub fn run(config: &SocketConfig) -> Result<Summary, SetupError> {
         retries: 10,
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_secs(1),
+        // The simulated server speaks plaintext (ServerConfig::new's default).
+        security: ferry_client::Security::Insecure,
         ..ClientOptions::default()
     };
     let hostile_wait = if config.server.is_some() {

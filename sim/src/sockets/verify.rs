@@ -15,7 +15,11 @@ use crate::report::{Breach, Summary};
 pub(crate) fn verify(ctx: &RunCtx, runs: &[ClientRun], summary: &mut Summary) {
     let seed = ctx.seed;
     account_faults(seed, runs, summary);
-    let mut client = match Client::connect(ctx.server, ClientOptions::default()) {
+    let options = ClientOptions {
+        security: ctx.options.security.clone(),
+        ..ClientOptions::default()
+    };
+    let mut client = match Client::connect(ctx.server, options) {
         Ok(client) => client,
         Err(error) => {
             summary.breaches.push(Breach::global(

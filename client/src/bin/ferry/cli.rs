@@ -16,6 +16,8 @@ Exit codes:
 
 When several files fail, the exit code is that of the first failure.
 Set FERRY_LOG=info (or debug) to log connections, retries and resumes on stderr.
+Servers trusted on first use are recorded in known_servers in FERRY_CONFIG_DIR
+(default: $XDG_CONFIG_HOME/ferry or ~/.config/ferry); a changed certificate is refused.
 Interrupted transfers resume by themselves; run the same command again to continue one
 that ran out of retries.";
 
@@ -35,6 +37,21 @@ pub struct Cli {
     /// Access token for the server.
     #[arg(long, env = "FERRY_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// Accept only the server certificate with this fingerprint (ferryd prints it at start).
+    /// Without it, a certificate from a well-known authority is accepted by name, and any
+    /// other is trusted on first use and must stay the same (see FERRY_CONFIG_DIR).
+    #[arg(
+        long,
+        env = "FERRY_FINGERPRINT",
+        global = true,
+        value_name = "SHA256:HEX",
+        conflicts_with = "insecure"
+    )]
+    pub fingerprint: Option<ferry_client::Fingerprint>,
+    /// Talk plaintext, to a server run with --insecure: anyone on the network can read and
+    /// change the data and the token.
+    #[arg(long, env = "FERRY_INSECURE", global = true)]
+    pub insecure: bool,
     /// Print nothing but errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,

@@ -11,9 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Parser;
 use ferry_client::{
-    Client, ClientError, ClientOptions, EXIT_OTHER, EXIT_USAGE, GetOptions, PutOptions,
+    Client, ClientError, ClientOptions, EXIT_OTHER, EXIT_USAGE, GetOptions, PutOptions, Security,
+    Trust,
 };
 use serde::Serialize;
 
@@ -68,13 +70,48 @@ fn command_name(command: &Command) -> &'static str {
     }
 }
 
-fn options(cli: &Cli) -> ClientOptions {
-    ClientOptions {
+/// Name of the known-servers file in the config folder.
+const KNOWN_SERVERS: &str = "known_servers";
+
+fn options(cli: &Cli) -> anyhow::Result<ClientOptions> {
+    let security = if cli.insecure {
+        Security::Insecure
+    } else if let Some(fingerprint) = cli.fingerprint {
+        Security::Tls(Trust::Pinned(fingerprint))
+    } else {
+        Security::Tls(Trust::KnownServers(config_dir()?.join(KNOWN_SERVERS)))
+    };
+    Ok(ClientOptions {
         token: cli.token.clone().unwrap_or_default().into_bytes(),
+        security,
+        server_name: Some(host_of(&cli.server)),
         io_timeout: Duration::from_secs(cli.stall_timeout.max(1)),
         retries: cli.retries,
         ..ClientOptions::default()
-    }
+    })
+}
+
+/// The user's ferry config folder: `FERRY_CONFIG_DIR`, else `$XDG_CONFIG_HOME/ferry`, else
+/// `~/.config/ferry` (`%APPDATA%\ferry` on Windows).
+fn config_dir() -> anyhow::Result<PathBuf> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("FERRY_CONFIG_DIR")
+        .or_else(|| var("XDG_CONFIG_HOME").map(|p| p.join("ferry")))
+        .or_else(|| var("HOME").map(|p| p.join(".config/ferry")))
+        .or_else(|| var("APPDATA").map(|p| p.join("ferry")))
+        .context("no config folder for the known-servers file; set FERRY_CONFIG_DIR or pass --fingerprint")
+}
+
+/// The host part of `HOST:PORT` (without the brackets of an IPv6 address).
+fn host_of(server: &str) -> String {
+    let host = server.rsplit_once(':').map_or(server, |(host, _)| host);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned()
 }
 
 /// One file's outcome, for `--json`.
@@ -131,7 +168,7 @@ struct EntryJson<'a> {
 }
 
 fn execute(cli: &Cli) -> anyhow::Result<i32> {
-    let options = options(cli);
+    let options = options(cli)?;
     let addrs: Vec<SocketAddr> = cli
         .server
         .to_socket_addrs()

@@ -1,0 +1,78 @@
+//! The known-servers file: the certificate fingerprint each server showed the first time, one
+//! `HOST:PORT SHA256:<hex>` line per server, like ssh's `known_hosts`.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::security::Fingerprint;
+
+/// What the file says about a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Known {
+    /// Never seen.
+    Unknown,
+    /// Seen with this very certificate.
+    Same,
+    /// Seen with another certificate (the first one recorded).
+    Different(Fingerprint),
+}
+
+/// Looks `server` up. A missing file knows nothing; an unreadable one is an error (never a
+/// reason to trust anew).
+pub(crate) fn lookup(file: &Path, server: &str, seen: &Fingerprint) -> io::Result<Known> {
+    let text = match fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Known::Unknown),
+        Err(error) => return Err(error),
+    };
+    let mut known = Known::Unknown;
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(name), Some(fingerprint)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if name != server || name.starts_with('#') {
+            continue;
+        }
+        match fingerprint.parse::<Fingerprint>() {
+            Ok(recorded) if recorded == *seen => return Ok(Known::Same),
+            Ok(recorded) if known == Known::Unknown => known = Known::Different(recorded),
+            _ => {}
+        }
+    }
+    Ok(known)
+}
+
+/// Appends `server` with its fingerprint, creating the file and its folder if needed.
+pub(crate) fn record(file: &Path, server: &str, fingerprint: &Fingerprint) -> io::Result<()> {
+    if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(folder)?;
+    }
+    let mut out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    // One write, so that parallel clients never interleave within a line.
+    out.write_all(format!("{server} {fingerprint}\n").as_bytes())?;
+    out.sync_all()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_server_is_known_with_its_certificate_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config/known_servers");
+        let (a, b) = (Fingerprint::of(b"a"), Fingerprint::of(b"b"));
+        assert_eq!(lookup(&file, "h:1", &a).unwrap(), Known::Unknown);
+        record(&file, "h:1", &a).unwrap();
+        record(&file, "other:1", &b).unwrap();
+        assert_eq!(lookup(&file, "h:1", &a).unwrap(), Known::Same);
+        assert_eq!(lookup(&file, "h:1", &b).unwrap(), Known::Different(a));
+        assert_eq!(lookup(&file, "h:2", &a).unwrap(), Known::Unknown);
+    }
+}

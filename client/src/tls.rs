@@ -1,0 +1,309 @@
+//! The client's TLS 1.3 handshake (PROTOCOL.md §10): which certificate it accepts (pinned,
+//! known from an earlier visit, or signed by a well-known authority) and what it tells the
+//! user when the answer is no.
+
+use std::io::{self, BufRead};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::error::ClientError;
+use crate::known_servers::{self, Known};
+use crate::security::{Fingerprint, Trust};
+use crate::transport::{Tls, Transport};
+
+/// First byte of the ferry magic: a server answering a TLS hello with it runs `--insecure`.
+const FERRY_MAGIC_FIRST: u8 = 0x89;
+
+/// What the verifier concluded about the server's certificate.
+#[derive(Clone, Debug)]
+enum Verdict {
+    /// Accepted: pinned, known, or signed by an authority.
+    Trusted,
+    /// Accepted as a server met for the first time: record it once the handshake succeeds.
+    FirstUse(Fingerprint),
+    /// Refused: the recorded certificate of this server is another one.
+    Changed {
+        known: Fingerprint,
+        seen: Fingerprint,
+    },
+    /// Refused: not the pinned certificate.
+    NotPinned {
+        pinned: Fingerprint,
+        seen: Fingerprint,
+    },
+    /// Refused: the known-servers file could not be read.
+    Unreadable(String),
+}
+
+#[derive(Debug)]
+struct Verifier {
+    trust: Trust,
+    /// `HOST:PORT`, the server's entry in the known-servers file.
+    server: String,
+    provider: Arc<CryptoProvider>,
+    verdict: Mutex<Option<Verdict>>,
+}
+
+impl Verifier {
+    fn decide(&self, verdict: Verdict) -> Result<ServerCertVerified, rustls::Error> {
+        let ok = matches!(verdict, Verdict::Trusted | Verdict::FirstUse(_));
+        *self.verdict.lock().unwrap_or_else(PoisonError::into_inner) = Some(verdict);
+        if ok {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "the server's certificate is not trusted".into(),
+            ))
+        }
+    }
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let seen = Fingerprint::of(end_entity);
+        let by_authority = || {
+            webpki_verifier(&self.provider)?.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            )
+        };
+        match &self.trust {
+            Trust::Pinned(pinned) if *pinned == seen => self.decide(Verdict::Trusted),
+            Trust::Pinned(pinned) => self.decide(Verdict::NotPinned {
+                pinned: *pinned,
+                seen,
+            }),
+            Trust::WebPki => by_authority(),
+            Trust::KnownServers(file) => {
+                if by_authority().is_ok() {
+                    return self.decide(Verdict::Trusted);
+                }
+                match known_servers::lookup(file, &self.server, &seen) {
+                    Ok(Known::Same) => self.decide(Verdict::Trusted),
+                    Ok(Known::Unknown) => self.decide(Verdict::FirstUse(seen)),
+                    Ok(Known::Different(known)) => self.decide(Verdict::Changed { known, seen }),
+                    Err(error) => self.decide(Verdict::Unreadable(format!(
+                        "cannot read the known-servers file {}: {error}",
+                        file.display()
+                    ))),
+                }
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The verifier for certificates from well-known authorities, built once.
+fn webpki_verifier(
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>, rustls::Error> {
+    static VERIFIER: OnceLock<Result<Arc<WebPkiServerVerifier>, String>> = OnceLock::new();
+    VERIFIER
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(rustls::Error::General)
+}
+
+/// Runs the TLS handshake over `socket` to the server known as `server` (`HOST:PORT`, whose
+/// host part is checked against a certificate from an authority) within `timeout`.
+pub(crate) fn connect(
+    socket: TcpStream,
+    host: &str,
+    server: &str,
+    trust: &Trust,
+    timeout: Duration,
+) -> Result<Transport, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(Verifier {
+        trust: trust.clone(),
+        server: server.to_owned(),
+        provider: Arc::clone(&provider),
+        verdict: Mutex::new(None),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| tls_error(server, &e))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::<Verifier>::clone(&verifier))
+        .with_no_client_auth();
+    let name = ServerName::try_from(host.to_owned()).map_err(|_| ClientError::Tls {
+        server: server.to_owned(),
+        reason: format!("{host:?} is not a valid server name"),
+    })?;
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| tls_error(server, &e))?;
+    let mut tls = Tls::new(conn, socket);
+    let result = handshake(&mut tls, timeout);
+    let verdict = verifier
+        .verdict
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    match (result, verdict) {
+        (Ok(()), Some(Verdict::FirstUse(seen))) => {
+            if let Trust::KnownServers(file) = trust {
+                known_servers::record(file, server, &seen).map_err(|source| {
+                    ClientError::Local {
+                        action: "cannot record the server's certificate in",
+                        path: file.clone(),
+                        source,
+                    }
+                })?;
+                tracing::warn!(server, fingerprint = %seen, file = %file.display(), "trusting a new server on first use");
+            }
+            Ok(Transport::Tls(Box::new(tls)))
+        }
+        (Ok(()), _) => Ok(Transport::Tls(Box::new(tls))),
+        (Err(_), Some(Verdict::Changed { known, seen })) => {
+            let file = match trust {
+                Trust::KnownServers(file) => file.clone(),
+                _ => Default::default(),
+            };
+            Err(ClientError::CertificateChanged {
+                server: server.to_owned(),
+                known,
+                seen,
+                file,
+            })
+        }
+        (Err(_), Some(Verdict::NotPinned { pinned, seen })) => Err(ClientError::NotPinned {
+            server: server.to_owned(),
+            pinned,
+            seen,
+        }),
+        (Err(_), Some(Verdict::Unreadable(reason))) => Err(ClientError::Tls {
+            server: server.to_owned(),
+            reason,
+        }),
+        (Err(error), _) => Err(error.into_client_error(server, timeout)),
+    }
+}
+
+/// Why a handshake failed.
+enum Failure {
+    Io(io::Error),
+    Tls(rustls::Error),
+    PlaintextServer,
+}
+
+impl Failure {
+    fn into_client_error(self, server: &str, timeout: Duration) -> ClientError {
+        match self {
+            Failure::Io(source) if is_timeout(&source) => ClientError::TimedOut {
+                what: "the TLS handshake",
+                after: timeout,
+            },
+            Failure::Io(source) => ClientError::Network {
+                during: "the TLS handshake",
+                source,
+            },
+            Failure::Tls(error) => tls_error(server, &error),
+            Failure::PlaintextServer => ClientError::ServerInsecure {
+                server: server.to_owned(),
+            },
+        }
+    }
+}
+
+fn handshake(tls: &mut Tls, timeout: Duration) -> Result<(), Failure> {
+    let until = Instant::now() + timeout;
+    let mut first = true;
+    while tls.conn.is_handshaking() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Failure::Io(io::ErrorKind::TimedOut.into()));
+        }
+        tls.push().map_err(Failure::Io)?;
+        let socket = tls.socket.get_ref();
+        socket.set_read_timeout(Some(left)).map_err(Failure::Io)?;
+        if first {
+            // A plaintext server answers a TLS hello with its own magic and an error.
+            let buffered = tls.socket.fill_buf().map_err(Failure::Io)?;
+            if buffered.first() == Some(&FERRY_MAGIC_FIRST) {
+                return Err(Failure::PlaintextServer);
+            }
+            first = false;
+        }
+        if tls.conn.read_tls(&mut tls.socket).map_err(Failure::Io)? == 0 {
+            return Err(Failure::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection during the TLS handshake",
+            )));
+        }
+        if let Err(error) = tls.conn.process_new_packets() {
+            let _ = tls.push(); // the alert that tells the server why
+            return Err(Failure::Tls(error));
+        }
+    }
+    tls.push().map_err(Failure::Io)
+}
+
+fn tls_error(server: &str, error: &rustls::Error) -> ClientError {
+    ClientError::Tls {
+        server: server.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
