@@ -9,24 +9,47 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use ferry_client::{Client, ClientOptions, GetOptions, PutOptions};
+use ferry_client::{Client, ClientOptions, GetOptions, PutOptions, Security, Trust};
 use ferry_protocol::Digest;
-use ferry_server::{Server, ServerConfig, ServerHandle};
+use ferry_server::{Server, ServerConfig, ServerHandle, TlsIdentity};
 
 use crate::content;
 
-/// Starts an in-process server on a fresh root.
+/// Starts an in-process plaintext server on a fresh root.
 pub fn start_server(root: &Path) -> anyhow::Result<ServerHandle> {
+    Ok(start_server_with(root, false)?.0)
+}
+
+/// Starts an in-process server on a fresh root, with TLS (a fresh self-signed certificate in
+/// the root's state folder) or plaintext; returns it with the client security that fits.
+pub fn start_server_with(root: &Path, tls: bool) -> anyhow::Result<(ServerHandle, Security)> {
     if root.exists() {
         std::fs::remove_dir_all(root)?;
     }
     let mut config = ServerConfig::new(root);
     config.max_connections = 4096;
-    Ok(Server::start(config)?)
+    let security = if tls {
+        let identity = TlsIdentity::load_or_create(&root.join(ferry_server::DEFAULT_STATE_DIR))?;
+        let pin = identity.fingerprint().to_string().parse()?;
+        config.tls = Some(identity);
+        Security::Tls(Trust::Pinned(pin))
+    } else {
+        Security::Insecure
+    };
+    Ok((Server::start(config)?, security))
 }
 
+/// A plaintext client.
 fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
-    Ok(Client::connect(addr, ClientOptions::default())?)
+    connect_with(addr, Security::Insecure)
+}
+
+fn connect_with(addr: SocketAddr, security: Security) -> anyhow::Result<Client> {
+    let options = ClientOptions {
+        security,
+        ..ClientOptions::default()
+    };
+    Ok(Client::connect(addr, options)?)
 }
 
 fn put_options() -> PutOptions {
@@ -38,9 +61,14 @@ fn put_options() -> PutOptions {
 
 /// One large file put from `source` to a server rooted at `root`; verified by the digest the
 /// server acknowledged.
-pub fn large_put(source: &Path, digest: Digest, root: &Path) -> anyhow::Result<Duration> {
-    let server = start_server(root)?;
-    let mut client = connect(server.local_addr())?;
+pub fn large_put(
+    source: &Path,
+    digest: Digest,
+    root: &Path,
+    tls: bool,
+) -> anyhow::Result<Duration> {
+    let (server, security) = start_server_with(root, tls)?;
+    let mut client = connect_with(server.local_addr(), security)?;
     let start = Instant::now();
     let report = client.put_file(source, "big.bin", &put_options(), &mut |_| {})?;
     let elapsed = start.elapsed();
@@ -62,9 +90,10 @@ pub fn large_get(
     digest: Digest,
     root: &Path,
     dest: &Path,
+    tls: bool,
 ) -> anyhow::Result<Duration> {
-    let server = start_server(root)?;
-    let mut client = connect(server.local_addr())?;
+    let (server, security) = start_server_with(root, tls)?;
+    let mut client = connect_with(server.local_addr(), security)?;
     client.put_file(source, "big.bin", &put_options(), &mut |_| {})?;
     if dest.exists() {
         std::fs::remove_file(dest)?;
@@ -218,6 +247,7 @@ pub fn idle_connections(root: &Path, silent: usize) -> anyhow::Result<IdleResult
         .arg((silent + 64).to_string())
         .arg("--handshake-timeout")
         .arg("600s")
+        .arg("--insecure")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
