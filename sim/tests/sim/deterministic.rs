@@ -23,7 +23,11 @@ fn a_thousand_seeds_keep_every_promise() {
     assert!(fault("hostile_wrong_digest") > 100);
     assert!(summary.resumes >= fault("cut") + fault("stall"));
     // Some interrupted transfers continue from their checkpoint instead of starting over.
-    assert!(summary.resumed_mid_file > 30, "{}", summary.resumed_mid_file);
+    assert!(
+        summary.resumed_mid_file > 30,
+        "{}",
+        summary.resumed_mid_file
+    );
 }
 
 #[test]

@@ -18,7 +18,10 @@ fn two_hundred_clients_with_faults_keep_every_promise() {
     assert!(fault("cut") > 10, "cuts: {}", fault("cut"));
     assert!(fault("stall") > 0, "no stall fired");
     assert!(summary.resumes > 0);
-    assert!(summary.resumed_mid_file > 0, "no transfer resumed past byte 0");
+    assert!(
+        summary.resumed_mid_file > 0,
+        "no transfer resumed past byte 0"
+    );
     assert!(summary.expected_failures > 0);
 }
 
