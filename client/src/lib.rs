@@ -25,11 +25,16 @@
 //! ## Example
 //!
 //! ```no_run
-//! use std::path::Path;
-//! use ferry_client::{Client, ClientOptions, GetOptions, PutOptions};
+//! use std::path::{Path, PathBuf};
+//! use ferry_client::{Client, ClientOptions, GetOptions, PutOptions, Security, Trust};
 //!
 //! # fn main() -> Result<(), ferry_client::ClientError> {
-//! let mut client = Client::connect("127.0.0.1:7070", ClientOptions::default())?;
+//! // A self-signed ferryd: trust it on first use, as the `ferry` command does.
+//! let options = ClientOptions {
+//!     security: Security::Tls(Trust::KnownServers(PathBuf::from("known_servers"))),
+//!     ..ClientOptions::default()
+//! };
+//! let mut client = Client::connect("127.0.0.1:7070", options)?;
 //! let mut show = |p: ferry_client::Progress| eprintln!("{}/{} bytes", p.done, p.total);
 //! let put = client.put_file(Path::new("report.pdf"), "docs/report.pdf", &PutOptions::default(), &mut show)?;
 //! println!("stored {} ({} bytes, blake3 {})", put.name, put.size, put.digest);

@@ -106,9 +106,15 @@ fn trust_on_first_use_records_then_accepts_and_a_changed_certificate_is_refused(
     let known = work.path().join(".ferry-config/known_servers");
     let entry = format!("{} {}\n", server.addr(), fingerprint());
 
-    ferry_with(server.addr(), work.path(), &[], &["put", "f"]).ok();
+    let first = ferry_with(server.addr(), work.path(), &[], &["put", "f"]).ok();
+    assert!(
+        first.stderr.contains("trusting a new server on first use"),
+        "{}",
+        first.stderr
+    );
     assert_eq!(std::fs::read_to_string(&known).unwrap(), entry);
-    ferry_with(server.addr(), work.path(), &[], &["ls"]).ok();
+    let second = ferry_with(server.addr(), work.path(), &[], &["ls"]).ok();
+    assert!(!second.stderr.contains("first use"), "{}", second.stderr);
     assert_eq!(
         std::fs::read_to_string(&known).unwrap(),
         entry,
@@ -187,7 +193,7 @@ fn wrong_and_missing_tokens_are_not_authorised_and_nothing_is_written() {
         .filter(|name| !name.starts_with(".ferry"))
         .collect();
     assert!(visible.is_empty(), "{visible:?}");
-    // The right token, from the environment, works.
+    // The right token works.
     let run = ferry_with(
         server.addr(),
         work.path(),

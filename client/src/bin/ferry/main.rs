@@ -29,10 +29,12 @@ const LOG_ENV: &str = "FERRY_LOG";
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+        // By default only the note that a server was trusted on first use is shown.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off,ferry_client::tls=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let code = match execute(&cli) {
         Ok(code) => code,
