@@ -182,10 +182,17 @@ pub(crate) fn connect(
         .dangerous()
         .with_custom_certificate_verifier(Arc::<Verifier>::clone(&verifier))
         .with_no_client_auth();
-    let name = ServerName::try_from(host.to_owned()).map_err(|_| ClientError::Tls {
-        server: server.to_owned(),
-        reason: format!("{host:?} is not a valid server name"),
-    })?;
+    // A host name TLS cannot carry (an underscore, say) is left out: the address stands in.
+    let name = match (ServerName::try_from(host.to_owned()), socket.peer_addr()) {
+        (Ok(name), _) => name,
+        (Err(_), Ok(peer)) => ServerName::IpAddress(peer.ip().into()),
+        (Err(_), Err(source)) => {
+            return Err(ClientError::Network {
+                during: "starting TLS",
+                source,
+            });
+        }
+    };
     let conn =
         rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| tls_error(server, &e))?;
     let mut tls = Tls::new(conn, socket);

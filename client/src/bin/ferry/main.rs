@@ -380,3 +380,16 @@ fn format_time(ms: u64) -> String {
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn the_host_of_a_server_address_drops_the_port_and_brackets() {
+        assert_eq!(host_of("example.com:7070"), "example.com");
+        assert_eq!(host_of("127.0.0.1:7070"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:7070"), "::1");
+        assert_eq!(host_of("nohost"), "nohost");
+    }
+}
