@@ -12,3 +12,4 @@ mod process;
 mod resume;
 mod seed_compat;
 mod shutdown;
+mod tls;
