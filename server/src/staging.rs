@@ -95,7 +95,7 @@ impl SavedState {
 }
 
 /// The staging folder.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Staging {
     dir: PathBuf,
 }

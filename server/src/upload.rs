@@ -3,6 +3,7 @@
 //! ```text
 //!  PUT ─► begin: limits, name lock, resume point ─► PUT_READY(offset)
 //!         data  ─► write to <key>.part ─► every checkpoint_interval: fdatasync, then <key>.ckpt
+//!                      (on a thread of its own, while the next data keeps arriving)
 //!         DONE, digest ok  ─► commit: fsync, digest record, rename into place, fsync folder ─► ACK
 //!         DONE, digest bad ─► discard the staged data
 //!         CANCEL / EOF / timeout / disk full / shutdown ─► suspend: last durable checkpoint kept
@@ -10,6 +11,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
+use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use ferry_protocol::{Digest, HashCheckpoint, PutRequest, SourceTag};
@@ -22,6 +24,9 @@ use crate::paths;
 use crate::staging::{PartialKey, SavedState};
 use crate::storage::Storage;
 use crate::usage::free_space;
+
+/// Stack of a checkpoint thread: it only syncs a file and writes a small one.
+const CHECKPOINT_STACK: usize = 256 * 1024;
 
 /// An upload under way. Its name is locked against other uploads until it is dropped.
 #[derive(Debug)]
@@ -36,6 +41,10 @@ pub(crate) struct Upload {
     written: u64,
     /// Offset of the last checkpoint made durable.
     saved: u64,
+    /// Offset of the last checkpoint started (`saved`, or the one `pending` is writing).
+    requested: u64,
+    /// A checkpoint being made durable on its own thread; it yields its offset.
+    pending: Option<JoinHandle<io::Result<u64>>>,
     /// Hash state after the latest data the protocol handed out (and we wrote).
     latest: HashCheckpoint,
     /// Offset this session started at.
@@ -129,6 +138,8 @@ pub(crate) fn begin(
         file,
         written: offset,
         saved: offset,
+        requested: offset,
+        pending: None,
         latest: checkpoint.clone(),
         start_offset: offset,
         started: Instant::now(),
@@ -213,13 +224,84 @@ impl Upload {
         self.latest = checkpoint;
     }
 
-    /// Whether enough data arrived since the last durable checkpoint to make another.
+    /// Whether enough data arrived since the last checkpoint started to start another.
     pub(crate) fn wants_checkpoint(&self, interval: u64) -> bool {
-        self.latest.offset().saturating_sub(self.saved) >= interval.max(1)
+        self.latest.offset().saturating_sub(self.requested) >= interval.max(1)
     }
 
-    /// Makes the data durable, then the latest hash state beside it.
-    pub(crate) fn checkpoint(&mut self, storage: &Storage) -> Result<(), StorageError> {
+    /// Starts making the latest hash state a durable checkpoint on a thread of its own: the
+    /// data is synced there and only then the state saved, so the checkpoint never claims bytes
+    /// that are not durable, while the connection goes on receiving (a sync in line would stall
+    /// it for as long as the disk takes). One runs at a time: if the last one is still running,
+    /// this waits for it, so a resume never loses more than two intervals. A failure of an
+    /// earlier one is reported here.
+    pub(crate) fn start_checkpoint(&mut self, storage: &Storage) -> Result<(), StorageError> {
+        self.collect_checkpoint(false)?;
+        let offset = self.latest.offset();
+        if offset <= self.requested || offset > self.written {
+            return Ok(());
+        }
+        self.collect_checkpoint(true)?;
+        let file = self
+            .file
+            .try_clone()
+            .map_err(StorageError::io("syncing the staging file"))?;
+        let staging = storage.staging.clone();
+        let key = self.key.clone();
+        let state = self.saved_state();
+        let spawned = thread::Builder::new()
+            .name("ferry-checkpoint".into())
+            .stack_size(CHECKPOINT_STACK)
+            .spawn(move || {
+                file.sync_data()?;
+                staging.save(&key, &state)?;
+                Ok(offset)
+            });
+        match spawned {
+            Ok(handle) => {
+                self.pending = Some(handle);
+                self.requested = offset;
+                Ok(())
+            }
+            // No thread to be had: checkpoint in line instead.
+            Err(_) => self.checkpoint(storage),
+        }
+    }
+
+    /// Takes in the result of the checkpoint running on its own thread, if it has finished
+    /// (or, with `wait`, once it has).
+    fn collect_checkpoint(&mut self, wait: bool) -> Result<(), StorageError> {
+        let Some(handle) = self.pending.take_if(|handle| wait || handle.is_finished()) else {
+            return Ok(());
+        };
+        let result = handle
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the checkpoint thread panicked")));
+        match result {
+            Ok(offset) => {
+                self.saved = self.saved.max(offset);
+                Ok(())
+            }
+            Err(error) => {
+                self.requested = self.saved;
+                Err(StorageError::io("saving an upload checkpoint")(error))
+            }
+        }
+    }
+
+    fn saved_state(&self) -> SavedState {
+        SavedState {
+            name: self.name.clone(),
+            tag: self.tag,
+            size: self.size,
+            checkpoint: self.latest.clone(),
+        }
+    }
+
+    /// Makes the data durable, then the latest hash state beside it, on this thread (after any
+    /// checkpoint still running on its own).
+    fn checkpoint(&mut self, storage: &Storage) -> Result<(), StorageError> {
+        self.collect_checkpoint(true)?;
         let offset = self.latest.offset();
         if offset <= self.saved || offset > self.written {
             return Ok(());
@@ -227,17 +309,12 @@ impl Upload {
         self.file
             .sync_data()
             .map_err(StorageError::io("syncing the staging file"))?;
-        let state = SavedState {
-            name: self.name.clone(),
-            tag: self.tag,
-            size: self.size,
-            checkpoint: self.latest.clone(),
-        };
         storage
             .staging
-            .save(&self.key, &state)
+            .save(&self.key, &self.saved_state())
             .map_err(StorageError::io("saving an upload checkpoint"))?;
         self.saved = offset;
+        self.requested = offset;
         Ok(())
     }
 
@@ -245,6 +322,9 @@ impl Upload {
     /// state first if it can), trims the staged data to it, and stops reserving space it will
     /// not receive now.
     pub(crate) fn suspend(mut self, storage: &Storage) -> Left {
+        if let Err(error) = self.collect_checkpoint(true) {
+            tracing::warn!(name = %self.name, "a checkpoint of an interrupted upload failed: {error}");
+        }
         if let Err(error) = self.checkpoint(storage) {
             tracing::warn!(name = %self.name, "could not checkpoint an interrupted upload: {error}");
         }
@@ -263,7 +343,9 @@ impl Upload {
     }
 
     /// Deletes the staged data.
-    pub(crate) fn discard(self, storage: &Storage) -> Left {
+    pub(crate) fn discard(mut self, storage: &Storage) -> Left {
+        // A checkpoint still being written would otherwise land after the data is gone.
+        let _ = self.collect_checkpoint(true);
         storage.staging.discard(&self.key);
         storage.usage.release(self.size);
         Left::Removed
@@ -287,6 +369,7 @@ impl Upload {
             let short = io::Error::other("the staged data is not the declared size");
             return Err(StorageError::io("checking the staged data")(short));
         }
+        self.collect_checkpoint(true)?;
         self.file
             .sync_all()
             .map_err(StorageError::io("syncing the staged data"))?;
@@ -342,5 +425,13 @@ impl Upload {
         storage.staging.forget_state(&self.key);
         storage.usage.release(replaced);
         Ok(())
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        // A checkpoint still being written lands before the name lock is released, so that a
+        // newer connection resuming this upload never sees it change under its feet.
+        let _ = self.collect_checkpoint(true);
     }
 }

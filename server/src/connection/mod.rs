@@ -373,7 +373,7 @@ impl Connection<'_> {
                 upload.note_progress(checkpoint);
             }
             if upload.wants_checkpoint(self.shared.config.checkpoint_interval) {
-                upload.checkpoint(&self.shared.storage)
+                upload.start_checkpoint(&self.shared.storage)
             } else {
                 Ok(())
             }
