@@ -29,7 +29,7 @@ pub(crate) struct Download<'a, W: Write> {
     /// Bytes of the file in the sink, from offset 0.
     written: u64,
     /// The last bytes written: `[written - tail.len(), written)`.
-    tail: Vec<u8>,
+    tail: Tail,
     size: Option<u64>,
     pub(crate) bytes_received: u64,
     pub(crate) resumed_from: u64,
@@ -49,7 +49,7 @@ impl<'a, W: Write> Download<'a, W> {
             sink,
             written: checkpoint.offset(),
             checkpoint,
-            tail: Vec::new(),
+            tail: Tail::default(),
             size: None,
             bytes_received: 0,
             resumed_from: 0,
@@ -120,16 +120,14 @@ impl<'a, W: Write> Download<'a, W> {
         });
         // Bytes the server sends again that are already in the sink: check, don't write.
         let mut repeat = usize::try_from(self.written - offset).unwrap_or(usize::MAX);
-        let mut repeat_at = self.tail.len().saturating_sub(repeat);
         let event = link.next_event("receiving a download", &mut |mut data: &[u8]| {
             self.bytes_received += data.len() as u64;
             if repeat > 0 {
                 let n = repeat.min(data.len());
-                if self.tail.get(repeat_at..repeat_at + n) != Some(&data[..n]) {
+                if !self.tail.matches(repeat, &data[..n]) {
                     return Err(changed(self.name));
                 }
                 repeat -= n;
-                repeat_at += n;
                 data = &data[n..];
             }
             if data.is_empty() {
@@ -139,12 +137,7 @@ impl<'a, W: Write> Download<'a, W> {
                 .write_all(data)
                 .map_err(|e| write_error(&self.path, e))?;
             self.written += data.len() as u64;
-            self.tail.extend_from_slice(data);
-            if self.tail.len() > 2 * TAIL_KEEP {
-                let cut = self.tail.len() - TAIL_KEEP;
-                self.tail.drain(..cut);
-                repeat_at = repeat_at.saturating_sub(cut);
-            }
+            self.tail.push(data);
             progress(Progress {
                 done: self.written,
                 total: size,
@@ -180,6 +173,52 @@ impl<'a, W: Write> Download<'a, W> {
     }
 }
 
+/// The last [`TAIL_KEEP`] bytes written, in a ring: each byte is copied in once at most (of a
+/// slice longer than the ring, only its end), never moved again.
+#[derive(Default)]
+struct Tail {
+    ring: Vec<u8>,
+    /// Bytes held, at most the ring's size.
+    len: usize,
+    /// Where in the ring the next byte goes (just after the newest).
+    end: usize,
+}
+
+impl Tail {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Keeps `data` as the newest bytes.
+    fn push(&mut self, data: &[u8]) {
+        if self.ring.is_empty() {
+            self.ring = vec![0; TAIL_KEEP];
+        }
+        let size = self.ring.len();
+        let data = &data[data.len().saturating_sub(size)..];
+        let first = (size - self.end).min(data.len());
+        self.ring[self.end..self.end + first].copy_from_slice(&data[..first]);
+        self.ring[..data.len() - first].copy_from_slice(&data[first..]);
+        self.end = (self.end + data.len()) % size;
+        self.len = (self.len + data.len()).min(size);
+    }
+
+    /// Whether `data` equals the bytes held from `back` bytes before the newest's end.
+    fn matches(&self, back: usize, data: &[u8]) -> bool {
+        if back > self.len || data.len() > back {
+            return false;
+        }
+        if data.is_empty() {
+            return true;
+        }
+        let size = self.ring.len();
+        let start = (self.end + size - back) % size;
+        let first = (size - start).min(data.len());
+        self.ring[start..start + first] == data[..first]
+            && self.ring[..data.len() - first] == data[first..]
+    }
+}
+
 fn changed(name: &str) -> ClientError {
     ClientError::Integrity {
         name: name.to_owned(),
@@ -193,5 +232,48 @@ fn write_error(path: &Path, source: io::Error) -> ClientError {
         action: "cannot write",
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ring holds exactly the last bytes pushed, however the pushes were cut.
+    #[test]
+    fn tail_keeps_the_last_bytes_in_any_cut() {
+        let data: Vec<u8> = (0..3 * TAIL_KEEP + 17)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        for piece in [
+            1,
+            1000,
+            TAIL_KEEP - 1,
+            TAIL_KEEP,
+            TAIL_KEEP + 3,
+            2 * TAIL_KEEP + 5,
+        ] {
+            let mut tail = Tail::default();
+            let mut pushed = 0;
+            let chunks = data.chunks(piece).count();
+            for (i, chunk) in data.chunks(piece).enumerate() {
+                tail.push(chunk);
+                pushed += chunk.len();
+                if i % 97 != 0 && i + 1 != chunks {
+                    continue; // comparing all at every byte would take minutes unoptimized
+                }
+                let held = tail.len();
+                assert_eq!(held, pushed.min(TAIL_KEEP));
+                let expect = &data[pushed - held..pushed];
+                assert!(tail.matches(held, expect), "piece {piece}, pushed {pushed}");
+                assert!(tail.matches(held.min(5), &expect[held - held.min(5)..][..held.min(5)]));
+                assert!(!tail.matches(held + 1, &data[pushed - held..pushed]));
+                if held > 1 {
+                    let mut wrong = expect.to_vec();
+                    wrong[held / 2] ^= 1;
+                    assert!(!tail.matches(held, &wrong));
+                }
+            }
+        }
     }
 }
