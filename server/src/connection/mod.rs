@@ -15,7 +15,6 @@
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_protocol::{
@@ -30,15 +29,14 @@ use crate::transfer_log::{self, Op};
 use crate::upload::{self, Left, Upload};
 
 mod download;
+mod opening;
 mod transport;
 mod writer;
 
-use transport::{FirstByte, Transport};
+use opening::open_transport;
+pub(crate) use opening::refuse_early;
+use transport::Transport;
 use writer::WriteFrom;
-
-/// What a plaintext ferry client of a TLS server is told (the client recognises "requires TLS").
-pub(crate) const REQUIRES_TLS: &str =
-    "this server requires TLS; connect without --insecure (and check the server's fingerprint)";
 
 /// Bytes read from the socket at once. Control frames are at most 16 KiB, so a frame always fits.
 const INPUT_BUFFER: usize = 256 * 1024;
@@ -87,86 +85,6 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     connection.run();
     connection.close();
     tracing::debug!(%peer, "connection closed");
-}
-
-/// The connection's transport: plaintext, or TLS once the first byte shows a TLS client. A
-/// plaintext ferry client of a TLS server is told so in plaintext and let go.
-fn open_transport(
-    shared: &Shared,
-    stream: TcpStream,
-    peer: SocketAddr,
-    opened: Instant,
-) -> Option<Transport> {
-    let Some(identity) = shared.config.tls.as_ref() else {
-        return Some(Transport::Plain(stream));
-    };
-    let until = opened + shared.config.handshake_timeout;
-    match transport::sniff(&stream, until, TICK, || shared.shutdown.is_stopping()) {
-        FirstByte::Tls => match Transport::tls(stream, Arc::clone(identity.config())) {
-            Ok(transport) => Some(transport),
-            Err(error) => {
-                tracing::error!(%peer, "cannot start TLS: {error}");
-                None
-            }
-        },
-        FirstByte::PlainFerry => {
-            tracing::warn!(%peer, "refused a plaintext client: this server requires TLS");
-            refuse_plaintext(shared, stream, ErrorCode::NotAuthorised, REQUIRES_TLS);
-            None
-        }
-        FirstByte::Nothing => None,
-    }
-}
-
-/// Answers a plaintext client with the magic and an `ERROR`, then closes.
-fn refuse_plaintext(shared: &Shared, mut stream: TcpStream, code: ErrorCode, message: &str) {
-    let mut conn = ServerConnection::new(shared.config.protocol(), shared.now());
-    let _ = conn.refuse_connection(code, message);
-    let mut bytes = Vec::new();
-    conn.poll_transmit(&mut bytes);
-    let _ = stream.set_write_timeout(Some(CLOSE_LINGER));
-    if io::Write::write_all(&mut stream, &bytes).is_ok() {
-        linger(&mut stream, CLOSE_LINGER);
-    }
-}
-
-/// Refuses a connection before serving it (the server is at its connection limit), over TLS
-/// when the server speaks TLS, waiting at most `patience` for the client.
-pub(crate) fn refuse_early(
-    shared: &Shared,
-    stream: TcpStream,
-    code: ErrorCode,
-    message: &str,
-    patience: Duration,
-) {
-    let Some(identity) = shared.config.tls.as_ref() else {
-        refuse_plaintext(shared, stream, code, message);
-        return;
-    };
-    let until = Instant::now() + patience;
-    match transport::sniff(&stream, until, patience, || false) {
-        FirstByte::PlainFerry => {
-            refuse_plaintext(shared, stream, ErrorCode::NotAuthorised, REQUIRES_TLS)
-        }
-        FirstByte::Nothing => {}
-        FirstByte::Tls => {
-            let _ = stream.set_read_timeout(Some(patience));
-            let _ = stream.set_write_timeout(Some(patience));
-            let Ok(mut transport) = Transport::tls(stream, Arc::clone(identity.config())) else {
-                return;
-            };
-            let mut conn = ServerConnection::new(shared.config.protocol(), shared.now());
-            let _ = conn.refuse_connection(code, message);
-            let mut bytes = Vec::new();
-            conn.poll_transmit(&mut bytes);
-            if transport.handshake(until).is_ok()
-                && io::Write::write_all(&mut transport, &bytes).is_ok()
-                && io::Write::flush(&mut transport).is_ok()
-            {
-                linger(transport.finish(), patience);
-            }
-        }
-    }
 }
 
 struct Connection<'a> {

@@ -1,0 +1,98 @@
+//! Opening a connection: plaintext, or TLS once the first byte shows a TLS client; and the
+//! refusals sent before a connection is served (a plaintext client of a TLS server, a server
+//! at its connection limit), each in the client's own language.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry_protocol::{ErrorCode, ServerConnection};
+
+use super::transport::{self, FirstByte, Transport};
+use super::{CLOSE_LINGER, TICK};
+use crate::server::{Shared, linger};
+
+/// What a plaintext ferry client of a TLS server is told (the client recognises "requires TLS").
+const REQUIRES_TLS: &str =
+    "this server requires TLS; connect without --insecure (and check the server's fingerprint)";
+
+/// The connection's transport: plaintext, or TLS once the first byte shows a TLS client. A
+/// plaintext ferry client of a TLS server is told so in plaintext and let go.
+pub(super) fn open_transport(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    opened: Instant,
+) -> Option<Transport> {
+    let Some(identity) = shared.config.tls.as_ref() else {
+        return Some(Transport::Plain(stream));
+    };
+    let until = opened + shared.config.handshake_timeout;
+    match transport::sniff(&stream, until, TICK, || shared.shutdown.is_stopping()) {
+        FirstByte::Tls => match Transport::tls(stream, Arc::clone(identity.config())) {
+            Ok(transport) => Some(transport),
+            Err(error) => {
+                tracing::error!(%peer, "cannot start TLS: {error}");
+                None
+            }
+        },
+        FirstByte::PlainFerry => {
+            tracing::warn!(%peer, "refused a plaintext client: this server requires TLS");
+            refuse_plaintext(shared, stream, ErrorCode::NotAuthorised, REQUIRES_TLS);
+            None
+        }
+        FirstByte::Nothing => None,
+    }
+}
+
+/// Answers a plaintext client with the magic and an `ERROR`, then closes.
+fn refuse_plaintext(shared: &Shared, mut stream: TcpStream, code: ErrorCode, message: &str) {
+    let mut conn = ServerConnection::new(shared.config.protocol(), shared.now());
+    let _ = conn.refuse_connection(code, message);
+    let mut bytes = Vec::new();
+    conn.poll_transmit(&mut bytes);
+    let _ = stream.set_write_timeout(Some(CLOSE_LINGER));
+    if io::Write::write_all(&mut stream, &bytes).is_ok() {
+        linger(&mut stream, CLOSE_LINGER);
+    }
+}
+
+/// Refuses a connection before serving it (the server is at its connection limit), over TLS
+/// when the server speaks TLS, waiting at most `patience` for the client.
+pub(crate) fn refuse_early(
+    shared: &Shared,
+    stream: TcpStream,
+    code: ErrorCode,
+    message: &str,
+    patience: Duration,
+) {
+    let Some(identity) = shared.config.tls.as_ref() else {
+        refuse_plaintext(shared, stream, code, message);
+        return;
+    };
+    let until = Instant::now() + patience;
+    match transport::sniff(&stream, until, patience, || false) {
+        FirstByte::PlainFerry => {
+            refuse_plaintext(shared, stream, ErrorCode::NotAuthorised, REQUIRES_TLS)
+        }
+        FirstByte::Nothing => {}
+        FirstByte::Tls => {
+            let _ = stream.set_read_timeout(Some(patience));
+            let _ = stream.set_write_timeout(Some(patience));
+            let Ok(mut transport) = Transport::tls(stream, Arc::clone(identity.config())) else {
+                return;
+            };
+            let mut conn = ServerConnection::new(shared.config.protocol(), shared.now());
+            let _ = conn.refuse_connection(code, message);
+            let mut bytes = Vec::new();
+            conn.poll_transmit(&mut bytes);
+            if transport.handshake(until).is_ok()
+                && io::Write::write_all(&mut transport, &bytes).is_ok()
+                && io::Write::flush(&mut transport).is_ok()
+            {
+                linger(transport.finish(), patience);
+            }
+        }
+    }
+}
