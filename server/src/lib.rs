@@ -55,6 +55,13 @@
 //! - **Original clients**: with [`ServerConfig::seed_compat`] set, a second, plaintext listener
 //!   takes uploads from the clients of the original protocol (size, name, `go ahead`, data)
 //!   through the same upload code; they cannot resume and are refused by a silent close.
+//! - **TLS and tokens** (PROTOCOL.md §10): with [`ServerConfig::tls`] set, each connection
+//!   is TLS 1.3 (rustls, `ring`), driven in the same loop as the protocol machine; the first
+//!   byte tells a TLS client from a plaintext one, which is answered in plaintext that TLS is
+//!   required. [`TlsIdentity::load_or_create`] makes and keeps a self-signed certificate. With
+//!   [`ServerConfig::tokens`], the `HELLO`'s token must match a hashed entry (constant-time);
+//!   its rights and folder then bound every request, and failures are logged and slowed.
+//!   [`ServerConfig::new`] leaves both off; the `ferryd` binary turns TLS on by default.
 //! - **Shutdown** stops accepting, refuses new requests, gives transfers a grace period and then
 //!   ends them; uploads stay resumable, and after a `kill -9` no partial file is ever visible.
 #![forbid(unsafe_code, unused_must_use)]
