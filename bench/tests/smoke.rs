@@ -1,0 +1,54 @@
+//! The benchmark's smoke run: every scenario at small sizes, once, so that the runner cannot
+//! rot. Its timings are not judged.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn every_scenario_runs_and_reports() {
+    let bench = env!("CARGO_BIN_EXE_ferry-bench");
+    let dir = std::env::temp_dir().join(format!("ferry-bench-smoke-{}", std::process::id()));
+    // The idle scenario starts a `ferryd` child; it is built beside us when the workspace is.
+    let with_idle = Path::new(bench).with_file_name("ferryd").exists();
+    let only = if with_idle {
+        "large,durable,many,small,idle"
+    } else {
+        "large,durable,many,small"
+    };
+    let output = Command::new(bench)
+        .args(["--smoke", "--size-mib", "4", "--runs", "1", "--json"])
+        .args(["--only", only])
+        .arg("--tmpfs")
+        .arg(dir.join("tmpfs"))
+        .arg("--disk")
+        .arg(dir.join("disk"))
+        .output()
+        .expect("ferry-bench starts");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "ferry-bench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut rows = vec![
+        "raw TCP, memory",
+        "raw TCP, tmpfs → tmpfs",
+        "ferry put, plaintext",
+        "ferry get, plaintext",
+        "ferry put, TLS",
+        "ferry get, TLS",
+        "dd conv=fdatasync",
+        "raw TCP, tmpfs → disk",
+        "ferry put, durable",
+        "20 clients × 1024 KiB",
+        "100 clients × 64 KiB",
+        "500 × 4 KiB files",
+    ];
+    if with_idle {
+        rows.push("50 idle clients: server RSS");
+    }
+    for row in rows {
+        assert!(stdout.contains(row), "no \"{row}\" row in {stdout}");
+    }
+}
