@@ -43,6 +43,10 @@ struct Args {
     /// the longest injected stall).
     #[arg(long)]
     server_handshake_timeout: Option<u64>,
+    /// Socket mode: the in-process server and the clients speak TLS 1.3 (no hostile clients:
+    /// they speak raw plaintext).
+    #[arg(long)]
+    tls: bool,
     /// Test only: start the in-process server with its digest check skipped.
     #[arg(long, hide = true)]
     sabotage_skip_digest_check: bool,
@@ -69,6 +73,10 @@ fn main() -> anyhow::Result<ExitCode> {
         };
         config.server = args.server;
         config.faults = !args.no_faults;
+        if args.tls {
+            config.tls = true;
+            config.hostile_every = 0;
+        }
         config.sabotage_skip_digest_check = args.sabotage_skip_digest_check;
         if let Some(secs) = args.server_handshake_timeout {
             config.server_handshake_timeout = std::time::Duration::from_secs(secs);

@@ -72,6 +72,10 @@ pub struct SocketConfig {
     pub server_handshake_timeout: Duration,
     /// In-process server's idle timeout.
     pub server_idle_timeout: Duration,
+    /// The in-process server and the clients speak TLS (the clients pin the server's
+    /// self-signed certificate). Hostile clients speak raw plaintext, so set `hostile_every`
+    /// to 0 with it.
+    pub tls: bool,
     /// **Test only**: start the in-process server with its digest check skipped, to show that
     /// the simulator catches a server that loses integrity.
     pub sabotage_skip_digest_check: bool,
@@ -102,6 +106,7 @@ impl SocketConfig {
             // client library does not retry a handshake the server ended with `Timeout`).
             server_handshake_timeout: Duration::from_secs(8),
             server_idle_timeout: Duration::from_secs(6),
+            tls: false,
             sabotage_skip_digest_check: false,
         }
     }
@@ -122,6 +127,7 @@ pub fn run(config: &SocketConfig) -> Result<Summary, SetupError> {
     let started = Instant::now();
     let mut root = None;
     let mut handle = None;
+    let mut security = ferry_client::Security::Insecure;
     let server = match config.server {
         Some(addr) => addr,
         None => {
@@ -132,6 +138,16 @@ pub fn run(config: &SocketConfig) -> Result<Summary, SetupError> {
             server_config.max_connections = config.clients as usize * 4 + 64;
             server_config.shutdown_grace = Duration::from_millis(200);
             server_config.fault_skip_digest_check = config.sabotage_skip_digest_check;
+            if config.tls {
+                let state = dir.path().join(ferry_server::DEFAULT_STATE_DIR);
+                let identity = ferry_server::TlsIdentity::load_or_create(&state)
+                    .map_err(|e| SetupError::Server(std::io::Error::other(e)))?;
+                let pin = identity.fingerprint().to_string().parse().map_err(|e| {
+                    SetupError::Server(std::io::Error::other(format!("fingerprint: {e}")))
+                })?;
+                security = ferry_client::Security::Tls(ferry_client::Trust::Pinned(pin));
+                server_config.tls = Some(identity);
+            }
             let started = Server::start(server_config).map_err(SetupError::Server)?;
             let addr = started.local_addr();
             handle = Some(started);
@@ -148,8 +164,8 @@ pub fn run(config: &SocketConfig) -> Result<Summary, SetupError> {
         retries: 10,
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_secs(1),
-        // The simulated server speaks plaintext (ServerConfig::new's default).
-        security: ferry_client::Security::Insecure,
+        // Plaintext (ServerConfig::new's default, and what `--server` needs), or pinned TLS.
+        security,
         ..ClientOptions::default()
     };
     let hostile_wait = if config.server.is_some() {

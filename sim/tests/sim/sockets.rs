@@ -25,6 +25,25 @@ fn two_hundred_clients_with_faults_keep_every_promise() {
     assert!(summary.expected_failures > 0);
 }
 
+#[test]
+fn clients_over_tls_with_faults_keep_every_promise() {
+    let mut config = SocketConfig::ci(60, 13);
+    config.tls = true;
+    config.hostile_every = 0; // hostile clients speak raw plaintext
+    let summary = run(&config).expect("run starts");
+    for breach in &summary.breaches {
+        eprintln!("{breach}");
+    }
+    eprintln!("{}", summary.table());
+    assert!(summary.passed(), "{} breaches", summary.breaches.len());
+    let fault = |kind: &str| summary.faults.get(kind).copied().unwrap_or(0);
+    assert!(fault("cut") > 0, "no cut fired");
+    assert!(
+        summary.resumes > 0,
+        "no transfer resumed over a new TLS connection"
+    );
+}
+
 /// A run where every client is hostile and lies about its digest half of the time.
 fn wrong_digest_run(seed: u64, sabotage: bool) -> SocketConfig {
     let mut config = SocketConfig::ci(12, seed);
