@@ -35,9 +35,10 @@ pub enum Trust {
     Pinned(Fingerprint),
     /// Like ssh: a certificate from a well-known authority, valid for the server's name, is
     /// accepted; otherwise the certificate this server showed before, as recorded in this
-    /// known-servers file. A server met for the first time is trusted and recorded; a server
-    /// whose certificate changed is refused ([`ClientError::CertificateChanged`]) and the file
-    /// is left as it is.
+    /// known-servers file. A server met for the first time is trusted and recorded (one with
+    /// an authority's certificate too, so that an interceptor's self-signed certificate is
+    /// refused later); a server whose certificate changed is refused
+    /// ([`ClientError::CertificateChanged`]) and the file is left as it is.
     ///
     /// [`ClientError::CertificateChanged`]: crate::ClientError::CertificateChanged
     KnownServers(PathBuf),

@@ -27,7 +27,12 @@ enum Verdict {
     /// Accepted: pinned, known, or signed by an authority.
     Trusted,
     /// Accepted as a server met for the first time: record it once the handshake succeeds.
-    FirstUse(Fingerprint),
+    /// A certificate from an authority is recorded too, so that a later certificate that is
+    /// not from one (an interceptor's self-signed one) is refused as a change.
+    FirstUse {
+        seen: Fingerprint,
+        by_authority: bool,
+    },
     /// Refused: the recorded certificate of this server is another one.
     Changed {
         known: Fingerprint,
@@ -53,7 +58,7 @@ struct Verifier {
 
 impl Verifier {
     fn decide(&self, verdict: Verdict) -> Result<ServerCertVerified, rustls::Error> {
-        let ok = matches!(verdict, Verdict::Trusted | Verdict::FirstUse(_));
+        let ok = matches!(verdict, Verdict::Trusted | Verdict::FirstUse { .. });
         *self.verdict.lock().unwrap_or_else(PoisonError::into_inner) = Some(verdict);
         if ok {
             Ok(ServerCertVerified::assertion())
@@ -92,12 +97,23 @@ impl ServerCertVerifier for Verifier {
             }),
             Trust::WebPki => by_authority(),
             Trust::KnownServers(file) => {
+                let known = known_servers::lookup(file, &self.server, &seen);
                 if by_authority().is_ok() {
-                    return self.decide(Verdict::Trusted);
+                    // Valid by name: accepted even if renewed since it was recorded.
+                    return self.decide(match known {
+                        Ok(Known::Unknown) => Verdict::FirstUse {
+                            seen,
+                            by_authority: true,
+                        },
+                        _ => Verdict::Trusted,
+                    });
                 }
-                match known_servers::lookup(file, &self.server, &seen) {
+                match known {
                     Ok(Known::Same) => self.decide(Verdict::Trusted),
-                    Ok(Known::Unknown) => self.decide(Verdict::FirstUse(seen)),
+                    Ok(Known::Unknown) => self.decide(Verdict::FirstUse {
+                        seen,
+                        by_authority: false,
+                    }),
                     Ok(Known::Different(known)) => self.decide(Verdict::Changed { known, seen }),
                     Err(error) => self.decide(Verdict::Unreadable(format!(
                         "cannot read the known-servers file {}: {error}",
@@ -203,7 +219,7 @@ pub(crate) fn connect(
         .unwrap_or_else(PoisonError::into_inner)
         .take();
     match (result, verdict) {
-        (Ok(()), Some(Verdict::FirstUse(seen))) => {
+        (Ok(()), Some(Verdict::FirstUse { seen, by_authority })) => {
             if let Trust::KnownServers(file) = trust {
                 known_servers::record(file, server, &seen).map_err(|source| {
                     ClientError::Local {
@@ -212,7 +228,11 @@ pub(crate) fn connect(
                         source,
                     }
                 })?;
-                tracing::warn!(server, fingerprint = %seen, file = %file.display(), "trusting a new server on first use");
+                if by_authority {
+                    tracing::info!(server, fingerprint = %seen, file = %file.display(), "recorded a server verified by its certificate authority");
+                } else {
+                    tracing::warn!(server, fingerprint = %seen, file = %file.display(), "trusting a new server on first use");
+                }
             }
             Ok(Transport::Tls(Box::new(tls)))
         }
