@@ -229,3 +229,33 @@ fn hash_token_prints_a_line_the_tokens_file_accepts() {
     assert!(line.ends_with(" ro photos/alice\n"), "{line}");
     assert_eq!(ferry_server::Tokens::parse(&line).unwrap().len(), 1);
 }
+
+#[test]
+fn ferryd_serves_the_certificate_it_is_given_and_makes_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let given = dir.path().join("given");
+    let identity = ferry_server::TlsIdentity::load_or_create(&given).unwrap();
+    let root = dir.path().join("root");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferryd"))
+        .arg("--root")
+        .arg(&root)
+        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .arg("--tls-cert")
+        .arg(given.join(ferry_server::CERT_FILE))
+        .arg("--tls-key")
+        .arg(given.join(ferry_server::KEY_FILE))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        second.trim(),
+        format!("ferryd TLS certificate {}", identity.fingerprint())
+    );
+    assert!(!root.join(ferry_server::DEFAULT_STATE_DIR).exists());
+}
