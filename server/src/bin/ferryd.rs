@@ -253,6 +253,12 @@ fn main() -> anyhow::Result<()> {
         name_pause: args.seed_compat_pause,
         ..SeedCompatConfig::new(listen)
     });
+    if config.tokens.is_some() && config.seed_compat.is_some() {
+        tracing::warn!(
+            "--tokens does not protect the --seed-compat listener: the original protocol has no \
+             authentication, so anyone who reaches it can upload"
+        );
+    }
 
     let config_tls = config.tls.as_ref().map(TlsIdentity::fingerprint);
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
