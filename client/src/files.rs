@@ -16,8 +16,13 @@ use crate::tag::file_tag;
 /// Suffix of the partial file a download writes before it is complete.
 pub const PARTIAL_SUFFIX: &str = ".ferry-partial";
 
-/// Write buffer of a download's partial file.
-const WRITE_BUF_LEN: usize = 256 * 1024;
+/// Write buffer of a download's partial file: small, so that the large pieces a download
+/// arrives in (up to a data chunk) go straight to the file without a copy into the buffer, while
+/// small pieces are still gathered into fewer writes.
+const WRITE_BUF_LEN: usize = 64 * 1024;
+
+/// Read buffer for hashing a partial file's bytes.
+const READ_BUF_LEN: usize = 256 * 1024;
 
 /// Where the download to `target` is staged: a hidden file in the same folder, so the final
 /// rename never crosses file systems.
@@ -168,7 +173,7 @@ impl Client {
 fn hash_prefix(file: &mut File) -> io::Result<HashCheckpoint> {
     file.seek(SeekFrom::Start(0))?;
     let mut hasher = FileHasher::new();
-    let mut buf = vec![0u8; WRITE_BUF_LEN];
+    let mut buf = vec![0u8; READ_BUF_LEN];
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
