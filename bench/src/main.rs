@@ -119,6 +119,10 @@ struct Rounds {
     raw: Vec<f64>,
     put: [Vec<f64>; 2],
     get: [Vec<f64>; 2],
+    /// CPU seconds (all threads) of the raw copy, puts and gets.
+    raw_cpu: Vec<f64>,
+    put_cpu: [Vec<f64>; 2],
+    get_cpu: [Vec<f64>; 2],
     dd: Vec<f64>,
     raw_disk: Vec<f64>,
     durable: Vec<f64>,
@@ -195,19 +199,20 @@ fn main() -> anyhow::Result<()> {
             if large || many {
                 r.loopback.push(mb_per_s(bytes, raw::loopback(bytes)?));
                 let dest = args.tmpfs.join("raw.bin");
-                r.raw.push(mb_per_s(
-                    bytes,
-                    raw::raw_tcp_copy(&source, &dest, digest, false)?,
-                ));
+                let t = raw::raw_tcp_copy(&source, &dest, digest, false)?;
+                r.raw.push(mb_per_s(bytes, t.wall));
+                r.raw_cpu.extend(t.cpu);
             }
             if large {
                 let root = args.tmpfs.join("root");
                 let dest = args.tmpfs.join("got.bin");
                 for (i, tls) in [false, true].into_iter().enumerate() {
                     let t = scenarios::large_put(&source, digest, &root, tls)?;
-                    r.put[i].push(mb_per_s(bytes, t));
+                    r.put[i].push(mb_per_s(bytes, t.wall));
+                    r.put_cpu[i].extend(t.cpu);
                     let t = scenarios::large_get(&source, digest, &root, &dest, tls)?;
-                    r.get[i].push(mb_per_s(bytes, t));
+                    r.get[i].push(mb_per_s(bytes, t.wall));
+                    r.get_cpu[i].extend(t.cpu);
                 }
                 let _ = std::fs::remove_dir_all(&root);
             }
@@ -219,14 +224,12 @@ fn main() -> anyhow::Result<()> {
                 r.dd.push(mb_per_s(bytes, t));
                 raw::settle()?;
                 let dest = args.disk.join("raw.bin");
-                r.raw_disk.push(mb_per_s(
-                    bytes,
-                    raw::raw_tcp_copy(&source, &dest, digest, true)?,
-                ));
+                let t = raw::raw_tcp_copy(&source, &dest, digest, true)?;
+                r.raw_disk.push(mb_per_s(bytes, t.wall));
                 raw::settle()?;
                 let root = args.disk.join("root");
                 let t = scenarios::large_put(&source, digest, &root, false)?;
-                r.durable.push(mb_per_s(bytes, t));
+                r.durable.push(mb_per_s(bytes, t.wall));
                 let _ = std::fs::remove_dir_all(&root);
             }
         }
@@ -291,6 +294,30 @@ fn report(r: Rounds, counts: Counts) -> Vec<Row> {
                         &raw,
                         "raw TCP",
                         Some(target),
+                    ),
+                );
+            }
+        }
+    }
+    // CPU seconds of both sides together: on a busy machine, where every thread waits for a
+    // core, throughput goes roughly as the inverse of this.
+    let raw_cpu = Figure::new(r.raw_cpu);
+    if !raw_cpu.runs.is_empty() {
+        rows.push(Row::new(
+            "CPU: raw TCP, tmpfs → tmpfs",
+            "cpu-s",
+            raw_cpu.clone(),
+        ));
+    }
+    for (i, label) in ["plaintext", "TLS"].into_iter().enumerate() {
+        for (op, values) in [("put", &r.put_cpu[i]), ("get", &r.get_cpu[i])] {
+            if !values.is_empty() && values.len() == raw_cpu.runs.len() {
+                let figure = Figure::new(values.clone());
+                rows.push(
+                    Row::new(format!("CPU: ferry {op}, {label}"), "cpu-s", figure).against(
+                        &raw_cpu,
+                        "raw TCP's CPU",
+                        None,
                     ),
                 );
             }
@@ -383,7 +410,11 @@ fn print_table(rows: &[Row], args: &Args) {
     );
     for row in rows {
         let f = &row.figure;
-        let spread = format!("{:.1} [{:.1} – {:.1}]", f.median(), f.min(), f.max());
+        let spread = if f.median().abs() < 10.0 {
+            format!("{:.2} [{:.2} – {:.2}]", f.median(), f.min(), f.max())
+        } else {
+            format!("{:.1} [{:.1} – {:.1}]", f.median(), f.min(), f.max())
+        };
         let mut target: Vec<String> = row
             .ratios
             .iter()

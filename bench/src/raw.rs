@@ -11,6 +11,8 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::stats::{Stopwatch, Timing};
+
 use anyhow::{Context, bail, ensure};
 use ferry_protocol::{Digest, FileHasher};
 
@@ -25,7 +27,7 @@ pub fn raw_tcp_copy(
     dest: &Path,
     digest: Digest,
     durable: bool,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<Timing> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let target = dest.to_path_buf();
@@ -47,7 +49,7 @@ pub fn raw_tcp_copy(
         }
         Ok(total)
     });
-    let start = Instant::now();
+    let watch = Stopwatch::start();
     let mut stream = TcpStream::connect(addr)?;
     let mut file = File::open(source)?;
     let mut buf = vec![0u8; RAW_BUFFER];
@@ -64,7 +66,7 @@ pub fn raw_tcp_copy(
     let received = receiver
         .join()
         .map_err(|_| anyhow::anyhow!("raw receiver panicked"))??;
-    let elapsed = start.elapsed();
+    let timing = watch.stop();
     if received != sent {
         bail!("raw copy lost bytes: sent {sent}, received {received}");
     }
@@ -73,7 +75,7 @@ pub fn raw_tcp_copy(
         "the raw copy differs from its source"
     );
     std::fs::remove_file(dest)?;
-    Ok(elapsed)
+    Ok(timing)
 }
 
 fn hash_file(path: &Path) -> anyhow::Result<Digest> {

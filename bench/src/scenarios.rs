@@ -14,6 +14,7 @@ use ferry_protocol::Digest;
 use ferry_server::{Server, ServerConfig, ServerHandle, TlsIdentity};
 
 use crate::content;
+use crate::stats::{Stopwatch, Timing};
 
 /// Starts an in-process plaintext server on a fresh root.
 pub fn start_server(root: &Path) -> anyhow::Result<ServerHandle> {
@@ -61,17 +62,12 @@ fn put_options() -> PutOptions {
 
 /// One large file put from `source` to a server rooted at `root`; verified by the digest the
 /// server acknowledged.
-pub fn large_put(
-    source: &Path,
-    digest: Digest,
-    root: &Path,
-    tls: bool,
-) -> anyhow::Result<Duration> {
+pub fn large_put(source: &Path, digest: Digest, root: &Path, tls: bool) -> anyhow::Result<Timing> {
     let (server, security) = start_server_with(root, tls)?;
     let mut client = connect_with(server.local_addr(), security)?;
-    let start = Instant::now();
+    let watch = Stopwatch::start();
     let report = client.put_file(source, "big.bin", &put_options(), &mut |_| {})?;
-    let elapsed = start.elapsed();
+    let timing = watch.stop();
     ensure!(report.digest == digest, "put stored a different digest");
     let stored = std::fs::metadata(root.join("big.bin"))?.len();
     ensure!(
@@ -81,7 +77,7 @@ pub fn large_put(
     );
     drop(client);
     server.shutdown();
-    Ok(elapsed)
+    Ok(timing)
 }
 
 /// One large file get into `dest` from a server that holds `source` (put first, untimed).
@@ -91,16 +87,16 @@ pub fn large_get(
     root: &Path,
     dest: &Path,
     tls: bool,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<Timing> {
     let (server, security) = start_server_with(root, tls)?;
     let mut client = connect_with(server.local_addr(), security)?;
     client.put_file(source, "big.bin", &put_options(), &mut |_| {})?;
     if dest.exists() {
         std::fs::remove_file(dest)?;
     }
-    let start = Instant::now();
+    let watch = Stopwatch::start();
     let report = client.get_file("big.bin", dest, &GetOptions::default(), &mut |_| {})?;
-    let elapsed = start.elapsed();
+    let timing = watch.stop();
     ensure!(report.digest == digest, "downloaded a different digest");
     ensure!(
         std::fs::metadata(dest)?.len() == report.size,
@@ -109,7 +105,7 @@ pub fn large_get(
     drop(client);
     server.shutdown();
     std::fs::remove_file(dest)?;
-    Ok(elapsed)
+    Ok(timing)
 }
 
 /// Result of many transfers at once.

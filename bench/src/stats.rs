@@ -1,6 +1,6 @@
 //! Summaries of repeated measurements: median with min and max, and percentiles.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One figure measured several times.
 #[derive(Clone, Debug)]
@@ -44,6 +44,54 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Wall time and the whole process's CPU time (every thread: in-process server and client, or
+/// raw sender and receiver) over one timed transfer.
+pub struct Stopwatch {
+    wall: Instant,
+    cpu: Option<f64>,
+}
+
+/// What a [`Stopwatch`] measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Wall time.
+    pub wall: Duration,
+    /// CPU seconds of the process, user and system (Linux only; 10 ms resolution).
+    pub cpu: Option<f64>,
+}
+
+impl Stopwatch {
+    /// Starts measuring now.
+    pub fn start() -> Self {
+        Stopwatch {
+            wall: Instant::now(),
+            cpu: process_cpu(),
+        }
+    }
+
+    /// What was spent since the start.
+    pub fn stop(&self) -> Timing {
+        let wall = self.wall.elapsed();
+        let cpu = match (self.cpu, process_cpu()) {
+            (Some(before), Some(after)) => Some(after - before),
+            _ => None,
+        };
+        Timing { wall, cpu }
+    }
+}
+
+/// User and system CPU seconds of this process so far, all threads, from `/proc/self/stat`
+/// (fields 14 and 15, in clock ticks of 1/100 s).
+fn process_cpu() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are plain.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
 }
 
 /// Megabytes (10^6 bytes) per second.
