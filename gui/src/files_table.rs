@@ -1,0 +1,184 @@
+//! The server's files: the upload and download bar, the filter box, the sortable table with
+//! folders that fold, and the confirmation before a removal.
+
+use eframe::egui;
+use ferry_client::ListEntry;
+
+use crate::format;
+use crate::listing::Column;
+use crate::model::Model;
+
+/// Draws the files panel.
+pub fn show(ui: &mut egui::Ui, model: &mut Model) {
+    if !model.is_connected() {
+        ui.centered_and_justified(|ui| {
+            ui.label("Connect to a server to see its files.");
+        });
+        return;
+    }
+    ui.horizontal(|ui| {
+        let label = ui.label("Upload path");
+        ui.add(egui::TextEdit::singleline(&mut model.upload_path).desired_width(260.0))
+            .labelled_by(label.id);
+        ui.checkbox(&mut model.overwrite, "Overwrite");
+        if ui.button("Upload").clicked() {
+            model.upload_typed_path();
+        }
+        ui.label("(or drop files and folders on the window)");
+    });
+    ui.horizontal(|ui| {
+        let label = ui.label("Download to");
+        ui.add(egui::TextEdit::singleline(&mut model.download_folder).desired_width(260.0))
+            .labelled_by(label.id);
+        let any = !model.listing.selected.is_empty();
+        if ui
+            .add_enabled(any, egui::Button::new("Download selected"))
+            .clicked()
+        {
+            model.download_selected();
+        }
+        if ui
+            .add_enabled(any, egui::Button::new("Remove selected..."))
+            .clicked()
+        {
+            model.ask_remove();
+        }
+    });
+    ui.horizontal(|ui| {
+        let label = ui.label("Filter");
+        ui.add(egui::TextEdit::singleline(&mut model.listing.filter).desired_width(200.0))
+            .labelled_by(label.id);
+        if ui.button("Refresh").clicked() {
+            model.refresh();
+        }
+        ui.label(format!(
+            "{} files, {} selected",
+            model.listing.entries.len(),
+            model.listing.selected.len()
+        ));
+    });
+    ui.separator();
+    table(ui, model);
+}
+
+/// A run of rows: a top-level file, or a folder and the files under it.
+enum Group<'a> {
+    File(&'a ListEntry),
+    Folder(String, Vec<&'a ListEntry>),
+}
+
+fn groups<'a>(rows: Vec<&'a ListEntry>) -> Vec<Group<'a>> {
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for entry in rows {
+        match entry.name.split_once('/') {
+            None => groups.push(Group::File(entry)),
+            Some((folder, _)) => {
+                let existing = groups.iter_mut().find_map(|g| match g {
+                    Group::Folder(name, files) if name == folder => Some(files),
+                    _ => None,
+                });
+                match existing {
+                    Some(files) => files.push(entry),
+                    None => groups.push(Group::Folder(folder.to_owned(), vec![entry])),
+                }
+            }
+        }
+    }
+    groups
+}
+
+fn table(ui: &mut egui::Ui, model: &mut Model) {
+    let mut sort = None;
+    let mut toggle = None;
+    let mut fold = None;
+    let listing = &model.listing;
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::Grid::new("files")
+            .striped(true)
+            .num_columns(3)
+            .min_col_width(80.0)
+            .show(ui, |ui| {
+                for (column, title) in [
+                    (Column::Name, "Name"),
+                    (Column::Size, "Size"),
+                    (Column::Modified, "Modified (UTC)"),
+                ] {
+                    let arrow = match (listing.sort == column, listing.ascending) {
+                        (false, _) => "",
+                        (true, true) => " ^",
+                        (true, false) => " v",
+                    };
+                    if ui.button(format!("{title}{arrow}")).clicked() {
+                        sort = Some(column);
+                    }
+                }
+                ui.end_row();
+                let mut row = |ui: &mut egui::Ui, entry: &ListEntry, shown: &str| {
+                    let mut selected = listing.selected.contains(&entry.name);
+                    if ui.checkbox(&mut selected, shown).changed() {
+                        toggle = Some(entry.name.clone());
+                    }
+                    ui.label(format::size(entry.size));
+                    ui.label(format::utc_time(entry.modified_ms));
+                    ui.end_row();
+                };
+                for group in groups(listing.visible()) {
+                    match group {
+                        Group::File(entry) => row(ui, entry, &entry.name),
+                        Group::Folder(folder, files) => {
+                            let open = !listing.collapsed.contains(&folder);
+                            let sign = if open { "[-]" } else { "[+]" };
+                            let size: u64 = files.iter().map(|e| e.size).sum();
+                            if ui.button(format!("{sign} {folder}/")).clicked() {
+                                fold = Some(folder.clone());
+                            }
+                            ui.label(format::size(size));
+                            ui.label(format!("{} files", files.len()));
+                            ui.end_row();
+                            if open {
+                                for entry in files {
+                                    let rest = entry.name.split_once('/').map_or("", |(_, r)| r);
+                                    row(ui, entry, &format!("    {rest}"));
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+    });
+    if let Some(column) = sort {
+        model.listing.sort_by(column);
+    }
+    if let Some(name) = toggle {
+        model.listing.toggle(&name);
+    }
+    if let Some(folder) = fold {
+        model.listing.fold(&folder);
+    }
+}
+
+/// Draws the confirmation before a removal, while one is asked.
+pub fn show_remove_prompt(ui: &mut egui::Ui, model: &mut Model) {
+    let Some(names) = &model.confirm_remove else {
+        return;
+    };
+    let names = names.clone();
+    egui::Modal::new(egui::Id::unique("remove")).show(ui.ctx(), |ui| {
+        ui.heading(format!("Remove {} file(s) from the server?", names.len()));
+        for name in names.iter().take(10) {
+            ui.monospace(name);
+        }
+        if names.len() > 10 {
+            ui.label(format!("... and {} more", names.len() - 10));
+        }
+        ui.label("This cannot be undone.");
+        ui.horizontal(|ui| {
+            if ui.button("Remove").clicked() {
+                model.confirm_remove();
+            }
+            if ui.button("Keep").clicked() {
+                model.cancel_remove();
+            }
+        });
+    });
+}

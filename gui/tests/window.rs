@@ -1,0 +1,173 @@
+//! The window against a real server: connect, upload (typed and dropped), see the table,
+//! download, remove with confirmation, refusals in words, filtering, first-use trust.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use egui_kittest::kittest::Queryable;
+use ferry_gui::{Connection, TransferState};
+
+use crate::support::{Dropped, TestServer, Window, identity};
+
+#[test]
+fn an_uploaded_file_appears_downloads_intact_and_is_removed_after_confirmation() {
+    let server = TestServer::plaintext();
+    let mut window = Window::new();
+    window.connect(&server, true);
+    assert!(
+        window.model().is_connected(),
+        "{:?}",
+        window.model().message
+    );
+    assert!(window.shows_text("0 files"));
+
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let local = window.local_file("hello.bin", &bytes);
+    window.model().upload_path = local.display().to_string();
+    window.click("Upload");
+    assert_eq!(window.model().transfers[0].state, TransferState::Done);
+    assert!(window.shows("hello.bin"), "the upload is not in the table");
+    assert_eq!(server.stored("hello.bin").as_deref(), Some(&bytes[..]));
+
+    window.click("hello.bin");
+    let folder = window.scratch.path().join("back");
+    window.model().download_folder = folder.display().to_string();
+    window.click("Download selected");
+    assert_eq!(std::fs::read(folder.join("hello.bin")).unwrap(), bytes);
+
+    window.click("Remove selected...");
+    assert!(window.shows_text("Remove 1 file(s)"));
+    window.click("Keep");
+    assert!(window.shows("hello.bin"), "kept, yet gone");
+    assert!(server.stored("hello.bin").is_some());
+
+    window.click("Remove selected...");
+    window.click("Remove");
+    assert!(!window.shows("hello.bin"), "removed, yet still listed");
+    assert!(server.stored("hello.bin").is_none());
+}
+
+#[test]
+fn a_dropped_folder_is_uploaded_and_shown_in_its_folder() {
+    let server = TestServer::plaintext();
+    let mut window = Window::new();
+    window.connect(&server, true);
+    let photos = window.scratch.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::write(photos.join("a.jpg"), b"jpg a").unwrap();
+    std::fs::write(photos.join("b.jpg"), b"jpg b").unwrap();
+    window
+        .harness
+        .input_mut()
+        .dropped_files
+        .push(Arc::new(Dropped(photos)));
+    window.settle();
+    let states: Vec<_> = window
+        .model()
+        .transfers
+        .iter()
+        .map(|t| t.state.clone())
+        .collect();
+    assert_eq!(states, [TransferState::Done, TransferState::Done]);
+    assert_eq!(
+        server.stored("photos/a.jpg").as_deref(),
+        Some(&b"jpg a"[..])
+    );
+    assert!(window.shows_text("photos/"));
+    // Inside the folder's rows, the file is shown by the rest of its name.
+    assert!(window.shows("    a.jpg"));
+    window.click("[-] photos/");
+    assert!(
+        !window.shows("    a.jpg"),
+        "a folded folder still shows its files"
+    );
+}
+
+#[test]
+fn a_refused_upload_says_why_in_words() {
+    let server = TestServer::plaintext();
+    let mut window = Window::new();
+    window.connect(&server, true);
+    let local = window.local_file("notes.txt", b"first");
+    window.model().upload_path = local.display().to_string();
+    window.click("Upload");
+    window.local_file("notes.txt", b"second");
+    window.click("Upload");
+    let TransferState::Failed(reason) = &window.model().transfers[1].state else {
+        panic!("not refused: {:?}", window.model().transfers[1].state);
+    };
+    assert!(reason.contains("name already exists"), "{reason}");
+    assert!(window.shows_text("failed: server refused upload: name already exists"));
+    assert_eq!(server.stored("notes.txt").as_deref(), Some(&b"first"[..]));
+
+    // Retry with Overwrite ticked replaces it.
+    window.model().transfers.clear();
+    window.click("Overwrite");
+    window.click("Upload");
+    assert_eq!(server.stored("notes.txt").as_deref(), Some(&b"second"[..]));
+}
+
+#[test]
+fn the_filter_box_narrows_the_table() {
+    let server = TestServer::plaintext();
+    let mut window = Window::new();
+    window.connect(&server, true);
+    for name in ["report.pdf", "notes.txt"] {
+        let local = window.local_file(name, name.as_bytes());
+        window.model().upload_path = local.display().to_string();
+        window.click("Upload");
+    }
+    assert!(window.shows("report.pdf") && window.shows("notes.txt"));
+    window.harness.get_by_label("Filter").focus();
+    window.harness.run_steps(2);
+    window.harness.get_by_label("Filter").type_text("TXT");
+    window.settle();
+    assert!(window.shows("notes.txt"));
+    assert!(
+        !window.shows("report.pdf"),
+        "the filter did not narrow the table"
+    );
+}
+
+#[test]
+fn a_new_server_is_trusted_only_after_the_user_accepts_its_fingerprint() {
+    let identity = identity();
+    let fingerprint = identity.fingerprint().to_string();
+    let server = TestServer::tls(identity);
+    let mut window = Window::new();
+    let known = window.config.path().join("known_servers");
+
+    window.connect(&server, false);
+    assert!(matches!(
+        window.model().connection,
+        Connection::Trust { .. }
+    ));
+    assert!(
+        window.shows(&fingerprint),
+        "the prompt does not show {fingerprint}"
+    );
+    window.click("Do not trust");
+    assert_eq!(window.model().connection, Connection::Disconnected);
+    assert!(!known.exists(), "a refused certificate was recorded");
+
+    window.click("Connect");
+    window.click("Trust and connect");
+    assert!(
+        window.model().is_connected(),
+        "{:?}",
+        window.model().message
+    );
+    let recorded = std::fs::read_to_string(&known).unwrap();
+    assert!(recorded.contains(&fingerprint), "{recorded}");
+
+    // Known now: the next connection asks nothing.
+    window.click("Disconnect");
+    window.click("Connect");
+    assert!(
+        window.model().is_connected(),
+        "{:?}",
+        window.model().message
+    );
+    assert_eq!(window.model().remembered.len(), 1);
+}
