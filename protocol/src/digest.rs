@@ -190,8 +190,11 @@ impl FileHasher {
         Digest(*self.current.finalize().as_bytes())
     }
 
-    /// The state at the last unit boundary at or before [`FileHasher::hashed_len`]. A receiver
-    /// that keeps the file's first `checkpoint.offset()` bytes and this value can resume there.
+    /// The state at a unit boundary before [`FileHasher::hashed_len`]: the last full unit is
+    /// folded in only when more input arrives (until then it might be the whole file's root),
+    /// so after exactly N units the checkpoint is at N − 1 and a resume resends one unit.
+    /// A receiver that keeps the file's first `checkpoint.offset()` bytes and this value can
+    /// resume there. An empty hasher checkpoints at 0.
     pub fn checkpoint(&self) -> HashCheckpoint {
         HashCheckpoint {
             units_done: self.units_done,
