@@ -69,6 +69,23 @@ impl FerryApp {
         }
     }
 
+    /// Blocks until one event arrives (at most `limit`) and takes it in; returns false at
+    /// once when no job is running. For tests that watch a transfer step by step.
+    pub fn next_event(&mut self, limit: Duration) -> bool {
+        self.pump();
+        if self.outstanding == 0 {
+            return false;
+        }
+        match self.events.recv_timeout(limit) {
+            Ok(event) => {
+                self.handle_event(event);
+                self.start_jobs();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     fn handle_event(&mut self, event: Event) {
         if !matches!(event, Event::Progress { .. }) {
             self.outstanding = self.outstanding.saturating_sub(1);

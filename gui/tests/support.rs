@@ -119,6 +119,11 @@ impl Window {
         self.harness.run_steps(FRAMES);
     }
 
+    /// Waits for one report of a worker and takes it in; false once no job is left.
+    pub fn next_event(&mut self) -> bool {
+        self.harness.state_mut().next_event(WORKER_LIMIT)
+    }
+
     /// Clicks the widget labelled `label` and settles.
     pub fn click(&mut self, label: &str) {
         self.harness.get_by_label(label).click();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use egui_kittest::kittest::Queryable;
 use ferry_gui::{Connection, TransferState};
 
+use crate::relay::cutting_relay;
 use crate::support::{Dropped, TestServer, Window, identity};
 
 #[test]
@@ -170,4 +171,37 @@ fn a_new_server_is_trusted_only_after_the_user_accepts_its_fingerprint() {
         window.model().message
     );
     assert_eq!(window.model().remembered.len(), 1);
+}
+
+#[test]
+fn a_cut_connection_shows_resuming_and_then_done() {
+    let server = TestServer::plaintext();
+    let relay = cutting_relay(server.addr(), 700 * 1024);
+    let mut window = Window::new();
+    window.model().settings.addr = relay.to_string();
+    window.model().settings.insecure = true;
+    window.click("Connect");
+    assert!(
+        window.model().is_connected(),
+        "{:?}",
+        window.model().message
+    );
+
+    let bytes: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
+    let local = window.local_file("big.bin", &bytes);
+    window.model().upload_path = local.display().to_string();
+    window.harness.get_by_label("Upload").click();
+    window.harness.run_steps(2);
+
+    // Take the worker's reports one at a time, drawing after each, and note what is shown.
+    let mut saw_resuming = false;
+    while window.next_event() {
+        window.harness.run_steps(1);
+        saw_resuming |= window.shows_text("resuming (connection 2)");
+    }
+    window.settle();
+    assert!(saw_resuming, "the cut never showed as resuming");
+    assert_eq!(window.model().transfers[0].state, TransferState::Done);
+    assert!(window.shows("done"));
+    assert_eq!(server.stored("big.bin").as_deref(), Some(&bytes[..]));
 }
