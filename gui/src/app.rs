@@ -118,7 +118,7 @@ impl FerryApp {
         egui::Panel::top("connect").show(ui, |ui| connect_panel::show(ui, &mut self.model));
         egui::Panel::bottom("transfers")
             .resizable(true)
-            .default_size(200.0)
+            .min_size(180.0)
             .show(ui, |ui| transfers_panel::show(ui, &mut self.model));
         egui::CentralPanel::default().show(ui, |ui| files_table::show(ui, &mut self.model));
         connect_panel::show_trust_prompt(ui, &mut self.model);

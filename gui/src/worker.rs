@@ -148,7 +148,10 @@ fn describe(error: &ClientError, cancel: &AtomicBool) -> String {
     if cancel.load(Ordering::Relaxed) {
         "cancelled".to_owned()
     } else {
-        error.to_string()
+        // The library's hint names the command line's flag; here it is a checkbox.
+        error
+            .to_string()
+            .replace("use --overwrite", "tick Overwrite and upload again")
     }
 }
 
