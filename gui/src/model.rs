@@ -346,7 +346,8 @@ impl Model {
         }
     }
 
-    /// Queues a failed or cancelled transfer again.
+    /// Queues a failed or cancelled transfer again; an upload takes the Overwrite box as it
+    /// is now, so a refusal for an existing name can be retried as a replacement.
     pub fn retry_transfer(&mut self, id: TransferId) {
         if let Some(transfer) = self.transfers.iter_mut().find(|t| t.id == id)
             && matches!(
@@ -354,6 +355,9 @@ impl Model {
                 TransferState::Failed(_) | TransferState::Cancelled
             )
         {
+            if let Direction::Upload { overwrite, .. } = &mut transfer.direction {
+                *overwrite = self.overwrite;
+            }
             transfer.state = TransferState::Queued;
         }
     }
@@ -404,7 +408,11 @@ impl Model {
                 self.connection = Connection::Disconnected;
                 self.message = Some(reason);
             }
-            Event::Listed(Ok(entries)) => self.listing.handle_entries(entries),
+            // A listing that arrives after a disconnect belongs to no one.
+            Event::Listed(Ok(entries)) if self.is_connected() => {
+                self.listing.handle_entries(entries)
+            }
+            Event::Listed(Ok(_)) => {}
             Event::Listed(Err(reason)) => self.message = Some(reason),
             Event::Progress { id, progress, at } => {
                 if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
@@ -531,7 +539,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_transfer_can_be_retried() {
+    fn a_refused_upload_can_be_retried_as_an_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f");
         std::fs::write(&file, b"x").unwrap();
@@ -546,8 +554,19 @@ mod tests {
             at: now,
         });
         assert!(matches!(model.transfers[0].state, TransferState::Failed(_)));
+        model.overwrite = true;
         model.retry_transfer(id);
-        assert_eq!(model.poll_jobs(now).len(), 1);
+        let jobs = model.poll_jobs(now);
+        assert!(matches!(
+            jobs.as_slice(),
+            [Job::Transfer {
+                direction: Direction::Upload {
+                    overwrite: true,
+                    ..
+                },
+                ..
+            }]
+        ));
         assert_eq!(model.transfers[0].state, TransferState::Running);
     }
 }

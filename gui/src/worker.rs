@@ -151,7 +151,7 @@ fn describe(error: &ClientError, cancel: &AtomicBool) -> String {
         // The library's hint names the command line's flag; here it is a checkbox.
         error
             .to_string()
-            .replace("use --overwrite", "tick Overwrite and upload again")
+            .replace("use --overwrite", "tick Overwrite and press Retry")
     }
 }
 

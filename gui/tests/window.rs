@@ -102,10 +102,12 @@ fn a_refused_upload_says_why_in_words() {
     assert!(window.shows_text("failed: server refused upload: name already exists"));
     assert_eq!(server.stored("notes.txt").as_deref(), Some(&b"first"[..]));
 
+    assert!(window.shows_text("tick Overwrite and press Retry"));
+
     // Retry with Overwrite ticked replaces it.
-    window.model().transfers.clear();
     window.click("Overwrite");
-    window.click("Upload");
+    window.click("Retry");
+    assert_eq!(window.model().transfers[1].state, TransferState::Done);
     assert_eq!(server.stored("notes.txt").as_deref(), Some(&b"second"[..]));
 }
 
