@@ -74,6 +74,8 @@ pub enum Job {
         session: Session,
         /// Which transfer.
         id: TransferId,
+        /// Which run of it.
+        run: u32,
         /// What moves where.
         direction: Direction,
         /// Set when the user cancels.
@@ -113,6 +115,8 @@ pub enum Event {
     Progress {
         /// Which one.
         id: TransferId,
+        /// Which run of it.
+        run: u32,
         /// How far.
         progress: Progress,
         /// When.
@@ -122,6 +126,8 @@ pub enum Event {
     Finished {
         /// Which one.
         id: TransferId,
+        /// Which run of it.
+        run: u32,
         /// Size moved, or the reason it failed.
         outcome: Result<u64, String>,
         /// When.
@@ -219,6 +225,7 @@ impl Model {
                     self.jobs.push(Job::Transfer {
                         session: session.clone(),
                         id: transfer.id,
+                        run: transfer.run,
                         direction: transfer.direction.clone(),
                         cancel: Arc::clone(&transfer.cancel),
                     });
@@ -339,10 +346,10 @@ impl Model {
         self.confirm_remove = None;
     }
 
-    /// Cancels a transfer.
-    pub fn cancel_transfer(&mut self, id: TransferId) {
+    /// Cancels a transfer at `now`.
+    pub fn cancel_transfer(&mut self, id: TransferId, now: Instant) {
         if let Some(transfer) = self.transfers.iter_mut().find(|t| t.id == id) {
-            transfer.cancel();
+            transfer.cancel(now);
         }
     }
 
@@ -414,16 +421,26 @@ impl Model {
             }
             Event::Listed(Ok(_)) => {}
             Event::Listed(Err(reason)) => self.message = Some(reason),
-            Event::Progress { id, progress, at } => {
+            Event::Progress {
+                id,
+                run,
+                progress,
+                at,
+            } => {
                 if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
-                    t.handle_progress(progress, at);
+                    t.handle_progress(run, progress, at);
                 }
             }
-            Event::Finished { id, outcome, at } => {
+            Event::Finished {
+                id,
+                run,
+                outcome,
+                at,
+            } => {
                 let uploaded = outcome.is_ok();
                 if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
                     let upload = matches!(t.direction, Direction::Upload { .. });
-                    t.handle_finish(outcome, at);
+                    t.handle_finish(run, outcome, at);
                     if upload && uploaded {
                         self.refresh();
                     }
@@ -513,6 +530,7 @@ mod tests {
         };
         model.handle_event(Event::Finished {
             id: *id,
+            run: 1,
             outcome: Ok(1),
             at: now,
         });
@@ -550,6 +568,7 @@ mod tests {
         let id = model.transfers[0].id;
         model.handle_event(Event::Finished {
             id,
+            run: 1,
             outcome: Err("server refused upload: name already exists".into()),
             at: now,
         });

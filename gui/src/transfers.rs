@@ -44,11 +44,10 @@ pub enum TransferState {
         /// Which connection this is.
         attempt: u32,
     },
-    /// Cancel asked; the worker stops at its next read or write.
-    Cancelling,
     /// Finished and verified.
     Done,
-    /// Stopped by the user.
+    /// Stopped by the user. Shown at once; the worker stops at its next read or write, and
+    /// its later reports are ignored.
     Cancelled,
     /// Gave up, with the reason in words.
     Failed(String),
@@ -67,7 +66,7 @@ impl TransferState {
     pub fn is_active(&self) -> bool {
         matches!(
             self,
-            TransferState::Running | TransferState::Resuming { .. } | TransferState::Cancelling
+            TransferState::Running | TransferState::Resuming { .. }
         )
     }
 
@@ -77,7 +76,6 @@ impl TransferState {
             TransferState::Queued => "queued".to_owned(),
             TransferState::Running => "running".to_owned(),
             TransferState::Resuming { attempt } => format!("resuming (connection {attempt})"),
-            TransferState::Cancelling => "cancelling".to_owned(),
             TransferState::Done => "done".to_owned(),
             TransferState::Cancelled => "cancelled".to_owned(),
             TransferState::Failed(reason) => format!("failed: {reason}"),
@@ -100,6 +98,9 @@ pub struct Transfer {
     pub total: u64,
     /// Set to ask the worker to stop.
     pub cancel: Arc<AtomicBool>,
+    /// Which run this is (1 for the first, more after retries): reports of an older run, whose
+    /// worker may still be winding down after a cancel, are ignored.
+    pub run: u32,
     /// When the current run started, and `done` then (for the rate).
     since: Option<(Instant, u64)>,
     /// When it last finished.
@@ -116,6 +117,7 @@ impl Transfer {
             done: 0,
             total: 0,
             cancel: Arc::new(AtomicBool::new(false)),
+            run: 0,
             since: None,
             finished: None,
         }
@@ -128,8 +130,9 @@ impl Transfer {
         }
     }
 
-    /// Marks it started by a worker at `now`, with a fresh cancel flag.
+    /// Marks it started by a worker at `now`, as a new run with a fresh cancel flag.
     pub fn handle_start(&mut self, now: Instant) {
+        self.run += 1;
         self.state = TransferState::Running;
         self.cancel = Arc::new(AtomicBool::new(false));
         self.done = 0;
@@ -137,9 +140,9 @@ impl Transfer {
         self.finished = None;
     }
 
-    /// Takes in the worker's progress report.
-    pub fn handle_progress(&mut self, progress: Progress, now: Instant) {
-        if self.state.is_finished() {
+    /// Takes in the progress report of the worker of `run`.
+    pub fn handle_progress(&mut self, run: u32, progress: Progress, now: Instant) {
+        if run != self.run || !self.state.is_active() {
             return;
         }
         if progress.done < self.done {
@@ -148,40 +151,41 @@ impl Transfer {
         }
         self.done = progress.done;
         self.total = progress.total;
-        if self.state != TransferState::Cancelling {
-            self.state = if progress.attempt > 1 {
-                TransferState::Resuming {
-                    attempt: progress.attempt,
-                }
-            } else {
-                TransferState::Running
-            };
-        }
-    }
-
-    /// Takes in the worker's final word.
-    pub fn handle_finish(&mut self, outcome: Result<u64, String>, now: Instant) {
-        self.finished = Some(now);
-        self.state = match outcome {
-            Ok(size) => {
-                self.total = size;
-                self.done = size;
-                TransferState::Done
+        self.state = if progress.attempt > 1 {
+            TransferState::Resuming {
+                attempt: progress.attempt,
             }
-            Err(_) if self.cancel.load(Ordering::Relaxed) => TransferState::Cancelled,
-            Err(reason) => TransferState::Failed(reason),
+        } else {
+            TransferState::Running
         };
     }
 
-    /// Asks the worker to stop; a queued transfer stops at once.
-    pub fn cancel(&mut self) {
-        match self.state {
-            TransferState::Queued => self.state = TransferState::Cancelled,
-            ref state if state.is_active() => {
-                self.cancel.store(true, Ordering::Relaxed);
-                self.state = TransferState::Cancelling;
+    /// Takes in the final word of the worker of `run`. A cancelled run stays cancelled,
+    /// unless it had in fact completed.
+    pub fn handle_finish(&mut self, run: u32, outcome: Result<u64, String>, now: Instant) {
+        if run != self.run {
+            return;
+        }
+        match outcome {
+            Ok(size) => {
+                self.total = size;
+                self.done = size;
+                self.state = TransferState::Done;
             }
-            _ => {}
+            Err(_) if self.state == TransferState::Cancelled => {}
+            Err(reason) => self.state = TransferState::Failed(reason),
+        }
+        if self.finished.is_none() {
+            self.finished = Some(now);
+        }
+    }
+
+    /// Cancels it at `now`: a running one's worker is asked to stop.
+    pub fn cancel(&mut self, now: Instant) {
+        if self.state == TransferState::Queued || self.state.is_active() {
+            self.cancel.store(true, Ordering::Relaxed);
+            self.state = TransferState::Cancelled;
+            self.finished = Some(now);
         }
     }
 
@@ -245,11 +249,11 @@ mod tests {
         let t0 = Instant::now();
         let mut t = upload();
         t.handle_start(t0);
-        t.handle_progress(progress(400, 1), t0 + Duration::from_secs(1));
+        t.handle_progress(1, progress(400, 1), t0 + Duration::from_secs(1));
         assert_eq!(t.state, TransferState::Running);
-        t.handle_progress(progress(600, 2), t0 + Duration::from_secs(2));
+        t.handle_progress(1, progress(600, 2), t0 + Duration::from_secs(2));
         assert_eq!(t.state, TransferState::Resuming { attempt: 2 });
-        t.handle_finish(Ok(1000), t0 + Duration::from_secs(3));
+        t.handle_finish(1, Ok(1000), t0 + Duration::from_secs(3));
         assert_eq!(t.state, TransferState::Done);
         assert_eq!(t.fraction(), 1.0);
     }
@@ -259,24 +263,34 @@ mod tests {
         let t0 = Instant::now();
         let mut t = upload();
         t.handle_start(t0);
-        t.handle_progress(progress(250, 1), t0 + Duration::from_secs(1));
+        t.handle_progress(1, progress(250, 1), t0 + Duration::from_secs(1));
         let now = t0 + Duration::from_secs(2);
         assert_eq!(t.rate(now), Some(125.0));
         assert_eq!(t.time_left(now), Some(Duration::from_secs(6)));
     }
 
     #[test]
-    fn a_cancelled_run_ends_cancelled_not_failed() {
+    fn a_cancel_shows_at_once_and_the_old_runs_reports_are_ignored() {
         let t0 = Instant::now();
         let mut t = upload();
         t.handle_start(t0);
-        t.cancel();
-        assert_eq!(t.state, TransferState::Cancelling);
-        assert!(t.cancel.load(Ordering::Relaxed));
-        t.handle_finish(Err("cancelled".into()), t0);
+        t.cancel(t0);
         assert_eq!(t.state, TransferState::Cancelled);
+        assert!(t.cancel.load(Ordering::Relaxed));
+        t.handle_progress(1, progress(500, 1), t0);
+        t.handle_finish(1, Err("cannot read a: cancelled".into()), t0);
+        assert_eq!(t.state, TransferState::Cancelled);
+
+        // Retried: run 2 counts, the late words of run 1 do not.
+        t.handle_start(t0);
+        assert!(!t.cancel.load(Ordering::Relaxed));
+        t.handle_finish(1, Err("late".into()), t0);
+        assert_eq!(t.state, TransferState::Running);
+        t.handle_finish(2, Ok(1000), t0);
+        assert_eq!(t.state, TransferState::Done);
+
         let mut queued = upload();
-        queued.cancel();
+        queued.cancel(t0);
         assert_eq!(queued.state, TransferState::Cancelled);
     }
 
@@ -284,7 +298,7 @@ mod tests {
     fn a_failure_keeps_its_reason() {
         let mut t = upload();
         t.handle_start(Instant::now());
-        t.handle_finish(Err("server refused upload".into()), Instant::now());
+        t.handle_finish(1, Err("server refused upload".into()), Instant::now());
         assert_eq!(t.state.describe(), "failed: server refused upload");
     }
 }

@@ -59,8 +59,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
                         _ => ui.label(state),
                     };
                     ui.horizontal(|ui| {
-                        if (t.state.is_active() && t.state != TransferState::Cancelling
-                            || t.state == TransferState::Queued)
+                        if (t.state.is_active() || t.state == TransferState::Queued)
                             && ui.button("Cancel").clicked()
                         {
                             cancel = Some(t.id);
@@ -76,7 +75,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
             });
     });
     if let Some(id) = cancel {
-        model.cancel_transfer(id);
+        model.cancel_transfer(id, now);
     }
     if let Some(id) = retry {
         model.retry_transfer(id);

@@ -71,12 +71,14 @@ pub fn run(job: Job, reporter: &Reporter) {
         Job::Transfer {
             session,
             id,
+            run,
             direction,
             cancel,
         } => {
-            let outcome = transfer(&session, id, &direction, &cancel, reporter);
+            let outcome = transfer(&session, (id, run), &direction, &cancel, reporter);
             reporter.send(Event::Finished {
                 id,
+                run,
                 outcome: outcome.map_err(|e| describe(&e, &cancel)),
                 at: Instant::now(),
             });
@@ -157,7 +159,7 @@ fn describe(error: &ClientError, cancel: &AtomicBool) -> String {
 
 fn transfer(
     session: &Session,
-    id: TransferId,
+    (id, run): (TransferId, u32),
     direction: &Direction,
     cancel: &Arc<AtomicBool>,
     reporter: &Reporter,
@@ -165,6 +167,7 @@ fn transfer(
     let mut progress = |progress| {
         reporter.send(Event::Progress {
             id,
+            run,
             progress,
             at: Instant::now(),
         });

@@ -130,6 +130,12 @@ impl Window {
         self.settle();
     }
 
+    /// Clicks the widget labelled `label` and draws the result, leaving workers running.
+    pub fn click_without_waiting(&mut self, label: &str) {
+        self.harness.get_by_label(label).click();
+        self.harness.run_steps(FRAMES);
+    }
+
     /// Fills the connect panel for `server` and clicks Connect.
     pub fn connect(&mut self, server: &TestServer, plaintext: bool) {
         self.model().settings.addr = server.addr().to_string();

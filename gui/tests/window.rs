@@ -8,7 +8,7 @@ use std::sync::Arc;
 use egui_kittest::kittest::Queryable;
 use ferry_gui::{Connection, TransferState};
 
-use crate::relay::cutting_relay;
+use crate::relay::{Fault, Relay};
 use crate::support::{Dropped, TestServer, Window, identity};
 
 #[test]
@@ -178,9 +178,9 @@ fn a_new_server_is_trusted_only_after_the_user_accepts_its_fingerprint() {
 #[test]
 fn a_cut_connection_shows_resuming_and_then_done() {
     let server = TestServer::plaintext();
-    let relay = cutting_relay(server.addr(), 700 * 1024);
+    let relay = Relay::start(server.addr(), 700 * 1024, Fault::Cut);
     let mut window = Window::new();
-    window.model().settings.addr = relay.to_string();
+    window.model().settings.addr = relay.addr.to_string();
     window.model().settings.insecure = true;
     window.click("Connect");
     assert!(
@@ -206,4 +206,36 @@ fn a_cut_connection_shows_resuming_and_then_done() {
     assert_eq!(window.model().transfers[0].state, TransferState::Done);
     assert!(window.shows("done"));
     assert_eq!(server.stored("big.bin").as_deref(), Some(&bytes[..]));
+}
+
+#[test]
+fn a_stalled_upload_is_cancelled_at_once_and_stores_nothing() {
+    let server = TestServer::plaintext();
+    let relay = Relay::start(server.addr(), 300 * 1024, Fault::Stall);
+    let mut window = Window::new();
+    window.model().settings.addr = relay.addr.to_string();
+    window.model().settings.insecure = true;
+    window.click("Connect");
+    assert!(
+        window.model().is_connected(),
+        "{:?}",
+        window.model().message
+    );
+
+    let bytes = vec![7u8; 2_000_000];
+    let local = window.local_file("stuck.bin", &bytes);
+    window.model().upload_path = local.display().to_string();
+    window.harness.get_by_label("Upload").click();
+    window.harness.run_steps(2);
+    // The first progress report: the upload is under way (and will stall at the relay).
+    assert!(window.next_event());
+    window.harness.run_steps(1);
+    assert!(window.shows("Cancel"));
+
+    // The window does not wait for the stalled worker: the row says so at once.
+    window.click_without_waiting("Cancel");
+    assert_eq!(window.model().transfers[0].state, TransferState::Cancelled);
+    assert!(window.shows("cancelled"));
+    assert!(window.shows("Retry"));
+    assert!(server.stored("stuck.bin").is_none());
 }
