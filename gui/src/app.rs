@@ -19,6 +19,8 @@ pub struct FerryApp {
     reporter: Reporter,
     /// Jobs started whose final event has not arrived yet.
     outstanding: usize,
+    /// Frames leave worker reports waiting (see [`FerryApp::hold_events`]).
+    held: bool,
 }
 
 impl FerryApp {
@@ -30,6 +32,7 @@ impl FerryApp {
             events,
             reporter: Reporter::new(sender, wake),
             outstanding: 0,
+            held: false,
         }
     }
 
@@ -44,12 +47,21 @@ impl FerryApp {
         self.outstanding > 0
     }
 
-    /// Takes in every event that arrived and starts the jobs the model asks for. Never blocks.
+    /// Takes in every event that arrived (unless held) and starts the jobs the model asks
+    /// for. Never blocks.
     pub fn pump(&mut self) {
-        while let Ok(event) = self.events.try_recv() {
+        while !self.held
+            && let Ok(event) = self.events.try_recv()
+        {
             self.handle_event(event);
         }
         self.start_jobs();
+    }
+
+    /// While `held`, frames leave the workers' reports waiting, to be taken one at a time by
+    /// [`FerryApp::next_event`]: for tests that watch every state a transfer goes through.
+    pub fn hold_events(&mut self, held: bool) {
+        self.held = held;
     }
 
     /// Blocks until every job (and the jobs they lead to) has ended, or `limit` passed.
@@ -57,7 +69,7 @@ impl FerryApp {
     pub fn wait_for_workers(&mut self, limit: Duration) -> bool {
         let until = Instant::now() + limit;
         loop {
-            self.pump();
+            self.start_jobs();
             if self.outstanding == 0 {
                 return true;
             }
@@ -72,7 +84,7 @@ impl FerryApp {
     /// Blocks until one event arrives (at most `limit`) and takes it in; returns false at
     /// once when no job is running. For tests that watch a transfer step by step.
     pub fn next_event(&mut self, limit: Duration) -> bool {
-        self.pump();
+        self.start_jobs();
         if self.outstanding == 0 {
             return false;
         }

@@ -119,6 +119,11 @@ impl Window {
         self.harness.run_steps(FRAMES);
     }
 
+    /// From now on, frames leave worker reports for [`Window::next_event`].
+    pub fn hold_events(&mut self) {
+        self.harness.state_mut().hold_events(true);
+    }
+
     /// Waits for one report of a worker and takes it in; false once no job is left.
     pub fn next_event(&mut self) -> bool {
         self.harness.state_mut().next_event(WORKER_LIMIT)

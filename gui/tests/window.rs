@@ -192,6 +192,7 @@ fn a_cut_connection_shows_resuming_and_then_done() {
     let bytes: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
     let local = window.local_file("big.bin", &bytes);
     window.model().upload_path = local.display().to_string();
+    window.hold_events();
     window.harness.get_by_label("Upload").click();
     window.harness.run_steps(2);
 
@@ -225,10 +226,13 @@ fn a_stalled_upload_is_cancelled_at_once_and_stores_nothing() {
     let bytes = vec![7u8; 2_000_000];
     let local = window.local_file("stuck.bin", &bytes);
     window.model().upload_path = local.display().to_string();
+    window.hold_events();
     window.harness.get_by_label("Upload").click();
     window.harness.run_steps(2);
-    // The first progress report: the upload is under way (and will stall at the relay).
-    assert!(window.next_event());
+    // Until the first chunk went out: the upload is under way (and will stall at the relay).
+    while window.model().transfers[0].done == 0 {
+        assert!(window.next_event(), "the upload ended before it stalled");
+    }
     window.harness.run_steps(1);
     assert!(window.shows("Cancel"));
 
