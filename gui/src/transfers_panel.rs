@@ -39,13 +39,19 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
                     ui.add(
                         egui::ProgressBar::new(t.fraction())
                             .desired_width(160.0)
-                            .text(format!(
-                                "{} / {}",
-                                format::size(t.done),
-                                format::size(t.total)
-                            )),
+                            .text(if t.total == 0 && t.state != TransferState::Done {
+                                String::new()
+                            } else {
+                                format!("{} / {}", format::size(t.done), format::size(t.total))
+                            }),
                     );
-                    ui.label(t.rate(now).map(format::rate).unwrap_or_default());
+                    let moving = t.state.is_active() || t.state == TransferState::Done;
+                    ui.label(
+                        t.rate(now)
+                            .filter(|_| moving)
+                            .map(format::rate)
+                            .unwrap_or_default(),
+                    );
                     ui.label(
                         t.time_left(now)
                             .map(|left| format!("{} left", format::duration(left)))
