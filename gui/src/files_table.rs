@@ -91,6 +91,7 @@ fn table(ui: &mut egui::Ui, model: &mut Model) {
     let mut sort = None;
     let mut toggle = None;
     let mut fold = None;
+    let mut select_folder = None;
     let listing = &model.listing;
     egui::ScrollArea::vertical().show(ui, |ui| {
         egui::Grid::new("files")
@@ -129,9 +130,21 @@ fn table(ui: &mut egui::Ui, model: &mut Model) {
                             let open = !listing.collapsed.contains(&folder);
                             let sign = if open { "[-]" } else { "[+]" };
                             let size: u64 = files.iter().map(|e| e.size).sum();
-                            if ui.button(format!("{sign} {folder}/")).clicked() {
-                                fold = Some(folder.clone());
-                            }
+                            ui.horizontal(|ui| {
+                                let names: Vec<String> =
+                                    files.iter().map(|e| e.name.clone()).collect();
+                                let mut all = names.iter().all(|n| listing.selected.contains(n));
+                                if ui
+                                    .checkbox(&mut all, "all")
+                                    .on_hover_text(format!("Select every file in {folder}/"))
+                                    .changed()
+                                {
+                                    select_folder = Some((names, all));
+                                }
+                                if ui.button(format!("{sign} {folder}/")).clicked() {
+                                    fold = Some(folder.clone());
+                                }
+                            });
                             ui.label(format::size(size));
                             ui.label(format!("{} files", files.len()));
                             ui.end_row();
@@ -154,6 +167,9 @@ fn table(ui: &mut egui::Ui, model: &mut Model) {
     }
     if let Some(folder) = fold {
         model.listing.fold(&folder);
+    }
+    if let Some((names, selected)) = select_folder {
+        model.listing.select_all(&names, selected);
     }
 }
 

@@ -70,6 +70,17 @@ impl Listing {
         }
     }
 
+    /// Selects (or deselects) every one of `names`.
+    pub fn select_all(&mut self, names: &[String], selected: bool) {
+        for name in names {
+            if selected {
+                self.selected.insert(name.clone());
+            } else {
+                self.selected.remove(name);
+            }
+        }
+    }
+
     /// Folds or unfolds the top-level folder `folder`.
     pub fn fold(&mut self, folder: &str) {
         if !self.collapsed.remove(folder) {
@@ -161,6 +172,17 @@ mod tests {
             names(&listing),
             ["photos/b.jpg", "photos/a.JPG", "notes.txt"]
         );
+    }
+
+    #[test]
+    fn a_folder_is_selected_and_deselected_as_a_whole() {
+        let mut listing = listing();
+        let photos = ["photos/a.JPG".to_owned(), "photos/b.jpg".to_owned()];
+        listing.toggle("photos/b.jpg");
+        listing.select_all(&photos, true);
+        assert_eq!(listing.selected.len(), 2);
+        listing.select_all(&photos, false);
+        assert!(listing.selected.is_empty());
     }
 
     #[test]

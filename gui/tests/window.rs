@@ -78,6 +78,15 @@ fn a_dropped_folder_is_uploaded_and_shown_in_its_folder() {
     assert!(window.shows_text("photos/"));
     // Inside the folder's rows, the file is shown by the rest of its name.
     assert!(window.shows("    a.jpg"));
+
+    // The folder's box selects all it holds, and they download with their folder.
+    window.click("all");
+    assert_eq!(window.model().listing.selected.len(), 2);
+    let back = window.scratch.path().join("back");
+    window.model().download_folder = back.display().to_string();
+    window.click("Download selected");
+    assert_eq!(std::fs::read(back.join("photos/b.jpg")).unwrap(), b"jpg b");
+
     window.click("[-] photos/");
     assert!(
         !window.shows("    a.jpg"),
