@@ -55,7 +55,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
             Connection::Connected { server } => {
                 ui.label(format!("Connected to {server}"));
                 if ui.button("Disconnect").clicked() {
-                    model.disconnect();
+                    model.disconnect(std::time::Instant::now());
                 }
             }
         }

@@ -274,8 +274,14 @@ impl Model {
         self.message = Some("Not connected: the certificate was not trusted.".to_owned());
     }
 
-    /// Forgets the server (transfers under way finish on their own connections).
-    pub fn disconnect(&mut self) {
+    /// Forgets the server at `now`. Transfers under way finish on their own connections;
+    /// queued ones are cancelled, so that they never go to the next server instead.
+    pub fn disconnect(&mut self, now: Instant) {
+        for transfer in &mut self.transfers {
+            if transfer.state == TransferState::Queued {
+                transfer.cancel(now);
+            }
+        }
         self.connection = Connection::Disconnected;
         self.session = None;
         self.listing.handle_entries(Vec::new());
@@ -540,6 +546,27 @@ mod tests {
             next.as_slice(),
             [Job::List(_), Job::Transfer { .. }]
         ));
+    }
+
+    #[test]
+    fn disconnecting_cancels_queued_transfers_but_not_running_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..=MAX_RUNNING {
+            std::fs::write(dir.path().join(format!("f{i}")), b"x").unwrap();
+        }
+        let mut model = connected();
+        model.upload(dir.path());
+        let now = Instant::now();
+        assert_eq!(model.poll_jobs(now).len(), MAX_RUNNING);
+        model.disconnect(now);
+        let states: Vec<_> = model.transfers.iter().map(|t| t.state.clone()).collect();
+        assert_eq!(states[MAX_RUNNING], TransferState::Cancelled);
+        assert!(
+            states[..MAX_RUNNING]
+                .iter()
+                .all(|s| *s == TransferState::Running)
+        );
+        assert!(model.poll_jobs(now).is_empty());
     }
 
     #[test]
