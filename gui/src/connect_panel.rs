@@ -10,17 +10,22 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
     ui.add_space(4.0);
     ui.horizontal(|ui| {
         let editable = matches!(model.connection, Connection::Disconnected);
+        let mut entered = false;
         ui.add_enabled_ui(editable, |ui| {
             let label = ui.label("Server");
-            ui.add(egui::TextEdit::singleline(&mut model.settings.addr).desired_width(180.0))
+            let server = ui
+                .add(egui::TextEdit::singleline(&mut model.settings.addr).desired_width(180.0))
                 .labelled_by(label.id);
             let label = ui.label("Token");
-            ui.add(
-                egui::TextEdit::singleline(&mut model.settings.token)
-                    .password(true)
-                    .desired_width(120.0),
-            )
-            .labelled_by(label.id);
+            let token = ui
+                .add(
+                    egui::TextEdit::singleline(&mut model.settings.token)
+                        .password(true)
+                        .desired_width(120.0),
+                )
+                .labelled_by(label.id);
+            entered = (server.lost_focus() || token.lost_focus())
+                && ui.input(|i| i.key_pressed(egui::Key::Enter));
             ui.checkbox(&mut model.settings.insecure, "Plaintext (--insecure)");
             if !model.remembered.is_empty() {
                 let mut picked = None;
@@ -41,7 +46,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
         });
         match &model.connection {
             Connection::Disconnected => {
-                if ui.button("Connect").clicked() {
+                if ui.button("Connect").clicked() || entered {
                     model.connect();
                 }
             }

@@ -18,10 +18,12 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
     }
     ui.horizontal(|ui| {
         let label = ui.label("Upload path");
-        ui.add(egui::TextEdit::singleline(&mut model.upload_path).desired_width(260.0))
+        let path = ui
+            .add(egui::TextEdit::singleline(&mut model.upload_path).desired_width(260.0))
             .labelled_by(label.id);
+        let entered = path.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         ui.checkbox(&mut model.overwrite, "Overwrite");
-        if ui.button("Upload").clicked() {
+        if ui.button("Upload").clicked() || entered {
             model.upload_typed_path();
         }
         ui.label("(or drop files and folders on the window)");

@@ -141,12 +141,21 @@ impl Window {
         self.harness.run_steps(FRAMES);
     }
 
-    /// Fills the connect panel for `server` and clicks Connect.
+    /// Types `text` into the field labelled `label`, as a user would.
+    pub fn type_into(&mut self, label: &str, text: &str) {
+        self.harness.get_by_label(label).focus();
+        self.harness.run_steps(2);
+        self.harness.get_by_label(label).type_text(text);
+        self.harness.run_steps(2);
+    }
+
+    /// Types `server`'s address in the connect panel (plaintext or TLS) and presses Enter.
     pub fn connect(&mut self, server: &TestServer, plaintext: bool) {
-        self.model().settings.addr = server.addr().to_string();
+        self.model().settings.addr.clear();
         self.model().settings.insecure = plaintext;
-        self.harness.run_steps(FRAMES);
-        self.click("Connect");
+        self.type_into("Server", &server.addr().to_string());
+        self.harness.key_press(egui::Key::Enter);
+        self.settle();
     }
 
     /// Writes a local file in the scratch folder.

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use ferry_gui::{Connection, TransferState};
 
@@ -125,15 +126,16 @@ fn the_filter_box_narrows_the_table() {
     let server = TestServer::plaintext();
     let mut window = Window::new();
     window.connect(&server, true);
+    // Typed into the path field, then Enter.
     for name in ["report.pdf", "notes.txt"] {
         let local = window.local_file(name, name.as_bytes());
-        window.model().upload_path = local.display().to_string();
-        window.click("Upload");
+        window.model().upload_path.clear();
+        window.type_into("Upload path", &local.display().to_string());
+        window.harness.key_press(egui::Key::Enter);
+        window.settle();
     }
     assert!(window.shows("report.pdf") && window.shows("notes.txt"));
-    window.harness.get_by_label("Filter").focus();
-    window.harness.run_steps(2);
-    window.harness.get_by_label("Filter").type_text("TXT");
+    window.type_into("Filter", "TXT");
     window.settle();
     assert!(window.shows("notes.txt"));
     assert!(
