@@ -254,3 +254,26 @@ fn a_stalled_upload_is_cancelled_at_once_and_stores_nothing() {
     assert!(window.shows("Retry"));
     assert!(server.stored("stuck.bin").is_none());
 }
+
+#[test]
+fn a_changed_certificate_is_refused_with_a_warning() {
+    let identity = identity();
+    let seen = identity.fingerprint().to_string();
+    let server = TestServer::tls(identity);
+    let mut window = Window::new();
+    let known = window.config.path().join("known_servers");
+    let recorded = ferry_client::Fingerprint::of(b"the certificate seen before");
+    std::fs::write(&known, format!("{} {recorded}\n", server.addr())).unwrap();
+
+    window.connect(&server, false);
+    assert_eq!(window.model().connection, Connection::Disconnected);
+    let message = window.model().message.clone().unwrap_or_default();
+    assert!(message.contains("has CHANGED"), "{message}");
+    assert!(message.contains(&seen) && message.contains(&recorded.to_string()));
+    assert!(window.shows_text("has CHANGED"));
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        format!("{} {recorded}\n", server.addr()),
+        "the known-servers file was changed"
+    );
+}
