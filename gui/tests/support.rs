@@ -11,7 +11,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use ferry_gui::{FerryApp, Model};
-use ferry_server::{Server, ServerConfig, ServerHandle, TlsIdentity};
+use ferry_server::{Rights, Server, ServerConfig, ServerHandle, TlsIdentity, Tokens, token_line};
 use tempfile::TempDir;
 
 /// Longest wait for the workers of one step: generous, only reached if something hangs.
@@ -37,11 +37,22 @@ impl TestServer {
         TestServer::start(Some(identity))
     }
 
+    /// A plaintext server that lets in only `token`, with full rights.
+    pub fn with_token(token: &str) -> TestServer {
+        let line = token_line(token, Rights::ReadWrite, None).unwrap();
+        TestServer::start_with(None, Some(Tokens::parse(&line).unwrap()))
+    }
+
     fn start(tls: Option<TlsIdentity>) -> TestServer {
+        TestServer::start_with(tls, None)
+    }
+
+    fn start_with(tls: Option<TlsIdentity>, tokens: Option<Tokens>) -> TestServer {
         let root = tempfile::tempdir().unwrap();
         let mut config = ServerConfig::new(root.path());
         config.shutdown_grace = Duration::from_millis(100);
         config.tls = tls;
+        config.tokens = tokens;
         let handle = Server::start(config).unwrap();
         TestServer {
             handle: Some(handle),

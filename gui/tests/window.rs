@@ -277,3 +277,30 @@ fn a_changed_certificate_is_refused_with_a_warning() {
         "the known-servers file was changed"
     );
 }
+
+#[test]
+fn a_wrong_token_is_refused_in_words_and_the_right_one_is_never_saved() {
+    let server = TestServer::with_token("s3cret-token");
+    let mut window = Window::new();
+    window.type_into("Token", "wrong");
+    window.connect(&server, true);
+    assert_eq!(window.model().connection, Connection::Disconnected);
+    let message = window.model().message.clone().unwrap_or_default();
+    assert!(message.contains("not authorised"), "{message}");
+    assert!(window.shows_text("check the access token"));
+
+    window.model().settings.token.clear();
+    window.type_into("Token", "s3cret-token");
+    window.click("Connect");
+    assert!(
+        window.model().is_connected(),
+        "{:?}",
+        window.model().message
+    );
+    let remembered = std::fs::read_to_string(window.config.path().join("gui_servers")).unwrap();
+    assert!(remembered.contains(&server.addr().to_string()));
+    assert!(
+        !remembered.contains("s3cret"),
+        "the token was saved: {remembered}"
+    );
+}
