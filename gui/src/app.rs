@@ -122,7 +122,9 @@ impl FerryApp {
                 .map(|f| f.path().to_path_buf())
                 .collect()
         });
-        if self.model.is_connected() {
+        if !dropped.is_empty() && !self.model.is_connected() {
+            self.model.message = Some("Connect to a server, then drop files to upload.".into());
+        } else {
             for path in dropped {
                 self.model.upload(&path);
             }

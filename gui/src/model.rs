@@ -10,7 +10,6 @@ use std::time::Instant;
 use ferry_client::{ClientOptions, Fingerprint, ListEntry, Progress};
 
 use crate::listing::Listing;
-use crate::local::files_to_upload;
 use crate::settings::{self, ConnectSettings, KNOWN_SERVERS, REMEMBERED_SERVERS};
 use crate::transfers::{Direction, Transfer, TransferId, TransferState};
 
@@ -68,6 +67,14 @@ pub enum Job {
     },
     /// List the server's files.
     List(Session),
+    /// Find the files under a path to upload (a folder may be large: not on the window's
+    /// thread).
+    Scan {
+        /// The file or folder typed or dropped.
+        path: PathBuf,
+        /// Whether its uploads replace existing files.
+        overwrite: bool,
+    },
     /// Move one file.
     Transfer {
         /// The server.
@@ -111,6 +118,15 @@ pub enum Event {
     ConnectFailed(String),
     /// A listing arrived, or why not.
     Listed(Result<Vec<ListEntry>, String>),
+    /// The files under a path to upload, each with its name on the server, or why not.
+    Scanned {
+        /// The file or folder typed or dropped.
+        path: PathBuf,
+        /// Whether its uploads replace existing files.
+        overwrite: bool,
+        /// What was found.
+        files: Result<Vec<(PathBuf, String)>, String>,
+    },
     /// A transfer moved.
     Progress {
         /// Which one.
@@ -295,23 +311,13 @@ impl Model {
         }
     }
 
-    /// Queues the upload of the file or folder at `path` (typed or dropped).
+    /// Uploads the file or folder at `path` (typed or dropped): a worker finds its files,
+    /// then each is queued.
     pub fn upload(&mut self, path: &Path) {
-        match files_to_upload(path) {
-            Ok(files) if files.is_empty() => {
-                self.message = Some(format!("{} holds no files to upload", path.display()));
-            }
-            Ok(files) => {
-                for (local, name) in files {
-                    self.queue(Direction::Upload {
-                        local,
-                        name,
-                        overwrite: self.overwrite,
-                    });
-                }
-            }
-            Err(error) => self.message = Some(format!("cannot read {}: {error}", path.display())),
-        }
+        self.jobs.push(Job::Scan {
+            path: path.to_path_buf(),
+            overwrite: self.overwrite,
+        });
     }
 
     /// Queues the upload of the path typed in the upload field.
@@ -426,6 +432,27 @@ impl Model {
                 self.listing.handle_entries(entries)
             }
             Event::Listed(Ok(_)) => {}
+            Event::Scanned {
+                path,
+                overwrite,
+                files,
+            } => match files {
+                Ok(files) if files.is_empty() => {
+                    self.message = Some(format!("{} holds no files to upload", path.display()));
+                }
+                Ok(files) => {
+                    for (local, name) in files {
+                        self.queue(Direction::Upload {
+                            local,
+                            name,
+                            overwrite,
+                        });
+                    }
+                }
+                Err(error) => {
+                    self.message = Some(format!("cannot read {}: {error}", path.display()));
+                }
+            },
             Event::Listed(Err(reason)) => self.message = Some(reason),
             Event::Progress {
                 id,
@@ -470,6 +497,21 @@ impl Model {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::local::files_to_upload;
+
+    /// `model.upload(path)`, with the scan a worker would do.
+    fn upload_now(model: &mut Model, path: &Path) {
+        model.upload(path);
+        let jobs = model.poll_jobs(Instant::now());
+        let [Job::Scan { path, overwrite }] = jobs.as_slice() else {
+            panic!("not a scan: {jobs:?}");
+        };
+        model.handle_event(Event::Scanned {
+            path: path.clone(),
+            overwrite: *overwrite,
+            files: files_to_upload(path).map_err(|e| e.to_string()),
+        });
+    }
 
     fn connected() -> Model {
         let mut model = Model::new(None);
@@ -526,7 +568,7 @@ mod tests {
             std::fs::write(dir.path().join(format!("f{i}")), b"x").unwrap();
         }
         let mut model = connected();
-        model.upload(dir.path());
+        upload_now(&mut model, dir.path());
         let now = Instant::now();
         let jobs = model.poll_jobs(now);
         assert_eq!(jobs.len(), MAX_RUNNING);
@@ -555,7 +597,7 @@ mod tests {
             std::fs::write(dir.path().join(format!("f{i}")), b"x").unwrap();
         }
         let mut model = connected();
-        model.upload(dir.path());
+        upload_now(&mut model, dir.path());
         let now = Instant::now();
         assert_eq!(model.poll_jobs(now).len(), MAX_RUNNING);
         model.disconnect(now);
@@ -589,7 +631,7 @@ mod tests {
         let file = dir.path().join("f");
         std::fs::write(&file, b"x").unwrap();
         let mut model = connected();
-        model.upload(&file);
+        upload_now(&mut model, &file);
         let now = Instant::now();
         let _ = model.poll_jobs(now);
         let id = model.transfers[0].id;

@@ -64,6 +64,14 @@ pub fn run(job: Job, reporter: &Reporter) {
             };
             reporter.send(event);
         }
+        Job::Scan { path, overwrite } => {
+            let files = crate::local::files_to_upload(&path).map_err(|e| e.to_string());
+            reporter.send(Event::Scanned {
+                path,
+                overwrite,
+                files,
+            });
+        }
         Job::List(session) => {
             let listed = client(&session).and_then(|mut c| c.list(""));
             reporter.send(Event::Listed(listed.map_err(|e| e.to_string())));

@@ -241,7 +241,7 @@ fn a_stalled_upload_is_cancelled_at_once_and_stores_nothing() {
     window.harness.get_by_label("Upload").click();
     window.harness.run_steps(2);
     // Until the first chunk went out: the upload is under way (and will stall at the relay).
-    while window.model().transfers[0].done == 0 {
+    while window.model().transfers.first().is_none_or(|t| t.done == 0) {
         assert!(window.next_event(), "the upload ended before it stalled");
     }
     window.harness.run_steps(1);
