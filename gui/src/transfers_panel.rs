@@ -36,15 +36,20 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
                         Direction::Download { .. } => "get",
                     };
                     ui.label(format!("{arrow} {}", t.name()));
-                    ui.add(
-                        egui::ProgressBar::new(t.fraction())
-                            .desired_width(160.0)
-                            .text(if t.total == 0 && t.state != TransferState::Done {
-                                String::new()
-                            } else {
-                                format!("{} / {}", format::size(t.done), format::size(t.total))
-                            }),
-                    );
+                    if t.total == 0 && t.state != TransferState::Done {
+                        // Nothing moved yet (queued, refused, cancelled early): no bar.
+                        ui.label("");
+                    } else {
+                        ui.add(
+                            egui::ProgressBar::new(t.fraction())
+                                .desired_width(160.0)
+                                .text(format!(
+                                    "{} / {}",
+                                    format::size(t.done),
+                                    format::size(t.total)
+                                )),
+                        );
+                    }
                     let moving = t.state.is_active() || t.state == TransferState::Done;
                     ui.label(
                         t.rate(now)
