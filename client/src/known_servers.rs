@@ -44,8 +44,10 @@ pub(crate) fn lookup(file: &Path, server: &str, seen: &Fingerprint) -> io::Resul
     Ok(known)
 }
 
-/// Appends `server` with its fingerprint, creating the file and its folder if needed.
-pub(crate) fn record(file: &Path, server: &str, fingerprint: &Fingerprint) -> io::Result<()> {
+/// Appends `server` (`HOST:PORT`) with its fingerprint to the known-servers `file`, creating
+/// the file and its folder if needed: what trust on first use records, for other front ends
+/// (the desktop client's trust prompt) to record the same way.
+pub fn record(file: &Path, server: &str, fingerprint: &Fingerprint) -> io::Result<()> {
     if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(folder)?;
     }

@@ -1,10 +1,10 @@
 //! The trust prompt's groundwork: whether the known-servers file (the one the `ferry` command
 //! uses) already lists a server, the fingerprint an unknown server shows, and recording it
-//! once the user accepted. The verdict itself (same certificate, or refused as changed) is
+//! once the user accepted (through the client library's `record_known_server`). The verdict itself (same certificate, or refused as changed) is
 //! always the client library's, through [`Trust::KnownServers`].
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 use ferry_client::{Client, ClientError, Fingerprint, Trust};
@@ -54,20 +54,6 @@ pub fn probe(settings: &ConnectSettings) -> Result<Fingerprint, ClientError> {
     }
 }
 
-/// Appends `server` with `fingerprint` to `file` in the `ferry` command's format, creating
-/// the file and its folder if needed.
-pub fn record(file: &Path, server: &str, fingerprint: &Fingerprint) -> io::Result<()> {
-    if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(folder)?;
-    }
-    let mut out = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)?;
-    out.write_all(format!("{server} {fingerprint}\n").as_bytes())?;
-    out.sync_all()
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -78,7 +64,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ferry/known_servers");
         assert!(!is_known(&file, "h:1").unwrap());
-        record(&file, "h:1", &Fingerprint::of(b"a")).unwrap();
+        ferry_client::record_known_server(&file, "h:1", &Fingerprint::of(b"a")).unwrap();
         assert!(is_known(&file, "h:1").unwrap());
         assert!(!is_known(&file, "h:2").unwrap());
     }

@@ -55,7 +55,7 @@ pub fn run(job: Job, reporter: &Reporter) {
             fingerprint,
         } => {
             let key = trust::server_key(&settings);
-            let event = match trust::record(&known, &key, &fingerprint) {
+            let event = match ferry_client::record_known_server(&known, &key, &fingerprint) {
                 Ok(()) => open(&settings, Trust::KnownServers(known)),
                 Err(error) => Event::ConnectFailed(format!(
                     "cannot record the server's certificate in {}: {error}",
