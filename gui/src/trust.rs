@@ -1,7 +1,8 @@
 //! The trust prompt's groundwork: whether the known-servers file (the one the `ferry` command
 //! uses) already lists a server, the fingerprint an unknown server shows, and recording it
-//! once the user accepted (through the client library's `record_known_server`). The verdict itself (same certificate, or refused as changed) is
-//! always the client library's, through [`Trust::KnownServers`].
+//! once the user accepted (with the client library's `record_known_server`). The verdict
+//! itself (same certificate, or refused as changed) is always the client library's, through
+//! [`Trust::KnownServers`].
 
 use std::fs;
 use std::io;
