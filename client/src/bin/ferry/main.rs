@@ -7,15 +7,15 @@ mod run;
 mod show;
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use ferry_client::{
-    Client, ClientError, ClientOptions, EXIT_OTHER, EXIT_USAGE, GetOptions, PutOptions, Security,
-    Trust,
+    Client, ClientError, ClientOptions, Digest, EXIT_OTHER, EXIT_USAGE, GetOptions, PutOptions,
+    Security, Trust,
 };
 use serde::Serialize;
 
@@ -138,6 +138,43 @@ struct FileResult {
 }
 
 impl FileResult {
+    /// A file moved: its name, local path, size, digest, resume offset and attempts.
+    fn moved(
+        name: String,
+        local: &Path,
+        size: u64,
+        digest: &Digest,
+        resumed_from: u64,
+        attempts: u32,
+    ) -> Self {
+        FileResult {
+            name,
+            local: Some(local.to_path_buf()),
+            ok: true,
+            size: Some(size),
+            digest: Some(digest.to_hex()),
+            resumed_from: Some(resumed_from),
+            attempts: Some(attempts),
+            error: None,
+            exit_code: None,
+        }
+    }
+
+    /// A file removed.
+    fn removed(name: &str) -> Self {
+        FileResult {
+            name: name.to_owned(),
+            local: None,
+            ok: true,
+            size: None,
+            digest: None,
+            resumed_from: None,
+            attempts: None,
+            error: None,
+            exit_code: None,
+        }
+    }
+
     fn failed(name: &str, local: Option<PathBuf>, error: &ClientError) -> Self {
         FileResult {
             name: name.to_owned(),
@@ -210,17 +247,14 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
                         report.digest,
                         resumed_note(report.resumed_from)
                     ));
-                    Ok(FileResult {
-                        name: report.name,
-                        local: Some(job.local.clone()),
-                        ok: true,
-                        size: Some(report.size),
-                        digest: Some(report.digest.to_hex()),
-                        resumed_from: Some(report.resumed_from),
-                        attempts: Some(report.attempts),
-                        error: None,
-                        exit_code: None,
-                    })
+                    Ok(FileResult::moved(
+                        report.name,
+                        &job.local,
+                        report.size,
+                        &report.digest,
+                        report.resumed_from,
+                        report.attempts,
+                    ))
                 },
             );
             Ok(conclude("put", &planned, results, &display))
@@ -254,17 +288,14 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
                         report.digest,
                         resumed_note(report.resumed_from)
                     ));
-                    Ok(FileResult {
-                        name: report.name,
-                        local: Some(job.local.clone()),
-                        ok: true,
-                        size: Some(report.size),
-                        digest: Some(report.digest.to_hex()),
-                        resumed_from: Some(report.resumed_from),
-                        attempts: Some(report.attempts),
-                        error: None,
-                        exit_code: None,
-                    })
+                    Ok(FileResult::moved(
+                        report.name,
+                        &job.local,
+                        report.size,
+                        &report.digest,
+                        report.resumed_from,
+                        report.attempts,
+                    ))
                 },
             );
             Ok(conclude("get", &planned, results, &display))
@@ -309,17 +340,7 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
                 if !quiet {
                     println!("removed {}", job.name);
                 }
-                Ok(FileResult {
-                    name: job.name.clone(),
-                    local: None,
-                    ok: true,
-                    size: None,
-                    digest: None,
-                    resumed_from: None,
-                    attempts: None,
-                    error: None,
-                    exit_code: None,
-                })
+                Ok(FileResult::removed(&job.name))
             });
             Ok(conclude("rm", &planned, results, &display))
         }
