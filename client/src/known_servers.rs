@@ -3,9 +3,24 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::security::Fingerprint;
+
+/// The user's ferry config folder, where the known-servers file lives: `FERRY_CONFIG_DIR`,
+/// else `$XDG_CONFIG_HOME/ferry`, else `~/.config/ferry` (`%APPDATA%\ferry` on Windows).
+/// `None` when none of those variables is set. Every front end finds it the same way.
+pub fn config_dir() -> Option<PathBuf> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("FERRY_CONFIG_DIR")
+        .or_else(|| var("XDG_CONFIG_HOME").map(|p| p.join("ferry")))
+        .or_else(|| var("HOME").map(|p| p.join(".config/ferry")))
+        .or_else(|| var("APPDATA").map(|p| p.join("ferry")))
+}
 
 /// What the file says about a server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

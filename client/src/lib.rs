@@ -75,7 +75,7 @@ pub use crate::error::{
     ClientError, EXIT_CONNECTION, EXIT_INTEGRITY, EXIT_OK, EXIT_OTHER, EXIT_REFUSED, EXIT_USAGE,
 };
 pub use crate::files::{PARTIAL_SUFFIX, partial_path};
-pub use crate::known_servers::record as record_known_server;
+pub use crate::known_servers::{config_dir, record as record_known_server};
 pub use crate::options::{ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutReport};
 pub use crate::security::{Fingerprint, FingerprintError, Security, Trust};
 pub use crate::tag::{file_tag, name_tag};

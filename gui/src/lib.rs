@@ -34,6 +34,6 @@ pub use crate::app::FerryApp;
 pub use crate::listing::{Column, Listing};
 pub use crate::local::files_to_upload;
 pub use crate::model::{Connection, Event, Job, MAX_RUNNING, Model, Session};
-pub use crate::settings::{ConnectSettings, config_dir};
+pub use crate::settings::ConnectSettings;
 pub use crate::transfers::{Direction, Transfer, TransferId, TransferState};
 pub use crate::worker::{Reporter, Wake};

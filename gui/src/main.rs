@@ -6,7 +6,8 @@
 
 use anyhow::{anyhow, bail};
 use eframe::egui;
-use ferry_gui::{FerryApp, Model, config_dir};
+use ferry_client::config_dir;
+use ferry_gui::{FerryApp, Model};
 
 const USAGE: &str = "usage: ferry-gui [--insecure] [HOST:PORT [PATH...]]";
 

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ferry_client::{ClientOptions, Security, Trust};
 
@@ -60,20 +60,6 @@ impl ConnectSettings {
             ..ClientOptions::default()
         }
     }
-}
-
-/// The user's ferry config folder, as the `ferry` command finds it: `FERRY_CONFIG_DIR`, else
-/// `$XDG_CONFIG_HOME/ferry`, else `~/.config/ferry` (`%APPDATA%\ferry` on Windows).
-pub fn config_dir() -> Option<PathBuf> {
-    let var = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("FERRY_CONFIG_DIR")
-        .or_else(|| var("XDG_CONFIG_HOME").map(|p| p.join("ferry")))
-        .or_else(|| var("HOME").map(|p| p.join(".config/ferry")))
-        .or_else(|| var("APPDATA").map(|p| p.join("ferry")))
 }
 
 /// The remembered servers in `file`, newest first: one `HOST:PORT` per line, followed by

@@ -96,16 +96,9 @@ fn options(cli: &Cli) -> anyhow::Result<ClientOptions> {
 /// The user's ferry config folder: `FERRY_CONFIG_DIR`, else `$XDG_CONFIG_HOME/ferry`, else
 /// `~/.config/ferry` (`%APPDATA%\ferry` on Windows).
 fn config_dir() -> anyhow::Result<PathBuf> {
-    let var = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("FERRY_CONFIG_DIR")
-        .or_else(|| var("XDG_CONFIG_HOME").map(|p| p.join("ferry")))
-        .or_else(|| var("HOME").map(|p| p.join(".config/ferry")))
-        .or_else(|| var("APPDATA").map(|p| p.join("ferry")))
-        .context("no config folder for the known-servers file; set FERRY_CONFIG_DIR or pass --fingerprint")
+    ferry_client::config_dir().context(
+        "no config folder for the known-servers file; set FERRY_CONFIG_DIR or pass --fingerprint",
+    )
 }
 
 /// The host part of `HOST:PORT` (without the brackets of an IPv6 address).
