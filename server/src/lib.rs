@@ -78,6 +78,7 @@ mod seed_compat;
 mod server;
 mod staging;
 mod storage;
+mod store;
 mod tls;
 mod transfer_log;
 mod upload;

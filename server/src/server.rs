@@ -16,6 +16,7 @@ use crate::config::ServerConfig;
 use crate::connection;
 use crate::seed_compat::{self, SeedListener};
 use crate::storage::Storage;
+use crate::store::Store;
 
 /// Stack of a connection thread: its buffers live on the heap, so a small stack suffices and a
 /// thousand threads stay cheap.
@@ -35,7 +36,10 @@ const REFUSAL_LINGER: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
-    pub(crate) storage: Storage,
+    /// Where the files live.
+    pub(crate) store: Arc<dyn Store>,
+    /// The canonical local state folder (the folder backend's root).
+    root: std::path::PathBuf,
     started: Instant,
     pub(crate) shutdown: ShutdownSignal,
     connections: Counter,
@@ -163,6 +167,8 @@ impl Server {
     /// binds the listen address and starts accepting in a background thread. Returns at once.
     pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
         let storage = Storage::open(&config)?;
+        let root = storage.root().to_path_buf();
+        let store: Arc<dyn Store> = storage;
         let listener = listen(config.listen)?;
         let local_addr = listener.local_addr()?;
         let seed_listener = config
@@ -172,13 +178,14 @@ impl Server {
             .transpose()?;
         tracing::info!(
             listen = %local_addr,
-            root = %storage.root().display(),
+            store = %store.describe(),
             max_connections = config.max_connections,
             "ferryd started"
         );
         let shared = Arc::new(Shared {
             config,
-            storage,
+            store,
+            root,
             started: Instant::now(),
             shutdown: ShutdownSignal::default(),
             connections: Counter::default(),
@@ -243,7 +250,7 @@ impl ServerHandle {
 
     /// The canonical storage root.
     pub fn root(&self) -> &std::path::Path {
-        self.shared.storage.root()
+        &self.shared.root
     }
 
     /// Graceful shutdown: stops accepting, refuses new requests, lets transfers under way run
@@ -425,6 +432,6 @@ fn janitor(shared: &Shared) {
     let max_age = shared.config.staging_max_age;
     let every = (max_age / 2).clamp(Duration::from_secs(1), Duration::from_secs(3600));
     while !shared.shutdown.sleep(every) {
-        shared.storage.sweep_staging(max_age);
+        shared.store.sweep_staging(max_age);
     }
 }

@@ -1,12 +1,15 @@
-//! The storage root: what clients see (files under their names) and what they do not (staging,
-//! digest records), with the rules that keep the two apart.
+//! The folder backend: a storage root on this machine, with what clients see (files under
+//! their names) and what they do not (staging, digest records), and the rules that keep the two
+//! apart.
 
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ferry_protocol::{Digest, SourceTag};
+use ferry_protocol::{Digest, HashCheckpoint, PutRequest, SourceTag};
 
 use crate::config::ServerConfig;
 use crate::digests::{DigestStore, FileId};
@@ -14,20 +17,12 @@ use crate::error::StorageError;
 use crate::locks::{NameLock, UploadLocks};
 use crate::paths::{self, META_DIR, RESERVED_PREFIX, Resolved, STAGING_DIR};
 use crate::staging::{PartialKey, Staging};
+use crate::store::{Entry, FileContent, Held, OpenedFile, Store, Upload};
+use crate::upload;
 use crate::usage::{Usage, bytes_under};
 
 /// How long a reconnecting client's upload waits for its old connection to stand down.
 const TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// What the server holds under a name, as a `QUERY` reports it.
-pub(crate) struct Held {
-    /// Size of the stored file, if any.
-    pub(crate) stored_size: Option<u64>,
-    /// Its digest, if recorded for this exact version.
-    pub(crate) stored_digest: Option<Digest>,
-    /// Resumable offset of a partial upload with the asked tag, if any.
-    pub(crate) partial_offset: Option<u64>,
-}
 
 /// The storage root and its bookkeeping. Shared by every connection.
 #[derive(Debug)]
@@ -37,29 +32,14 @@ pub(crate) struct Storage {
     pub(crate) digests: DigestStore,
     pub(crate) usage: Usage,
     locks: UploadLocks,
-}
-
-/// One entry of a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
-    pub(crate) name: String,
-    pub(crate) size: u64,
-    pub(crate) modified_ms: u64,
-}
-
-/// A file opened for download, with the digest of exactly this version if one is recorded.
-#[derive(Debug)]
-pub(crate) struct OpenedFile {
-    pub(crate) file: File,
-    pub(crate) size: u64,
-    pub(crate) digest: Option<Digest>,
-    pub(crate) id: FileId,
+    /// This storage itself, for the uploads and downloads it hands out to hold on to.
+    me: Weak<Storage>,
 }
 
 impl Storage {
     /// Opens (creating if needed) the root of `config`, measures what it holds, and removes
     /// partial uploads past their age and leftovers of interrupted writes.
-    pub(crate) fn open(config: &ServerConfig) -> io::Result<Storage> {
+    pub(crate) fn open(config: &ServerConfig) -> io::Result<Arc<Storage>> {
         fs::create_dir_all(&config.root)?;
         let root = config.root.canonicalize()?;
         let staging_dir = root.join(STAGING_DIR);
@@ -72,13 +52,14 @@ impl Storage {
         staging.clean_temporaries();
         staging.sweep(config.staging_max_age, |key| staging.discard(key));
         let used = visible_bytes(&root).saturating_add(bytes_under(staging.dir()));
-        Ok(Storage {
+        Ok(Arc::new_cyclic(|me| Storage {
             root,
             staging,
             digests,
             usage: Usage::new(used, config.quota),
             locks: UploadLocks::default(),
-        })
+            me: me.clone(),
+        }))
     }
 
     /// The canonical root folder.
@@ -97,19 +78,26 @@ impl Storage {
         self.locks.lock(name, key, TAKEOVER_WAIT)
     }
 
-    /// Removes partial uploads untouched for longer than `max_age`, sparing those under way.
-    pub(crate) fn sweep_staging(&self, max_age: std::time::Duration) {
-        let freed = self.staging.sweep(max_age, |key| {
-            // No upload can start using the files while they are removed.
-            self.locks
-                .unless_busy(key, || self.staging.discard(key))
-                .unwrap_or(0)
-        });
-        self.usage.release(freed);
+    /// This storage as the shared handle uploads and downloads keep.
+    fn arc(&self) -> Result<Arc<Storage>, StorageError> {
+        self.me.upgrade().ok_or(StorageError::ShuttingDown)
+    }
+}
+
+impl Store for Storage {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
     }
 
-    /// Opens `name` for download and looks up the digest recorded for the opened version.
-    pub(crate) fn open_for_download(&self, name: &str) -> Result<OpenedFile, StorageError> {
+    fn begin_upload(
+        &self,
+        config: &ServerConfig,
+        request: &PutRequest,
+    ) -> Result<(Upload, HashCheckpoint), StorageError> {
+        upload::begin(self.arc()?, config, request)
+    }
+
+    fn open_for_download(&self, name: &str) -> Result<OpenedFile, StorageError> {
         let resolved = self.resolve(name)?;
         if resolved.existing.is_none() {
             return Err(StorageError::NotFound(name.to_owned()));
@@ -132,25 +120,16 @@ impl Storage {
         Ok(OpenedFile {
             digest: self.digests.get(name, &id),
             size: meta.len(),
-            file,
-            id,
+            content: Box::new(FolderFile {
+                file,
+                id,
+                name: name.to_owned(),
+                storage: self.arc()?,
+            }),
         })
     }
 
-    /// Records a digest computed for a download, if `name` still is that version.
-    pub(crate) fn remember_digest(&self, name: &str, id: &FileId, digest: &Digest) {
-        if let Ok(Resolved {
-            existing: Some(meta),
-            ..
-        }) = self.resolve(name)
-            && FileId::of(&meta) == *id
-        {
-            let _ = self.digests.put(name, id, digest);
-        }
-    }
-
-    /// Removes the file `name`; returns its size.
-    pub(crate) fn remove(&self, name: &str) -> Result<u64, StorageError> {
+    fn remove(&self, name: &str) -> Result<u64, StorageError> {
         let resolved = self.resolve(name)?;
         let Some(meta) = resolved.existing else {
             return Err(StorageError::NotFound(name.to_owned()));
@@ -169,8 +148,7 @@ impl Storage {
         Ok(meta.len())
     }
 
-    /// The stored size of `name` and the resumable offset of its partial upload tagged `tag`.
-    pub(crate) fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {
+    fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {
         let resolved = self.resolve(name)?;
         let stored = resolved.existing.as_ref().map(|meta| meta.len());
         let digest = resolved
@@ -189,15 +167,18 @@ impl Storage {
         })
     }
 
-    /// Every visible file whose name starts with `prefix`, sorted by name.
-    pub(crate) fn list(&self, prefix: &str) -> Result<Vec<Entry>, StorageError> {
+    fn list(
+        &self,
+        prefix: &str,
+        page: &mut dyn FnMut(&[Entry]) -> ControlFlow<()>,
+    ) -> Result<(), StorageError> {
         // Walk only the deepest folder the prefix names in full.
         let start = match prefix.rfind('/') {
             Some(end) => {
                 let folder = &prefix[..end];
                 match fs::symlink_metadata(self.root.join(folder)) {
                     Ok(meta) if meta.is_dir() => folder.to_owned(),
-                    _ => return Ok(Vec::new()),
+                    _ => return Ok(()),
                 }
             }
             None => String::new(),
@@ -250,7 +231,45 @@ impl Storage {
             }
         }
         entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(entries)
+        let _ = page(&entries);
+        Ok(())
+    }
+
+    fn sweep_staging(&self, max_age: Duration) {
+        let freed = self.staging.sweep(max_age, |key| {
+            // No upload can start using the files while they are removed.
+            self.locks
+                .unless_busy(key, || self.staging.discard(key))
+                .unwrap_or(0)
+        });
+        self.usage.release(freed);
+    }
+}
+
+/// A stored file opened for download: the open handle is the version sent, even if the name is
+/// replaced meanwhile.
+struct FolderFile {
+    file: File,
+    id: FileId,
+    name: String,
+    storage: Arc<Storage>,
+}
+
+impl FileContent for FolderFile {
+    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + '_>> {
+        self.file.seek(SeekFrom::Start(offset))?;
+        Ok(Box::new(&mut self.file))
+    }
+
+    fn remember_digest(&self, digest: &Digest) {
+        if let Ok(Resolved {
+            existing: Some(meta),
+            ..
+        }) = self.storage.resolve(&self.name)
+            && FileId::of(&meta) == self.id
+        {
+            let _ = self.storage.digests.put(&self.name, &self.id, digest);
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! One upload, from the decision to accept it to its commit, discard or suspension.
+//! One upload to the folder backend, from the decision to accept it to its commit, discard or
+//! suspension.
 //!
 //! ```text
 //!  PUT ─► begin: limits, name lock, resume point ─► PUT_READY(offset)
@@ -11,8 +12,8 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
 
 use ferry_protocol::{Digest, HashCheckpoint, PutRequest, SourceTag};
 
@@ -23,14 +24,17 @@ use crate::locks::NameLock;
 use crate::paths;
 use crate::staging::{PartialKey, SavedState};
 use crate::storage::Storage;
+use crate::store::{Left, StagedUpload, Upload};
 use crate::usage::free_space;
 
 /// Stack of a checkpoint thread: it only syncs a file and writes a small one.
 const CHECKPOINT_STACK: usize = 256 * 1024;
 
-/// An upload under way. Its name is locked against other uploads until it is dropped.
+/// An upload under way to the folder backend. Its name is locked against other uploads until it
+/// is dropped.
 #[derive(Debug)]
-pub(crate) struct Upload {
+pub(crate) struct FolderUpload {
+    storage: Arc<Storage>,
     name: String,
     size: u64,
     tag: SourceTag,
@@ -47,26 +51,14 @@ pub(crate) struct Upload {
     pending: Option<JoinHandle<io::Result<u64>>>,
     /// Hash state after the latest data the protocol handed out (and we wrote).
     latest: HashCheckpoint,
-    /// Offset this session started at.
-    start_offset: u64,
-    started: Instant,
     fault_limit: Option<u64>,
     lock: NameLock,
-}
-
-/// How an upload that did not commit was left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Left {
-    /// Resumable from this offset.
-    Resumable(u64),
-    /// Nothing worth keeping was staged.
-    Removed,
 }
 
 /// Decides on a `PUT`: checks the limits and the name, locks the name, and finds where to
 /// resume. Returns the upload and the checkpoint to accept it with.
 pub(crate) fn begin(
-    storage: &Storage,
+    storage: Arc<Storage>,
     config: &ServerConfig,
     request: &PutRequest,
 ) -> Result<(Upload, HashCheckpoint), StorageError> {
@@ -129,7 +121,8 @@ pub(crate) fn begin(
             return Err(error);
         }
     };
-    let upload = Upload {
+    let upload = FolderUpload {
+        storage: Arc::clone(&storage),
         name: name.to_owned(),
         size: request.size,
         tag: request.tag,
@@ -141,12 +134,10 @@ pub(crate) fn begin(
         requested: offset,
         pending: None,
         latest: checkpoint.clone(),
-        start_offset: offset,
-        started: Instant::now(),
         fault_limit: config.fault_disk_full_after,
         lock,
     };
-    Ok((upload, checkpoint))
+    Ok((Upload::new(name, offset, Box::new(upload)), checkpoint))
 }
 
 /// Opens (creating if needed) a staged data file, positioned to append at `offset`.
@@ -164,34 +155,13 @@ fn open_staged(path: &std::path::Path, offset: u64) -> Result<File, StorageError
     Ok(file)
 }
 
-impl Upload {
-    /// The file's name.
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Whether a newer connection for the same client file is taking this upload over.
-    pub(crate) fn is_superseded(&self) -> bool {
+impl StagedUpload for FolderUpload {
+    fn is_superseded(&self) -> bool {
         self.lock.is_superseded()
     }
 
-    /// Bytes received in this session.
-    pub(crate) fn received(&self) -> u64 {
-        self.written - self.start_offset
-    }
-
-    /// Offset this session resumed from.
-    pub(crate) fn start_offset(&self) -> u64 {
-        self.start_offset
-    }
-
-    /// When this session began.
-    pub(crate) fn started(&self) -> Instant {
-        self.started
-    }
-
     /// Appends received file data to the staged file.
-    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+    fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
         let allowed = match self.fault_limit {
             Some(limit) => {
                 usize::try_from(limit.saturating_sub(self.written)).unwrap_or(usize::MAX)
@@ -220,12 +190,12 @@ impl Upload {
     }
 
     /// Records the protocol's hash state after the data written so far.
-    pub(crate) fn note_progress(&mut self, checkpoint: HashCheckpoint) {
+    fn note_progress(&mut self, checkpoint: HashCheckpoint) {
         self.latest = checkpoint;
     }
 
     /// Whether enough data arrived since the last checkpoint started to start another.
-    pub(crate) fn wants_checkpoint(&self, interval: u64) -> bool {
+    fn wants_checkpoint(&self, interval: u64) -> bool {
         self.latest.offset().saturating_sub(self.requested) >= interval.max(1)
     }
 
@@ -235,7 +205,7 @@ impl Upload {
     /// it for as long as the disk takes). One runs at a time: if the last one is still running,
     /// this waits for it, so a resume never loses more than two intervals. A failure of an
     /// earlier one is reported here.
-    pub(crate) fn start_checkpoint(&mut self, storage: &Storage) -> Result<(), StorageError> {
+    fn start_checkpoint(&mut self) -> Result<(), StorageError> {
         self.collect_checkpoint(false)?;
         let offset = self.latest.offset();
         if offset <= self.requested || offset > self.written {
@@ -246,7 +216,7 @@ impl Upload {
             .file
             .try_clone()
             .map_err(StorageError::io("syncing the staging file"))?;
-        let staging = storage.staging.clone();
+        let staging = self.storage.staging.clone();
         let key = self.key.clone();
         let state = self.saved_state();
         let spawned = thread::Builder::new()
@@ -264,10 +234,58 @@ impl Upload {
                 Ok(())
             }
             // No thread to be had: checkpoint in line instead.
-            Err(_) => self.checkpoint(storage),
+            Err(_) => self.checkpoint(),
         }
     }
 
+    /// Leaves the upload resumable from its last durable checkpoint (making one of the latest
+    /// state first if it can), trims the staged data to it, and stops reserving space it will
+    /// not receive now.
+    fn suspend(mut self: Box<Self>) -> Left {
+        if let Err(error) = self.collect_checkpoint(true) {
+            tracing::warn!(name = %self.name, "a checkpoint of an interrupted upload failed: {error}");
+        }
+        if let Err(error) = self.checkpoint() {
+            tracing::warn!(name = %self.name, "could not checkpoint an interrupted upload: {error}");
+        }
+        if self.saved == 0 {
+            return self.discard();
+        }
+        // Bytes past the checkpoint are not covered by the saved hash state: a resume would
+        // drop them anyway, so free their space now.
+        if self.file.set_len(self.saved).is_ok() {
+            self.written = self.saved;
+        }
+        self.storage
+            .usage
+            .release(self.size - self.written.min(self.size));
+        Left::Resumable(self.saved)
+    }
+
+    /// Deletes the staged data.
+    fn discard(mut self: Box<Self>) -> Left {
+        // A checkpoint still being written would otherwise land after the data is gone.
+        let _ = self.collect_checkpoint(true);
+        self.storage.staging.discard(&self.key);
+        self.storage.usage.release(self.size);
+        Left::Removed
+    }
+
+    /// Makes the verified upload durable and visible under its name. On failure the staged data
+    /// stays resumable from its last checkpoint.
+    fn commit(mut self: Box<Self>, digest: &Digest) -> Result<(), StorageError> {
+        match self.try_commit(digest) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                self.latest = HashCheckpoint::start(); // the last durable checkpoint stands
+                self.suspend();
+                Err(error)
+            }
+        }
+    }
+}
+
+impl FolderUpload {
     /// Takes in the result of the checkpoint running on its own thread, if it has finished
     /// (or, with `wait`, once it has).
     fn collect_checkpoint(&mut self, wait: bool) -> Result<(), StorageError> {
@@ -300,7 +318,7 @@ impl Upload {
 
     /// Makes the data durable, then the latest hash state beside it, on this thread (after any
     /// checkpoint still running on its own).
-    fn checkpoint(&mut self, storage: &Storage) -> Result<(), StorageError> {
+    fn checkpoint(&mut self) -> Result<(), StorageError> {
         self.collect_checkpoint(true)?;
         let offset = self.latest.offset();
         if offset <= self.saved || offset > self.written {
@@ -309,7 +327,7 @@ impl Upload {
         self.file
             .sync_data()
             .map_err(StorageError::io("syncing the staging file"))?;
-        storage
+        self.storage
             .staging
             .save(&self.key, &self.saved_state())
             .map_err(StorageError::io("saving an upload checkpoint"))?;
@@ -318,53 +336,7 @@ impl Upload {
         Ok(())
     }
 
-    /// Leaves the upload resumable from its last durable checkpoint (making one of the latest
-    /// state first if it can), trims the staged data to it, and stops reserving space it will
-    /// not receive now.
-    pub(crate) fn suspend(mut self, storage: &Storage) -> Left {
-        if let Err(error) = self.collect_checkpoint(true) {
-            tracing::warn!(name = %self.name, "a checkpoint of an interrupted upload failed: {error}");
-        }
-        if let Err(error) = self.checkpoint(storage) {
-            tracing::warn!(name = %self.name, "could not checkpoint an interrupted upload: {error}");
-        }
-        if self.saved == 0 {
-            return self.discard(storage);
-        }
-        // Bytes past the checkpoint are not covered by the saved hash state: a resume would
-        // drop them anyway, so free their space now.
-        if self.file.set_len(self.saved).is_ok() {
-            self.written = self.saved;
-        }
-        storage
-            .usage
-            .release(self.size - self.written.min(self.size));
-        Left::Resumable(self.saved)
-    }
-
-    /// Deletes the staged data.
-    pub(crate) fn discard(mut self, storage: &Storage) -> Left {
-        // A checkpoint still being written would otherwise land after the data is gone.
-        let _ = self.collect_checkpoint(true);
-        storage.staging.discard(&self.key);
-        storage.usage.release(self.size);
-        Left::Removed
-    }
-
-    /// Makes the verified upload durable and visible under its name. On failure the staged data
-    /// stays resumable from its last checkpoint.
-    pub(crate) fn commit(mut self, storage: &Storage, digest: &Digest) -> Result<(), StorageError> {
-        match self.try_commit(storage, digest) {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                self.latest = HashCheckpoint::start(); // the last durable checkpoint stands
-                self.suspend(storage);
-                Err(error)
-            }
-        }
-    }
-
-    fn try_commit(&mut self, storage: &Storage, digest: &Digest) -> Result<(), StorageError> {
+    fn try_commit(&mut self, digest: &Digest) -> Result<(), StorageError> {
         if self.written != self.size {
             let short = io::Error::other("the staged data is not the declared size");
             return Err(StorageError::io("checking the staged data")(short));
@@ -377,15 +349,19 @@ impl Upload {
             .file
             .metadata()
             .map_err(StorageError::io("reading the staged data"))?;
-        let target = storage.resolve(&self.name)?;
+        let target = self.storage.resolve(&self.name)?;
         if target.existing.is_some() && !self.overwrite {
             return Err(StorageError::AlreadyExists);
         }
-        paths::create_parents(storage.root(), &self.name)?;
-        if let Err(error) = storage.digests.put(&self.name, &FileId::of(&meta), digest) {
+        paths::create_parents(self.storage.root(), &self.name)?;
+        if let Err(error) = self
+            .storage
+            .digests
+            .put(&self.name, &FileId::of(&meta), digest)
+        {
             tracing::warn!(name = %self.name, "could not record the digest (downloads will compute it): {error}");
         }
-        let staged = storage.staging.data_path(&self.key);
+        let staged = self.storage.staging.data_path(&self.key);
         let replaced = if self.overwrite {
             let old = fs::symlink_metadata(&target.path)
                 .map(|m| m.len())
@@ -422,13 +398,13 @@ impl Upload {
         };
         paths::sync_dir(paths::parent_of(&target.path))
             .map_err(StorageError::io("syncing the folder"))?;
-        storage.staging.forget_state(&self.key);
-        storage.usage.release(replaced);
+        self.storage.staging.forget_state(&self.key);
+        self.storage.usage.release(replaced);
         Ok(())
     }
 }
 
-impl Drop for Upload {
+impl Drop for FolderUpload {
     fn drop(&mut self) {
         // A checkpoint still being written lands before the name lock is released, so that a
         // newer connection resuming this upload never sees it change under its feet.

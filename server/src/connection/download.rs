@@ -1,7 +1,7 @@
 //! Downloads: a file streamed from an open handle with a bounded buffer, so a replacement of
 //! the file during the download leaves this client with the old version whole.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::time::Instant;
 
 use ferry_protocol::limits::DEFAULT_DATA_CHUNK;
@@ -20,7 +20,7 @@ impl Connection<'_> {
             let error = StorageError::ShuttingDown;
             return self.command(|c| c.refuse(error.code(), &error.to_string()));
         }
-        let mut opened = match self.shared.storage.open_for_download(name) {
+        let mut opened = match self.shared.store.open_for_download(name) {
             Ok(opened) => opened,
             Err(error) => {
                 tracing::warn!(peer = %self.peer, name, code = %error.code(), "refused: {error}");
@@ -39,11 +39,9 @@ impl Connection<'_> {
             if offset == 0 {
                 hasher = Some(FileHasher::new());
             } else {
-                match hash_file(&mut opened.file) {
+                match opened.content.read_from(0).and_then(hash_all) {
                     Ok(computed) => {
-                        self.shared
-                            .storage
-                            .remember_digest(name, &opened.id, &computed);
+                        opened.content.remember_digest(&computed);
                         digest = Some(computed);
                     }
                     Err(error) => {
@@ -53,10 +51,13 @@ impl Connection<'_> {
                 }
             }
         }
-        if let Err(error) = opened.file.seek(SeekFrom::Start(offset)) {
-            let error = StorageError::io("positioning in a file to send")(error);
-            return self.command(|c| c.refuse(error.code(), &error.to_string()));
-        }
+        let mut reader = match opened.content.read_from(offset) {
+            Ok(reader) => reader,
+            Err(error) => {
+                let error = StorageError::io("opening a file to send")(error);
+                return self.command(|c| c.refuse(error.code(), &error.to_string()));
+            }
+        };
         if let Flow::Stop = self.command(|c| c.accept_get(size)) {
             return Flow::Stop;
         }
@@ -84,7 +85,7 @@ impl Connection<'_> {
             let want = usize::try_from(remaining)
                 .unwrap_or(usize::MAX)
                 .min(self.file_buf.len());
-            let n = match read_some(&mut opened.file, &mut self.file_buf[..want]) {
+            let n = match read_some(&mut reader, &mut self.file_buf[..want]) {
                 Ok(0) => {
                     let error = io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -125,9 +126,8 @@ impl Connection<'_> {
             (Some(digest), _) => digest,
             (None, Some(hasher)) => {
                 let computed = hasher.finalize();
-                self.shared
-                    .storage
-                    .remember_digest(name, &opened.id, &computed);
+                drop(reader);
+                opened.content.remember_digest(&computed);
                 computed
             }
             (None, None) => return Flow::Stop, // unreachable: one of the two is always set
@@ -160,7 +160,7 @@ impl Connection<'_> {
 }
 
 /// Reads until `buf` is full or the file ends.
-fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
+fn read_some(file: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
@@ -173,9 +173,9 @@ fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// The digest of a whole file, from its start.
-fn hash_file(file: &mut std::fs::File) -> io::Result<Digest> {
-    file.seek(SeekFrom::Start(0))?;
+/// The digest of everything `reader` yields.
+fn hash_all(mut reader: Box<dyn Read + '_>) -> io::Result<Digest> {
+    let file = &mut *reader;
     let mut hasher = FileHasher::new();
     let mut buf = vec![0u8; DEFAULT_DATA_CHUNK];
     loop {

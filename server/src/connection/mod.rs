@@ -15,6 +15,7 @@
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use ferry_protocol::{
@@ -25,8 +26,8 @@ use ferry_protocol::{
 use crate::auth::Grant;
 use crate::error::StorageError;
 use crate::server::{Shared, linger};
+use crate::store::{Left, Upload};
 use crate::transfer_log::{self, Op};
-use crate::upload::{self, Left, Upload};
 
 mod download;
 mod opening;
@@ -291,7 +292,7 @@ impl Connection<'_> {
                 upload.note_progress(checkpoint);
             }
             if upload.wants_checkpoint(self.shared.config.checkpoint_interval) {
-                upload.start_checkpoint(&self.shared.storage)
+                upload.start_checkpoint()
             } else {
                 Ok(())
             }
@@ -346,7 +347,7 @@ impl Connection<'_> {
                     return self.forbid(&name, "removal");
                 }
                 let name = self.grant.name(&name);
-                match self.shared.storage.remove(&name) {
+                match self.shared.store.remove(&name) {
                     Ok(size) => {
                         tracing::info!(peer = %self.peer, name, size, "removed");
                         self.conn.confirm()
@@ -425,7 +426,7 @@ impl Connection<'_> {
         if self.shared.shutdown.is_stopping() {
             return self.refuse(&request.name, &StorageError::ShuttingDown);
         }
-        match upload::begin(&self.shared.storage, &self.shared.config, request) {
+        match self.shared.store.begin_upload(&self.shared.config, request) {
             Ok((upload, checkpoint)) => {
                 tracing::debug!(
                     peer = %self.peer, name = request.name, size = request.size,
@@ -449,7 +450,7 @@ impl Connection<'_> {
             upload.received(),
             upload.started(),
         );
-        match upload.commit(&self.shared.storage, digest) {
+        match upload.commit(digest) {
             Ok(()) => {
                 transfer_log::finished(self.peer, Op::Put, &name, bytes, started, "ok");
                 self.conn.confirm()
@@ -484,9 +485,9 @@ impl Connection<'_> {
                 name,
                 "FAULT INJECTED: storing an upload whose digest did not match"
             );
-            let _ = upload.commit(&self.shared.storage, actual);
+            let _ = upload.commit(actual);
         } else {
-            upload.discard(&self.shared.storage);
+            upload.discard();
         }
         transfer_log::finished(
             self.peer,
@@ -503,7 +504,7 @@ impl Connection<'_> {
         name: &str,
         tag: &SourceTag,
     ) -> Result<(), ferry_protocol::CommandError> {
-        match self.shared.storage.query(name, tag) {
+        match self.shared.store.query(name, tag) {
             Ok(held) => {
                 self.conn
                     .reply_query(held.stored_size, held.stored_digest, held.partial_offset)
@@ -513,25 +514,43 @@ impl Connection<'_> {
     }
 
     fn on_list(&mut self, prefix: &str) -> Flow {
-        let entries = match self.shared.storage.list(prefix) {
-            Ok(entries) => entries,
-            Err(error) => return self.command(|c| c.refuse(error.code(), &error.to_string())),
-        };
-        for (i, entry) in entries.iter().enumerate() {
-            let Some(name) = self.grant.client_name(&entry.name) else {
-                continue; // outside the token's folder: cannot happen with a folder prefix
-            };
-            if let Err(error) = self
-                .conn
-                .send_list_entry(name, entry.size, entry.modified_ms)
-            {
-                tracing::debug!(name = entry.name, "skipped a listing entry: {error}");
+        let mut sent = 0usize;
+        let mut lost = false;
+        let listed = self.shared.store.list(prefix, &mut |entries| {
+            for entry in entries {
+                let Some(name) = self.grant.client_name(&entry.name) else {
+                    continue; // outside the token's folder: cannot happen with a folder prefix
+                };
+                if let Err(error) = self
+                    .conn
+                    .send_list_entry(name, entry.size, entry.modified_ms)
+                {
+                    tracing::debug!(name = entry.name, "skipped a listing entry: {error}");
+                }
+                sent += 1;
+                if sent.is_multiple_of(LIST_BATCH) && self.flush().is_err() {
+                    lost = true;
+                    return ControlFlow::Break(());
+                }
             }
-            if i % LIST_BATCH == LIST_BATCH - 1 && self.flush().is_err() {
-                return Flow::Stop;
+            ControlFlow::Continue(())
+        });
+        if lost {
+            return Flow::Stop;
+        }
+        match listed {
+            Ok(()) => self.command(|c| c.finish_list()),
+            // Nothing sent yet: the request can still be refused.
+            Err(error) if sent == 0 => self.command(|c| c.refuse(error.code(), &error.to_string())),
+            Err(error) => {
+                tracing::error!(peer = %self.peer, prefix, "listing failed part way: {error}");
+                self.abort(
+                    error.code(),
+                    &format!("the listing failed part way: {error}"),
+                );
+                Flow::Stop
             }
         }
-        self.command(|c| c.finish_list())
     }
 
     fn command(
@@ -566,7 +585,7 @@ impl Connection<'_> {
             upload.started(),
         );
         let from = upload.start_offset();
-        let outcome = match upload.suspend(&self.shared.storage) {
+        let outcome = match upload.suspend() {
             Left::Resumable(offset) => {
                 format!("interrupted ({reason}); resumable from byte {offset}")
             }

@@ -11,8 +11,8 @@ use ferry_protocol::{Digest, FileHasher, NameError, PutRequest, SourceTag, valid
 
 use crate::error::StorageError;
 use crate::server::Shared;
+use crate::store::Upload;
 use crate::transfer_log::{self, Op};
-use crate::upload::{self, Upload};
 
 use super::config::SeedCompatConfig;
 use super::header::{Header, HeaderError, HeaderParser};
@@ -110,14 +110,14 @@ pub(crate) fn serve(shared: &Shared, seed: &SeedCompatConfig, stream: TcpStream,
             let bytes = upload.received();
             // Should the commit fail, it keeps only what a checkpoint covers, and these
             // uploads never make one: nothing stays.
-            match upload.commit(&shared.storage, &digest) {
+            match upload.commit(&digest) {
                 Ok(()) => (bytes, "ok".to_owned()),
                 Err(error) => (bytes, format!("commit failed, nothing kept: {error}")),
             }
         }
         Err(error) => {
             let bytes = upload.received();
-            upload.discard(&shared.storage);
+            upload.discard();
             (bytes, format!("abandoned, nothing kept: {error}"))
         }
     };
@@ -186,12 +186,15 @@ impl Client<'_> {
             resume: false,
             tag: connection_tag(),
         };
-        let (upload, _) = upload::begin(&self.shared.storage, &self.shared.config, &request)?;
+        let (upload, _) = self
+            .shared
+            .store
+            .begin_upload(&self.shared.config, &request)?;
         let _ = self
             .stream
             .set_write_timeout(Some(self.shared.config.idle_timeout));
         if let Err(error) = self.stream.write_all(GO_AHEAD) {
-            upload.discard(&self.shared.storage);
+            upload.discard();
             return Err(error.into());
         }
         tracing::debug!(

@@ -1,0 +1,216 @@
+//! The storage interface: what a connection asks of the place files live, whichever backend
+//! holds them — a folder on this machine ([`crate::storage`]) or an S3-compatible object store
+//! shared by several nodes ([`crate::s3`]).
+//!
+//! Every backend keeps the same promises: a name shows a file only once all its bytes arrived
+//! and its digest matched; an interrupted upload stays resumable from its last checkpoint; one
+//! upload per name at a time (a reconnecting client takes its own upload over); downloads
+//! stream with bounded memory from any offset.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use ferry_protocol::{Digest, HashCheckpoint, PutRequest, SourceTag};
+
+use crate::config::ServerConfig;
+use crate::error::StorageError;
+
+/// Where a server's files live. Shared by every connection of a server.
+pub(crate) trait Store: Send + Sync + fmt::Debug {
+    /// Where the files are, for logs: a folder path or an `s3://` location.
+    fn describe(&self) -> String;
+
+    /// Decides on a `PUT`: checks the limits and the name, takes the name's upload lock and
+    /// finds where to resume. Returns the upload and the hash state to accept it with.
+    fn begin_upload(
+        &self,
+        config: &ServerConfig,
+        request: &PutRequest,
+    ) -> Result<(Upload, HashCheckpoint), StorageError>;
+
+    /// Opens `name` for download: its size, the digest of exactly this version if known, and
+    /// its content (which stays this version even if the name is replaced meanwhile).
+    fn open_for_download(&self, name: &str) -> Result<OpenedFile, StorageError>;
+
+    /// Removes the file `name`; returns its size.
+    fn remove(&self, name: &str) -> Result<u64, StorageError>;
+
+    /// What is held under `name`: the stored file and the partial upload tagged `tag`.
+    fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError>;
+
+    /// Every visible file whose name starts with `prefix`, in name order, handed to `page` a
+    /// batch at a time (so a huge listing never sits in memory whole) until it says stop.
+    fn list(
+        &self,
+        prefix: &str,
+        page: &mut dyn FnMut(&[Entry]) -> ControlFlow<()>,
+    ) -> Result<(), StorageError>;
+
+    /// Removes partial uploads untouched for longer than `max_age`, sparing those under way.
+    fn sweep_staging(&self, max_age: Duration);
+}
+
+/// What the server holds under a name, as a `QUERY` reports it.
+pub(crate) struct Held {
+    /// Size of the stored file, if any.
+    pub(crate) stored_size: Option<u64>,
+    /// Its digest, if recorded for this exact version.
+    pub(crate) stored_digest: Option<Digest>,
+    /// Resumable offset of a partial upload with the asked tag, if any.
+    pub(crate) partial_offset: Option<u64>,
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// The file's name.
+    pub(crate) name: String,
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// When it was last written, in milliseconds since the Unix epoch.
+    pub(crate) modified_ms: u64,
+}
+
+/// A file opened for download.
+pub(crate) struct OpenedFile {
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// The digest of exactly this version, if one is recorded.
+    pub(crate) digest: Option<Digest>,
+    /// Its bytes.
+    pub(crate) content: Box<dyn FileContent>,
+}
+
+/// The bytes of one version of a stored file.
+pub(crate) trait FileContent: Send {
+    /// A reader of this version from `offset` to its end.
+    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + '_>>;
+
+    /// Records a digest computed for this version, if the name still is this version.
+    fn remember_digest(&self, digest: &Digest);
+}
+
+/// How an upload that did not commit was left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Left {
+    /// Resumable from this offset.
+    Resumable(u64),
+    /// Nothing worth keeping was staged.
+    Removed,
+}
+
+/// An upload's staged data in a backend: what [`Upload`] drives.
+pub(crate) trait StagedUpload: Send + fmt::Debug {
+    /// Appends received file data.
+    fn write(&mut self, data: &[u8]) -> Result<(), StorageError>;
+
+    /// Records the protocol's hash state after the data written so far.
+    fn note_progress(&mut self, checkpoint: HashCheckpoint);
+
+    /// Whether a checkpoint is due (`interval` is the server's checkpoint interval in bytes).
+    fn wants_checkpoint(&self, interval: u64) -> bool;
+
+    /// Starts making the latest hash state durable with the data it covers.
+    fn start_checkpoint(&mut self) -> Result<(), StorageError>;
+
+    /// Whether a newer connection for the same client file took this upload over.
+    fn is_superseded(&self) -> bool;
+
+    /// Leaves the upload resumable from its last durable checkpoint.
+    fn suspend(self: Box<Self>) -> Left;
+
+    /// Deletes the staged data.
+    fn discard(self: Box<Self>) -> Left;
+
+    /// Makes the verified upload visible under its name; on failure it stays resumable from
+    /// its last checkpoint.
+    fn commit(self: Box<Self>, digest: &Digest) -> Result<(), StorageError>;
+}
+
+/// An upload under way, whatever the backend. Its name is locked against other uploads until it
+/// is committed, suspended or discarded.
+#[derive(Debug)]
+pub(crate) struct Upload {
+    name: String,
+    start_offset: u64,
+    received: u64,
+    started: Instant,
+    staged: Box<dyn StagedUpload>,
+}
+
+impl Upload {
+    /// An upload of `name` resumed at `start_offset` (0 for a new one) into `staged`.
+    pub(crate) fn new(name: &str, start_offset: u64, staged: Box<dyn StagedUpload>) -> Upload {
+        Upload {
+            name: name.to_owned(),
+            start_offset,
+            received: 0,
+            started: Instant::now(),
+            staged,
+        }
+    }
+
+    /// The file's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether a newer connection for the same client file is taking this upload over.
+    pub(crate) fn is_superseded(&self) -> bool {
+        self.staged.is_superseded()
+    }
+
+    /// Bytes received and stored in this session.
+    pub(crate) fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Offset this session resumed from.
+    pub(crate) fn start_offset(&self) -> u64 {
+        self.start_offset
+    }
+
+    /// When this session began.
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Appends received file data.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        self.staged.write(data)?;
+        self.received += data.len() as u64;
+        Ok(())
+    }
+
+    /// Records the protocol's hash state after the data written so far.
+    pub(crate) fn note_progress(&mut self, checkpoint: HashCheckpoint) {
+        self.staged.note_progress(checkpoint);
+    }
+
+    /// Whether a checkpoint is due.
+    pub(crate) fn wants_checkpoint(&self, interval: u64) -> bool {
+        self.staged.wants_checkpoint(interval)
+    }
+
+    /// Starts making the latest hash state durable.
+    pub(crate) fn start_checkpoint(&mut self) -> Result<(), StorageError> {
+        self.staged.start_checkpoint()
+    }
+
+    /// Leaves the upload resumable from its last durable checkpoint.
+    pub(crate) fn suspend(self) -> Left {
+        self.staged.suspend()
+    }
+
+    /// Deletes the staged data.
+    pub(crate) fn discard(self) -> Left {
+        self.staged.discard()
+    }
+
+    /// Makes the verified upload visible under its name.
+    pub(crate) fn commit(self, digest: &Digest) -> Result<(), StorageError> {
+        self.staged.commit(digest)
+    }
+}
