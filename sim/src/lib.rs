@@ -5,9 +5,12 @@
 //!
 //! - [`det`]: the deterministic mode. The protocol's client and server machines wired together
 //!   through simulated links on a virtual clock; no sockets, no threads; one seed, one run.
-//! - [`sockets`]: the socket mode. A real `ferryd` and hundreds of real `ferry_client`
-//!   clients on a rayon pool, each behind a fault-injecting TCP relay, hostile raw-socket
-//!   clients mixed in, and every byte checked after the run.
+//! - [`sockets`]: the socket mode. Real `ferryd` nodes (one, or several over one object store
+//!   behind a round-robin balancer) and hundreds of real `ferry_client` clients on a rayon
+//!   pool, each behind a fault-injecting TCP relay, hostile raw-socket clients mixed in, and
+//!   every byte checked after the run.
+//! - [`store`]: where the nodes keep files (`--store`): a folder, an S3 bucket, or a private
+//!   SeaweedFS started for the run.
 //! - [`content`]: file content generated from the seed, so nothing is kept twice.
 //! - [`plan`]: what each client does, drawn from the seed.
 //! - [`report`]: breaches and the summary table.
@@ -19,6 +22,7 @@
 //! cargo run --release -p ferry-sim -- --server 127.0.0.1:7070    # a ferryd running elsewhere
 //! cargo run --release -p ferry-sim -- --deterministic --seeds 10000 --seed 0
 //! cargo run --release -p ferry-sim -- --clients 200 --small --json
+//! cargo run --release -p ferry-sim -- --clients 60 --nodes 3 --store seaweedfs
 //! ```
 //!
 //! Every run prints its seed; any breach prints the seed, the client, the step and (for data)
@@ -42,3 +46,4 @@ pub mod det;
 pub mod plan;
 pub mod report;
 pub mod sockets;
+pub mod store;

@@ -8,6 +8,7 @@ use clap::Parser;
 use ferry_sim::det::{DetConfig, run_seeds};
 use ferry_sim::report::Summary;
 use ferry_sim::sockets::{self, SocketConfig};
+use ferry_sim::store::StoreArgs;
 
 /// Hundreds of concurrent ferry clients with injected delays and faults; every byte checked.
 #[derive(Debug, Parser)]
@@ -33,6 +34,14 @@ struct Args {
     /// Deterministic mode: how many consecutive seeds to run, from `--seed`.
     #[arg(long, default_value_t = 1)]
     seeds: u64,
+    /// Socket mode: where the in-process servers keep files.
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Socket mode: in-process servers (nodes) over the one store, behind a round-robin load
+    /// balancer, so a retried connection lands on another node; more than one needs an object
+    /// store (--store seaweedfs or s3://…).
+    #[arg(long, default_value_t = 1)]
+    nodes: u32,
     /// Socket mode: no stalls or cuts (latency, bandwidth and segment limits remain).
     #[arg(long)]
     no_faults: bool,
@@ -72,6 +81,8 @@ fn main() -> anyhow::Result<ExitCode> {
             SocketConfig::new(clients, seed)
         };
         config.server = args.server;
+        config.store = args.store.spec().context("--store")?;
+        config.nodes = args.nodes;
         config.faults = !args.no_faults;
         if args.tls {
             config.tls = true;

@@ -94,6 +94,22 @@ pub struct Summary {
     pub resumes: u64,
     /// Transfers that continued from a byte past 0 after an interruption (not from scratch).
     pub resumed_mid_file: u64,
+    /// Socket mode: where the servers kept files (`temporary folder`, `folder PATH`, an
+    /// `s3://` location, or a private SeaweedFS); empty in the deterministic mode.
+    pub store: String,
+    /// Socket mode: servers (nodes) behind the balancer, over the one store; 0 in the
+    /// deterministic mode.
+    pub nodes: u64,
+    /// Socket mode: connections the balancer gave each node, in node order.
+    pub node_connections: Vec<u64>,
+    /// Socket mode: uploads that were acknowledged after going on from a byte past 0 on
+    /// another node than the one they began on (a partial upload shared through the store).
+    pub uploads_resumed_on_other_node: u64,
+    /// Socket mode: the run's files the nodes listed after the run.
+    pub files_listed: u64,
+    /// Socket mode: files downloaded after the run and compared byte for byte with what
+    /// was uploaded.
+    pub files_checked: u64,
     /// Run time in seconds (virtual time in the deterministic mode).
     pub elapsed_secs: f64,
     /// File bytes moved per second of run time, in MiB/s.
@@ -129,6 +145,9 @@ impl Summary {
         self.unexpected_failures += other.unexpected_failures;
         self.resumes += other.resumes;
         self.resumed_mid_file += other.resumed_mid_file;
+        self.uploads_resumed_on_other_node += other.uploads_resumed_on_other_node;
+        self.files_listed += other.files_listed;
+        self.files_checked += other.files_checked;
         self.elapsed_secs += other.elapsed_secs;
         self.breaches.extend(other.breaches);
         self.transfer_micros.extend(other.transfer_micros);
@@ -149,6 +168,19 @@ impl Summary {
         self.breaches.is_empty() && self.unexpected_failures == 0
     }
 
+    /// The socket mode's rows about the servers: store, nodes and each node's connections.
+    fn store_rows(&self) -> Vec<(String, String)> {
+        let per_node: Vec<String> = self.node_connections.iter().map(u64::to_string).collect();
+        vec![
+            ("store".into(), self.store.clone()),
+            ("nodes".into(), self.nodes.to_string()),
+            (
+                "connections per node".into(),
+                format!("{} (round robin)", per_node.join(", ")),
+            ),
+        ]
+    }
+
     /// The summary as a table for people.
     pub fn table(&self) -> String {
         let mut rows: Vec<(String, String)> = vec![
@@ -157,6 +189,9 @@ impl Summary {
         ];
         if self.seeds > 1 {
             rows.push(("seeds".into(), self.seeds.to_string()));
+        }
+        if self.nodes > 0 {
+            rows.extend(self.store_rows());
         }
         rows.extend([
             (
@@ -177,6 +212,23 @@ impl Summary {
                 "transfers resumed mid-file".into(),
                 self.resumed_mid_file.to_string(),
             ),
+        ]);
+        if self.nodes > 1 {
+            rows.push((
+                "  of uploads, on another node".into(),
+                self.uploads_resumed_on_other_node.to_string(),
+            ));
+        }
+        if self.nodes > 0 {
+            rows.push((
+                "files checked after the run".into(),
+                format!(
+                    "{} of {} listed (every byte)",
+                    self.files_checked, self.files_listed
+                ),
+            ));
+        }
+        rows.extend([
             (
                 "expected failures".into(),
                 self.expected_failures.to_string(),

@@ -1,16 +1,27 @@
-//! The socket mode: a real `ferryd` (in-process on a fresh storage root, or one running
-//! elsewhere), many real `ferry_client` clients on a rayon pool, each through its own
-//! fault-injecting relay, hostile raw-socket clients mixed in, and every byte checked at the end.
+//! The socket mode: real `ferryd`s (one or more in-process nodes over one store — a folder, or
+//! an S3 bucket shared by every node — or one server running elsewhere), many real
+//! `ferry_client` clients on a rayon pool, each through its own fault-injecting relay, hostile
+//! raw-socket clients mixed in, and every byte checked at the end.
 //!
 //! ```text
 //!  rayon pool (one thread per client)
 //!    client i ── ferry_client::Client ──► Relay i (latency, bandwidth, tiny segments,
-//!        │                                        stall, cut at a byte) ──► ferryd
-//!        └─ hostile steps: raw sockets straight to ferryd (size lies, wrong digests,
+//!        │                                        stall, cut at a byte)
+//!        │                                   │ each new connection: the balancer's next node
+//!        │                                   ▼ (round robin)
+//!        │                              node 0, node 1, … ──► one store (folder or bucket)
+//!        └─ hostile steps: raw sockets to the balancer's next node (size lies, wrong digests,
 //!                                                        garbage, silence)
-//!  afterwards: a fresh client lists and downloads everything and compares it with the plans
+//!  afterwards: a fresh client on every node lists the run's files (the same on each) and the
+//!  nodes in turn download everything, compared with the plans byte for byte
 //! ```
+//!
+//! A cut connection that the client library retries goes to the next node the balancer
+//! picks, so with several nodes an interrupted upload resumes on another node than the one it
+//! began on.
 
+mod balancer;
+mod cluster;
 mod hostile;
 mod relay;
 mod sink;
@@ -18,27 +29,48 @@ mod verify;
 mod worker;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_client::ClientOptions;
 use ferry_protocol::HASH_UNIT_LEN;
-use ferry_server::{Server, ServerConfig};
 use rayon::prelude::*;
 
+pub use self::balancer::Balancer;
+use self::cluster::Cluster;
 pub use self::relay::RelayConfig;
 pub use self::sink::CompareSink;
 use self::worker::{RunCtx, run_client};
 use crate::plan::{HostileKind, PlanConfig, draw_plan};
 use crate::report::Summary;
+use crate::store::{StoreError, StoreSpec};
 
 /// Why a socket run could not even start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetupError {
-    /// The temporary storage root could not be made.
-    #[error("cannot create a temporary storage root: {0}")]
-    TempDir(#[source] std::io::Error),
-    /// The in-process server did not start.
+    /// The store could not be opened (its temporary folder, or its SeaweedFS).
+    #[error(transparent)]
+    Store(StoreError),
+    /// More than one node over a folder.
+    #[error(
+        "{nodes} nodes need an object store to share (--store seaweedfs or --store \
+         s3://BUCKET/PREFIX): nodes over a folder would each see only their own files"
+    )]
+    NodesNeedObjectStore {
+        /// Nodes asked for.
+        nodes: u32,
+    },
+    /// No nodes at all.
+    #[error("a run needs at least one node")]
+    NoNodes,
+    /// A server running elsewhere with a store or nodes of the run's own.
+    #[error(
+        "a server running elsewhere (--server) keeps its own store and nodes: drop --store \
+         and --nodes"
+    )]
+    ServerWithStore,
+    /// An in-process server did not start.
     #[error("cannot start the in-process server: {0}")]
     Server(#[source] std::io::Error),
     /// The thread pool could not be built.
@@ -60,8 +92,13 @@ pub struct SocketConfig {
     pub hostile_every: u32,
     /// Seed of every choice.
     pub seed: u64,
-    /// A server running elsewhere; `None` starts one in-process on a fresh temporary root.
+    /// A server running elsewhere; `None` starts `nodes` in-process over `store`.
     pub server: Option<SocketAddr>,
+    /// Where the in-process nodes keep files (default: a fresh temporary folder).
+    pub store: StoreSpec,
+    /// In-process nodes over the store, behind a round-robin balancer; more than one needs an
+    /// object store.
+    pub nodes: u32,
     /// Plans.
     pub plan: PlanConfig,
     /// Inject stalls and cuts.
@@ -89,6 +126,8 @@ impl SocketConfig {
             hostile_every: 10,
             seed,
             server: None,
+            store: StoreSpec::TempFolder,
+            nodes: 1,
             plan: PlanConfig {
                 min_steps: 3,
                 max_steps: 8,
@@ -125,36 +164,7 @@ impl SocketConfig {
 /// Runs the simulation over sockets; the summary lists every breach found.
 pub fn run(config: &SocketConfig) -> Result<Summary, SetupError> {
     let started = Instant::now();
-    let mut root = None;
-    let mut handle = None;
-    let mut security = ferry_client::Security::Insecure;
-    let server = match config.server {
-        Some(addr) => addr,
-        None => {
-            let dir = tempfile::tempdir().map_err(SetupError::TempDir)?;
-            let mut server_config = ServerConfig::new(dir.path());
-            server_config.handshake_timeout = config.server_handshake_timeout;
-            server_config.idle_timeout = config.server_idle_timeout;
-            server_config.max_connections = config.clients as usize * 4 + 64;
-            server_config.shutdown_grace = Duration::from_millis(200);
-            server_config.fault_skip_digest_check = config.sabotage_skip_digest_check;
-            if config.tls {
-                let state = dir.path().join(ferry_server::DEFAULT_STATE_DIR);
-                let identity = ferry_server::TlsIdentity::load_or_create(&state)
-                    .map_err(|e| SetupError::Server(std::io::Error::other(e)))?;
-                let pin = identity.fingerprint().to_string().parse().map_err(|e| {
-                    SetupError::Server(std::io::Error::other(format!("fingerprint: {e}")))
-                })?;
-                security = ferry_client::Security::Tls(ferry_client::Trust::Pinned(pin));
-                server_config.tls = Some(identity);
-            }
-            let started = Server::start(server_config).map_err(SetupError::Server)?;
-            let addr = started.local_addr();
-            handle = Some(started);
-            root = Some(dir);
-            addr
-        }
-    };
+    let cluster = Cluster::start(config)?;
     let nonce = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_micros());
@@ -165,7 +175,7 @@ pub fn run(config: &SocketConfig) -> Result<Summary, SetupError> {
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_secs(1),
         // Plaintext (ServerConfig::new's default, and what `--server` needs), or pinned TLS.
-        security,
+        security: cluster.security.clone(),
         ..ClientOptions::default()
     };
     let hostile_wait = if config.server.is_some() {
@@ -178,7 +188,7 @@ pub fn run(config: &SocketConfig) -> Result<Summary, SetupError> {
     };
     let ctx = RunCtx {
         seed: config.seed,
-        server,
+        balancer: Arc::clone(&cluster.balancer),
         prefix: format!("sim-{}-{nonce}", config.seed),
         relay: RelayConfig {
             faults: config.faults,
@@ -215,6 +225,9 @@ pub fn run(config: &SocketConfig) -> Result<Summary, SetupError> {
         mode: "sockets".into(),
         seed: config.seed,
         seeds: 1,
+        store: cluster.label.clone(),
+        nodes: cluster.balancer.nodes().len() as u64,
+        node_connections: cluster.balancer.connections(),
         ..Summary::default()
     };
     for run in &runs {
@@ -223,9 +236,6 @@ pub fn run(config: &SocketConfig) -> Result<Summary, SetupError> {
     verify::verify(&ctx, &runs, &mut summary);
     summary.elapsed_secs = elapsed.as_secs_f64();
     summary.finish();
-    if let Some(handle) = handle {
-        handle.shutdown();
-    }
-    drop(root);
+    cluster.shutdown();
     Ok(summary)
 }

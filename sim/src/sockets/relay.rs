@@ -1,6 +1,7 @@
 //! A fault-injecting TCP relay between one simulated client and the server.
 //!
-//! Each connection the client opens to the relay is forwarded to the server by a pair of
+//! Each connection the client opens to the relay is forwarded to the node the [`Balancer`]
+//! picks (round robin over the run's nodes; the one server when there is one) by a pair of
 //! threads, one per direction, with conditions drawn from the client's seeded generator: added
 //! latency, a bandwidth limit, writes split into tiny segments, and at most one fault — a stall
 //! longer than the client's I/O timeout, or a cut at a given byte (both sockets are shut down
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use rand::RngExt;
 
+use super::balancer::Balancer;
 use crate::plan::{SimRng, rng_for};
 
 /// Stack of each relay thread: they only copy bytes through one buffer.
@@ -58,12 +60,14 @@ pub struct Hint {
 #[derive(Debug)]
 struct Shared {
     config: RelayConfig,
-    server: SocketAddr,
+    upstream: Arc<Balancer>,
     rng: Mutex<SimRng>,
     faulty: AtomicU64,
     accepted: AtomicU64,
     fired: Mutex<Vec<FiredFault>>,
     conditions: Mutex<Vec<&'static str>>,
+    /// The node of each connection forwarded, in order.
+    nodes: Mutex<Vec<usize>>,
     stop: AtomicBool,
     hint: Hint,
 }
@@ -89,23 +93,25 @@ struct Treatment {
 }
 
 impl Relay {
-    /// Starts a relay for client `client` of run `seed`, forwarding to `server`.
+    /// Starts a relay for client `client` of run `seed`, forwarding each connection to the
+    /// node `upstream` picks.
     pub fn start(
         seed: u64,
         client: u32,
-        server: SocketAddr,
+        upstream: Arc<Balancer>,
         config: RelayConfig,
     ) -> io::Result<Relay> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             config,
-            server,
+            upstream,
             rng: Mutex::new(rng_for(seed, u64::from(client), 3)),
             faulty: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             fired: Mutex::new(Vec::new()),
             conditions: Mutex::new(Vec::new()),
+            nodes: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             hint: Hint::default(),
         });
@@ -137,6 +143,12 @@ impl Relay {
     /// Connections the client opened so far.
     pub fn connections(&self) -> u64 {
         self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The node of the latest connection forwarded (the one a client still connected is
+    /// using), if any.
+    pub fn current_node(&self) -> Option<usize> {
+        lock(&self.shared.nodes).last().copied()
     }
 
     /// Faults that fired so far.
@@ -179,10 +191,12 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         let Ok(client) = stream else { continue };
         shared.accepted.fetch_add(1, Ordering::SeqCst);
         let treatment = draw(shared);
-        let Ok(server) = TcpStream::connect(shared.server) else {
+        let (node, addr) = shared.upstream.pick();
+        let Ok(server) = TcpStream::connect(addr) else {
             let _ = client.shutdown(Shutdown::Both);
             continue;
         };
+        lock(&shared.nodes).push(node);
         let _ = client.set_nodelay(true);
         let _ = server.set_nodelay(true);
         let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {

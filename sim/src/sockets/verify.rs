@@ -1,6 +1,9 @@
-//! The checks after a socket run, made by a fresh client connected straight to the server:
-//! it must still answer; every acknowledged upload is there byte for byte; nothing else is
-//! visible under the run's names; every injected fault ended in a resume or an expected error.
+//! The checks after a socket run, made by fresh clients connected straight to the nodes (not
+//! through the relays), one per node: every node must still answer; every node must list the
+//! same files (one namespace over the shared store); every acknowledged upload is there byte
+//! for byte, downloaded from the nodes in turn; nothing else is visible under the run's names;
+//! every injected fault ended in a resume or an expected error. Nothing here reads the store
+//! itself, so the checks are the same over a folder and over a bucket.
 
 use std::collections::BTreeMap;
 
@@ -11,35 +14,22 @@ use super::worker::{ClientRun, RunCtx};
 use crate::content::ContentId;
 use crate::report::{Breach, Summary};
 
-/// Checks the server against every client's model; adds breaches and fault counts to `summary`.
+/// Checks the nodes against every client's model; adds breaches, fault counts and the files
+/// checked to `summary`.
 pub(crate) fn verify(ctx: &RunCtx, runs: &[ClientRun], summary: &mut Summary) {
     let seed = ctx.seed;
     account_faults(seed, runs, summary);
-    let options = ClientOptions {
-        security: ctx.options.security.clone(),
-        ..ClientOptions::default()
+    let Some((mut clients, mut stored)) = connect_and_list(ctx, summary) else {
+        return;
     };
-    let mut client = match Client::connect(ctx.server, options) {
-        Ok(client) => client,
-        Err(error) => {
-            summary.breaches.push(Breach::global(
-                seed,
-                format!("the server does not answer a fresh client after the run: {error}"),
-            ));
-            return;
-        }
+    summary.files_listed = stored.len() as u64;
+    // Downloads go to the nodes in turn, so each node serves a share of the checks.
+    let nodes = clients.len();
+    let mut turn = 0;
+    let mut next_client = || {
+        turn += 1;
+        turn % nodes
     };
-    let listing = match client.list(&format!("{}/", ctx.prefix)) {
-        Ok(entries) => entries,
-        Err(error) => {
-            summary.breaches.push(Breach::global(
-                seed,
-                format!("the server cannot list the run's files: {error}"),
-            ));
-            return;
-        }
-    };
-    let mut stored: BTreeMap<String, u64> = listing.into_iter().map(|e| (e.name, e.size)).collect();
     let mut expected: BTreeMap<String, (u32, Vec<ContentId>)> = BTreeMap::new();
     for run in runs {
         for (name, content) in &run.model {
@@ -76,7 +66,9 @@ pub(crate) fn verify(ctx: &RunCtx, runs: &[ClientRun], summary: &mut Summary) {
         }
         let content = contents[0];
         let mut sink = CompareSink::new(Some(content));
-        let result = client.get_to(name, &mut sink, &mut |_| {});
+        let client = next_client();
+        let result = clients[client].get_to(name, &mut sink, &mut |_| {});
+        summary.files_checked += 1;
         let problem = match result {
             Err(error) => Some((
                 format!("cannot download {name:?} to check it: {error}"),
@@ -108,7 +100,9 @@ pub(crate) fn verify(ctx: &RunCtx, runs: &[ClientRun], summary: &mut Summary) {
                 continue;
             }
             let mut bytes = Vec::new();
-            if let Err(error) = client.get_to(name, &mut bytes, &mut |_| {}) {
+            let client = next_client();
+            summary.files_checked += 1;
+            if let Err(error) = clients[client].get_to(name, &mut bytes, &mut |_| {}) {
                 summary.breaches.push(Breach::global(
                     seed,
                     format!("cannot download {name:?} to check it: {error}"),
@@ -134,6 +128,71 @@ pub(crate) fn verify(ctx: &RunCtx, runs: &[ClientRun], summary: &mut Summary) {
             None => Breach::global(seed, what),
         });
     }
+}
+
+/// A fresh client on every node, and the run's files as every node lists them (name and
+/// size), which must be one listing; `None` after adding a breach when a node does not answer
+/// or the listings differ.
+fn connect_and_list(
+    ctx: &RunCtx,
+    summary: &mut Summary,
+) -> Option<(Vec<Client>, BTreeMap<String, u64>)> {
+    let seed = ctx.seed;
+    let options = ClientOptions {
+        security: ctx.options.security.clone(),
+        ..ClientOptions::default()
+    };
+    let nodes = ctx.balancer.nodes();
+    let name = |node: usize| {
+        if nodes.len() == 1 {
+            "the server".to_owned()
+        } else {
+            format!("node {node} ({})", nodes[node])
+        }
+    };
+    let mut clients = Vec::with_capacity(nodes.len());
+    let mut listings: Vec<BTreeMap<String, u64>> = Vec::with_capacity(nodes.len());
+    for (node, addr) in nodes.iter().enumerate() {
+        let listed = Client::connect(*addr, options.clone()).and_then(|mut client| {
+            let entries = client.list(&format!("{}/", ctx.prefix))?;
+            clients.push(client);
+            Ok(entries)
+        });
+        match listed {
+            Ok(entries) => listings.push(entries.into_iter().map(|e| (e.name, e.size)).collect()),
+            Err(error) => {
+                summary.breaches.push(Breach::global(
+                    seed,
+                    format!(
+                        "{} does not answer a fresh client's listing after the run: {error}",
+                        name(node)
+                    ),
+                ));
+                return None;
+            }
+        }
+    }
+    let first = listings.swap_remove(0);
+    for (i, other) in listings.iter().enumerate() {
+        if *other != first {
+            let differs = first.iter().zip(other).find(|(a, b)| a != b).map_or_else(
+                || "one lists more".to_owned(),
+                |(a, b)| format!("{a:?} against {b:?}"),
+            );
+            summary.breaches.push(Breach::global(
+                seed,
+                format!(
+                    "the nodes do not share one namespace: {} lists {} files of the run, {} \
+                     lists {} ({differs})",
+                    name(0),
+                    first.len(),
+                    name(i + 1),
+                    other.len()
+                ),
+            ));
+        }
+    }
+    Some((clients, first))
 }
 
 /// The client and step a plan's name comes from: `c<client>/x<step>` (hostile uploads) or

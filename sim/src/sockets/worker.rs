@@ -3,12 +3,13 @@
 //! what the server must hold under its names.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_client::{Client, ClientError, ClientOptions, ErrorCode, PutOptions};
 use rand::RngExt;
 
+use super::balancer::Balancer;
 use super::hostile::misbehave;
 use super::relay::{FiredFault, Relay, RelayConfig};
 use super::sink::CompareSink;
@@ -20,7 +21,8 @@ use crate::report::{Breach, Summary};
 #[derive(Clone, Debug)]
 pub(crate) struct RunCtx {
     pub seed: u64,
-    pub server: SocketAddr,
+    /// Where every connection goes: round robin over the nodes (or the one server).
+    pub balancer: Arc<Balancer>,
     /// Every name of this run starts with this (so runs against one server do not meet).
     pub prefix: String,
     pub relay: RelayConfig,
@@ -73,7 +75,7 @@ pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) ->
     };
     run.summary.clients = 1;
     run.summary.hostile_clients = u64::from(hostile);
-    let mut relay = match Relay::start(ctx.seed, id, ctx.server, ctx.relay) {
+    let mut relay = match Relay::start(ctx.seed, id, Arc::clone(&ctx.balancer), ctx.relay) {
         Ok(relay) => relay,
         Err(error) => {
             run.summary.breaches.push(Breach::at(
@@ -97,7 +99,7 @@ pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) ->
                 name,
                 content,
             } => match misbehave(
-                ctx.server,
+                ctx.balancer.pick().1,
                 *kind,
                 &ctx.full(name),
                 *content,
@@ -121,6 +123,8 @@ pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) ->
                 match connected(ctx, &relay, &mut client, &mut rng) {
                     Ok(client) => {
                         let before = relay.connections();
+                        let began_on = relay.current_node();
+                        let resumed_before = run.summary.resumed_mid_file;
                         let mut outcome = execute(ctx, client, op, &run.model, &mut run.summary);
                         // The server may hold our own interrupted upload until it notices the
                         // old connection died: wait for that, as a user would.
@@ -136,6 +140,14 @@ pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) ->
                             outcome = execute(ctx, client, op, &run.model, &mut run.summary);
                         }
                         retried = relay.connections() > before;
+                        // An upload that went on from a byte past 0 on another node than the
+                        // one it began on: the partial upload was shared through the store.
+                        if matches!(outcome, Outcome::Stored)
+                            && run.summary.resumed_mid_file > resumed_before
+                            && relay.current_node() != began_on
+                        {
+                            run.summary.uploads_resumed_on_other_node += 1;
+                        }
                         outcome
                     }
                     Err(error) => Outcome::Failed(format!("cannot connect: {error}")),

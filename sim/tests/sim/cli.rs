@@ -49,3 +49,17 @@ fn a_broken_server_makes_the_run_exit_non_zero_and_name_the_seed() {
     assert!(stderr.contains("visible but no upload of it was acknowledged"));
     assert!(String::from_utf8_lossy(&output.stdout).contains("FAIL"));
 }
+
+#[test]
+fn several_nodes_over_a_folder_are_refused_with_what_to_do() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry-sim"))
+        .args(["--clients", "2", "--seed", "1", "--nodes", "3"])
+        .output()
+        .expect("ferry-sim runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("3 nodes need an object store") && stderr.contains("--store seaweedfs"),
+        "{stderr}"
+    );
+}
