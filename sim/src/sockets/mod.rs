@@ -103,6 +103,9 @@ pub struct SocketConfig {
     pub plan: PlanConfig,
     /// Inject stalls and cuts.
     pub faults: bool,
+    /// The slowest bandwidth limit the relays draw, in bytes per second (default 256 KiB/s;
+    /// raise it for runs with large files).
+    pub slowest_link: u64,
     /// The clients' stall timeout (a stall fault lasts longer than this).
     pub io_timeout: Duration,
     /// In-process server's handshake timeout (how long a silent client lasts).
@@ -138,6 +141,7 @@ impl SocketConfig {
                 hostile_kinds: HostileKind::ALL.to_vec(),
             },
             faults: true,
+            slowest_link: 256 * 1024,
             // Loaded 2-core machines take seconds to answer at times (fsync under a few
             // hundred uploads): a shorter stall timeout would see stalls that were not injected.
             io_timeout: Duration::from_secs(5),
@@ -195,6 +199,7 @@ pub fn run(config: &SocketConfig) -> Result<Summary, SetupError> {
             fault_chance: 0.3,
             max_faulty: 3,
             stall_min: config.io_timeout,
+            slowest_link: config.slowest_link,
         },
         options,
         hostile_wait,

@@ -37,6 +37,9 @@ pub struct RelayConfig {
     pub max_faulty: u32,
     /// How long a stall lasts at least: longer than the client's I/O timeout.
     pub stall_min: Duration,
+    /// The slowest bandwidth limit a connection may get, in bytes per second (the fastest is
+    /// 8 MiB/s, or this if higher).
+    pub slowest_link: u64,
 }
 
 /// A fault that fired, and when.
@@ -228,7 +231,8 @@ fn draw(shared: &Shared) -> Treatment {
         treatment.latency = Duration::from_micros(rng.random_range(0..=2_000));
     }
     if rng.random_bool(0.3) {
-        treatment.rate = rng.random_range(256 * 1024..=8 * 1024 * 1024);
+        let slowest = shared.config.slowest_link;
+        treatment.rate = rng.random_range(slowest..=slowest.max(8 * 1024 * 1024));
         conditions.push("net_bandwidth_limit");
     }
     if rng.random_bool(0.1) {

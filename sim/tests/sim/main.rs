@@ -2,4 +2,5 @@
 
 mod cli;
 mod deterministic;
+mod object_store;
 mod sockets;
