@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod content;
+mod object_store;
 mod raw;
 mod scenarios;
 mod stats;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use ferry_sim::store::{Store, StoreArgs};
 
 use crate::stats::{Figure, mb_per_s, percentile};
 
@@ -34,6 +36,18 @@ struct Args {
     /// Only these benchmarks (comma-separated): large, durable, many, small, idle.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// An object store to measure too: `seaweedfs` (a private SeaweedFS started for the run,
+    /// from FERRY_WEED or `weed` on PATH) or `s3://BUCKET/PREFIX` (at --s3-endpoint, keys from
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). The large put and get and the first
+    /// many-clients scenario run again through a node over it, as extra rows.
+    #[arg(long, value_name = "seaweedfs|s3://BUCKET/PREFIX")]
+    store: Option<String>,
+    /// The S3 service of an `s3://` store, e.g. http://127.0.0.1:8333.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// The region S3 requests are signed for.
+    #[arg(long, value_name = "REGION", default_value = "us-east-1")]
+    s3_region: String,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -127,6 +141,10 @@ struct Rounds {
     raw_disk: Vec<f64>,
     durable: Vec<f64>,
     many: [Vec<f64>; 2],
+    /// The object store's large put and get, and its many-clients aggregate.
+    store_put: Vec<f64>,
+    store_get: Vec<f64>,
+    store_many: Vec<f64>,
     p50: [Vec<f64>; 2],
     p99: [Vec<f64>; 2],
     small: Vec<f64>,
@@ -182,6 +200,11 @@ fn main() -> anyhow::Result<()> {
         wants(&args, "durable"),
         wants(&args, "many"),
     );
+    let store = open_store(&StoreArgs {
+        store: args.store.clone(),
+        s3_endpoint: args.s3_endpoint.clone(),
+        s3_region: args.s3_region.clone(),
+    })?;
     let source = args.tmpfs.join("source.bin");
     let mut digest = None;
     if large || durable || many {
@@ -215,6 +238,11 @@ fn main() -> anyhow::Result<()> {
                     r.get_cpu[i].extend(t.cpu);
                 }
                 let _ = std::fs::remove_dir_all(&root);
+                if let Some(store) = &store {
+                    let (put, get) = object_store::large_put_get(store, &source, digest, &dest)?;
+                    r.store_put.push(mb_per_s(bytes, put.wall));
+                    r.store_get.push(mb_per_s(bytes, get.wall));
+                }
             }
             if durable {
                 // Each writer starts on a quiet disk: the last one's write-back and freed
@@ -244,6 +272,12 @@ fn main() -> anyhow::Result<()> {
                 r.many[i].push(mb_per_s((clients * size) as u64, result.elapsed));
                 let _ = std::fs::remove_dir_all(&root);
             }
+            if let Some(store) = &store {
+                let (clients, size) = counts.many[0];
+                let result = object_store::many_clients(store, clients, size)?;
+                r.store_many
+                    .push(mb_per_s((clients * size) as u64, result.elapsed));
+            }
         }
         if wants(&args, "small") {
             let root = args.tmpfs.join("small");
@@ -263,7 +297,9 @@ fn main() -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_file(&source);
 
-    let rows = report(r, counts);
+    let kind = store.as_ref().map(Store::kind);
+    drop(store);
+    let rows = report(r, counts, kind);
     if args.json {
         print_json(&rows, &args);
     } else {
@@ -272,8 +308,26 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The rows of the report, each ferry figure beside its ceiling.
-fn report(r: Rounds, counts: Counts) -> Vec<Row> {
+/// The object store `--store` names, opened (a private SeaweedFS started), or `None` without
+/// one.
+fn open_store(args: &StoreArgs) -> anyhow::Result<Option<Store>> {
+    let spec = args.spec().context("--store")?;
+    if args.store.is_none() {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        spec.is_object_store(),
+        "--store takes an object store here (seaweedfs or s3://BUCKET/PREFIX); \
+         the local rows' folders are --tmpfs and --disk"
+    );
+    eprintln!("opening the object store...");
+    Ok(Some(Store::open(&spec).context("--store")?))
+}
+
+/// The rows of the report, each ferry figure beside its ceiling; `store` names the object
+/// store's kind when its rows were measured.
+fn report(r: Rounds, counts: Counts, store: Option<&str>) -> Vec<Row> {
+    let store_rows = store.map(|kind| store_rows(&r, counts, kind));
     let mut rows = Vec::new();
     let raw = Figure::new(r.raw);
     if !raw.runs.is_empty() {
@@ -299,6 +353,7 @@ fn report(r: Rounds, counts: Counts) -> Vec<Row> {
             }
         }
     }
+    rows.extend(store_rows.into_iter().flatten());
     // CPU seconds of both sides together: on a busy machine, where every thread waits for a
     // core, throughput goes roughly as the inverse of this.
     let raw_cpu = Figure::new(r.raw_cpu);
@@ -395,6 +450,42 @@ fn report(r: Rounds, counts: Counts) -> Vec<Row> {
             )
             .target(1000.0, false),
         );
+    }
+    rows
+}
+
+/// The object store's rows, each beside the same transfer to tmpfs in the same rounds.
+fn store_rows(r: &Rounds, counts: Counts, kind: &str) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let local = [
+        ("put →", &r.store_put, &r.put[0], "local put"),
+        ("get ←", &r.store_get, &r.get[0], "local get"),
+    ];
+    for (op, values, baseline, label) in local {
+        if values.is_empty() {
+            continue;
+        }
+        let mut row = Row::new(
+            format!("ferry {op} {kind} (1 node)"),
+            "MB/s",
+            Figure::new(values.clone()),
+        );
+        if baseline.len() == values.len() {
+            row = row.against(&Figure::new(baseline.clone()), label, None);
+        }
+        rows.push(row);
+    }
+    if !r.store_many.is_empty() {
+        let (clients, size) = counts.many[0];
+        let mut row = Row::new(
+            format!("{clients} clients × {} KiB → {kind}, aggregate", size >> 10),
+            "MB/s",
+            Figure::new(r.store_many.clone()),
+        );
+        if r.many[0].len() == r.store_many.len() {
+            row = row.against(&Figure::new(r.many[0].clone()), "local", None);
+        }
+        rows.push(row);
     }
     rows
 }

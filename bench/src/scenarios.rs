@@ -41,7 +41,7 @@ pub fn start_server_with(root: &Path, tls: bool) -> anyhow::Result<(ServerHandle
 }
 
 /// A plaintext client.
-fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
+pub(crate) fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
     connect_with(addr, Security::Insecure)
 }
 
@@ -53,7 +53,7 @@ fn connect_with(addr: SocketAddr, security: Security) -> anyhow::Result<Client> 
     Ok(Client::connect(addr, options)?)
 }
 
-fn put_options() -> PutOptions {
+pub(crate) fn put_options() -> PutOptions {
     PutOptions {
         overwrite: true,
         ..PutOptions::default()
@@ -119,7 +119,18 @@ pub struct ManyResult {
 /// `clients` clients each put `size` bytes at once (one connection each), verified.
 pub fn many_clients(root: &Path, clients: usize, size: usize) -> anyhow::Result<ManyResult> {
     let server = start_server(root)?;
-    let addr = server.local_addr();
+    let result = many_clients_on(server.local_addr(), clients, size);
+    server.shutdown();
+    result
+}
+
+/// `clients` clients each put `size` bytes at once to the plaintext server at `addr` (one
+/// connection each), verified by the digest each was acknowledged.
+pub fn many_clients_on(
+    addr: SocketAddr,
+    clients: usize,
+    size: usize,
+) -> anyhow::Result<ManyResult> {
     let barrier = Arc::new(Barrier::new(clients + 1));
     let handles: Vec<_> = (0..clients)
         .map(|i| {
@@ -155,7 +166,6 @@ pub fn many_clients(root: &Path, clients: usize, size: usize) -> anyhow::Result<
         );
     }
     let elapsed = start.elapsed();
-    server.shutdown();
     Ok(ManyResult {
         elapsed,
         per_transfer,

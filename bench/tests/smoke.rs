@@ -52,3 +52,49 @@ fn every_scenario_runs_and_reports() {
         assert!(stdout.contains(row), "no \"{row}\" row in {stdout}");
     }
 }
+
+#[test]
+fn an_object_store_gets_its_own_rows_beside_the_local_ones() {
+    let Some(seaweedfs) = ferry_sim::store::SeaweedFs::for_tests() else {
+        return;
+    };
+    let bench = env!("CARGO_BIN_EXE_ferry-bench");
+    let dir = std::env::temp_dir().join(format!("ferry-bench-s3-{}", std::process::id()));
+    let prefix = ferry_sim::store::SeaweedFs::unique_prefix("bench-smoke");
+    let output = Command::new(bench)
+        .args([
+            "--smoke",
+            "--size-mib",
+            "8",
+            "--runs",
+            "1",
+            "--only",
+            "large,many",
+        ])
+        .arg("--store")
+        .arg(format!("s3://{}/{prefix}", seaweedfs.bucket()))
+        .args(["--s3-endpoint", seaweedfs.endpoint()])
+        .env("AWS_ACCESS_KEY_ID", seaweedfs.access_key())
+        .env("AWS_SECRET_ACCESS_KEY", seaweedfs.secret_key())
+        .arg("--tmpfs")
+        .arg(dir.join("tmpfs"))
+        .arg("--disk")
+        .arg(dir.join("disk"))
+        .output()
+        .expect("ferry-bench starts");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "ferry-bench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for row in [
+        "ferry put → S3 (1 node)",
+        "ferry get ← S3 (1 node)",
+        "20 clients × 1024 KiB → S3, aggregate",
+    ] {
+        assert!(stdout.contains(row), "no \"{row}\" row in {stdout}");
+    }
+    assert!(stdout.contains("× local put"), "{stdout}");
+}

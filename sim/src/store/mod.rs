@@ -72,6 +72,7 @@ pub struct Store {
     /// Dropped after the servers (declared last; the owner drops its servers first).
     _seaweedfs: Option<SeaweedFs>,
     label: String,
+    kind: &'static str,
 }
 
 impl Store {
@@ -92,6 +93,7 @@ impl Store {
             object: None,
             _seaweedfs: None,
             label: String::new(),
+            kind: "folder",
         };
         match spec {
             StoreSpec::TempFolder => store.label = "temporary folder".into(),
@@ -102,12 +104,14 @@ impl Store {
             StoreSpec::Object(config) => {
                 shim::not_landed()?;
                 store.label = format!("{} at {}", location(config), config.endpoint);
+                store.kind = "S3";
                 store.object = Some(config.clone());
             }
             StoreSpec::SeaweedFs => {
                 let seaweedfs = SeaweedFs::start().map_err(StoreError::SeaweedFs)?;
                 let config = seaweedfs.config(&SeaweedFs::unique_prefix("ferry-run"));
                 store.label = format!("SeaweedFS (private, {})", location(&config));
+                store.kind = "SeaweedFS";
                 store.object = Some(config);
                 store._seaweedfs = Some(seaweedfs);
             }
@@ -119,6 +123,11 @@ impl Store {
     /// `s3://BUCKET/PREFIX at ENDPOINT` or `SeaweedFS (private, s3://BUCKET/PREFIX)`.
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// What kind of store it is, in a word for labels: `folder`, `S3` or `SeaweedFS`.
+    pub fn kind(&self) -> &'static str {
+        self.kind
     }
 
     /// The bucket, when the store is an object store.

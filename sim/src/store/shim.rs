@@ -60,6 +60,19 @@ impl SeaweedFs {
         None
     }
 
+    pub fn endpoint(&self) -> &str {
+        unreachable!("never started")
+    }
+    pub fn bucket(&self) -> &str {
+        unreachable!("never started")
+    }
+    pub fn access_key(&self) -> &str {
+        unreachable!("never started")
+    }
+    pub fn secret_key(&self) -> &str {
+        unreachable!("never started")
+    }
+
     pub fn config(&self, _prefix: &str) -> S3Config {
         unreachable!("never started")
     }
