@@ -23,7 +23,18 @@
 //! cargo run --release -p ferry-sim -- --deterministic --seeds 10000 --seed 0
 //! cargo run --release -p ferry-sim -- --clients 200 --small --json
 //! cargo run --release -p ferry-sim -- --clients 60 --nodes 3 --store seaweedfs
+//! AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… cargo run --release -p ferry-sim -- \
+//!     --nodes 3 --store s3://BUCKET/PREFIX --s3-endpoint http://127.0.0.1:8333
 //! ```
+//!
+//! `--store` says where the in-process servers keep files: a fresh temporary folder (the
+//! default), a folder, `s3://BUCKET/PREFIX` (a running S3 service at `--s3-endpoint`, region
+//! `--s3-region`, default `us-east-1`, keys from `AWS_ACCESS_KEY_ID` and
+//! `AWS_SECRET_ACCESS_KEY`), or `seaweedfs` (a private SeaweedFS started for the run under a
+//! fresh prefix and stopped after it; `weed` from `FERRY_WEED` or `PATH`). `--nodes N` starts N
+//! servers over that one store behind a round-robin balancer (N > 1 needs an object store), so
+//! a client whose connection is cut resumes on another node; the report gives the connections
+//! each node was given and how many uploads resumed mid-file on another node.
 //!
 //! Every run prints its seed; any breach prints the seed, the client, the step and (for data)
 //! the first differing byte, and the process exits non-zero. The same seed gives the same
@@ -31,7 +42,9 @@
 //!
 //! ## What is checked
 //!
-//! - every upload that was acknowledged is on the server byte for byte;
+//! - every upload that was acknowledged is on the server byte for byte (downloaded through the
+//!   nodes in turn: nothing reads the store directly, so a bucket is checked like a folder);
+//! - every node lists the same files (one namespace over the shared store);
 //! - every download equals its source;
 //! - no failed, cancelled or lying upload is visible under its name;
 //! - every hostile client gets the one error its misbehaviour deserves;
