@@ -42,6 +42,15 @@ struct Args {
     /// store (--store seaweedfs or s3://…).
     #[arg(long, default_value_t = 1)]
     nodes: u32,
+    /// Socket mode: bytes per part, in MiB, of the nodes' uploads to an object store (at least
+    /// 5; default: the server's).
+    #[arg(long, value_name = "MIB")]
+    s3_part_mib: Option<u64>,
+    /// Socket mode: the largest file of the plans, in MiB (default 6, or 0.5 with --small);
+    /// files are mostly small, a few are drawn up to this. The relays' slowest link is then a
+    /// quarter of it per second, so a large file takes seconds, not minutes.
+    #[arg(long, value_name = "MIB")]
+    max_file_mib: Option<u64>,
     /// Socket mode: no stalls or cuts (latency, bandwidth and segment limits remain).
     #[arg(long)]
     no_faults: bool,
@@ -83,6 +92,12 @@ fn main() -> anyhow::Result<ExitCode> {
         config.server = args.server;
         config.store = args.store.spec().context("--store")?;
         config.nodes = args.nodes;
+        config.s3_part_size = args.s3_part_mib.map(|mib| mib << 20);
+        if let Some(mib) = args.max_file_mib {
+            config.plan.max_size = mib << 20;
+            // Large files through the slowest links would take minutes.
+            config.slowest_link = config.slowest_link.max((mib << 20) / 4);
+        }
         config.faults = !args.no_faults;
         if args.tls {
             config.tls = true;

@@ -64,6 +64,9 @@ impl Cluster {
             server_config.shutdown_grace = Duration::from_millis(200);
             server_config.fault_skip_digest_check = config.sabotage_skip_digest_check;
             server_config.tls = tls.clone();
+            if let Some(part) = config.s3_part_size {
+                crate::store::shim_set_part_size(&mut server_config, part);
+            }
             match Server::start(server_config) {
                 Ok(handle) => nodes.push(handle),
                 Err(error) => {

@@ -99,6 +99,8 @@ pub struct SocketConfig {
     /// In-process nodes over the store, behind a round-robin balancer; more than one needs an
     /// object store.
     pub nodes: u32,
+    /// Bytes per part of the nodes' uploads to an object store (`None`: the server's default).
+    pub s3_part_size: Option<u64>,
     /// Plans.
     pub plan: PlanConfig,
     /// Inject stalls and cuts.
@@ -131,6 +133,7 @@ impl SocketConfig {
             server: None,
             store: StoreSpec::TempFolder,
             nodes: 1,
+            s3_part_size: None,
             plan: PlanConfig {
                 min_steps: 3,
                 max_steps: 8,

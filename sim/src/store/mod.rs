@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use ferry_server::ServerConfig;
 
 pub use self::args::StoreArgs;
-pub use self::shim::{S3Config, S3UrlError, SeaweedFs};
+pub use self::shim::{S3Config, S3UrlError, SeaweedFs, set_part_size as shim_set_part_size};
 
 /// Where the servers keep files, before anything is started.
 #[derive(Clone, Debug, Default)]

@@ -94,3 +94,5 @@ pub fn set_object_store(
 ) -> ferry_server::ServerConfig {
     config
 }
+
+pub fn set_part_size(_config: &mut ferry_server::ServerConfig, _part: u64) {}

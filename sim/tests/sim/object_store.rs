@@ -6,7 +6,8 @@ use ferry_sim::plan::{Op, draw_plan};
 use ferry_sim::sockets::{SocketConfig, run};
 use ferry_sim::store::{SeaweedFs, StoreSpec};
 
-/// S3's smallest part (but the last): files past it are uploaded in several parts.
+/// S3's smallest part (but the last), and the nodes' part size here: files past it are
+/// uploaded in several parts.
 const PART: u64 = 5 * 1024 * 1024;
 
 /// 40 clients, files mostly small but about one in twelve up to 12 MiB, links no slower than
@@ -37,6 +38,7 @@ fn three_nodes_over_seaweedfs_with_cuts_keep_every_promise() {
     };
     let mut config = large_files_run(21);
     config.nodes = 3;
+    config.s3_part_size = Some(PART);
     config.store = StoreSpec::Object(seaweedfs.config(&SeaweedFs::unique_prefix("sim-nodes")));
     let multipart = multipart_uploads(&config);
     assert!(multipart >= 4, "only {multipart} uploads past {PART} bytes");
