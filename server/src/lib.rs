@@ -74,6 +74,7 @@ mod digests;
 mod error;
 mod locks;
 mod paths;
+pub(crate) mod s3;
 mod seed_compat;
 mod server;
 mod staging;
@@ -89,6 +90,7 @@ pub use crate::config::{
     ServerConfig,
 };
 pub use crate::error::StorageError;
+pub use crate::s3::{S3Config, S3UrlError};
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
 pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, Fingerprint, KEY_FILE, TlsError, TlsIdentity};
