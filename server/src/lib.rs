@@ -74,7 +74,10 @@ mod digests;
 mod error;
 mod locks;
 mod paths;
+// Parts of the client are used only by the S3 store, which builds on it (in progress).
+#[allow(dead_code, unused_imports)]
 pub(crate) mod s3;
+pub mod seaweedfs;
 mod seed_compat;
 mod server;
 mod staging;
