@@ -54,6 +54,8 @@ struct Inner {
     bucket: Bucket,
     credentials: Credentials,
     endpoint: String,
+    /// The configuration's key prefix (`PREFIX/` or empty), for [`S3Client::check_access`].
+    key_prefix: String,
 }
 
 /// Whether a request may be sent again after a transient failure.
@@ -99,17 +101,19 @@ impl S3Client {
                 bucket,
                 credentials: Credentials::new(&config.access_key, &config.secret_key),
                 endpoint: config.endpoint.clone(),
+                key_prefix: config.key_prefix(),
             }),
         })
     }
 
-    /// Checks that the bucket exists and the keys may list it, by listing one key.
+    /// Checks that the bucket exists and the keys may list it, by listing one key under the
+    /// configuration's prefix (keys allowed only that prefix pass too).
     ///
     /// # Errors
     ///
     /// [`S3Error::Denied`] for wrong keys, [`S3Error::NoSuchBucket`], [`S3Error::Unreachable`].
     pub fn check_access(&self) -> Result<(), S3Error> {
-        self.list_page("", None, 1).map(drop)
+        self.list_page(&self.inner.key_prefix, None, 1).map(drop)
     }
 
     /// The object's size, ETag and date, or `None` if there is none.
@@ -956,6 +960,15 @@ mod tests {
             .map(|o| o.key)
             .collect();
         assert_eq!(listed, expected);
+        // Any of them works as a listing prefix too.
+        for key in &expected {
+            let page = s3.list_page(key, None, 1000).unwrap();
+            assert!(page.objects.iter().any(|o| &o.key == key), "{key}");
+            assert!(
+                page.objects.iter().all(|o| o.key.starts_with(key.as_str())),
+                "{key}"
+            );
+        }
         for key in &expected {
             s3.delete(key).unwrap();
             assert_eq!(s3.head(key).unwrap(), None, "{key}");
@@ -967,6 +980,10 @@ mod tests {
         let Some(weed) = SeaweedFs::for_tests() else {
             return;
         };
+        S3Client::new(&weed.config("/a b/ü/"))
+            .unwrap()
+            .check_access()
+            .unwrap();
         let mut config = weed.config("");
         config.secret_key.push('x');
         let s3 = S3Client::new(&config).unwrap();
