@@ -74,6 +74,10 @@ mod digests;
 mod error;
 mod locks;
 mod paths;
+// Parts of the client are used only by the S3 store, which builds on it (in progress).
+#[allow(dead_code, unused_imports)]
+pub(crate) mod s3;
+pub mod seaweedfs;
 mod seed_compat;
 mod server;
 mod staging;
@@ -90,6 +94,7 @@ pub use crate::config::{
     ServerConfig,
 };
 pub use crate::error::StorageError;
+pub use crate::s3::{S3Config, S3UrlError};
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
 pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, Fingerprint, KEY_FILE, TlsError, TlsIdentity};
