@@ -74,9 +74,7 @@ mod digests;
 mod error;
 mod locks;
 mod paths;
-// Parts of the client are used only by the S3 store, which builds on it (in progress).
-#[allow(dead_code, unused_imports)]
-pub(crate) mod s3;
+mod s3;
 pub mod seaweedfs;
 mod seed_compat;
 mod server;
@@ -91,10 +89,10 @@ mod usage;
 pub use crate::auth::{Rights, Tokens, TokensError, token_line};
 pub use crate::config::{
     DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FILE_SIZE,
-    ServerConfig,
+    DEFAULT_S3_PART_SIZE, ServerConfig,
 };
 pub use crate::error::StorageError;
-pub use crate::s3::{S3Config, S3UrlError};
+pub use crate::s3::{S3Config, S3Error, S3UrlError};
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
 pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, Fingerprint, KEY_FILE, TlsError, TlsIdentity};
