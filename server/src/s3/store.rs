@@ -455,3 +455,148 @@ impl FileContent for S3File {
             .put(&self.digest_key, &record.encode(), PutCondition::Always);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seaweedfs::SeaweedFs;
+
+    fn open(weed: &SeaweedFs, test: &str) -> Arc<S3Store> {
+        let dir = std::env::temp_dir();
+        S3Store::open(
+            &ServerConfig::new(dir),
+            &weed.config(&SeaweedFs::unique_prefix(test)),
+        )
+        .unwrap()
+    }
+
+    fn request(name: &str, tag: u8) -> PutRequest {
+        PutRequest {
+            name: name.into(),
+            size: 10,
+            overwrite: false,
+            resume: true,
+            tag: SourceTag([tag; 16]),
+        }
+    }
+
+    /// A record as a node that died holding `name` would have left it, with a multipart
+    /// upload; `age` is how long ago it last renewed its hold.
+    fn dead_holder(store: &S3Store, name: &str, age: Duration) -> String {
+        let upload_id = store.client.create_multipart(&store.key(name)).unwrap();
+        let renewed_ms = now_ms() - u64::try_from(age.as_millis()).unwrap();
+        let record = UploadRecord {
+            name: name.into(),
+            tag: SourceTag([1; 16]),
+            size: 10,
+            owner: Some("dead-node/1".into()),
+            renewed_ms,
+            upload_id: Some(upload_id.clone()),
+            parts: Vec::new(),
+            checkpoint: HashCheckpoint::start(),
+        };
+        store.write_upload_record(&record, None).unwrap().unwrap();
+        upload_id
+    }
+
+    fn pending_ids(store: &S3Store) -> Vec<String> {
+        let uploads = store
+            .client
+            .list_multipart_uploads(&store.config.key_prefix())
+            .unwrap();
+        uploads.into_iter().map(|u| u.upload_id).collect()
+    }
+
+    #[test]
+    fn listings_page_through_the_bucket_and_hide_the_records() {
+        let Some(weed) = SeaweedFs::for_tests() else {
+            return;
+        };
+        let store = open(weed, "paging");
+        let names: Vec<String> = (0..1_003).map(|i| format!("f/{i:05}")).collect();
+        std::thread::scope(|scope| {
+            for chunk in names.chunks(251) {
+                let store = &store;
+                scope.spawn(move || {
+                    for name in chunk {
+                        let body = name.as_bytes();
+                        store
+                            .client
+                            .put(&store.key(name), body, PutCondition::Always)
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        dead_holder(&store, "f/held", Duration::ZERO);
+        let mut pages = 0;
+        let mut listed = Vec::new();
+        store
+            .list("", &mut |page| {
+                pages += 1;
+                listed.extend(page.iter().map(|entry| entry.name.clone()));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(listed, names, "every file once, in order, no records");
+        assert!(pages >= 2, "{pages} pages");
+        // A listing stopped by its reader stops asking.
+        let mut seen = 0;
+        store
+            .list("f/", &mut |page| {
+                seen += page.len();
+                ControlFlow::Break(())
+            })
+            .unwrap();
+        assert!(seen <= usize::from(LIST_PAGE));
+    }
+
+    #[test]
+    fn a_dead_nodes_hold_blocks_others_until_its_lease_lapses() {
+        let Some(weed) = SeaweedFs::for_tests() else {
+            return;
+        };
+        let store = open(weed, "lease");
+        let config = ServerConfig::new(std::env::temp_dir());
+        dead_holder(&store, "fresh", Duration::from_secs(1));
+        let refused = store.begin_upload(&config, &request("fresh", 2));
+        assert!(
+            matches!(refused, Err(StorageError::InProgress)),
+            "{refused:?}"
+        );
+
+        let old_id = dead_holder(&store, "lapsed", store.lease + Duration::from_secs(1));
+        let (upload, checkpoint) = store.begin_upload(&config, &request("lapsed", 2)).unwrap();
+        assert_eq!(
+            checkpoint.offset(),
+            0,
+            "another client's partial is not resumed"
+        );
+        assert!(
+            !pending_ids(&store).contains(&old_id),
+            "the lapsed holder's multipart upload was aborted"
+        );
+        drop(upload);
+    }
+
+    #[test]
+    fn the_sweep_removes_stale_partials_and_orphans_but_spares_live_ones() {
+        let Some(weed) = SeaweedFs::for_tests() else {
+            return;
+        };
+        let store = open(weed, "sweep");
+        let stale = dead_holder(&store, "stale", Duration::from_secs(3600));
+        let live = dead_holder(&store, "live", Duration::ZERO);
+        let orphan = store.client.create_multipart(&store.key("orphan")).unwrap();
+        store.sweep_staging(Duration::ZERO);
+        let left = pending_ids(&store);
+        assert!(left.contains(&live), "a held upload is spared");
+        assert!(!left.contains(&stale), "a stale partial is aborted");
+        assert!(
+            !left.contains(&orphan),
+            "an unrecorded multipart upload is aborted"
+        );
+        assert!(store.read_upload_record("stale").unwrap().is_none());
+        assert!(store.read_upload_record("live").unwrap().is_some());
+    }
+}
