@@ -298,7 +298,9 @@ impl S3Client {
             )
         })?;
         let text = self.read_xml(response)?;
-        xml::first(&text, "UploadId")
+        let answer = rusty_s3::actions::CreateMultipartUpload::parse_response(&text)
+            .map_err(|error| S3Error::BadResponse(format!("{error} in {text:?}")))?;
+        Some(answer.upload_id().to_owned())
             .filter(|id| !id.is_empty())
             .ok_or_else(|| S3Error::BadResponse(format!("no upload id in {text:?}")))
     }
@@ -342,14 +344,25 @@ impl S3Client {
         condition: PutCondition,
     ) -> Result<String, S3Error> {
         let i = &self.inner;
-        let mut body = String::from("<CompleteMultipartUpload>");
-        for (number, etag) in parts {
-            body.push_str(&format!(
-                "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",
-                xml::escape(etag)
+        // rusty-s3 numbers the parts 1, 2, … in the order given: they must be that.
+        if parts
+            .iter()
+            .enumerate()
+            .any(|(i, (n, _))| usize::from(*n) != i + 1)
+        {
+            return Err(S3Error::Config(
+                "parts must be numbered 1, 2, … in order".into(),
             ));
         }
-        body.push_str("</CompleteMultipartUpload>");
+        let body = i
+            .bucket
+            .complete_multipart_upload(
+                Some(&i.credentials),
+                key,
+                upload_id,
+                parts.iter().map(|(_, etag)| etag.as_str()),
+            )
+            .body();
         let headers: Vec<_> = condition.header().into_iter().collect();
         let response = self.send(
             Retry::No,
@@ -362,17 +375,19 @@ impl S3Client {
                         Some(&i.credentials),
                         key,
                         upload_id,
-                        std::iter::empty::<&str>(),
+                        std::iter::empty::<&str>(), // the body is already made
                     ),
                     h,
                 )
             },
         )?;
         let text = self.read_xml(response)?;
-        if xml::root_is(&text, "Error") {
+        let answer: xml::CompleteAnswer = xml::parse(&text)?;
+        if answer.code.is_some() {
             return Err(S3Error::from_answer(200, &text, i.bucket.name()));
         }
-        xml::first(&text, "ETag")
+        answer
+            .etag
             .map(|etag| quoted_etag(&etag))
             .ok_or_else(|| S3Error::BadResponse(format!("no ETag in {text:?}")))
     }
@@ -436,28 +451,16 @@ impl S3Client {
                 .to_string()
             })?;
             let text = self.read_xml(response)?;
-            for upload in xml::blocks(&text, "Upload") {
-                let (Some(key), Some(upload_id)) =
-                    (xml::first(upload, "Key"), xml::first(upload, "UploadId"))
-                else {
-                    return Err(S3Error::BadResponse(format!(
-                        "an upload without key or id: {upload:?}"
-                    )));
-                };
-                let initiated_ms = xml::first(upload, "Initiated").map_or(0, |t| parse_time_ms(&t));
-                uploads.push(PendingUpload {
-                    key,
-                    upload_id,
-                    initiated_ms,
-                });
-            }
-            if xml::first(&text, "IsTruncated").as_deref() != Some("true") {
+            let page: xml::UploadsPage = xml::parse(&text)?;
+            uploads.extend(page.uploads.into_iter().map(|upload| PendingUpload {
+                initiated_ms: parse_time_ms(&upload.initiated),
+                key: upload.key,
+                upload_id: upload.upload_id,
+            }));
+            if !page.is_truncated {
                 return Ok(uploads);
             }
-            let next = (
-                xml::first(&text, "NextKeyMarker").unwrap_or_default(),
-                xml::first(&text, "NextUploadIdMarker").unwrap_or_default(),
-            );
+            let next = (page.next_key_marker, page.next_upload_id_marker);
             if next.0.is_empty() || markers.as_ref() == Some(&next) {
                 return Err(S3Error::BadResponse(
                     "a truncated upload listing without a new marker".into(),

@@ -60,8 +60,7 @@ impl S3Error {
     /// The error an S3 error answer stands for: `status` and its XML `body` (possibly empty,
     /// as for `HEAD`).
     pub(crate) fn from_answer(status: u16, body: &str, bucket: &str) -> S3Error {
-        let code = xml::first(body, "Code").unwrap_or_default();
-        let message = xml::first(body, "Message").unwrap_or_default();
+        let xml::ErrorAnswer { code, message } = xml::parse(body).unwrap_or_default();
         match (status, code.as_str()) {
             (_, "PreconditionFailed" | "ConditionalRequestConflict") | (412, _) => {
                 S3Error::PreconditionFailed

@@ -1,104 +1,67 @@
-//! Just enough XML reading for S3's answers: the text of simple elements, found by name.
-//! S3's answers are flat records of text elements, which is all this needs to read (error
-//! codes and messages, upload ids, ETags, multipart listings).
+//! S3's XML answers this client reads, as serde records read by quick-xml (the answers
+//! rusty-s3 does not parse itself: errors, completions and multipart listings).
 
-/// The unescaped text of every `<tag>…</tag>` in `xml`, in order (elements written with a
-/// namespace prefix or attributes are not matched; S3 writes none for these).
-pub(crate) fn all(xml: &str, tag: &str) -> Vec<String> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let mut found = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        let Some(end) = after.find(&close) else { break };
-        found.push(unescape(&after[..end]));
-        rest = &after[end + close.len()..];
-    }
-    found
+use serde::Deserialize;
+
+use super::S3Error;
+
+/// Reads an XML answer into `T` (root element names and namespaces are not checked).
+pub(crate) fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, S3Error> {
+    quick_xml::de::from_str(text)
+        .map_err(|error| S3Error::BadResponse(format!("{error} in {text:?}")))
 }
 
-/// The unescaped text of the first `<tag>…</tag>` in `xml`.
-pub(crate) fn first(xml: &str, tag: &str) -> Option<String> {
-    all(xml, tag).into_iter().next()
+/// An `<Error>` answer.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ErrorAnswer {
+    /// The S3 error code, e.g. `NoSuchKey`.
+    #[serde(rename = "Code", default)]
+    pub(crate) code: String,
+    /// The service's message.
+    #[serde(rename = "Message", default)]
+    pub(crate) message: String,
 }
 
-/// The raw inner XML of every `<tag>…</tag>` in `xml` (for records such as `<Upload>`).
-pub(crate) fn blocks<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let mut found = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        let Some(end) = after.find(&close) else { break };
-        found.push(&after[..end]);
-        rest = &after[end + close.len()..];
-    }
-    found
+/// A `<CompleteMultipartUploadResult>` (or, inside a 200 answer, an `<Error>`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct CompleteAnswer {
+    /// The completed object's ETag.
+    #[serde(rename = "ETag")]
+    pub(crate) etag: Option<String>,
+    /// Set when the answer is an error.
+    #[serde(rename = "Code")]
+    pub(crate) code: Option<String>,
 }
 
-/// Whether `xml`'s root element is `<root>` (after any declaration).
-pub(crate) fn root_is(xml: &str, root: &str) -> bool {
-    let mut rest = xml.trim_start();
-    if rest.starts_with("<?") {
-        rest = rest
-            .find("?>")
-            .map_or("", |end| rest[end + 2..].trim_start());
-    }
-    rest.strip_prefix('<')
-        .and_then(|r| r.strip_prefix(root))
-        .is_some_and(|r| r.starts_with(['>', ' ', '\t', '\r', '\n', '/']))
+/// A `<ListMultipartUploadsResult>` page.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UploadsPage {
+    /// The uploads listed.
+    #[serde(rename = "Upload", default)]
+    pub(crate) uploads: Vec<UploadEntry>,
+    /// Whether more pages follow.
+    #[serde(rename = "IsTruncated", default)]
+    pub(crate) is_truncated: bool,
+    /// Where the next page starts.
+    #[serde(rename = "NextKeyMarker", default)]
+    pub(crate) next_key_marker: String,
+    /// Where the next page starts, within the key.
+    #[serde(rename = "NextUploadIdMarker", default)]
+    pub(crate) next_upload_id_marker: String,
 }
 
-/// `text` with XML's entities and character references replaced.
-pub(crate) fn unescape(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let tail = &rest[amp..];
-        let Some(semi) = tail.find(';') else {
-            out.push_str(tail);
-            return out;
-        };
-        let entity = &tail[1..semi];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &tail[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `text` escaped for an XML element's content.
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// One `<Upload>` of a multipart listing.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UploadEntry {
+    /// The key it completes to.
+    #[serde(rename = "Key")]
+    pub(crate) key: String,
+    /// Its id.
+    #[serde(rename = "UploadId")]
+    pub(crate) upload_id: String,
+    /// When it started (RFC 3339).
+    #[serde(rename = "Initiated", default)]
+    pub(crate) initiated: String,
 }
 
 #[cfg(test)]
@@ -106,17 +69,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_elements() {
-        let xml = "<?xml version=\"1.0\"?>\n<R><Upload><Key>a&amp;b</Key><UploadId>1</UploadId></Upload><Upload><Key>&#x263A;&#65;&lt;</Key></Upload></R>";
-        assert!(root_is(xml, "R"));
-        assert!(!root_is(xml, "Error"));
-        assert_eq!(all(xml, "Key"), ["a&b", "\u{263A}A<"]);
-        assert_eq!(first(xml, "UploadId").as_deref(), Some("1"));
-        assert_eq!(first(xml, "Nope"), None);
-        assert_eq!(blocks(xml, "Upload").len(), 2);
-        assert_eq!(unescape("x &bogus; &amp"), "x &bogus; &amp");
-        assert_eq!(unescape(&escape("<\"a&b\">")), "<\"a&b\">");
-        assert!(root_is("<Error>", "Error"));
-        assert!(!root_is("<ErrorX>", "Error"));
+    fn reads_the_answers_with_entities_and_namespaces() {
+        let xml = "<?xml version=\"1.0\"?>\n<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>b</Bucket><IsTruncated>true</IsTruncated><NextKeyMarker>a&amp;b</NextKeyMarker><NextUploadIdMarker>2</NextUploadIdMarker><Upload><Key>a&amp;b</Key><UploadId>1</UploadId><Initiated>2026-11-25T10:00:00Z</Initiated></Upload><Upload><Key>&#x263A;&lt;</Key><UploadId>2</UploadId></Upload></ListMultipartUploadsResult>";
+        let page: UploadsPage = parse(xml).unwrap();
+        assert!(page.is_truncated);
+        assert_eq!(page.next_key_marker, "a&b");
+        let keys: Vec<&str> = page.uploads.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(keys, ["a&b", "\u{263A}<"]);
+        let error: ErrorAnswer =
+            parse("<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>").unwrap();
+        assert_eq!(
+            (error.code.as_str(), error.message.as_str()),
+            ("NoSuchKey", "gone")
+        );
+        let done: CompleteAnswer = parse(
+            "<CompleteMultipartUploadResult><Location>l</Location><ETag>&quot;e-2&quot;</ETag></CompleteMultipartUploadResult>",
+        )
+        .unwrap();
+        assert_eq!(done.etag.as_deref(), Some("\"e-2\""));
+        assert!(done.code.is_none());
+        assert!(parse::<UploadsPage>("not xml <").is_err());
     }
 }
