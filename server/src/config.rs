@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::Tokens;
+use crate::s3::S3Config;
 use crate::seed_compat::SeedCompatConfig;
 use crate::tls::TlsIdentity;
 
@@ -23,13 +24,26 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 40;
 /// received data, and each checkpoint costs one `fdatasync`.
 pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 64 * 1024 * 1024;
 
+/// Default bytes per part of an upload to an object store: each part is one request, kept in
+/// memory until sent (S3 takes parts of 5 MiB to 5 GiB).
+pub const DEFAULT_S3_PART_SIZE: u64 = 8 * 1024 * 1024;
+
 /// Configuration of a [`Server`](crate::Server). Build it with [`ServerConfig::new`] and change
 /// the fields you need; every field has a working default.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// Storage root. Created if missing. Files are stored under their names inside it; the
-    /// server's own bookkeeping lives in hidden `.ferry-*` folders inside it.
+    /// server's own bookkeeping lives in hidden `.ferry-*` folders inside it. With
+    /// [`ServerConfig::object_store`] set, files live in the bucket instead and this folder only
+    /// holds the node's own state (its TLS identity).
     pub root: PathBuf,
+    /// Files in an S3-compatible bucket instead of `root`, when set. Several servers (nodes)
+    /// given the same bucket and prefix serve one namespace: an upload interrupted on one node
+    /// resumes on any other.
+    pub object_store: Option<S3Config>,
+    /// Bytes per part of uploads to the object store (see [`DEFAULT_S3_PART_SIZE`]; at least
+    /// 5 MiB).
+    pub s3_part_size: u64,
     /// Address to listen on. [`ServerConfig::new`] uses `127.0.0.1:0` (an ephemeral port; ask
     /// [`ServerHandle::local_addr`](crate::ServerHandle::local_addr) which one).
     pub listen: SocketAddr,
@@ -81,6 +95,8 @@ impl ServerConfig {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         ServerConfig {
             root: root.into(),
+            object_store: None,
+            s3_part_size: DEFAULT_S3_PART_SIZE,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_file_size: DEFAULT_MAX_FILE_SIZE,

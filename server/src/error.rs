@@ -72,6 +72,18 @@ pub enum StorageError {
     /// The server is shutting down and takes no new transfers.
     #[error("the server is shutting down; try again later")]
     ShuttingDown,
+    /// Another connection of the same client took this upload over (it goes on there).
+    #[error("this upload was taken over by a newer connection of the same client")]
+    TakenOver,
+    /// The object store failed a request.
+    #[error("object store error while {during}: {source}")]
+    ObjectStore {
+        /// What the server was doing.
+        during: &'static str,
+        /// The object store's error.
+        #[source]
+        source: Box<crate::s3::S3Error>,
+    },
     /// Reading or writing storage failed.
     #[error("server storage error while {during}: {source}")]
     Io {
@@ -107,7 +119,8 @@ impl StorageError {
             StorageError::DiskFull { .. } | StorageError::NoSpace { .. } => ErrorCode::DiskFull,
             StorageError::OffsetPastEnd { .. } => ErrorCode::SizeMismatch,
             StorageError::ShuttingDown => ErrorCode::ShuttingDown,
-            StorageError::Io { .. } => ErrorCode::StorageError,
+            StorageError::TakenOver => ErrorCode::InProgress,
+            StorageError::Io { .. } | StorageError::ObjectStore { .. } => ErrorCode::StorageError,
         }
     }
 }

@@ -74,6 +74,8 @@ mod digests;
 mod error;
 mod locks;
 mod paths;
+mod s3;
+pub mod seaweedfs;
 mod seed_compat;
 mod server;
 mod staging;
@@ -87,9 +89,10 @@ mod usage;
 pub use crate::auth::{Rights, Tokens, TokensError, token_line};
 pub use crate::config::{
     DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FILE_SIZE,
-    ServerConfig,
+    DEFAULT_S3_PART_SIZE, ServerConfig,
 };
 pub use crate::error::StorageError;
+pub use crate::s3::{S3Config, S3Error, S3UrlError};
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
 pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, Fingerprint, KEY_FILE, TlsError, TlsIdentity};

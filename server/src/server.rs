@@ -14,6 +14,7 @@ use ferry_protocol::{ErrorCode, ServerConnection, Timestamp};
 
 use crate::config::ServerConfig;
 use crate::connection;
+use crate::s3::S3Store;
 use crate::seed_compat::{self, SeedListener};
 use crate::storage::Storage;
 use crate::store::Store;
@@ -166,9 +167,7 @@ impl Server {
     /// Opens the storage root (creating it if needed, removing partial uploads past their age),
     /// binds the listen address and starts accepting in a background thread. Returns at once.
     pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
-        let storage = Storage::open(&config)?;
-        let root = storage.root().to_path_buf();
-        let store: Arc<dyn Store> = storage;
+        let (store, root) = open_store(&config)?;
         let listener = listen(config.listen)?;
         let local_addr = listener.local_addr()?;
         let seed_listener = config
@@ -425,6 +424,25 @@ pub(crate) fn linger(stream: &mut TcpStream, limit: Duration) {
             }
         }
     }
+}
+
+/// Opens where the files live: the bucket of [`ServerConfig::object_store`], or the root folder.
+/// Returns it with the canonical root folder.
+fn open_store(config: &ServerConfig) -> io::Result<(Arc<dyn Store>, std::path::PathBuf)> {
+    let Some(s3) = &config.object_store else {
+        let storage = Storage::open(config)?;
+        let root = storage.root().to_path_buf();
+        return Ok((storage, root));
+    };
+    if config.quota.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a quota applies to the folder store only; set the bucket's limits in the object store",
+        ));
+    }
+    std::fs::create_dir_all(&config.root)?;
+    let root = config.root.canonicalize()?;
+    Ok((S3Store::open(config, s3)?, root))
 }
 
 /// Removes old partial uploads now and then.

@@ -5,19 +5,48 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use ferry_protocol::{ClientEvent, HASH_UNIT_LEN};
+use ferry_protocol::{ClientEvent, ErrorCode, HASH_UNIT_LEN};
+
+use ferry_server::S3Config;
+use ferry_server::seaweedfs::SeaweedFs;
 
 use crate::support::{Client, data, tag, wait_until};
+
+fn s3_env(store: &S3Config) -> [(&'static str, &str); 3] {
+    [
+        ("AWS_ACCESS_KEY_ID", store.access_key.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", store.secret_key.as_str()),
+        ("AWS_REGION", store.region.as_str()),
+    ]
+}
 
 /// A `ferryd` child process; killed when dropped.
 struct Ferryd {
     child: Child,
     addr: SocketAddr,
+    /// The node's own folder when the test did not give one.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Ferryd {
     fn start(root: &Path, extra: &[&str]) -> Ferryd {
+        Self::start_with(root, extra, &[])
+    }
+
+    /// Starts one over the bucket prefix of `store`, its keys in the environment.
+    fn over(store: &S3Config, extra: &[&str]) -> Ferryd {
+        let dir = tempfile::tempdir().unwrap();
+        let location = format!("s3://{}/{}", store.bucket, store.prefix);
+        let mut args = vec!["--store", &location, "--s3-endpoint", &store.endpoint];
+        args.extend_from_slice(extra);
+        let mut node = Self::start_with(dir.path(), &args, &s3_env(store));
+        node._dir = Some(dir);
+        node
+    }
+
+    fn start_with(root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Ferryd {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferryd"))
+            .envs(env.iter().copied())
             .arg("--root")
             .arg(root)
             .args([
@@ -42,7 +71,11 @@ impl Ferryd {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
-        Ferryd { child, addr }
+        Ferryd {
+            child,
+            addr,
+            _dir: None,
+        }
     }
 
     /// SIGKILL: no chance to checkpoint, flush or clean up.
@@ -94,6 +127,74 @@ fn kill_9_mid_upload_then_restart_shows_nothing_and_the_upload_resumes() {
     );
     assert_eq!(outcome, ClientEvent::PutStored);
     assert_eq!(client.get("victim").unwrap(), body);
+}
+
+#[test]
+fn kill_9_of_a_node_over_s3_mid_upload_then_another_node_resumes_it() {
+    let Some(weed) = SeaweedFs::for_tests() else {
+        return;
+    };
+    let store = weed.config(&SeaweedFs::unique_prefix("kill-9"));
+    let part = ["--s3-part-size", "5MiB"];
+    let first = Ferryd::over(&store, &part);
+    let second = Ferryd::over(&store, &part);
+    let body = data(13 << 20, 2);
+    let mut client = Client::connect(first.addr);
+    assert_eq!(
+        client.put_request("victim", body.len() as u64, false, true, tag(1)),
+        ClientEvent::PutReady { offset: 0 }
+    );
+    client.send_data(&body[..11 << 20]);
+    let mut observer = Client::connect(second.addr);
+    let mut durable = 0;
+    wait_until("two parts in the bucket", || {
+        durable = observer.query("victim", tag(1)).1.unwrap_or(0);
+        durable >= 10 << 20
+    });
+    // The node dies holding the name: no release, its lease still fresh.
+    first.kill_9();
+    drop(client);
+
+    assert!(observer.names().is_empty(), "no partial file is visible");
+    // Another client file must wait for the dead node's lease...
+    let (_, outcome) = observer.put("victim", &data(10, 3), false, true, tag(2));
+    assert!(
+        matches!(
+            outcome,
+            ClientEvent::Refused {
+                code: ErrorCode::InProgress,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    // ...but the same client file reconnecting takes its upload over at once.
+    let (offset, outcome) = observer.put("victim", &body, false, true, tag(1));
+    assert_eq!(offset, durable, "resumed from the last part");
+    assert_eq!(outcome, ClientEvent::PutStored);
+    assert_eq!(observer.get("victim").unwrap(), body);
+}
+
+#[test]
+fn ferryd_with_wrong_object_store_keys_exits_with_an_error_naming_them() {
+    let Some(weed) = SeaweedFs::for_tests() else {
+        return;
+    };
+    let mut store = weed.config(&SeaweedFs::unique_prefix("wrong-keys"));
+    store.secret_key = "wrong".into();
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ferryd"))
+        .envs(s3_env(&store))
+        .arg("--root")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--insecure"])
+        .args(["--store", &format!("s3://{}/x", store.bucket)])
+        .args(["--s3-endpoint", &store.endpoint])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("check the access key"), "{stderr}");
 }
 
 #[test]

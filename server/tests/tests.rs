@@ -10,6 +10,7 @@ mod limits;
 mod names;
 mod process;
 mod resume;
+mod s3;
 mod seed_compat;
 mod shutdown;
 mod tls;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ferry_server::{
-    Rights, SeedCompatConfig, Server, ServerConfig, TlsIdentity, Tokens, token_line,
+    Rights, S3Config, SeedCompatConfig, Server, ServerConfig, TlsIdentity, Tokens, token_line,
 };
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -33,6 +33,45 @@ struct Args {
     /// Storage root: files are stored under their names inside it (created if missing).
     #[arg(long, env = "FERRY_ROOT", default_value = "./ferry-data")]
     root: PathBuf,
+
+    /// Keep files in an S3-compatible bucket instead of --root: `s3://BUCKET` or
+    /// `s3://BUCKET/PREFIX`. Every ferryd given the same bucket and prefix serves one namespace
+    /// (run several behind a TCP load balancer); --root then only keeps this node's TLS
+    /// identity.
+    #[arg(long, env = "FERRY_STORE", value_name = "s3://BUCKET/PREFIX")]
+    store: Option<String>,
+
+    /// The object store's URL [default: AWS S3 in --s3-region].
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL", requires = "store")]
+    s3_endpoint: Option<String>,
+
+    /// The region requests to the object store are signed for.
+    #[arg(
+        long,
+        env = "AWS_REGION",
+        default_value = "us-east-1",
+        requires = "store"
+    )]
+    s3_region: String,
+
+    /// The object store's access key id.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", requires = "store")]
+    s3_access_key: Option<String>,
+
+    /// The object store's secret key (prefer the environment variable: arguments are visible
+    /// to other users of the machine).
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        requires = "store"
+    )]
+    s3_secret_key: Option<String>,
+
+    /// Bytes per part of an upload to the object store (at least 5MiB); each upload keeps up to
+    /// two parts in memory.
+    #[arg(long, env = "FERRY_S3_PART_SIZE", default_value = "8MiB", value_parser = parse_size)]
+    s3_part_size: u64,
 
     /// Address and port to listen on. Use 0.0.0.0:7070 to accept other machines.
     #[arg(long, env = "FERRY_LISTEN", default_value = ferry_server::DEFAULT_LISTEN)]
@@ -190,6 +229,30 @@ fn tls_identity(args: &Args) -> anyhow::Result<Option<TlsIdentity>> {
 
 /// Parses a byte size: a number with an optional suffix (K, M, G, T, P; KiB etc. are the same
 /// powers of 1024; KB etc. powers of 1000).
+/// The object store named by `--store` and its flags, if any.
+fn object_store(args: &Args) -> anyhow::Result<Option<S3Config>> {
+    let Some(location) = &args.store else {
+        return Ok(None);
+    };
+    let endpoint = args
+        .s3_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", args.s3_region));
+    let (Some(access_key), Some(secret_key)) = (&args.s3_access_key, &args.s3_secret_key) else {
+        anyhow::bail!(
+            "--store needs the object store's keys: set AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY (or --s3-access-key and --s3-secret-key)"
+        );
+    };
+    Ok(Some(S3Config::from_url(
+        location,
+        endpoint,
+        &args.s3_region,
+        access_key,
+        secret_key,
+    )?))
+}
+
 fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
@@ -243,6 +306,8 @@ fn main() -> anyhow::Result<()> {
     config.staging_max_age = args.staging_max_age;
     config.shutdown_grace = args.shutdown_grace;
     config.checkpoint_interval = args.checkpoint_interval;
+    config.object_store = object_store(&args)?;
+    config.s3_part_size = args.s3_part_size;
     config.tls = tls_identity(&args)?;
     config.tokens = match &args.tokens {
         Some(path) => Some(Tokens::from_file(path)?),

@@ -1,0 +1,502 @@
+//! One upload to the S3 backend, from the decision to accept it to its commit, discard or
+//! suspension.
+//!
+//! ```text
+//!  PUT ─► begin: limits, this node's name lock, the name's upload record taken over with
+//!         If-Match (or created with If-None-Match) ─► PUT_READY(offset of the last part)
+//!         data ─► memory; once the hash state passes a part's worth, the bytes up to it
+//!              become the next part, uploaded on a thread of its own while data keeps
+//!              arriving, then the record gets the part's ETag and the hash state at its end
+//!         DONE, digest ok  ─► the rest as the last part, CompleteMultipartUpload (or one PUT
+//!                             for a file of one part), digest record, record deleted ─► ACK
+//!         DONE, digest bad ─► AbortMultipartUpload
+//!         CANCEL / EOF / timeout / S3 error ─► record released, resumable from the last part
+//! ```
+
+use std::io;
+use std::mem;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use ferry_protocol::{Digest, HASH_UNIT_LEN, HashCheckpoint, PutRequest};
+
+use super::record::{Part, UploadRecord};
+use super::store::{S3Store, now_ms, s3_error};
+use super::{PutCondition, S3Error};
+use crate::config::ServerConfig;
+use crate::error::StorageError;
+use crate::locks::NameLock;
+use crate::staging::PartialKey;
+use crate::store::{Left, StagedUpload, Upload};
+
+/// Smallest part S3 accepts (but for the last one).
+pub(crate) const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+/// Most parts in one multipart upload.
+const MAX_PARTS: u64 = 10_000;
+
+/// How long a reconnecting client's upload waits for its old connection on this node.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
+
+/// Times `begin` reads the record again after losing a race to write it.
+const RECORD_RACES: usize = 5;
+
+/// Stack of a part thread: the part's bytes live on the heap.
+const PART_STACK: usize = 256 * 1024;
+
+/// The name's upload record as this upload last wrote it, and that version's ETag.
+#[derive(Debug)]
+struct Ledger {
+    record: UploadRecord,
+    etag: String,
+}
+
+/// Why a part did not make it.
+#[derive(Debug)]
+enum PartFailure {
+    /// Another connection took the name's upload over.
+    Lost,
+    /// Storing failed; the record still says what it said.
+    Failed(StorageError),
+}
+
+/// An upload under way to the S3 backend.
+#[derive(Debug)]
+pub(crate) struct S3Upload {
+    store: Arc<S3Store>,
+    name: String,
+    key: String,
+    size: u64,
+    overwrite: bool,
+    part_size: u64,
+    /// Received bytes not yet in a part; the first is at `buffer_start`.
+    buffer: Vec<u8>,
+    buffer_start: u64,
+    written: u64,
+    /// Hash state after the latest data.
+    latest: HashCheckpoint,
+    /// The record, held here unless a part thread is updating it.
+    ledger: Option<Ledger>,
+    pending: Option<JoinHandle<(Ledger, Result<(), PartFailure>)>>,
+    renewed: Instant,
+    /// Another connection (of any node) took this upload over.
+    lost: bool,
+    lock: NameLock,
+}
+
+/// Decides on a `PUT` (see the module's diagram).
+pub(crate) fn begin(
+    store: &S3Store,
+    config: &ServerConfig,
+    request: &PutRequest,
+) -> Result<(Upload, HashCheckpoint), StorageError> {
+    if request.size > config.max_file_size {
+        return Err(StorageError::TooLarge {
+            size: request.size,
+            limit: config.max_file_size,
+        });
+    }
+    let name = request.name.as_str();
+    let lock = store
+        .locks
+        .lock(name, &PartialKey::new(name, &request.tag), TAKEOVER_WAIT)?;
+    if store.head(name)?.is_some() && !request.overwrite {
+        return Err(StorageError::AlreadyExists);
+    }
+    let owner = store.new_owner();
+    for _ in 0..RECORD_RACES {
+        let (etag, old) = match store.read_upload_record(name)? {
+            Some((etag, old)) => (Some(etag), old),
+            None => (None, None),
+        };
+        if let Some(old) = &old
+            && store.is_held(old)
+            && old.tag != request.tag
+        {
+            return Err(StorageError::InProgress);
+        }
+        let resumable = old.as_ref().filter(|old| {
+            request.resume
+                && old.tag == request.tag
+                && old.size == request.size
+                && !old.parts.is_empty()
+        });
+        let record = match resumable {
+            Some(old) => UploadRecord {
+                owner: Some(owner.clone()),
+                renewed_ms: now_ms(),
+                ..old.clone()
+            },
+            None => UploadRecord {
+                name: name.to_owned(),
+                tag: request.tag,
+                size: request.size,
+                owner: Some(owner.clone()),
+                renewed_ms: now_ms(),
+                upload_id: None,
+                parts: Vec::new(),
+                checkpoint: HashCheckpoint::start(),
+            },
+        };
+        let Some(new_etag) = store.write_upload_record(&record, etag.as_deref())? else {
+            continue; // another node wrote it meanwhile: look again
+        };
+        if resumable.is_none()
+            && let Some(id) = old.as_ref().and_then(|old| old.upload_id.as_ref())
+        {
+            // The old partial is replaced: free what S3 holds for it.
+            let _ = store.client().abort_multipart(&store.key(name), id);
+        }
+        let checkpoint = record.checkpoint.clone();
+        let offset = record.offset();
+        let upload = S3Upload {
+            store: store.arc()?,
+            name: name.to_owned(),
+            key: store.key(name),
+            size: request.size,
+            overwrite: request.overwrite,
+            part_size: part_size(store.part_size, request.size),
+            buffer: Vec::new(),
+            buffer_start: offset,
+            written: offset,
+            latest: checkpoint.clone(),
+            ledger: Some(Ledger {
+                record,
+                etag: new_etag,
+            }),
+            pending: None,
+            renewed: Instant::now(),
+            lost: false,
+            lock,
+        };
+        return Ok((Upload::new(name, offset, Box::new(upload)), checkpoint));
+    }
+    Err(StorageError::InProgress)
+}
+
+/// Bytes per part for a file of `size`: the configured size, larger if the file would need
+/// more parts than S3 allows, in whole hash units.
+fn part_size(configured: u64, size: u64) -> u64 {
+    let needed = size.div_ceil(MAX_PARTS - 1);
+    configured
+        .max(needed)
+        .max(MIN_PART_SIZE)
+        .next_multiple_of(HASH_UNIT_LEN)
+}
+
+impl StagedUpload for S3Upload {
+    fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        self.buffer.extend_from_slice(data);
+        self.written += data.len() as u64;
+        self.collect(false)?;
+        if self.ledger.is_some() && self.renewed.elapsed() > self.store.lease / 3 {
+            self.renew()?;
+        }
+        Ok(())
+    }
+
+    fn note_progress(&mut self, checkpoint: HashCheckpoint) {
+        self.latest = checkpoint;
+    }
+
+    fn wants_checkpoint(&self, _interval: u64) -> bool {
+        // A part is the unit of durability here: the checkpoint interval does not apply.
+        self.latest.offset() >= self.buffer_start + self.part_size
+    }
+
+    fn start_checkpoint(&mut self) -> Result<(), StorageError> {
+        let cut = self.latest.offset();
+        if cut < self.buffer_start + self.part_size || cut > self.written {
+            return Ok(());
+        }
+        self.collect(true)?;
+        let ledger = self.ledger.take().ok_or_else(taken_over)?;
+        let len = usize::try_from(cut - self.buffer_start).map_err(|_| taken_over())?;
+        let rest = self.buffer.split_off(len);
+        let bytes = mem::replace(&mut self.buffer, rest);
+        self.buffer_start = cut;
+        let store = Arc::clone(&self.store);
+        let key = self.key.clone();
+        let checkpoint = self.latest.clone();
+        let spawned = thread::Builder::new()
+            .name("ferry-s3-part".into())
+            .stack_size(PART_STACK)
+            .spawn(move || store_part(&store, &key, ledger, &bytes, checkpoint));
+        match spawned {
+            Ok(handle) => {
+                self.pending = Some(handle);
+                Ok(())
+            }
+            Err(error) => Err(StorageError::io("starting a part upload")(error)),
+        }
+    }
+
+    fn is_superseded(&self) -> bool {
+        self.lost || self.lock.is_superseded()
+    }
+
+    fn suspend(mut self: Box<Self>) -> Left {
+        if let Err(error) = self.collect(true) {
+            tracing::warn!(name = %self.name, "a part of an interrupted upload failed: {error}");
+        }
+        let Some(ledger) = self.ledger.take() else {
+            return Left::Removed; // taken over: what is kept is the new holder's
+        };
+        if ledger.record.parts.is_empty() {
+            self.release_empty(ledger);
+            return Left::Removed;
+        }
+        let offset = ledger.record.offset();
+        let released = UploadRecord {
+            owner: None,
+            renewed_ms: now_ms(),
+            ..ledger.record
+        };
+        match self
+            .store
+            .write_upload_record(&released, Some(&ledger.etag))
+        {
+            Ok(Some(_)) => Left::Resumable(offset),
+            Ok(None) => Left::Removed,
+            // The hold lapses by itself after the lease; the parts stay resumable.
+            Err(error) => {
+                tracing::warn!(name = %self.name, "could not release an upload record: {error}");
+                Left::Resumable(offset)
+            }
+        }
+    }
+
+    fn discard(mut self: Box<Self>) -> Left {
+        let _ = self.collect(true);
+        if let Some(ledger) = self.ledger.take() {
+            self.release_empty(ledger);
+        }
+        Left::Removed
+    }
+
+    fn commit(mut self: Box<Self>, digest: &Digest) -> Result<(), StorageError> {
+        match self.try_commit(digest) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                self.suspend();
+                Err(error)
+            }
+        }
+    }
+}
+
+impl S3Upload {
+    /// Takes in the result of the part upload running on its own thread, if it has finished
+    /// (or, with `wait`, once it has).
+    fn collect(&mut self, wait: bool) -> Result<(), StorageError> {
+        let Some(handle) = self.pending.take_if(|handle| wait || handle.is_finished()) else {
+            return Ok(());
+        };
+        let Ok((ledger, result)) = handle.join() else {
+            let panicked = io::Error::other("the part upload thread panicked");
+            return Err(StorageError::io("uploading a part")(panicked));
+        };
+        match result {
+            Ok(()) => {
+                self.ledger = Some(ledger);
+                self.renewed = Instant::now();
+                Ok(())
+            }
+            Err(PartFailure::Lost) => {
+                self.lost = true;
+                Err(taken_over())
+            }
+            Err(PartFailure::Failed(error)) => {
+                // The part's bytes are gone from memory: this session cannot go on, and the
+                // record still says where a resume starts.
+                self.ledger = Some(ledger);
+                Err(error)
+            }
+        }
+    }
+
+    /// Renews the hold on the name (and learns whether another connection took it).
+    fn renew(&mut self) -> Result<(), StorageError> {
+        let ledger = self.ledger.as_mut().ok_or_else(taken_over)?;
+        let mut record = ledger.record.clone();
+        record.renewed_ms = now_ms();
+        match self
+            .store
+            .write_upload_record(&record, Some(&ledger.etag))?
+        {
+            Some(etag) => {
+                *ledger = Ledger { record, etag };
+                self.renewed = Instant::now();
+                Ok(())
+            }
+            None => {
+                self.ledger = None;
+                self.lost = true;
+                Err(taken_over())
+            }
+        }
+    }
+
+    fn try_commit(&mut self, digest: &Digest) -> Result<(), StorageError> {
+        self.collect(true)?;
+        if self.written != self.size {
+            let short = io::Error::other("the received data is not the declared size");
+            return Err(StorageError::io("checking the received data")(short));
+        }
+        // Proves the name is still ours before anything becomes visible.
+        self.renew()?;
+        let ledger = self.ledger.as_ref().ok_or_else(taken_over)?;
+        let condition = if self.overwrite {
+            PutCondition::Always
+        } else {
+            PutCondition::IfAbsent
+        };
+        let client = self.store.client();
+        let completed = match &ledger.record.upload_id {
+            // The whole file is in memory: one request.
+            None => client.put(&self.key, &self.buffer, condition),
+            Some(id) => {
+                let mut parts: Vec<(u16, String)> = ledger
+                    .record
+                    .parts
+                    .iter()
+                    .map(|part| (part.number, part.etag.clone()))
+                    .collect();
+                if !self.buffer.is_empty() || parts.is_empty() {
+                    let number = u16::try_from(parts.len() + 1).map_err(|_| too_many_parts())?;
+                    let etag = client
+                        .upload_part(&self.key, id, number, &self.buffer)
+                        .map_err(s3_error("uploading the last part"))?;
+                    parts.push((number, etag));
+                }
+                client.complete_multipart(&self.key, id, &parts, condition)
+            }
+        };
+        let etag = match completed {
+            Ok(etag) => etag,
+            Err(S3Error::PreconditionFailed) => return Err(StorageError::AlreadyExists),
+            Err(S3Error::NotFound) => {
+                // The multipart upload is gone (swept, or aborted elsewhere): start over.
+                if let Some(ledger) = self.ledger.take() {
+                    self.release_empty(ledger);
+                }
+                return Err(s3_error("completing the upload")(S3Error::NotFound));
+            }
+            Err(error) => return Err(s3_error("completing the upload")(error)),
+        };
+        self.store.write_digest(&self.name, &etag, digest);
+        self.store.delete_upload_record(&self.name);
+        self.ledger = None;
+        Ok(())
+    }
+
+    /// Aborts the multipart upload, if any, and leaves the record released with nothing to
+    /// resume.
+    fn release_empty(&self, ledger: Ledger) {
+        if let Some(id) = &ledger.record.upload_id {
+            let _ = self.store.client().abort_multipart(&self.key, id);
+        }
+        let released = UploadRecord {
+            owner: None,
+            renewed_ms: now_ms(),
+            upload_id: None,
+            parts: Vec::new(),
+            checkpoint: HashCheckpoint::start(),
+            ..ledger.record
+        };
+        let _ = self
+            .store
+            .write_upload_record(&released, Some(&ledger.etag));
+    }
+}
+
+impl Drop for S3Upload {
+    fn drop(&mut self) {
+        // A part still being recorded lands before the name lock is released.
+        let _ = self.collect(true);
+    }
+}
+
+/// Uploads one part and records it (on a part thread): creates the multipart upload first if
+/// this is the first part, recording its id at once so that no upload is ever orphaned.
+fn store_part(
+    store: &S3Store,
+    key: &str,
+    mut ledger: Ledger,
+    bytes: &[u8],
+    checkpoint: HashCheckpoint,
+) -> (Ledger, Result<(), PartFailure>) {
+    let mut record = ledger.record.clone();
+    if record.upload_id.is_none() {
+        match store.client().create_multipart(key) {
+            Ok(id) => record.upload_id = Some(id),
+            Err(error) => {
+                let error = s3_error("starting a multipart upload")(error);
+                return (ledger, Err(PartFailure::Failed(error)));
+            }
+        }
+        match write(store, &mut ledger, record.clone()) {
+            Ok(()) => {}
+            Err(failure) => return (ledger, Err(failure)),
+        }
+    }
+    let Some(id) = record.upload_id.clone() else {
+        return (ledger, Err(PartFailure::Lost));
+    };
+    let Ok(number) = u16::try_from(record.parts.len() + 1) else {
+        return (ledger, Err(PartFailure::Failed(too_many_parts())));
+    };
+    let etag = match store.client().upload_part(key, &id, number, bytes) {
+        Ok(etag) => etag,
+        Err(error) => {
+            let error = s3_error("uploading a part")(error);
+            return (ledger, Err(PartFailure::Failed(error)));
+        }
+    };
+    record.parts.push(Part {
+        number,
+        end: checkpoint.offset(),
+        etag,
+    });
+    record.checkpoint = checkpoint;
+    record.renewed_ms = now_ms();
+    let result = write(store, &mut ledger, record);
+    (ledger, result)
+}
+
+/// Writes `record` over the ledger's version.
+fn write(store: &S3Store, ledger: &mut Ledger, record: UploadRecord) -> Result<(), PartFailure> {
+    match store.write_upload_record(&record, Some(&ledger.etag)) {
+        Ok(Some(etag)) => {
+            *ledger = Ledger { record, etag };
+            Ok(())
+        }
+        Ok(None) => Err(PartFailure::Lost),
+        Err(error) => Err(PartFailure::Failed(error)),
+    }
+}
+
+fn taken_over() -> StorageError {
+    StorageError::TakenOver
+}
+
+fn too_many_parts() -> StorageError {
+    let error = io::Error::other("the file needs more parts than S3 allows");
+    StorageError::io("uploading a part")(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_whole_hash_units_and_never_more_than_s3_allows() {
+        assert_eq!(part_size(8 << 20, 1), 8 << 20);
+        assert_eq!(part_size(1, 1), MIN_PART_SIZE);
+        let huge = 5u64 << 40; // 5 TiB, S3's largest object
+        let size = part_size(8 << 20, huge);
+        assert_eq!(size % HASH_UNIT_LEN, 0);
+        assert!(huge.div_ceil(size) < MAX_PARTS);
+    }
+}
