@@ -102,8 +102,11 @@ pub struct Summary {
     pub nodes: u64,
     /// Socket mode: connections the balancer gave each node, in node order.
     pub node_connections: Vec<u64>,
-    /// Socket mode: uploads that were acknowledged after going on from a byte past 0 on
-    /// another node than the one they began on (a partial upload shared through the store).
+    /// Socket mode: uploads acknowledged by another node than the one they began on, after
+    /// the client library retried them on a new connection.
+    pub uploads_retried_on_other_node: u64,
+    /// Socket mode: of those, uploads that went on from a byte past 0 on the other node (a
+    /// partial upload shared through the store).
     pub uploads_resumed_on_other_node: u64,
     /// Socket mode: the run's files the nodes listed after the run.
     pub files_listed: u64,
@@ -145,6 +148,7 @@ impl Summary {
         self.unexpected_failures += other.unexpected_failures;
         self.resumes += other.resumes;
         self.resumed_mid_file += other.resumed_mid_file;
+        self.uploads_retried_on_other_node += other.uploads_retried_on_other_node;
         self.uploads_resumed_on_other_node += other.uploads_resumed_on_other_node;
         self.files_listed += other.files_listed;
         self.files_checked += other.files_checked;
@@ -215,8 +219,11 @@ impl Summary {
         ]);
         if self.nodes > 1 {
             rows.push((
-                "  of uploads, on another node".into(),
-                self.uploads_resumed_on_other_node.to_string(),
+                "uploads retried on another node".into(),
+                format!(
+                    "{} ({} resumed mid-file there)",
+                    self.uploads_retried_on_other_node, self.uploads_resumed_on_other_node
+                ),
             ));
         }
         if self.nodes > 0 {

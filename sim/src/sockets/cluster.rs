@@ -65,7 +65,7 @@ impl Cluster {
             server_config.fault_skip_digest_check = config.sabotage_skip_digest_check;
             server_config.tls = tls.clone();
             if let Some(part) = config.s3_part_size {
-                crate::store::shim_set_part_size(&mut server_config, part);
+                server_config.s3_part_size = part;
             }
             match Server::start(server_config) {
                 Ok(handle) => nodes.push(handle),

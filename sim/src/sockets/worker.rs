@@ -140,13 +140,16 @@ pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) ->
                             outcome = execute(ctx, client, op, &run.model, &mut run.summary);
                         }
                         retried = relay.connections() > before;
-                        // An upload that went on from a byte past 0 on another node than the
-                        // one it began on: the partial upload was shared through the store.
+                        // An upload retried on another node than the one it began on; if it
+                        // went on from a byte past 0 there, the partial upload was shared
+                        // through the store.
                         if matches!(outcome, Outcome::Stored)
-                            && run.summary.resumed_mid_file > resumed_before
+                            && retried
                             && relay.current_node() != began_on
                         {
-                            run.summary.uploads_resumed_on_other_node += 1;
+                            run.summary.uploads_retried_on_other_node += 1;
+                            run.summary.uploads_resumed_on_other_node +=
+                                u64::from(run.summary.resumed_mid_file > resumed_before);
                         }
                         outcome
                     }

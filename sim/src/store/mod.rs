@@ -6,15 +6,15 @@
 //! a local folder of its own (for its TLS identity and the like) and the files in the bucket.
 
 mod args;
-mod shim;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use ferry_server::ServerConfig;
+pub use ferry_server::seaweedfs::SeaweedFs;
+pub use ferry_server::{S3Config, S3UrlError};
 
 pub use self::args::StoreArgs;
-pub use self::shim::{S3Config, S3UrlError, SeaweedFs, set_part_size as shim_set_part_size};
 
 /// Where the servers keep files, before anything is started.
 #[derive(Clone, Debug, Default)]
@@ -102,7 +102,6 @@ impl Store {
                 store.folder = Some(path.clone());
             }
             StoreSpec::Object(config) => {
-                shim::not_landed()?;
                 store.label = format!("{} at {}", location(config), config.endpoint);
                 store.kind = "S3";
                 store.object = Some(config.clone());
@@ -148,8 +147,9 @@ impl Store {
         match (&self.folder, &self.object) {
             (Some(folder), _) => ServerConfig::new(folder),
             (None, Some(object)) => {
-                let config = ServerConfig::new(self.scratch().join(format!("node-{node}")));
-                shim::set_object_store(config, object)
+                let mut config = ServerConfig::new(self.scratch().join(format!("node-{node}")));
+                config.object_store = Some(object.clone());
+                config
             }
             (None, None) => ServerConfig::new(self.scratch().join("root")),
         }
