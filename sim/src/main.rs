@@ -51,6 +51,10 @@ struct Args {
     /// quarter of it per second, so a large file takes seconds, not minutes.
     #[arg(long, value_name = "MIB")]
     max_file_mib: Option<u64>,
+    /// Socket mode: the percentage of files drawn large (up to the largest file) rather than
+    /// small (default 4, or 2 with --small).
+    #[arg(long, value_name = "PERCENT")]
+    large_percent: Option<f64>,
     /// Socket mode: no stalls or cuts (latency, bandwidth and segment limits remain).
     #[arg(long)]
     no_faults: bool,
@@ -97,6 +101,9 @@ fn main() -> anyhow::Result<ExitCode> {
             config.plan.max_size = mib << 20;
             // Large files through the slowest links would take minutes.
             config.slowest_link = config.slowest_link.max((mib << 20) / 4);
+        }
+        if let Some(percent) = args.large_percent {
+            config.plan.large_chance = (percent / 100.0).clamp(0.0, 1.0);
         }
         config.faults = !args.no_faults;
         if args.tls {
