@@ -327,7 +327,9 @@ fn open_store(args: &StoreArgs) -> anyhow::Result<Option<Store>> {
 /// The rows of the report, each ferry figure beside its ceiling; `store` names the object
 /// store's kind when its rows were measured.
 fn report(r: Rounds, counts: Counts, store: Option<&str>) -> Vec<Row> {
-    let store_rows = store.map(|kind| store_rows(&r, counts, kind));
+    let (store_large, mut store_many) = store
+        .map(|kind| store_rows(&r, counts, kind))
+        .unwrap_or_default();
     let mut rows = Vec::new();
     let raw = Figure::new(r.raw);
     if !raw.runs.is_empty() {
@@ -353,7 +355,7 @@ fn report(r: Rounds, counts: Counts, store: Option<&str>) -> Vec<Row> {
             }
         }
     }
-    rows.extend(store_rows.into_iter().flatten());
+    rows.extend(store_large);
     // CPU seconds of both sides together: on a busy machine, where every thread waits for a
     // core, throughput goes roughly as the inverse of this.
     let raw_cpu = Figure::new(r.raw_cpu);
@@ -413,6 +415,9 @@ fn report(r: Rounds, counts: Counts, store: Option<&str>) -> Vec<Row> {
             "ms",
             Figure::new(r.p99[i].clone()),
         ));
+        if i == 0 {
+            rows.extend(store_many.take());
+        }
     }
     if !r.small.is_empty() {
         rows.push(
@@ -454,8 +459,9 @@ fn report(r: Rounds, counts: Counts, store: Option<&str>) -> Vec<Row> {
     rows
 }
 
-/// The object store's rows, each beside the same transfer to tmpfs in the same rounds.
-fn store_rows(r: &Rounds, counts: Counts, kind: &str) -> Vec<Row> {
+/// The object store's rows, each beside the same transfer to tmpfs in the same rounds: the
+/// large put and get, and the many-clients aggregate.
+fn store_rows(r: &Rounds, counts: Counts, kind: &str) -> (Vec<Row>, Option<Row>) {
     let mut rows = Vec::new();
     let local = [
         ("put →", &r.store_put, &r.put[0], "local put"),
@@ -475,19 +481,20 @@ fn store_rows(r: &Rounds, counts: Counts, kind: &str) -> Vec<Row> {
         }
         rows.push(row);
     }
+    let mut many = None;
     if !r.store_many.is_empty() {
         let (clients, size) = counts.many[0];
         let mut row = Row::new(
-            format!("{clients} clients × {} KiB → {kind}, aggregate", size >> 10),
+            format!("{clients} × {} KiB → {kind}, aggregate", size >> 10),
             "MB/s",
             Figure::new(r.store_many.clone()),
         );
         if r.many[0].len() == r.store_many.len() {
             row = row.against(&Figure::new(r.many[0].clone()), "local", None);
         }
-        rows.push(row);
+        many = Some(row);
     }
-    rows
+    (rows, many)
 }
 
 fn print_table(rows: &[Row], args: &Args) {

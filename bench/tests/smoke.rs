@@ -92,7 +92,7 @@ fn an_object_store_gets_its_own_rows_beside_the_local_ones() {
     for row in [
         "ferry put → S3 (1 node)",
         "ferry get ← S3 (1 node)",
-        "20 clients × 1024 KiB → S3, aggregate",
+        "20 × 1024 KiB → S3, aggregate",
     ] {
         assert!(stdout.contains(row), "no \"{row}\" row in {stdout}");
     }
