@@ -76,6 +76,14 @@ struct Args {
 
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
+    // The in-process servers' and the clients' logs, when RUST_LOG asks for them (for
+    // instance RUST_LOG=ferry_server=warn to see why a node refused with a storage error).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let seed = args.seed.unwrap_or_else(rand::random);
     if args.seed.is_none() {
         eprintln!("ferry-sim: seed {seed} (rerun with --seed {seed})");
