@@ -42,6 +42,11 @@ const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
 /// Times `begin` reads the record again after losing a race to write it.
 const RECORD_RACES: usize = 5;
 
+/// Most bytes held in memory past a part's worth: data arrives a read (at most a few hundred
+/// KiB) at a time and a part is cut at the next hash checkpoint, so more means the driver
+/// stopped reporting progress, and memory would grow with the file.
+const MAX_UNCUT: u64 = 4 * 1024 * 1024;
+
 /// Stack of a part thread: the part's bytes live on the heap.
 const PART_STACK: usize = 256 * 1024;
 
@@ -187,6 +192,10 @@ fn part_size(configured: u64, size: u64) -> u64 {
 
 impl StagedUpload for S3Upload {
     fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        if (self.buffer.len() + data.len()) as u64 > self.part_size + MAX_UNCUT {
+            let error = io::Error::other("received data is not being cut into parts");
+            return Err(StorageError::io("buffering a part")(error));
+        }
         self.buffer.extend_from_slice(data);
         self.written += data.len() as u64;
         self.collect(false)?;
