@@ -296,3 +296,30 @@ fn more_bytes_than_declared_is_a_size_mismatch_and_nothing_appears() {
     assert!(server.client().names().is_empty());
     assert_eq!(server.client().query("liar", tag(9)), (None, None));
 }
+
+#[test]
+fn a_download_during_a_replacement_gets_one_version_whole() {
+    let Some(weed) = SeaweedFs::for_tests() else {
+        return;
+    };
+    let store = fresh_store(weed, "replace");
+    let server = node(&store);
+    let old = data(24 * MIB, 3); // more than the socket buffers hold
+    let new = data(3 * MIB, 4);
+    let mut writer = server.client();
+    writer.put_new("doc", &old);
+    let mut reader = server.client();
+    assert_eq!(
+        reader.get_request("doc"),
+        ClientEvent::GetReady {
+            size: old.len() as u64,
+            offset: 0
+        }
+    );
+    let (_, outcome) = writer.put("doc", &new, true, true, tag(5));
+    assert_eq!(outcome, ClientEvent::PutStored);
+    // The ranged GET under way keeps streaming the version it started on; the protocol's
+    // digest check would refuse a mix.
+    assert_eq!(reader.finish_get().unwrap(), old);
+    assert_eq!(reader.get("doc").unwrap(), new);
+}
