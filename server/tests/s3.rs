@@ -323,3 +323,24 @@ fn a_download_during_a_replacement_gets_one_version_whole() {
     assert_eq!(reader.finish_get().unwrap(), old);
     assert_eq!(reader.get("doc").unwrap(), new);
 }
+
+#[test]
+fn a_name_cannot_be_both_a_file_and_a_folder() {
+    let Some(weed) = SeaweedFs::for_tests() else {
+        return;
+    };
+    let store = fresh_store(weed, "tree");
+    let server = node(&store);
+    let mut client = server.client();
+    client.put_new("docs/report", b"a file in a folder");
+    client.put_new("notes", b"a file");
+    // As on a disk: a folder cannot become a file, nor a file a folder.
+    let (_, outcome) = client.put("docs", b"x", true, true, tag(1));
+    refused_with(&outcome, ErrorCode::BadName);
+    let (_, outcome) = client.put("notes/inside", b"x", true, true, tag(1));
+    refused_with(&outcome, ErrorCode::BadName);
+    assert_eq!(
+        client.names(),
+        ["docs/report".to_owned(), "notes".to_owned()]
+    );
+}

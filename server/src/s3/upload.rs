@@ -66,6 +66,10 @@ enum PartFailure {
     Failed(StorageError),
 }
 
+/// What a part thread leaves: the record as it stands (`None`: nothing to resume) and how the
+/// part fared.
+type PartOutcome = (Option<Ledger>, Result<(), PartFailure>);
+
 /// An upload under way to the S3 backend.
 #[derive(Debug)]
 pub(crate) struct S3Upload {
@@ -83,7 +87,8 @@ pub(crate) struct S3Upload {
     latest: HashCheckpoint,
     /// The record, held here unless a part thread is updating it.
     ledger: Option<Ledger>,
-    pending: Option<JoinHandle<(Ledger, Result<(), PartFailure>)>>,
+    /// A part being uploaded; it yields the record as it left it (`None`: nothing to resume).
+    pending: Option<JoinHandle<PartOutcome>>,
     renewed: Instant,
     /// Another connection (of any node) took this upload over.
     lost: bool,
@@ -109,6 +114,7 @@ pub(crate) fn begin(
     if store.head(name)?.is_some() && !request.overwrite {
         return Err(StorageError::AlreadyExists);
     }
+    store.check_tree(name)?;
     let owner = store.new_owner();
     for _ in 0..RECORD_RACES {
         let (etag, old) = match store.read_upload_record(name)? {
@@ -308,7 +314,7 @@ impl S3Upload {
         };
         match result {
             Ok(()) => {
-                self.ledger = Some(ledger);
+                self.ledger = ledger;
                 self.renewed = Instant::now();
                 Ok(())
             }
@@ -319,7 +325,7 @@ impl S3Upload {
             Err(PartFailure::Failed(error)) => {
                 // The part's bytes are gone from memory: this session cannot go on, and the
                 // record still says where a resume starts.
-                self.ledger = Some(ledger);
+                self.ledger = ledger;
                 Err(error)
             }
         }
@@ -372,25 +378,28 @@ impl S3Upload {
                     .iter()
                     .map(|part| (part.number, part.etag.clone()))
                     .collect();
-                if !self.buffer.is_empty() || parts.is_empty() {
+                let last = if !self.buffer.is_empty() || parts.is_empty() {
                     let number = u16::try_from(parts.len() + 1).map_err(|_| too_many_parts())?;
-                    let etag = client
+                    client
                         .upload_part(&self.key, id, number, &self.buffer)
-                        .map_err(s3_error("uploading the last part"))?;
-                    parts.push((number, etag));
-                }
-                client.complete_multipart(&self.key, id, &parts, condition)
+                        .map(|etag| parts.push((number, etag)))
+                } else {
+                    Ok(())
+                };
+                last.and_then(|()| client.complete_multipart(&self.key, id, &parts, condition))
             }
         };
         let etag = match completed {
             Ok(etag) => etag,
             Err(S3Error::PreconditionFailed) => return Err(StorageError::AlreadyExists),
-            Err(S3Error::NotFound) => {
-                // The multipart upload is gone (swept, or aborted elsewhere): start over.
+            Err(error) if is_beyond_repair(&error) => {
+                // The multipart upload is gone (swept, or aborted elsewhere), or a part is not
+                // the one recorded (a connection this one took over sent it late): resuming
+                // would fail the same way, so the next attempt starts over.
                 if let Some(ledger) = self.ledger.take() {
                     self.release_empty(ledger);
                 }
-                return Err(s3_error("completing the upload")(S3Error::NotFound));
+                return Err(s3_error("completing the upload")(error));
             }
             Err(error) => return Err(s3_error("completing the upload")(error)),
         };
@@ -400,24 +409,26 @@ impl S3Upload {
         Ok(())
     }
 
-    /// Aborts the multipart upload, if any, and leaves the record released with nothing to
-    /// resume.
     fn release_empty(&self, ledger: Ledger) {
-        if let Some(id) = &ledger.record.upload_id {
-            let _ = self.store.client().abort_multipart(&self.key, id);
-        }
-        let released = UploadRecord {
-            owner: None,
-            renewed_ms: now_ms(),
-            upload_id: None,
-            parts: Vec::new(),
-            checkpoint: HashCheckpoint::start(),
-            ..ledger.record
-        };
-        let _ = self
-            .store
-            .write_upload_record(&released, Some(&ledger.etag));
+        release_empty(&self.store, &self.key, ledger);
     }
+}
+
+/// Aborts the multipart upload, if any, and leaves the record released with nothing to
+/// resume.
+fn release_empty(store: &S3Store, key: &str, ledger: Ledger) {
+    if let Some(id) = &ledger.record.upload_id {
+        let _ = store.client().abort_multipart(key, id);
+    }
+    let released = UploadRecord {
+        owner: None,
+        renewed_ms: now_ms(),
+        upload_id: None,
+        parts: Vec::new(),
+        checkpoint: HashCheckpoint::start(),
+        ..ledger.record
+    };
+    let _ = store.write_upload_record(&released, Some(&ledger.etag));
 }
 
 impl Drop for S3Upload {
@@ -435,32 +446,38 @@ fn store_part(
     mut ledger: Ledger,
     bytes: &[u8],
     checkpoint: HashCheckpoint,
-) -> (Ledger, Result<(), PartFailure>) {
+) -> PartOutcome {
     let mut record = ledger.record.clone();
     if record.upload_id.is_none() {
         match store.client().create_multipart(key) {
             Ok(id) => record.upload_id = Some(id),
             Err(error) => {
                 let error = s3_error("starting a multipart upload")(error);
-                return (ledger, Err(PartFailure::Failed(error)));
+                return (Some(ledger), Err(PartFailure::Failed(error)));
             }
         }
-        match write(store, &mut ledger, record.clone()) {
-            Ok(()) => {}
-            Err(failure) => return (ledger, Err(failure)),
+        if let Err(failure) = write(store, &mut ledger, record.clone()) {
+            return (Some(ledger), Err(failure));
         }
     }
     let Some(id) = record.upload_id.clone() else {
-        return (ledger, Err(PartFailure::Lost));
+        return (Some(ledger), Err(PartFailure::Lost));
     };
     let Ok(number) = u16::try_from(record.parts.len() + 1) else {
-        return (ledger, Err(PartFailure::Failed(too_many_parts())));
+        return (Some(ledger), Err(PartFailure::Failed(too_many_parts())));
     };
     let etag = match store.client().upload_part(key, &id, number, bytes) {
         Ok(etag) => etag,
+        Err(error) if is_beyond_repair(&error) => {
+            // The multipart upload is gone: a resume would fail the same way, so the record
+            // is emptied (the upload is lost to this session either way).
+            release_empty(store, key, ledger);
+            let error = s3_error("uploading a part")(error);
+            return (None, Err(PartFailure::Failed(error)));
+        }
         Err(error) => {
             let error = s3_error("uploading a part")(error);
-            return (ledger, Err(PartFailure::Failed(error)));
+            return (Some(ledger), Err(PartFailure::Failed(error)));
         }
     };
     record.parts.push(Part {
@@ -471,7 +488,7 @@ fn store_part(
     record.checkpoint = checkpoint;
     record.renewed_ms = now_ms();
     let result = write(store, &mut ledger, record);
-    (ledger, result)
+    (Some(ledger), result)
 }
 
 /// Writes `record` over the ledger's version.
@@ -486,6 +503,20 @@ fn write(store: &S3Store, ledger: &mut Ledger, record: UploadRecord) -> Result<(
     }
 }
 
+/// Whether completing failed in a way no retry of the same parts can mend.
+fn is_beyond_repair(error: &S3Error) -> bool {
+    match error {
+        S3Error::NotFound => true,
+        S3Error::Service { code, .. } => {
+            matches!(
+                code.as_str(),
+                "InvalidPart" | "InvalidPartOrder" | "NoSuchUpload"
+            )
+        }
+        _ => false,
+    }
+}
+
 fn taken_over() -> StorageError {
     StorageError::TakenOver
 }
@@ -497,7 +528,132 @@ fn too_many_parts() -> StorageError {
 
 #[cfg(test)]
 mod tests {
+    use ferry_protocol::{FileHasher, SourceTag};
+
     use super::*;
+    use crate::seaweedfs::SeaweedFs;
+    use crate::store::Store;
+
+    /// An upload of `len` bytes with 5 MiB parts, fed until `stop` bytes; its multipart upload
+    /// is aborted behind its back once the first part is recorded.
+    struct Doomed {
+        store: Arc<S3Store>,
+        config: ServerConfig,
+        request: PutRequest,
+        body: Vec<u8>,
+        hasher: FileHasher,
+    }
+
+    impl Doomed {
+        fn start(weed: &SeaweedFs, test: &str, len: u32) -> (Doomed, Upload) {
+            let mut config = ServerConfig::new(std::env::temp_dir());
+            config.s3_part_size = MIN_PART_SIZE;
+            let store =
+                S3Store::open(&config, &weed.config(&SeaweedFs::unique_prefix(test))).unwrap();
+            let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let request = PutRequest {
+                name: "gone".into(),
+                size: body.len() as u64,
+                overwrite: false,
+                resume: true,
+                tag: SourceTag([4; 16]),
+            };
+            let (upload, _) = store.begin_upload(&config, &request).unwrap();
+            let doomed = Doomed {
+                store,
+                config,
+                request,
+                body,
+                hasher: FileHasher::new(),
+            };
+            (doomed, upload)
+        }
+
+        /// Feeds bytes `from..to`; the first error ends it.
+        fn feed(
+            &mut self,
+            upload: &mut Upload,
+            from: usize,
+            to: usize,
+        ) -> Result<(), StorageError> {
+            for chunk in self.body[from..to].chunks(256 * 1024) {
+                upload.write(chunk)?;
+                self.hasher.update(chunk);
+                upload.note_progress(self.hasher.checkpoint());
+                if upload.wants_checkpoint(0) {
+                    upload.start_checkpoint()?;
+                }
+            }
+            Ok(())
+        }
+
+        fn record(&self) -> UploadRecord {
+            self.store
+                .read_upload_record("gone")
+                .unwrap()
+                .unwrap()
+                .1
+                .unwrap()
+        }
+
+        /// Waits for the first part, then aborts the multipart upload.
+        fn abort_after_first_part(&self) {
+            let started = std::time::Instant::now();
+            while self.record().parts.is_empty() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "no part recorded"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let id = self.record().upload_id.unwrap();
+            let key = self.store.key("gone");
+            self.store.client().abort_multipart(&key, &id).unwrap();
+        }
+
+        /// Nothing visible, nothing to resume, and a new attempt starts over.
+        fn assert_starts_over(&self) {
+            assert!(
+                self.store.head("gone").unwrap().is_none(),
+                "nothing visible"
+            );
+            let left = self.record();
+            assert!(left.parts.is_empty() && left.owner.is_none(), "{left:?}");
+            let (_, checkpoint) = self
+                .store
+                .begin_upload(&self.config, &self.request)
+                .unwrap();
+            assert_eq!(checkpoint.offset(), 0, "the retry starts over");
+        }
+    }
+
+    #[test]
+    fn a_multipart_upload_gone_at_commit_fails_it_and_the_retry_starts_over() {
+        let Some(weed) = SeaweedFs::for_tests() else {
+            return;
+        };
+        let (mut doomed, mut upload) = Doomed::start(weed, "gone-at-commit", 7 << 20);
+        doomed.feed(&mut upload, 0, 7 << 20).unwrap();
+        doomed.abort_after_first_part();
+        let failed = upload.commit(&doomed.hasher.finalize());
+        assert!(failed.is_err(), "{failed:?}");
+        doomed.assert_starts_over();
+    }
+
+    #[test]
+    fn a_multipart_upload_gone_mid_upload_ends_it_and_the_retry_starts_over() {
+        let Some(weed) = SeaweedFs::for_tests() else {
+            return;
+        };
+        let (mut doomed, mut upload) = Doomed::start(weed, "gone-midway", 16 << 20);
+        doomed.feed(&mut upload, 0, 6 << 20).unwrap();
+        doomed.abort_after_first_part();
+        // The next part fails; the failure surfaces when the part after it is cut.
+        let failed = doomed.feed(&mut upload, 6 << 20, 16 << 20);
+        assert!(failed.is_err(), "{failed:?}");
+        assert_eq!(upload.suspend(), Left::Removed, "nothing left to resume");
+        doomed.assert_starts_over();
+    }
 
     #[test]
     fn parts_are_whole_hash_units_and_never_more_than_s3_allows() {
