@@ -128,12 +128,13 @@ fn an_upload_cut_on_one_node_resumes_on_another_sending_only_the_rest() {
     );
     send_then_cut(&mut client, &body, 11 * MIB);
 
-    // The other node sees the interrupted upload: resumable from the end of its last part.
+    // The other node sees the interrupted upload: resumable from the end of its last part
+    // (the 11 MiB sent make two 5 MiB parts).
     let mut other = second.client();
     let mut offset = None;
-    wait_until("the cut upload to be released", || {
+    wait_until("both parts to be recorded", || {
         offset = other.query("moved", tag(7)).1;
-        offset.is_some_and(|o| o >= 5 * MIB as u64)
+        offset.is_some_and(|o| o >= 10 * MIB as u64)
     });
     let offset = offset.unwrap();
     assert!(offset < 11 * MIB as u64);

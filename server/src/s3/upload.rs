@@ -6,7 +6,8 @@
 //!         If-Match (or created with If-None-Match) ─► PUT_READY(offset of the last part)
 //!         data ─► memory; once the hash state passes a part's worth, the bytes up to it
 //!              become the next part, uploaded on a thread of its own while data keeps
-//!              arriving, then the record gets the part's ETag and the hash state at its end
+//!              arriving (two parts at most at once); as soon as a part and every one before
+//!              it are in, the record gets its ETag and the hash state at its end
 //!         DONE, digest ok  ─► the rest as the last part, CompleteMultipartUpload (or one PUT
 //!                             for a file of one part), digest record, record deleted ─► ACK
 //!         DONE, digest bad ─► AbortMultipartUpload
@@ -15,7 +16,7 @@
 
 use std::io;
 use std::mem;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,11 @@ const RECORD_RACES: usize = 5;
 /// stopped reporting progress, and memory would grow with the file.
 const MAX_UNCUT: u64 = 4 * 1024 * 1024;
 
+/// Parts one upload sends at once: two keep the object store busy while the previous part is
+/// recorded and the next one fills (measured: see the README), and bound the memory an upload
+/// holds to three parts.
+const PARTS_IN_FLIGHT: usize = 2;
+
 /// Stack of a part thread: the part's bytes live on the heap.
 const PART_STACK: usize = 256 * 1024;
 
@@ -67,8 +73,41 @@ enum PartFailure {
 }
 
 /// What a part thread leaves: the record as it stands (`None`: nothing to resume) and how the
-/// part fared.
+/// part, and every one before it, fared.
 type PartOutcome = (Option<Ledger>, Result<(), PartFailure>);
+
+/// Bounds the parts of one upload being sent at once.
+#[derive(Debug, Default)]
+struct Slots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// One part's right to be sent; freed when dropped.
+struct Slot(Arc<Slots>);
+
+impl Slots {
+    /// Waits for a free slot.
+    fn take(self: &Arc<Self>) -> Slot {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        while *busy >= PARTS_IN_FLIGHT {
+            busy = self
+                .freed
+                .wait(busy)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *busy += 1;
+        Slot(Arc::clone(self))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut busy = self.0.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        *busy -= 1;
+        self.0.freed.notify_one();
+    }
+}
 
 /// An upload under way to the S3 backend.
 #[derive(Debug)]
@@ -85,10 +124,17 @@ pub(crate) struct S3Upload {
     written: u64,
     /// Hash state after the latest data.
     latest: HashCheckpoint,
-    /// The record, held here unless a part thread is updating it.
+    /// The record, held here unless the part threads have it.
     ledger: Option<Ledger>,
-    /// A part being uploaded; it yields the record as it left it (`None`: nothing to resume).
+    /// The newest part thread: it yields the record once it and every part before it are
+    /// recorded (each part thread waits for the one before it).
     pending: Option<JoinHandle<PartOutcome>>,
+    /// Parts being sent.
+    slots: Arc<Slots>,
+    /// The multipart upload, once created.
+    upload_id: Option<String>,
+    /// Number of the next part to cut.
+    next_part: usize,
     renewed: Instant,
     /// Another connection (of any node) took this upload over.
     lost: bool,
@@ -161,6 +207,7 @@ pub(crate) fn begin(
         }
         let checkpoint = record.checkpoint.clone();
         let offset = record.offset();
+        let (upload_id, next_part) = (record.upload_id.clone(), record.parts.len() + 1);
         let upload = S3Upload {
             store: store.arc()?,
             name: name.to_owned(),
@@ -177,6 +224,9 @@ pub(crate) fn begin(
                 etag: new_etag,
             }),
             pending: None,
+            slots: Arc::default(),
+            upload_id,
+            next_part,
             renewed: Instant::now(),
             lost: false,
             lock,
@@ -225,19 +275,30 @@ impl StagedUpload for S3Upload {
         if cut < self.buffer_start + self.part_size || cut > self.written {
             return Ok(());
         }
-        self.collect(true)?;
-        let ledger = self.ledger.take().ok_or_else(taken_over)?;
-        let len = usize::try_from(cut - self.buffer_start).map_err(|_| taken_over())?;
+        self.collect(false)?;
+        let upload_id = self.multipart_upload()?;
+        let number = u16::try_from(self.next_part).map_err(|_| too_many_parts())?;
+        let len = usize::try_from(cut - self.buffer_start).map_err(|_| too_many_parts())?;
+        // Waits while two parts are being sent: memory stays bounded when the object store is
+        // slower than the client.
+        let slot = self.slots.take();
         let rest = self.buffer.split_off(len);
-        let bytes = mem::replace(&mut self.buffer, rest);
+        let part = SendPart {
+            key: self.key.clone(),
+            upload_id,
+            number,
+            bytes: mem::replace(&mut self.buffer, rest),
+            checkpoint: self.latest.clone(),
+        };
         self.buffer_start = cut;
+        self.next_part += 1;
         let store = Arc::clone(&self.store);
-        let key = self.key.clone();
-        let checkpoint = self.latest.clone();
+        let ledger = self.ledger.take();
+        let previous = self.pending.take();
         let spawned = thread::Builder::new()
             .name("ferry-s3-part".into())
             .stack_size(PART_STACK)
-            .spawn(move || store_part(&store, &key, ledger, &bytes, checkpoint));
+            .spawn(move || part.send(&store, slot, ledger, previous));
         match spawned {
             Ok(handle) => {
                 self.pending = Some(handle);
@@ -329,6 +390,33 @@ impl S3Upload {
                 Err(error)
             }
         }
+    }
+
+    /// The multipart upload's id, created at the first part and recorded at once, so that it
+    /// is never orphaned (the record is in hand then: no part thread runs before the first).
+    fn multipart_upload(&mut self) -> Result<String, StorageError> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let ledger = self.ledger.as_mut().ok_or_else(taken_over)?;
+        let id = self
+            .store
+            .client()
+            .create_multipart(&self.key)
+            .map_err(s3_error("starting a multipart upload"))?;
+        let mut record = ledger.record.clone();
+        record.upload_id = Some(id.clone());
+        match write(&self.store, ledger, record) {
+            Ok(()) => {}
+            Err(PartFailure::Lost) => {
+                self.ledger = None;
+                self.lost = true;
+                return Err(taken_over());
+            }
+            Err(PartFailure::Failed(error)) => return Err(error),
+        }
+        self.upload_id = Some(id.clone());
+        Ok(id)
     }
 
     /// Renews the hold on the name (and learns whether another connection took it).
@@ -438,57 +526,73 @@ impl Drop for S3Upload {
     }
 }
 
-/// Uploads one part and records it (on a part thread): creates the multipart upload first if
-/// this is the first part, recording its id at once so that no upload is ever orphaned.
-fn store_part(
-    store: &S3Store,
-    key: &str,
-    mut ledger: Ledger,
-    bytes: &[u8],
+/// One part to send, on a thread of its own.
+struct SendPart {
+    key: String,
+    upload_id: String,
+    number: u16,
+    bytes: Vec<u8>,
+    /// Hash state at the part's end.
     checkpoint: HashCheckpoint,
-) -> PartOutcome {
-    let mut record = ledger.record.clone();
-    if record.upload_id.is_none() {
-        match store.client().create_multipart(key) {
-            Ok(id) => record.upload_id = Some(id),
+}
+
+impl SendPart {
+    /// Uploads the part (holding `slot` meanwhile), then waits for the part before it to be
+    /// recorded (its thread is `previous`; with none, the record is `ledger`) and records this
+    /// one: its ETag and the hash state at its end, so the record never claims a part before
+    /// an earlier one is in.
+    fn send(
+        self,
+        store: &S3Store,
+        slot: Slot,
+        ledger: Option<Ledger>,
+        previous: Option<JoinHandle<PartOutcome>>,
+    ) -> PartOutcome {
+        let uploaded =
+            store
+                .client()
+                .upload_part(&self.key, &self.upload_id, self.number, &self.bytes);
+        drop(self.bytes);
+        drop(slot);
+        let (ledger, before) = match previous {
+            Some(handle) => handle.join().unwrap_or_else(|_| {
+                let panicked = io::Error::other("a part upload thread panicked");
+                let error = StorageError::io("uploading a part")(panicked);
+                (None, Err(PartFailure::Failed(error)))
+            }),
+            None => (ledger, Ok(())),
+        };
+        if before.is_err() {
+            return (ledger, before);
+        }
+        let Some(mut ledger) = ledger else {
+            return (None, Err(PartFailure::Lost));
+        };
+        let etag = match uploaded {
+            Ok(etag) => etag,
+            Err(error) if is_beyond_repair(&error) => {
+                // The multipart upload is gone: a resume would fail the same way, so the
+                // record is emptied.
+                release_empty(store, &self.key, ledger);
+                let error = s3_error("uploading a part")(error);
+                return (None, Err(PartFailure::Failed(error)));
+            }
             Err(error) => {
-                let error = s3_error("starting a multipart upload")(error);
+                let error = s3_error("uploading a part")(error);
                 return (Some(ledger), Err(PartFailure::Failed(error)));
             }
-        }
-        if let Err(failure) = write(store, &mut ledger, record.clone()) {
-            return (Some(ledger), Err(failure));
-        }
+        };
+        let mut record = ledger.record.clone();
+        record.parts.push(Part {
+            number: self.number,
+            end: self.checkpoint.offset(),
+            etag,
+        });
+        record.checkpoint = self.checkpoint;
+        record.renewed_ms = now_ms();
+        let result = write(store, &mut ledger, record);
+        (Some(ledger), result)
     }
-    let Some(id) = record.upload_id.clone() else {
-        return (Some(ledger), Err(PartFailure::Lost));
-    };
-    let Ok(number) = u16::try_from(record.parts.len() + 1) else {
-        return (Some(ledger), Err(PartFailure::Failed(too_many_parts())));
-    };
-    let etag = match store.client().upload_part(key, &id, number, bytes) {
-        Ok(etag) => etag,
-        Err(error) if is_beyond_repair(&error) => {
-            // The multipart upload is gone: a resume would fail the same way, so the record
-            // is emptied (the upload is lost to this session either way).
-            release_empty(store, key, ledger);
-            let error = s3_error("uploading a part")(error);
-            return (None, Err(PartFailure::Failed(error)));
-        }
-        Err(error) => {
-            let error = s3_error("uploading a part")(error);
-            return (Some(ledger), Err(PartFailure::Failed(error)));
-        }
-    };
-    record.parts.push(Part {
-        number,
-        end: checkpoint.offset(),
-        etag,
-    });
-    record.checkpoint = checkpoint;
-    record.renewed_ms = now_ms();
-    let result = write(store, &mut ledger, record);
-    (Some(ledger), result)
 }
 
 /// Writes `record` over the ledger's version.
@@ -596,8 +700,9 @@ mod tests {
                 .unwrap()
         }
 
-        /// Waits for the first part, then aborts the multipart upload.
-        fn abort_after_first_part(&self) {
+        /// Waits for the first part to be recorded (parts are recorded as data keeps coming:
+        /// empty writes stand for it), then aborts the multipart upload.
+        fn abort_after_first_part(&self, upload: &mut Upload) {
             let started = std::time::Instant::now();
             while self.record().parts.is_empty() {
                 assert!(
@@ -605,6 +710,7 @@ mod tests {
                     "no part recorded"
                 );
                 std::thread::sleep(Duration::from_millis(10));
+                upload.write(&[]).unwrap();
             }
             let id = self.record().upload_id.unwrap();
             let key = self.store.key("gone");
@@ -634,7 +740,7 @@ mod tests {
         };
         let (mut doomed, mut upload) = Doomed::start(weed, "gone-at-commit", 7 << 20);
         doomed.feed(&mut upload, 0, 7 << 20).unwrap();
-        doomed.abort_after_first_part();
+        doomed.abort_after_first_part(&mut upload);
         let failed = upload.commit(&doomed.hasher.finalize());
         assert!(failed.is_err(), "{failed:?}");
         doomed.assert_starts_over();
@@ -647,11 +753,16 @@ mod tests {
         };
         let (mut doomed, mut upload) = Doomed::start(weed, "gone-midway", 16 << 20);
         doomed.feed(&mut upload, 0, 6 << 20).unwrap();
-        doomed.abort_after_first_part();
-        // The next part fails; the failure surfaces when the part after it is cut.
-        let failed = doomed.feed(&mut upload, 6 << 20, 16 << 20);
-        assert!(failed.is_err(), "{failed:?}");
-        assert_eq!(upload.suspend(), Left::Removed, "nothing left to resume");
+        doomed.abort_after_first_part(&mut upload);
+        // The next part fails: the failure surfaces at a later write if that part's upload
+        // ended by then, else at the commit, which waits for every part.
+        match doomed.feed(&mut upload, 6 << 20, 16 << 20) {
+            Err(_) => assert_eq!(upload.suspend(), Left::Removed, "nothing to resume"),
+            Ok(()) => {
+                let failed = upload.commit(&doomed.hasher.finalize());
+                assert!(failed.is_err(), "{failed:?}");
+            }
+        }
         doomed.assert_starts_over();
     }
 
