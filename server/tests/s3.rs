@@ -128,12 +128,13 @@ fn an_upload_cut_on_one_node_resumes_on_another_sending_only_the_rest() {
     );
     send_then_cut(&mut client, &body, 11 * MIB);
 
-    // The other node sees the interrupted upload: resumable from the end of its last part.
+    // The other node sees the interrupted upload: resumable from the end of its last part
+    // (the 11 MiB sent make two 5 MiB parts).
     let mut other = second.client();
     let mut offset = None;
-    wait_until("the cut upload to be released", || {
+    wait_until("both parts to be recorded", || {
         offset = other.query("moved", tag(7)).1;
-        offset.is_some_and(|o| o >= 5 * MIB as u64)
+        offset.is_some_and(|o| o >= 10 * MIB as u64)
     });
     let offset = offset.unwrap();
     assert!(offset < 11 * MIB as u64);
@@ -295,4 +296,52 @@ fn more_bytes_than_declared_is_a_size_mismatch_and_nothing_appears() {
     ));
     assert!(server.client().names().is_empty());
     assert_eq!(server.client().query("liar", tag(9)), (None, None));
+}
+
+#[test]
+fn a_download_during_a_replacement_gets_one_version_whole() {
+    let Some(weed) = SeaweedFs::for_tests() else {
+        return;
+    };
+    let store = fresh_store(weed, "replace");
+    let server = node(&store);
+    let old = data(24 * MIB, 3); // more than the socket buffers hold
+    let new = data(3 * MIB, 4);
+    let mut writer = server.client();
+    writer.put_new("doc", &old);
+    let mut reader = server.client();
+    assert_eq!(
+        reader.get_request("doc"),
+        ClientEvent::GetReady {
+            size: old.len() as u64,
+            offset: 0
+        }
+    );
+    let (_, outcome) = writer.put("doc", &new, true, true, tag(5));
+    assert_eq!(outcome, ClientEvent::PutStored);
+    // The ranged GET under way keeps streaming the version it started on; the protocol's
+    // digest check would refuse a mix.
+    assert_eq!(reader.finish_get().unwrap(), old);
+    assert_eq!(reader.get("doc").unwrap(), new);
+}
+
+#[test]
+fn a_name_cannot_be_both_a_file_and_a_folder() {
+    let Some(weed) = SeaweedFs::for_tests() else {
+        return;
+    };
+    let store = fresh_store(weed, "tree");
+    let server = node(&store);
+    let mut client = server.client();
+    client.put_new("docs/report", b"a file in a folder");
+    client.put_new("notes", b"a file");
+    // As on a disk: a folder cannot become a file, nor a file a folder.
+    let (_, outcome) = client.put("docs", b"x", true, true, tag(1));
+    refused_with(&outcome, ErrorCode::BadName);
+    let (_, outcome) = client.put("notes/inside", b"x", true, true, tag(1));
+    refused_with(&outcome, ErrorCode::BadName);
+    assert_eq!(
+        client.names(),
+        ["docs/report".to_owned(), "notes".to_owned()]
+    );
 }

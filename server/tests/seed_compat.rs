@@ -167,6 +167,25 @@ fn original_clients_store_files_that_native_clients_list_and_verify() {
 }
 
 #[test]
+fn original_clients_upload_into_an_object_store_part_by_part() {
+    let Some(weed) = ferry_server::seaweedfs::SeaweedFs::for_tests() else {
+        return;
+    };
+    let store = weed.config(&ferry_server::seaweedfs::SeaweedFs::unique_prefix("seed"));
+    let (server, addr) = seed_server(|config| {
+        config.object_store = Some(store);
+        config.s3_part_size = 5 << 20;
+    });
+    // Larger than a part plus what the store lets wait in memory: only parts cut as the data
+    // arrives let it through.
+    let big = data(14 << 20, 7);
+    let outcomes = run_original_clients(&server, addr, &[Job::whole("big.bin", big.clone())]);
+    assert_eq!(outcomes, ["sent"]);
+    wait_until("the stored file", || server.client().names().len() == 1);
+    assert_eq!(listed_files(&server), [("big.bin".to_owned(), big)]);
+}
+
+#[test]
 fn client_that_disconnects_halfway_leaves_nothing() {
     let (server, addr) = seed_server(|_| {});
     let body = data(200_000, 3);

@@ -95,18 +95,8 @@ impl UploadRecord {
 
     /// Reads back what [`UploadRecord::encode`] wrote, checking that it is consistent.
     pub(crate) fn decode(bytes: &[u8]) -> Result<UploadRecord, RecordError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| RecordError("not UTF-8"))?;
-        let mut lines = text.lines();
-        if lines.next() != Some(UPLOAD_MAGIC) {
-            return Err(RecordError("not an upload record"));
-        }
-        let mut field = |key: &'static str| -> Result<&str, RecordError> {
-            lines
-                .next()
-                .and_then(|line| line.strip_prefix(key))
-                .and_then(|rest| rest.strip_prefix(' '))
-                .ok_or(RecordError("a field is missing"))
-        };
+        let mut fields = Fields::open(bytes, UPLOAD_MAGIC)?;
+        let mut field = |key| fields.next(key);
         let name = field("name")?.to_owned();
         let tag = SourceTag(
             unhex(field("tag")?)
@@ -121,7 +111,7 @@ impl UploadRecord {
             .and_then(|bytes| HashCheckpoint::from_bytes(&bytes).ok())
             .ok_or(RecordError("bad checkpoint"))?;
         let mut parts = Vec::new();
-        for line in lines {
+        for line in fields.lines {
             let mut words = line.split(' ');
             let (Some("part"), Some(number), Some(end), Some(etag), None) = (
                 words.next(),
@@ -195,23 +185,39 @@ impl DigestRecord {
 
     /// Reads back what [`DigestRecord::encode`] wrote.
     pub(crate) fn decode(bytes: &[u8]) -> Result<DigestRecord, RecordError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| RecordError("not UTF-8"))?;
-        let mut lines = text.lines();
-        if lines.next() != Some(DIGEST_MAGIC) {
-            return Err(RecordError("not a digest record"));
-        }
-        let mut field = |key: &'static str| -> Result<&str, RecordError> {
-            lines
-                .next()
-                .and_then(|line| line.strip_prefix(key))
-                .and_then(|rest| rest.strip_prefix(' '))
-                .ok_or(RecordError("a field is missing"))
-        };
+        let mut fields = Fields::open(bytes, DIGEST_MAGIC)?;
+        let mut field = |key| fields.next(key);
         Ok(DigestRecord {
             name: field("name")?.to_owned(),
             etag: field("etag")?.to_owned(),
             digest: Digest::from_hex(field("blake3")?).ok_or(RecordError("bad digest"))?,
         })
+    }
+}
+
+/// The `key value` lines of a record, read in order.
+struct Fields<'a> {
+    lines: std::str::Lines<'a>,
+}
+
+impl<'a> Fields<'a> {
+    /// The lines after the first, which must be `magic`.
+    fn open(bytes: &'a [u8], magic: &str) -> Result<Fields<'a>, RecordError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| RecordError("not UTF-8"))?;
+        let mut lines = text.lines();
+        if lines.next() != Some(magic) {
+            return Err(RecordError("not a record of the expected kind"));
+        }
+        Ok(Fields { lines })
+    }
+
+    /// The value of the next line, which must be the field `key`.
+    fn next(&mut self, key: &str) -> Result<&'a str, RecordError> {
+        self.lines
+            .next()
+            .and_then(|line| line.strip_prefix(key))
+            .and_then(|rest| rest.strip_prefix(' '))
+            .ok_or(RecordError("a field is missing"))
     }
 }
 

@@ -209,6 +209,29 @@ impl S3Store {
             .map_err(s3_error("looking up a file"))
     }
 
+    /// Refuses `name` where the folder store would: when a folder in it is a file, or it is a
+    /// folder (other files' names start with `name/`). A bucket would take both, but then no
+    /// client could download the tree to a disk.
+    pub(crate) fn check_tree(&self, name: &str) -> Result<(), StorageError> {
+        let bad = |reason| StorageError::BadName {
+            name: name.to_owned(),
+            reason,
+        };
+        for (end, _) in name.match_indices('/') {
+            if self.head(&name[..end])?.is_some() {
+                return Err(bad("a folder in the name is a file"));
+            }
+        }
+        let inside = self
+            .client
+            .list_page(&self.key(&format!("{name}/")), None, 1)
+            .map_err(s3_error("looking up a folder"))?;
+        if !inside.objects.is_empty() {
+            return Err(bad("the name is a folder"));
+        }
+        Ok(())
+    }
+
     /// Whether a record's holder still holds it.
     pub(crate) fn is_held(&self, record: &UploadRecord) -> bool {
         let lease = u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX);

@@ -6,7 +6,8 @@
 //!         If-Match (or created with If-None-Match) ─► PUT_READY(offset of the last part)
 //!         data ─► memory; once the hash state passes a part's worth, the bytes up to it
 //!              become the next part, uploaded on a thread of its own while data keeps
-//!              arriving, then the record gets the part's ETag and the hash state at its end
+//!              arriving (two parts at most at once); as soon as a part and every one before
+//!              it are in, the record gets its ETag and the hash state at its end
 //!         DONE, digest ok  ─► the rest as the last part, CompleteMultipartUpload (or one PUT
 //!                             for a file of one part), digest record, record deleted ─► ACK
 //!         DONE, digest bad ─► AbortMultipartUpload
@@ -15,7 +16,7 @@
 
 use std::io;
 use std::mem;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,16 @@ const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
 /// Times `begin` reads the record again after losing a race to write it.
 const RECORD_RACES: usize = 5;
 
+/// Most bytes held in memory past a part's worth: data arrives a read (at most a few hundred
+/// KiB) at a time and a part is cut at the next hash checkpoint, so more means the driver
+/// stopped reporting progress, and memory would grow with the file.
+const MAX_UNCUT: u64 = 4 * 1024 * 1024;
+
+/// Parts one upload sends at once: two keep the object store busy while the previous part is
+/// recorded and the next one fills (measured: see the README), and bound the memory an upload
+/// holds to three parts.
+const PARTS_IN_FLIGHT: usize = 2;
+
 /// Stack of a part thread: the part's bytes live on the heap.
 const PART_STACK: usize = 256 * 1024;
 
@@ -61,6 +72,43 @@ enum PartFailure {
     Failed(StorageError),
 }
 
+/// What a part thread leaves: the record as it stands (`None`: nothing to resume) and how the
+/// part, and every one before it, fared.
+type PartOutcome = (Option<Ledger>, Result<(), PartFailure>);
+
+/// Bounds the parts of one upload being sent at once.
+#[derive(Debug, Default)]
+struct Slots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// One part's right to be sent; freed when dropped.
+struct Slot(Arc<Slots>);
+
+impl Slots {
+    /// Waits for a free slot.
+    fn take(self: &Arc<Self>) -> Slot {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        while *busy >= PARTS_IN_FLIGHT {
+            busy = self
+                .freed
+                .wait(busy)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *busy += 1;
+        Slot(Arc::clone(self))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut busy = self.0.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        *busy -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
 /// An upload under way to the S3 backend.
 #[derive(Debug)]
 pub(crate) struct S3Upload {
@@ -76,9 +124,17 @@ pub(crate) struct S3Upload {
     written: u64,
     /// Hash state after the latest data.
     latest: HashCheckpoint,
-    /// The record, held here unless a part thread is updating it.
+    /// The record, held here unless the part threads have it.
     ledger: Option<Ledger>,
-    pending: Option<JoinHandle<(Ledger, Result<(), PartFailure>)>>,
+    /// The newest part thread: it yields the record once it and every part before it are
+    /// recorded (each part thread waits for the one before it).
+    pending: Option<JoinHandle<PartOutcome>>,
+    /// Parts being sent.
+    slots: Arc<Slots>,
+    /// The multipart upload, once created.
+    upload_id: Option<String>,
+    /// Number of the next part to cut.
+    next_part: usize,
     renewed: Instant,
     /// Another connection (of any node) took this upload over.
     lost: bool,
@@ -104,6 +160,7 @@ pub(crate) fn begin(
     if store.head(name)?.is_some() && !request.overwrite {
         return Err(StorageError::AlreadyExists);
     }
+    store.check_tree(name)?;
     let owner = store.new_owner();
     for _ in 0..RECORD_RACES {
         let (etag, old) = match store.read_upload_record(name)? {
@@ -150,6 +207,7 @@ pub(crate) fn begin(
         }
         let checkpoint = record.checkpoint.clone();
         let offset = record.offset();
+        let (upload_id, next_part) = (record.upload_id.clone(), record.parts.len() + 1);
         let upload = S3Upload {
             store: store.arc()?,
             name: name.to_owned(),
@@ -166,6 +224,9 @@ pub(crate) fn begin(
                 etag: new_etag,
             }),
             pending: None,
+            slots: Arc::default(),
+            upload_id,
+            next_part,
             renewed: Instant::now(),
             lost: false,
             lock,
@@ -187,6 +248,10 @@ fn part_size(configured: u64, size: u64) -> u64 {
 
 impl StagedUpload for S3Upload {
     fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        if (self.buffer.len() + data.len()) as u64 > self.part_size + MAX_UNCUT {
+            let error = io::Error::other("received data is not being cut into parts");
+            return Err(StorageError::io("buffering a part")(error));
+        }
         self.buffer.extend_from_slice(data);
         self.written += data.len() as u64;
         self.collect(false)?;
@@ -210,19 +275,30 @@ impl StagedUpload for S3Upload {
         if cut < self.buffer_start + self.part_size || cut > self.written {
             return Ok(());
         }
-        self.collect(true)?;
-        let ledger = self.ledger.take().ok_or_else(taken_over)?;
-        let len = usize::try_from(cut - self.buffer_start).map_err(|_| taken_over())?;
+        self.collect(false)?;
+        let upload_id = self.multipart_upload()?;
+        let number = u16::try_from(self.next_part).map_err(|_| too_many_parts())?;
+        let len = usize::try_from(cut - self.buffer_start).map_err(|_| too_many_parts())?;
+        // Waits while two parts are being sent: memory stays bounded when the object store is
+        // slower than the client.
+        let slot = self.slots.take();
         let rest = self.buffer.split_off(len);
-        let bytes = mem::replace(&mut self.buffer, rest);
+        let part = SendPart {
+            key: self.key.clone(),
+            upload_id,
+            number,
+            bytes: mem::replace(&mut self.buffer, rest),
+            checkpoint: self.latest.clone(),
+        };
         self.buffer_start = cut;
+        self.next_part += 1;
         let store = Arc::clone(&self.store);
-        let key = self.key.clone();
-        let checkpoint = self.latest.clone();
+        let ledger = self.ledger.take();
+        let previous = self.pending.take();
         let spawned = thread::Builder::new()
             .name("ferry-s3-part".into())
             .stack_size(PART_STACK)
-            .spawn(move || store_part(&store, &key, ledger, &bytes, checkpoint));
+            .spawn(move || part.send(&store, slot, ledger, previous));
         match spawned {
             Ok(handle) => {
                 self.pending = Some(handle);
@@ -299,7 +375,7 @@ impl S3Upload {
         };
         match result {
             Ok(()) => {
-                self.ledger = Some(ledger);
+                self.ledger = ledger;
                 self.renewed = Instant::now();
                 Ok(())
             }
@@ -310,10 +386,37 @@ impl S3Upload {
             Err(PartFailure::Failed(error)) => {
                 // The part's bytes are gone from memory: this session cannot go on, and the
                 // record still says where a resume starts.
-                self.ledger = Some(ledger);
+                self.ledger = ledger;
                 Err(error)
             }
         }
+    }
+
+    /// The multipart upload's id, created at the first part and recorded at once, so that it
+    /// is never orphaned (the record is in hand then: no part thread runs before the first).
+    fn multipart_upload(&mut self) -> Result<String, StorageError> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let ledger = self.ledger.as_mut().ok_or_else(taken_over)?;
+        let id = self
+            .store
+            .client()
+            .create_multipart(&self.key)
+            .map_err(s3_error("starting a multipart upload"))?;
+        let mut record = ledger.record.clone();
+        record.upload_id = Some(id.clone());
+        match write(&self.store, ledger, record) {
+            Ok(()) => {}
+            Err(PartFailure::Lost) => {
+                self.ledger = None;
+                self.lost = true;
+                return Err(taken_over());
+            }
+            Err(PartFailure::Failed(error)) => return Err(error),
+        }
+        self.upload_id = Some(id.clone());
+        Ok(id)
     }
 
     /// Renews the hold on the name (and learns whether another connection took it).
@@ -363,25 +466,28 @@ impl S3Upload {
                     .iter()
                     .map(|part| (part.number, part.etag.clone()))
                     .collect();
-                if !self.buffer.is_empty() || parts.is_empty() {
+                let last = if !self.buffer.is_empty() || parts.is_empty() {
                     let number = u16::try_from(parts.len() + 1).map_err(|_| too_many_parts())?;
-                    let etag = client
+                    client
                         .upload_part(&self.key, id, number, &self.buffer)
-                        .map_err(s3_error("uploading the last part"))?;
-                    parts.push((number, etag));
-                }
-                client.complete_multipart(&self.key, id, &parts, condition)
+                        .map(|etag| parts.push((number, etag)))
+                } else {
+                    Ok(())
+                };
+                last.and_then(|()| client.complete_multipart(&self.key, id, &parts, condition))
             }
         };
         let etag = match completed {
             Ok(etag) => etag,
             Err(S3Error::PreconditionFailed) => return Err(StorageError::AlreadyExists),
-            Err(S3Error::NotFound) => {
-                // The multipart upload is gone (swept, or aborted elsewhere): start over.
+            Err(error) if is_beyond_repair(&error) => {
+                // The multipart upload is gone (swept, or aborted elsewhere), or a part is not
+                // the one recorded (a connection this one took over sent it late): resuming
+                // would fail the same way, so the next attempt starts over.
                 if let Some(ledger) = self.ledger.take() {
                     self.release_empty(ledger);
                 }
-                return Err(s3_error("completing the upload")(S3Error::NotFound));
+                return Err(s3_error("completing the upload")(error));
             }
             Err(error) => return Err(s3_error("completing the upload")(error)),
         };
@@ -391,24 +497,26 @@ impl S3Upload {
         Ok(())
     }
 
-    /// Aborts the multipart upload, if any, and leaves the record released with nothing to
-    /// resume.
     fn release_empty(&self, ledger: Ledger) {
-        if let Some(id) = &ledger.record.upload_id {
-            let _ = self.store.client().abort_multipart(&self.key, id);
-        }
-        let released = UploadRecord {
-            owner: None,
-            renewed_ms: now_ms(),
-            upload_id: None,
-            parts: Vec::new(),
-            checkpoint: HashCheckpoint::start(),
-            ..ledger.record
-        };
-        let _ = self
-            .store
-            .write_upload_record(&released, Some(&ledger.etag));
+        release_empty(&self.store, &self.key, ledger);
     }
+}
+
+/// Aborts the multipart upload, if any, and leaves the record released with nothing to
+/// resume.
+fn release_empty(store: &S3Store, key: &str, ledger: Ledger) {
+    if let Some(id) = &ledger.record.upload_id {
+        let _ = store.client().abort_multipart(key, id);
+    }
+    let released = UploadRecord {
+        owner: None,
+        renewed_ms: now_ms(),
+        upload_id: None,
+        parts: Vec::new(),
+        checkpoint: HashCheckpoint::start(),
+        ..ledger.record
+    };
+    let _ = store.write_upload_record(&released, Some(&ledger.etag));
 }
 
 impl Drop for S3Upload {
@@ -418,51 +526,73 @@ impl Drop for S3Upload {
     }
 }
 
-/// Uploads one part and records it (on a part thread): creates the multipart upload first if
-/// this is the first part, recording its id at once so that no upload is ever orphaned.
-fn store_part(
-    store: &S3Store,
-    key: &str,
-    mut ledger: Ledger,
-    bytes: &[u8],
+/// One part to send, on a thread of its own.
+struct SendPart {
+    key: String,
+    upload_id: String,
+    number: u16,
+    bytes: Vec<u8>,
+    /// Hash state at the part's end.
     checkpoint: HashCheckpoint,
-) -> (Ledger, Result<(), PartFailure>) {
-    let mut record = ledger.record.clone();
-    if record.upload_id.is_none() {
-        match store.client().create_multipart(key) {
-            Ok(id) => record.upload_id = Some(id),
-            Err(error) => {
-                let error = s3_error("starting a multipart upload")(error);
-                return (ledger, Err(PartFailure::Failed(error)));
+}
+
+impl SendPart {
+    /// Uploads the part (holding `slot` meanwhile), then waits for the part before it to be
+    /// recorded (its thread is `previous`; with none, the record is `ledger`) and records this
+    /// one: its ETag and the hash state at its end, so the record never claims a part before
+    /// an earlier one is in.
+    fn send(
+        self,
+        store: &S3Store,
+        slot: Slot,
+        ledger: Option<Ledger>,
+        previous: Option<JoinHandle<PartOutcome>>,
+    ) -> PartOutcome {
+        let uploaded =
+            store
+                .client()
+                .upload_part(&self.key, &self.upload_id, self.number, &self.bytes);
+        drop(self.bytes);
+        drop(slot);
+        let (ledger, before) = match previous {
+            Some(handle) => handle.join().unwrap_or_else(|_| {
+                let panicked = io::Error::other("a part upload thread panicked");
+                let error = StorageError::io("uploading a part")(panicked);
+                (None, Err(PartFailure::Failed(error)))
+            }),
+            None => (ledger, Ok(())),
+        };
+        if before.is_err() {
+            return (ledger, before);
+        }
+        let Some(mut ledger) = ledger else {
+            return (None, Err(PartFailure::Lost));
+        };
+        let etag = match uploaded {
+            Ok(etag) => etag,
+            Err(error) if is_beyond_repair(&error) => {
+                // The multipart upload is gone: a resume would fail the same way, so the
+                // record is emptied.
+                release_empty(store, &self.key, ledger);
+                let error = s3_error("uploading a part")(error);
+                return (None, Err(PartFailure::Failed(error)));
             }
-        }
-        match write(store, &mut ledger, record.clone()) {
-            Ok(()) => {}
-            Err(failure) => return (ledger, Err(failure)),
-        }
+            Err(error) => {
+                let error = s3_error("uploading a part")(error);
+                return (Some(ledger), Err(PartFailure::Failed(error)));
+            }
+        };
+        let mut record = ledger.record.clone();
+        record.parts.push(Part {
+            number: self.number,
+            end: self.checkpoint.offset(),
+            etag,
+        });
+        record.checkpoint = self.checkpoint;
+        record.renewed_ms = now_ms();
+        let result = write(store, &mut ledger, record);
+        (Some(ledger), result)
     }
-    let Some(id) = record.upload_id.clone() else {
-        return (ledger, Err(PartFailure::Lost));
-    };
-    let Ok(number) = u16::try_from(record.parts.len() + 1) else {
-        return (ledger, Err(PartFailure::Failed(too_many_parts())));
-    };
-    let etag = match store.client().upload_part(key, &id, number, bytes) {
-        Ok(etag) => etag,
-        Err(error) => {
-            let error = s3_error("uploading a part")(error);
-            return (ledger, Err(PartFailure::Failed(error)));
-        }
-    };
-    record.parts.push(Part {
-        number,
-        end: checkpoint.offset(),
-        etag,
-    });
-    record.checkpoint = checkpoint;
-    record.renewed_ms = now_ms();
-    let result = write(store, &mut ledger, record);
-    (ledger, result)
 }
 
 /// Writes `record` over the ledger's version.
@@ -477,6 +607,20 @@ fn write(store: &S3Store, ledger: &mut Ledger, record: UploadRecord) -> Result<(
     }
 }
 
+/// Whether completing failed in a way no retry of the same parts can mend.
+fn is_beyond_repair(error: &S3Error) -> bool {
+    match error {
+        S3Error::NotFound => true,
+        S3Error::Service { code, .. } => {
+            matches!(
+                code.as_str(),
+                "InvalidPart" | "InvalidPartOrder" | "NoSuchUpload"
+            )
+        }
+        _ => false,
+    }
+}
+
 fn taken_over() -> StorageError {
     StorageError::TakenOver
 }
@@ -488,7 +632,139 @@ fn too_many_parts() -> StorageError {
 
 #[cfg(test)]
 mod tests {
+    use ferry_protocol::{FileHasher, SourceTag};
+
     use super::*;
+    use crate::seaweedfs::SeaweedFs;
+    use crate::store::Store;
+
+    /// An upload of `len` bytes with 5 MiB parts, fed until `stop` bytes; its multipart upload
+    /// is aborted behind its back once the first part is recorded.
+    struct Doomed {
+        store: Arc<S3Store>,
+        config: ServerConfig,
+        request: PutRequest,
+        body: Vec<u8>,
+        hasher: FileHasher,
+    }
+
+    impl Doomed {
+        fn start(weed: &SeaweedFs, test: &str, len: u32) -> (Doomed, Upload) {
+            let mut config = ServerConfig::new(std::env::temp_dir());
+            config.s3_part_size = MIN_PART_SIZE;
+            let store =
+                S3Store::open(&config, &weed.config(&SeaweedFs::unique_prefix(test))).unwrap();
+            let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let request = PutRequest {
+                name: "gone".into(),
+                size: body.len() as u64,
+                overwrite: false,
+                resume: true,
+                tag: SourceTag([4; 16]),
+            };
+            let (upload, _) = store.begin_upload(&config, &request).unwrap();
+            let doomed = Doomed {
+                store,
+                config,
+                request,
+                body,
+                hasher: FileHasher::new(),
+            };
+            (doomed, upload)
+        }
+
+        /// Feeds bytes `from..to`; the first error ends it.
+        fn feed(
+            &mut self,
+            upload: &mut Upload,
+            from: usize,
+            to: usize,
+        ) -> Result<(), StorageError> {
+            for chunk in self.body[from..to].chunks(256 * 1024) {
+                upload.write(chunk)?;
+                self.hasher.update(chunk);
+                upload.note_progress(self.hasher.checkpoint());
+                if upload.wants_checkpoint(0) {
+                    upload.start_checkpoint()?;
+                }
+            }
+            Ok(())
+        }
+
+        fn record(&self) -> UploadRecord {
+            self.store
+                .read_upload_record("gone")
+                .unwrap()
+                .unwrap()
+                .1
+                .unwrap()
+        }
+
+        /// Waits for the first part to be recorded (parts are recorded as data keeps coming:
+        /// empty writes stand for it), then aborts the multipart upload.
+        fn abort_after_first_part(&self, upload: &mut Upload) {
+            let started = std::time::Instant::now();
+            while self.record().parts.is_empty() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "no part recorded"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+                upload.write(&[]).unwrap();
+            }
+            let id = self.record().upload_id.unwrap();
+            let key = self.store.key("gone");
+            self.store.client().abort_multipart(&key, &id).unwrap();
+        }
+
+        /// Nothing visible, nothing to resume, and a new attempt starts over.
+        fn assert_starts_over(&self) {
+            assert!(
+                self.store.head("gone").unwrap().is_none(),
+                "nothing visible"
+            );
+            let left = self.record();
+            assert!(left.parts.is_empty() && left.owner.is_none(), "{left:?}");
+            let (_, checkpoint) = self
+                .store
+                .begin_upload(&self.config, &self.request)
+                .unwrap();
+            assert_eq!(checkpoint.offset(), 0, "the retry starts over");
+        }
+    }
+
+    #[test]
+    fn a_multipart_upload_gone_at_commit_fails_it_and_the_retry_starts_over() {
+        let Some(weed) = SeaweedFs::for_tests() else {
+            return;
+        };
+        let (mut doomed, mut upload) = Doomed::start(weed, "gone-at-commit", 7 << 20);
+        doomed.feed(&mut upload, 0, 7 << 20).unwrap();
+        doomed.abort_after_first_part(&mut upload);
+        let failed = upload.commit(&doomed.hasher.finalize());
+        assert!(failed.is_err(), "{failed:?}");
+        doomed.assert_starts_over();
+    }
+
+    #[test]
+    fn a_multipart_upload_gone_mid_upload_ends_it_and_the_retry_starts_over() {
+        let Some(weed) = SeaweedFs::for_tests() else {
+            return;
+        };
+        let (mut doomed, mut upload) = Doomed::start(weed, "gone-midway", 16 << 20);
+        doomed.feed(&mut upload, 0, 6 << 20).unwrap();
+        doomed.abort_after_first_part(&mut upload);
+        // The next part fails: the failure surfaces at a later write if that part's upload
+        // ended by then, else at the commit, which waits for every part.
+        match doomed.feed(&mut upload, 6 << 20, 16 << 20) {
+            Err(_) => assert_eq!(upload.suspend(), Left::Removed, "nothing to resume"),
+            Ok(()) => {
+                let failed = upload.commit(&doomed.hasher.finalize());
+                assert!(failed.is_err(), "{failed:?}");
+            }
+        }
+        doomed.assert_starts_over();
+    }
 
     #[test]
     fn parts_are_whole_hash_units_and_never_more_than_s3_allows() {

@@ -236,6 +236,11 @@ impl Client<'_> {
                     }
                     hasher.update(chunk);
                     upload.write(chunk)?;
+                    // The store cuts parts (or syncs) at hash checkpoints, as for native uploads.
+                    upload.note_progress(hasher.checkpoint());
+                    if upload.wants_checkpoint(self.shared.config.checkpoint_interval) {
+                        upload.start_checkpoint()?;
+                    }
                     remaining -= n as u64;
                     last_byte = Instant::now();
                 }
