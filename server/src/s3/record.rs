@@ -160,39 +160,82 @@ impl UploadRecord {
     }
 }
 
-/// The digest of one version of a stored file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Most versions a digest record remembers: the stored one, and one written just before a
+/// completion that may fail.
+const DIGEST_VERSIONS: usize = 3;
+
+/// The digests of the latest versions of a stored file, each tied to the object's ETag.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct DigestRecord {
     /// The file's name.
     pub(crate) name: String,
-    /// ETag of the object version the digest is of.
-    pub(crate) etag: String,
-    /// Its BLAKE3 digest.
-    pub(crate) digest: Digest,
+    /// (ETag, BLAKE3 digest) of each version, newest last.
+    pub(crate) versions: Vec<(String, Digest)>,
 }
 
 impl DigestRecord {
+    /// The digest of the version `etag`, if recorded.
+    pub(crate) fn digest_of(&self, etag: &str) -> Option<Digest> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|(known, _)| known == etag)
+            .map(|(_, digest)| *digest)
+    }
+
+    /// Adds (or refreshes) the version `etag`, forgetting the oldest past a few.
+    pub(crate) fn add(&mut self, etag: &str, digest: Digest) {
+        self.versions.retain(|(known, _)| known != etag);
+        self.versions.push((etag.to_owned(), digest));
+        let excess = self.versions.len().saturating_sub(DIGEST_VERSIONS);
+        self.versions.drain(..excess);
+    }
+
     /// The record as stored.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        format!(
-            "{DIGEST_MAGIC}\nname {}\netag {}\nblake3 {}\n",
-            self.name,
-            self.etag,
-            self.digest.to_hex()
-        )
-        .into_bytes()
+        let mut out = format!("{DIGEST_MAGIC}\nname {}\n", self.name);
+        for (etag, digest) in &self.versions {
+            let _ = writeln!(out, "version {etag} {}", digest.to_hex());
+        }
+        out.into_bytes()
     }
 
     /// Reads back what [`DigestRecord::encode`] wrote.
     pub(crate) fn decode(bytes: &[u8]) -> Result<DigestRecord, RecordError> {
         let mut fields = Fields::open(bytes, DIGEST_MAGIC)?;
-        let mut field = |key| fields.next(key);
-        Ok(DigestRecord {
-            name: field("name")?.to_owned(),
-            etag: field("etag")?.to_owned(),
-            digest: Digest::from_hex(field("blake3")?).ok_or(RecordError("bad digest"))?,
-        })
+        let name = fields.next("name")?.to_owned();
+        let mut versions = Vec::new();
+        for line in fields.lines {
+            let mut words = line.split(' ');
+            let (Some("version"), Some(etag), Some(digest), None) =
+                (words.next(), words.next(), words.next(), words.next())
+            else {
+                return Err(RecordError("bad version line"));
+            };
+            let digest = Digest::from_hex(digest).ok_or(RecordError("bad digest"))?;
+            versions.push((etag.to_owned(), digest));
+        }
+        Ok(DigestRecord { name, versions })
     }
+}
+
+/// The ETag S3 gives an object completed from parts with these ETags (the MD5 of their MD5s,
+/// then `-` and their count), or `None` when a part's ETag is not an MD5 (a store with another
+/// scheme: the digest is then recorded after the completion instead of before).
+pub(crate) fn multipart_etag<'a>(parts: impl ExactSizeIterator<Item = &'a str>) -> Option<String> {
+    use md5::Digest as _;
+    let count = parts.len();
+    let mut md5 = md5::Md5::new();
+    for etag in parts {
+        md5.update(unhex(etag.trim_matches('"')).filter(|bytes| bytes.len() == 16)?);
+    }
+    Some(format!("\"{}-{count}\"", hex(&md5.finalize())))
+}
+
+/// The ETag S3 gives an object stored by one `PUT` of `body`: its MD5.
+pub(crate) fn single_etag(body: &[u8]) -> String {
+    use md5::Digest as _;
+    format!("\"{}\"", hex(&md5::Md5::digest(body)))
 }
 
 /// The `key value` lines of a record, read in order.
@@ -299,14 +342,32 @@ mod tests {
     }
 
     #[test]
-    fn a_digest_record_reads_back_as_written() {
-        let record = DigestRecord {
+    fn a_digest_record_keeps_the_latest_versions() {
+        let mut record = DigestRecord {
             name: "a/b".into(),
-            etag: "\"e-2\"".into(),
-            digest: Digest::of(b"content"),
+            versions: Vec::new(),
         };
-        assert_eq!(DigestRecord::decode(&record.encode()).unwrap(), record);
-        assert!(DigestRecord::decode(b"ferry-digest 1\nname a\netag x\nblake3 zz\n").is_err());
+        for i in 0..5u8 {
+            record.add(&format!("\"e{i}-2\""), Digest::of(&[i]));
+        }
+        record.add("\"e3-2\"", Digest::of(&[3]));
+        let back = DigestRecord::decode(&record.encode()).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(back.versions.len(), DIGEST_VERSIONS);
+        assert_eq!(back.digest_of("\"e3-2\""), Some(Digest::of(&[3])));
+        assert_eq!(back.digest_of("\"e0-2\""), None, "the oldest is forgotten");
+        assert!(DigestRecord::decode(b"ferry-digest 1\nname a\nversion x zz\n").is_err());
+    }
+
+    #[test]
+    fn etags_are_predicted_as_s3_computes_them() {
+        // Known answers: MD5("") and the multipart ETag of two parts "a" and "b".
+        assert_eq!(single_etag(b""), "\"d41d8cd98f00b204e9800998ecf8427e\"");
+        let a = single_etag(b"a");
+        let b = single_etag(b"b");
+        let both = multipart_etag([a.as_str(), b.as_str()].into_iter()).unwrap();
+        assert!(both.ends_with("-2\""), "{both}");
+        assert_eq!(multipart_etag(["\"not-md5\""].into_iter()), None);
     }
 
     #[test]

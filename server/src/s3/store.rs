@@ -164,41 +164,30 @@ impl S3Store {
         }
     }
 
-    /// Deletes the name's upload record.
-    pub(crate) fn delete_upload_record(&self, name: &str) {
+    /// Deletes the name's upload record if it still is the version `etag` (another node may
+    /// have taken the name over meanwhile; its record stays).
+    pub(crate) fn delete_upload_record(&self, name: &str, etag: &str) {
         let key = self.key(&record_key(UPLOADS_DIR, name));
+        match self.client.head(&key) {
+            Ok(Some(object)) if object.etag == etag => {}
+            _ => return,
+        }
         if let Err(error) = self.client.delete(&key) {
             tracing::warn!(name, "could not delete an upload record: {error}");
         }
     }
 
-    /// Records the digest of the version `etag` of `name`.
+    /// Records the digest of the version `etag` of `name` (which may not exist yet: an upload
+    /// records its digest just before completing, so no reader ever sees the file without it).
     pub(crate) fn write_digest(&self, name: &str, etag: &str, digest: &Digest) {
-        let record = DigestRecord {
-            name: name.to_owned(),
-            etag: etag.to_owned(),
-            digest: *digest,
-        };
         let key = self.key(&record_key(DIGESTS_DIR, name));
-        if let Err(error) = self
-            .client
-            .put(&key, &record.encode(), PutCondition::Always)
-        {
-            tracing::warn!(
-                name,
-                "could not record a digest (downloads will compute it): {error}"
-            );
-        }
+        record_digest(&self.client, &key, name, etag, digest);
     }
 
     /// The digest recorded for the version `etag` of `name`, if any.
-    fn read_digest(&self, name: &str, etag: &str) -> Option<Digest> {
+    pub(crate) fn read_digest(&self, name: &str, etag: &str) -> Option<Digest> {
         let key = self.key(&record_key(DIGESTS_DIR, name));
-        let (_, bytes) = self.client.get_small(&key, RECORD_LIMIT).ok()??;
-        DigestRecord::decode(&bytes)
-            .ok()
-            .filter(|record| record.name == name && record.etag == etag)
-            .map(|record| record.digest)
+        read_digests(&self.client, &key, name)?.digest_of(etag)
     }
 
     /// The stored object of `name`, if any.
@@ -376,11 +365,11 @@ impl Store for S3Store {
                     renewed_ms: now_ms(),
                     ..record.clone()
                 };
-                if let Ok(Some(_)) = self.write_upload_record(&released, Some(&stored.etag)) {
+                if let Ok(Some(etag)) = self.write_upload_record(&released, Some(&stored.etag)) {
                     if let Some(id) = &record.upload_id {
                         let _ = self.client.abort_multipart(&self.key(&record.name), id);
                     }
-                    self.delete_upload_record(&record.name);
+                    self.delete_upload_record(&record.name, &etag);
                     tracing::info!(name = record.name, "removed a stale partial upload");
                 }
             }
@@ -468,14 +457,38 @@ impl FileContent for S3File {
     }
 
     fn remember_digest(&self, digest: &Digest) {
-        let record = DigestRecord {
-            name: self.name.clone(),
-            etag: self.object.etag.clone(),
-            digest: *digest,
-        };
-        let _ = self
-            .client
-            .put(&self.digest_key, &record.encode(), PutCondition::Always);
+        record_digest(
+            &self.client,
+            &self.digest_key,
+            &self.name,
+            &self.object.etag,
+            digest,
+        );
+    }
+}
+
+/// The digest record of `name` at `key`, if there is a readable one.
+fn read_digests(client: &S3Client, key: &str, name: &str) -> Option<DigestRecord> {
+    let (_, bytes) = client.get_small(key, RECORD_LIMIT).ok()??;
+    DigestRecord::decode(&bytes)
+        .ok()
+        .filter(|record| record.name == name)
+}
+
+/// Adds the version `etag` to the digest record of `name` at `key`. (Uploads of a name take
+/// turns, so only a download remembering a digest can race with them; the loser's entry is
+/// computed again by a later download.)
+fn record_digest(client: &S3Client, key: &str, name: &str, etag: &str, digest: &Digest) {
+    let mut record = read_digests(client, key, name).unwrap_or_else(|| DigestRecord {
+        name: name.to_owned(),
+        versions: Vec::new(),
+    });
+    record.add(etag, *digest);
+    if let Err(error) = client.put(key, &record.encode(), PutCondition::Always) {
+        tracing::warn!(
+            name,
+            "could not record a digest (downloads will compute it): {error}"
+        );
     }
 }
 
@@ -528,6 +541,39 @@ mod tests {
             .list_multipart_uploads(&store.config.key_prefix())
             .unwrap();
         uploads.into_iter().map(|u| u.upload_id).collect()
+    }
+
+    #[test]
+    fn the_etags_predicted_before_completion_are_the_ones_seaweedfs_gives() {
+        let Some(weed) = SeaweedFs::for_tests() else {
+            return;
+        };
+        let store = open(weed, "etags");
+        let client = &store.client;
+        let body = vec![7u8; 1000];
+        let put = client
+            .put(&store.key("one"), &body, PutCondition::Always)
+            .unwrap();
+        assert_eq!(put, super::super::record::single_etag(&body));
+        let key = store.key("parts");
+        let id = client.create_multipart(&key).unwrap();
+        let parts: Vec<(u16, String)> = [(1u16, 5 << 20), (2, 1)]
+            .into_iter()
+            .map(|(n, len)| {
+                (
+                    n,
+                    client
+                        .upload_part(&key, &id, n, &vec![n as u8; len])
+                        .unwrap(),
+                )
+            })
+            .collect();
+        let expected =
+            super::super::record::multipart_etag(parts.iter().map(|(_, e)| e.as_str())).unwrap();
+        let completed = client
+            .complete_multipart(&key, &id, &parts, PutCondition::Always)
+            .unwrap();
+        assert_eq!(completed, expected);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use ferry_protocol::{Digest, HASH_UNIT_LEN, HashCheckpoint, PutRequest};
 
-use super::record::{Part, UploadRecord};
+use super::record::{Part, UploadRecord, multipart_etag, single_etag};
 use super::store::{S3Store, now_ms, s3_error};
 use super::{PutCondition, S3Error};
 use crate::config::ServerConfig;
@@ -52,6 +52,11 @@ const MAX_UNCUT: u64 = 4 * 1024 * 1024;
 /// recorded and the next one fills (measured: see the README), and bound the memory an upload
 /// holds to three parts.
 const PARTS_IN_FLIGHT: usize = 2;
+
+/// Looks for a file completed by a taken-over connection (see `stored_by_earlier_connection`):
+/// its digest is recorded before it completes (after, on stores with unusual ETags), so a
+/// short wait suffices.
+const STORED_CHECKS: usize = 5;
 
 /// Stack of a part thread: the part's bytes live on the heap.
 const PART_STACK: usize = 256 * 1024;
@@ -458,7 +463,11 @@ impl S3Upload {
         let client = self.store.client();
         let completed = match &ledger.record.upload_id {
             // The whole file is in memory: one request.
-            None => client.put(&self.key, &self.buffer, condition),
+            None => {
+                self.store
+                    .write_digest(&self.name, &single_etag(&self.buffer), digest);
+                client.put(&self.key, &self.buffer, condition)
+            }
             Some(id) => {
                 let mut parts: Vec<(u16, String)> = ledger
                     .record
@@ -474,27 +483,68 @@ impl S3Upload {
                 } else {
                     Ok(())
                 };
-                last.and_then(|()| client.complete_multipart(&self.key, id, &parts, condition))
+                last.and_then(|()| {
+                    let etags = parts.iter().map(|(_, etag)| etag.as_str());
+                    if let Some(expected) = multipart_etag(etags) {
+                        self.store.write_digest(&self.name, &expected, digest);
+                    }
+                    client.complete_multipart(&self.key, id, &parts, condition)
+                })
             }
         };
         let etag = match completed {
             Ok(etag) => etag,
-            Err(S3Error::PreconditionFailed) => return Err(StorageError::AlreadyExists),
+            Err(S3Error::PreconditionFailed) => {
+                // Either another file holds the name, or the connection this one took over
+                // completed this very file first.
+                if self.stored_by_earlier_connection(digest) {
+                    if let Some(ledger) = self.ledger.take() {
+                        self.release_empty(ledger);
+                    }
+                    return Ok(());
+                }
+                return Err(StorageError::AlreadyExists);
+            }
             Err(error) if is_beyond_repair(&error) => {
-                // The multipart upload is gone (swept, or aborted elsewhere), or a part is not
-                // the one recorded (a connection this one took over sent it late): resuming
-                // would fail the same way, so the next attempt starts over.
+                // The multipart upload is gone. Either the connection this one took over
+                // (same client file, on another node) still had every byte and completed it
+                // first — then the file is stored as the client wants it — or it was swept or
+                // aborted, or a part is not the one recorded: resuming would fail the same way,
+                // so the next attempt starts over.
                 if let Some(ledger) = self.ledger.take() {
                     self.release_empty(ledger);
+                }
+                if self.stored_by_earlier_connection(digest) {
+                    return Ok(());
                 }
                 return Err(s3_error("completing the upload")(error));
             }
             Err(error) => return Err(s3_error("completing the upload")(error)),
         };
-        self.store.write_digest(&self.name, &etag, digest);
-        self.store.delete_upload_record(&self.name);
-        self.ledger = None;
+        // Recorded before the completion under the ETag S3 computes; again if it differs.
+        if self.store.read_digest(&self.name, &etag) != Some(*digest) {
+            self.store.write_digest(&self.name, &etag, digest);
+        }
+        if let Some(ledger) = self.ledger.take() {
+            self.store.delete_upload_record(&self.name, &ledger.etag);
+        }
         Ok(())
+    }
+
+    /// Whether the name now holds exactly the file this upload carries, completed by the
+    /// connection this one took over.
+    fn stored_by_earlier_connection(&self, digest: &Digest) -> bool {
+        for _ in 0..STORED_CHECKS {
+            let Ok(Some(object)) = self.store.head(&self.name) else {
+                return false;
+            };
+            if self.store.read_digest(&self.name, &object.etag) == Some(*digest) {
+                tracing::info!(name = %self.name, "stored meanwhile by the connection this one took over");
+                return true;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        false
     }
 
     fn release_empty(&self, ledger: Ledger) {
