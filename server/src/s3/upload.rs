@@ -461,11 +461,14 @@ impl S3Upload {
             PutCondition::IfAbsent
         };
         let client = self.store.client();
+        // The digest is recorded under the ETag S3 will give before the file is visible.
+        let mut predicted = None;
         let completed = match &ledger.record.upload_id {
             // The whole file is in memory: one request.
             None => {
-                self.store
-                    .write_digest(&self.name, &single_etag(&self.buffer), digest);
+                let etag = single_etag(&self.buffer);
+                self.store.write_digest(&self.name, &etag, digest);
+                predicted = Some(etag);
                 client.put(&self.key, &self.buffer, condition)
             }
             Some(id) => {
@@ -485,8 +488,9 @@ impl S3Upload {
                 };
                 last.and_then(|()| {
                     let etags = parts.iter().map(|(_, etag)| etag.as_str());
-                    if let Some(expected) = multipart_etag(etags) {
-                        self.store.write_digest(&self.name, &expected, digest);
+                    predicted = multipart_etag(etags);
+                    if let Some(etag) = &predicted {
+                        self.store.write_digest(&self.name, etag, digest);
                     }
                     client.complete_multipart(&self.key, id, &parts, condition)
                 })
@@ -521,8 +525,8 @@ impl S3Upload {
             }
             Err(error) => return Err(s3_error("completing the upload")(error)),
         };
-        // Recorded before the completion under the ETag S3 computes; again if it differs.
-        if self.store.read_digest(&self.name, &etag) != Some(*digest) {
+        // A store whose ETags are not the usual MD5s: recorded now instead.
+        if predicted.as_ref() != Some(&etag) {
             self.store.write_digest(&self.name, &etag, digest);
         }
         if let Some(ledger) = self.ledger.take() {
