@@ -4,20 +4,14 @@
 use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn every_scenario_runs_and_reports() {
+/// Runs the benchmark as `configure` sets it up (plus scratch folders, removed after) and returns
+/// its standard output, failing the test if it failed.
+fn run_bench(name: &str, configure: impl FnOnce(&mut Command)) -> String {
     let bench = env!("CARGO_BIN_EXE_ferry-bench");
-    let dir = std::env::temp_dir().join(format!("ferry-bench-smoke-{}", std::process::id()));
-    // The idle scenario starts a `ferryd` child; it is built beside us when the workspace is.
-    let with_idle = Path::new(bench).with_file_name("ferryd").exists();
-    let only = if with_idle {
-        "large,durable,many,small,idle"
-    } else {
-        "large,durable,many,small"
-    };
-    let output = Command::new(bench)
-        .args(["--smoke", "--size-mib", "4", "--runs", "1", "--json"])
-        .args(["--only", only])
+    let dir = std::env::temp_dir().join(format!("ferry-bench-{name}-{}", std::process::id()));
+    let mut command = Command::new(bench);
+    configure(&mut command);
+    let output = command
         .arg("--tmpfs")
         .arg(dir.join("tmpfs"))
         .arg("--disk")
@@ -25,12 +19,29 @@ fn every_scenario_runs_and_reports() {
         .output()
         .expect("ferry-bench starts");
     let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
         "ferry-bench failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn every_scenario_runs_and_reports() {
+    let bench = env!("CARGO_BIN_EXE_ferry-bench");
+    // The idle scenario starts a `ferryd` child; it is built beside us when the workspace is.
+    let with_idle = Path::new(bench).with_file_name("ferryd").exists();
+    let only = if with_idle {
+        "large,durable,many,small,idle"
+    } else {
+        "large,durable,many,small"
+    };
+    let stdout = run_bench("smoke", |command| {
+        command
+            .args(["--smoke", "--size-mib", "4", "--runs", "1", "--json"])
+            .args(["--only", only]);
+    });
     let mut rows = vec![
         "raw TCP, memory",
         "raw TCP, tmpfs → tmpfs",
@@ -58,37 +69,24 @@ fn an_object_store_gets_its_own_rows_beside_the_local_ones() {
     let Some(seaweedfs) = ferry_sim::store::SeaweedFs::for_tests() else {
         return;
     };
-    let bench = env!("CARGO_BIN_EXE_ferry-bench");
-    let dir = std::env::temp_dir().join(format!("ferry-bench-s3-{}", std::process::id()));
     let prefix = ferry_sim::store::SeaweedFs::unique_prefix("bench-smoke");
-    let output = Command::new(bench)
-        .args([
-            "--smoke",
-            "--size-mib",
-            "8",
-            "--runs",
-            "1",
-            "--only",
-            "large,many",
-        ])
-        .arg("--store")
-        .arg(format!("s3://{}/{prefix}", seaweedfs.bucket()))
-        .args(["--s3-endpoint", seaweedfs.endpoint()])
-        .env("AWS_ACCESS_KEY_ID", seaweedfs.access_key())
-        .env("AWS_SECRET_ACCESS_KEY", seaweedfs.secret_key())
-        .arg("--tmpfs")
-        .arg(dir.join("tmpfs"))
-        .arg("--disk")
-        .arg(dir.join("disk"))
-        .output()
-        .expect("ferry-bench starts");
-    let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "ferry-bench failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_bench("s3", |command| {
+        command
+            .args([
+                "--smoke",
+                "--size-mib",
+                "8",
+                "--runs",
+                "1",
+                "--only",
+                "large,many",
+            ])
+            .arg("--store")
+            .arg(format!("s3://{}/{prefix}", seaweedfs.bucket()))
+            .args(["--s3-endpoint", seaweedfs.endpoint()])
+            .env("AWS_ACCESS_KEY_ID", seaweedfs.access_key())
+            .env("AWS_SECRET_ACCESS_KEY", seaweedfs.secret_key());
+    });
     for row in [
         "ferry put → S3 (1 node)",
         "ferry get ← S3 (1 node)",
