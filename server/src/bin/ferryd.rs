@@ -68,8 +68,8 @@ struct Args {
     )]
     s3_secret_key: Option<String>,
 
-    /// Bytes per part of an upload to the object store (at least 5MiB); each upload keeps up to
-    /// two parts in memory.
+    /// Bytes per part of an upload to the object store (at least 5MiB); each upload sends two
+    /// parts at once and keeps up to three in memory.
     #[arg(long, env = "FERRY_S3_PART_SIZE", default_value = "8MiB", value_parser = parse_size)]
     s3_part_size: u64,
 
