@@ -346,8 +346,15 @@ impl Store for S3Store {
                 };
                 let record = UploadRecord::decode(&bytes).ok();
                 let renewed = record.as_ref().map_or(object.modified_ms, |r| r.renewed_ms);
+                // A record with nothing to resume (a discarded or finished-early upload) only
+                // waits out its lease; one with parts, the partial uploads' age limit.
+                let lease = u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX);
+                let keep_for = match &record {
+                    Some(record) if record.parts.is_empty() => lease.min(max_age),
+                    _ => max_age,
+                };
                 if record.as_ref().is_some_and(|r| self.is_held(r))
-                    || now_ms().saturating_sub(renewed) < max_age
+                    || now_ms().saturating_sub(renewed) < keep_for
                 {
                     continue;
                 }
@@ -657,6 +664,27 @@ mod tests {
         let stale = dead_holder(&store, "stale", Duration::from_secs(3600));
         let live = dead_holder(&store, "live", Duration::ZERO);
         let orphan = store.client.create_multipart(&store.key("orphan")).unwrap();
+        // A discarded upload's record (nothing to resume), past its lease: removed even by a
+        // sweep that keeps partial uploads for a day.
+        let empty = UploadRecord {
+            name: "discarded".into(),
+            tag: SourceTag([2; 16]),
+            size: 10,
+            owner: None,
+            renewed_ms: now_ms() - u64::try_from((store.lease * 2).as_millis()).unwrap(),
+            upload_id: None,
+            parts: Vec::new(),
+            checkpoint: HashCheckpoint::start(),
+        };
+        store.write_upload_record(&empty, None).unwrap().unwrap();
+        store.sweep_staging(Duration::from_secs(24 * 3600));
+        assert!(store.read_upload_record("discarded").unwrap().is_none());
+        let left = pending_ids(&store);
+        assert!(left.contains(&live), "a held upload is spared");
+        assert!(
+            left.contains(&orphan),
+            "an orphan younger than the age limit stays"
+        );
         store.sweep_staging(Duration::ZERO);
         let left = pending_ids(&store);
         assert!(left.contains(&live), "a held upload is spared");
