@@ -75,8 +75,9 @@ pub enum StorageError {
     /// Another connection of the same client took this upload over (it goes on there).
     #[error("this upload was taken over by a newer connection of the same client")]
     TakenOver,
-    /// The object store failed a request.
-    #[error("object store error while {during}: {source}")]
+    /// The object store failed a request. The client reads what kind of failure it was; the
+    /// details (endpoint, the store's own message) go to the server's log only.
+    #[error("the server's object store failed while {during}: {}", source.summary())]
     ObjectStore {
         /// What the server was doing.
         during: &'static str,

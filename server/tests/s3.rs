@@ -3,7 +3,11 @@
 //! its own. Without `weed` installed the tests print that they were skipped, unless
 //! `FERRY_REQUIRE_SEAWEEDFS=1` (CI) makes that a failure.
 
-use ferry_protocol::{ClientEvent, Digest, ErrorCode, Frame};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ferry_protocol::{ClientEvent, Digest, ErrorCode, Frame, ProtocolError};
 use ferry_server::seaweedfs::SeaweedFs;
 use ferry_server::{S3Config, Server, ServerConfig};
 
@@ -344,4 +348,122 @@ fn a_name_cannot_be_both_a_file_and_a_folder() {
         client.names(),
         ["docs/report".to_owned(), "notes".to_owned()]
     );
+}
+
+/// A TCP forwarder to the object store that can be cut off and restored: every connection it
+/// carries is closed when cut, and new ones are refused until restored.
+struct Outage {
+    addr: std::net::SocketAddr,
+    open: Arc<AtomicBool>,
+    live: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Outage {
+    fn in_front_of(endpoint: &str) -> Outage {
+        let target: std::net::SocketAddr = endpoint.trim_start_matches("http://").parse().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let outage = Outage {
+            addr: listener.local_addr().unwrap(),
+            open: Arc::new(AtomicBool::new(true)),
+            live: Arc::default(),
+        };
+        let (open, live) = (Arc::clone(&outage.open), Arc::clone(&outage.live));
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !open.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let mut live = live.lock().unwrap();
+                live.push(client.try_clone().unwrap());
+                live.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        outage
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for stream in self.live.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_object_store_lost_mid_upload_is_a_clear_error_and_the_upload_resumes_after() {
+    let Some(weed) = SeaweedFs::for_tests() else {
+        return;
+    };
+    let outage = Outage::in_front_of(weed.endpoint());
+    let mut store = fresh_store(weed, "outage");
+    store.endpoint = outage.endpoint();
+    let server = node(&store);
+    let body = data(22 * MIB, 8);
+    let mut client = server.client();
+    assert_eq!(
+        client.put_request("through-outage", body.len() as u64, false, true, tag(4)),
+        ClientEvent::PutReady { offset: 0 }
+    );
+    client.send_data(&body[..11 * MIB]);
+    client.sync();
+    let mut observer = server.client();
+    let mut recorded = 0;
+    wait_until("two parts in the bucket", || {
+        recorded = observer.query("through-outage", tag(4)).1.unwrap_or(0);
+        recorded >= 10 * MIB as u64
+    });
+
+    outage.cut();
+    // The next parts cannot be stored: the client is told why (at the latest when it ends the
+    // upload, since parts are sent in the background).
+    client.send_data_lenient(&body[11 * MIB..]);
+    if client.conn.finish_upload(Digest::of(&body)).is_ok() {
+        client.flush();
+    }
+    let (code, message) = match client.next_event() {
+        Ok(ClientEvent::Refused { code, message }) | Err(ProtocolError::Peer { code, message }) => {
+            (code, message)
+        }
+        other => panic!("expected the server's error, got {other:?}"),
+    };
+    assert_eq!(code, ErrorCode::StorageError, "{message}");
+    assert!(
+        message.contains("object store") && message.contains("cannot be reached"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("127.0.0.1"),
+        "no internal address leaks to clients: {message}"
+    );
+
+    outage.restore();
+    let mut again = server.client();
+    assert!(again.names().is_empty(), "nothing visible");
+    let (resumed_at, outcome) = again.put_retrying("through-outage", &body, false, true, tag(4));
+    assert_eq!(outcome, ClientEvent::PutStored);
+    assert_eq!(
+        resumed_at, recorded,
+        "resumed from the parts stored before the outage"
+    );
+    assert_eq!(again.get("through-outage").unwrap(), body);
 }

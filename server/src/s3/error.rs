@@ -57,6 +57,21 @@ pub enum S3Error {
 }
 
 impl S3Error {
+    /// What went wrong in a few words, without the endpoint or the store's own message: what a
+    /// client of the server may read.
+    pub fn summary(&self) -> String {
+        match self {
+            S3Error::NotFound => "an object is missing".into(),
+            S3Error::PreconditionFailed => "an object changed meanwhile".into(),
+            S3Error::Denied { .. } => "it denied access".into(),
+            S3Error::NoSuchBucket { .. } => "its bucket is missing".into(),
+            S3Error::Unreachable { .. } => "it cannot be reached; try again later".into(),
+            S3Error::Service { status, code, .. } => format!("it answered HTTP {status} {code}"),
+            S3Error::BadResponse(_) => "its answer could not be read".into(),
+            S3Error::Config(_) => "it is misconfigured".into(),
+        }
+    }
+
     /// The error an S3 error answer stands for: `status` and its XML `body` (possibly empty,
     /// as for `HEAD`).
     pub(crate) fn from_answer(status: u16, body: &str, bucket: &str) -> S3Error {

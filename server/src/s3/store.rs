@@ -433,11 +433,15 @@ fn check_name(config: &S3Config, name: &str) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Wraps an S3 error with what was being done.
+/// Wraps an S3 error with what was being done, logging its details (which the client does not
+/// see).
 pub(crate) fn s3_error(during: &'static str) -> impl FnOnce(S3Error) -> StorageError {
-    move |source| StorageError::ObjectStore {
-        during,
-        source: Box::new(source),
+    move |source| {
+        tracing::warn!("object store error while {during}: {source}");
+        StorageError::ObjectStore {
+            during,
+            source: Box::new(source),
+        }
     }
 }
 
