@@ -124,9 +124,9 @@ pub(crate) trait StagedUpload: Send + fmt::Debug {
     /// Deletes the staged data.
     fn discard(self: Box<Self>) -> Left;
 
-    /// Makes the verified upload visible under its name; on failure it stays resumable from
-    /// its last checkpoint.
-    fn commit(self: Box<Self>, digest: &Digest) -> Result<(), StorageError>;
+    /// Makes the verified upload visible under its name. On failure nothing is visible and
+    /// [`Upload::commit`] suspends the upload.
+    fn commit(&mut self, digest: &Digest) -> Result<(), StorageError>;
 }
 
 /// An upload under way, whatever the backend. Its name is locked against other uploads until it
@@ -209,8 +209,14 @@ impl Upload {
         self.staged.discard()
     }
 
-    /// Makes the verified upload visible under its name.
+    /// Makes the verified upload visible under its name; on failure it stays resumable from
+    /// its last checkpoint, whatever the backend.
     pub(crate) fn commit(self, digest: &Digest) -> Result<(), StorageError> {
-        self.staged.commit(digest)
+        let mut staged = self.staged;
+        let committed = staged.commit(digest);
+        if committed.is_err() {
+            staged.suspend();
+        }
+        committed
     }
 }

@@ -271,17 +271,14 @@ impl StagedUpload for FolderUpload {
         Left::Removed
     }
 
-    /// Makes the verified upload durable and visible under its name. On failure the staged data
-    /// stays resumable from its last checkpoint.
-    fn commit(mut self: Box<Self>, digest: &Digest) -> Result<(), StorageError> {
-        match self.try_commit(digest) {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                self.latest = HashCheckpoint::start(); // the last durable checkpoint stands
-                self.suspend();
-                Err(error)
-            }
+    /// Makes the verified upload durable and visible under its name.
+    fn commit(&mut self, digest: &Digest) -> Result<(), StorageError> {
+        let committed = self.try_commit(digest);
+        if committed.is_err() {
+            // The suspension that follows keeps the last durable checkpoint, not a new one.
+            self.latest = HashCheckpoint::start();
         }
+        committed
     }
 }
 

@@ -356,14 +356,8 @@ impl StagedUpload for S3Upload {
         Left::Removed
     }
 
-    fn commit(mut self: Box<Self>, digest: &Digest) -> Result<(), StorageError> {
-        match self.try_commit(digest) {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                self.suspend();
-                Err(error)
-            }
-        }
+    fn commit(&mut self, digest: &Digest) -> Result<(), StorageError> {
+        self.try_commit(digest)
     }
 }
 
