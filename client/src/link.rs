@@ -15,7 +15,7 @@ use ferry_protocol::{ClientConnection, ClientEvent, Config, ProtocolError, Times
 use crate::error::ClientError;
 use crate::options::ClientOptions;
 use crate::security::Security;
-use crate::transport::Transport;
+use crate::transport::{Transport, is_timeout};
 
 /// Size of the receive buffer: several default data chunks, far above the largest control frame.
 const RECV_BUF_LEN: usize = 512 * 1024;
@@ -302,13 +302,6 @@ pub(crate) fn unexpected(event: &ClientEvent, during: &'static str) -> ProtocolE
 
 fn timestamp(epoch: Instant) -> Timestamp {
     Timestamp::from_micros(u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
-}
-
-fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// The server's host (for the certificate's name) and its `HOST:PORT` (its key in the

@@ -16,7 +16,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use crate::error::ClientError;
 use crate::known_servers::{self, Known};
 use crate::security::{Fingerprint, Trust};
-use crate::transport::{Tls, Transport};
+use crate::transport::{Tls, Transport, is_timeout};
 
 /// First byte of the ferry magic: a server answering a TLS hello with it runs `--insecure`.
 const FERRY_MAGIC_FIRST: u8 = 0x89;
@@ -326,11 +326,4 @@ fn tls_error(server: &str, error: &rustls::Error) -> ClientError {
         server: server.to_owned(),
         reason: error.to_string(),
     }
-}
-
-fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }

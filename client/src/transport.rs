@@ -141,3 +141,12 @@ impl Write for Transport {
         }
     }
 }
+
+/// Whether a socket error only means its read or write timeout passed (the two kinds
+/// platforms report for it).
+pub(crate) fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

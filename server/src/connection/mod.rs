@@ -25,7 +25,7 @@ use ferry_protocol::{
 
 use crate::auth::Grant;
 use crate::error::StorageError;
-use crate::server::{Shared, linger};
+use crate::server::{Shared, is_timeout, linger};
 use crate::store::{Left, Upload};
 use crate::transfer_log::{self, Op};
 
@@ -183,12 +183,7 @@ impl Connection<'_> {
                         return;
                     }
                 }
-                Err(error)
-                    if matches!(
-                        error.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(error) if is_timeout(&error) => {
                     let now = self.shared.now();
                     let due = deadline.is_some_and(|deadline| now >= deadline);
                     if let Err(error) = if due {

@@ -11,6 +11,8 @@ use std::io::{self, BufReader, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::server::is_timeout;
+
 /// Bytes read from the socket at once under TLS (rustls takes 4 KiB at a time from it).
 const TLS_READ_BUFFER: usize = 64 * 1024;
 
@@ -218,13 +220,7 @@ pub(crate) fn sniff(
             Ok(0) => return FirstByte::Nothing,
             Ok(_) if byte[0] == FERRY_MAGIC_FIRST => return FirstByte::PlainFerry,
             Ok(_) => return FirstByte::Tls,
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(error) if is_timeout(&error) || error.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return FirstByte::Nothing,
         }
     }

@@ -9,6 +9,7 @@ use std::io::{self, IoSlice, Write};
 use std::time::Instant;
 
 use super::Connection;
+use crate::server::is_timeout;
 
 /// What to write.
 pub(super) enum WriteFrom {
@@ -48,12 +49,7 @@ impl Connection<'_> {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error)
-                    if matches!(
-                        error.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(error) if is_timeout(&error) => {
                     if progress.elapsed() >= stall_limit {
                         return Err(io::Error::new(
                             io::ErrorKind::TimedOut,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ferry_protocol::{Digest, FileHasher, NameError, PutRequest, SourceTag, validate_name};
 
 use crate::error::StorageError;
-use crate::server::Shared;
+use crate::server::{Shared, is_timeout};
 use crate::store::Upload;
 use crate::transfer_log::{self, Op};
 
@@ -253,14 +253,7 @@ impl Client<'_> {
         let _ = self.stream.set_read_timeout(Some(wait));
         match self.stream.read(&mut self.input) {
             Ok(n) => Ok(Some(n)),
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err(error) if is_timeout(&error) || error.kind() == io::ErrorKind::Interrupted => {
                 Ok(None)
             }
             Err(error) => {
