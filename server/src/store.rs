@@ -16,6 +16,7 @@ use ferry_protocol::{Digest, HashCheckpoint, PutRequest, SourceTag};
 
 use crate::config::ServerConfig;
 use crate::error::StorageError;
+use crate::transfer_log::{Op, Transfer};
 
 /// Where a server's files live. Shared by every connection of a server.
 pub(crate) trait Store: Send + Sync + fmt::Debug {
@@ -162,19 +163,19 @@ impl Upload {
         self.staged.is_superseded()
     }
 
-    /// Bytes received and stored in this session.
-    pub(crate) fn received(&self) -> u64 {
-        self.received
+    /// Its transfer-log entry so far, to log once its outcome is known.
+    pub(crate) fn transfer(&self) -> Transfer {
+        Transfer {
+            op: Op::Put,
+            name: self.name.clone(),
+            bytes: self.received,
+            started: self.started,
+        }
     }
 
     /// Offset this session resumed from.
     pub(crate) fn start_offset(&self) -> u64 {
         self.start_offset
-    }
-
-    /// When this session began.
-    pub(crate) fn started(&self) -> Instant {
-        self.started
     }
 
     /// Appends received file data.
@@ -212,10 +213,24 @@ impl Upload {
     /// Makes the verified upload visible under its name; on failure it stays resumable from
     /// its last checkpoint, whatever the backend.
     pub(crate) fn commit(self, digest: &Digest) -> Result<(), StorageError> {
+        self.finish(digest, StagedUpload::suspend)
+    }
+
+    /// Like [`Upload::commit`], for an upload no client can resume (the original protocol's):
+    /// on failure its staged data is deleted instead.
+    pub(crate) fn commit_or_discard(self, digest: &Digest) -> Result<(), StorageError> {
+        self.finish(digest, StagedUpload::discard)
+    }
+
+    fn finish(
+        self,
+        digest: &Digest,
+        on_failure: fn(Box<dyn StagedUpload>) -> Left,
+    ) -> Result<(), StorageError> {
         let mut staged = self.staged;
         let committed = staged.commit(digest);
         if committed.is_err() {
-            staged.suspend();
+            on_failure(staged);
         }
         committed
     }

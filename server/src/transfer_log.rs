@@ -19,6 +19,26 @@ impl Op {
     }
 }
 
+/// A transfer to log once its outcome is known: what it moved, taken while it was under way.
+#[derive(Debug, Clone)]
+pub(crate) struct Transfer {
+    /// Which way it went.
+    pub(crate) op: Op,
+    /// The file's name.
+    pub(crate) name: String,
+    /// Bytes moved in this session.
+    pub(crate) bytes: u64,
+    /// When this session began.
+    pub(crate) started: Instant,
+}
+
+impl Transfer {
+    /// Logs it as finished with `outcome` (see [`finished`]).
+    pub(crate) fn finished(&self, peer: SocketAddr, outcome: &str) {
+        finished(peer, self.op, &self.name, self.bytes, self.started, outcome);
+    }
+}
+
 /// Logs a finished transfer: peer, operation, name, bytes moved in this session, duration,
 /// rate and outcome. Successes are `info`, everything else `warn`.
 pub(crate) fn finished(

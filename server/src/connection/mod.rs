@@ -27,7 +27,6 @@ use crate::auth::Grant;
 use crate::error::StorageError;
 use crate::server::{Shared, is_timeout, linger};
 use crate::store::{Left, Upload};
-use crate::transfer_log::{self, Op};
 
 mod download;
 mod opening;
@@ -440,25 +439,14 @@ impl Connection<'_> {
                 .conn
                 .refuse(ErrorCode::StorageError, "no upload under way");
         };
-        let (name, bytes, started) = (
-            upload.name().to_owned(),
-            upload.received(),
-            upload.started(),
-        );
+        let transfer = upload.transfer();
         match upload.commit(digest) {
             Ok(()) => {
-                transfer_log::finished(self.peer, Op::Put, &name, bytes, started, "ok");
+                transfer.finished(self.peer, "ok");
                 self.conn.confirm()
             }
             Err(error) => {
-                transfer_log::finished(
-                    self.peer,
-                    Op::Put,
-                    &name,
-                    bytes,
-                    started,
-                    &format!("commit failed: {error}"),
-                );
+                transfer.finished(self.peer, &format!("commit failed: {error}"));
                 self.conn.refuse(error.code(), &error.to_string())
             }
         }
@@ -468,30 +456,19 @@ impl Connection<'_> {
         let Some(upload) = self.upload.take() else {
             return;
         };
-        let (name, bytes, started) = (
-            upload.name().to_owned(),
-            upload.received(),
-            upload.started(),
-        );
+        let transfer = upload.transfer();
         if self.shared.config.fault_skip_digest_check
             && let ProtocolError::DigestMismatch { actual, .. } = error
         {
             tracing::error!(
-                name,
+                name = transfer.name,
                 "FAULT INJECTED: storing an upload whose digest did not match"
             );
             let _ = upload.commit(actual);
         } else {
             upload.discard();
         }
-        transfer_log::finished(
-            self.peer,
-            Op::Put,
-            &name,
-            bytes,
-            started,
-            &format!("rejected: {error}"),
-        );
+        transfer.finished(self.peer, &format!("rejected: {error}"));
     }
 
     fn on_query(
@@ -574,11 +551,7 @@ impl Connection<'_> {
         let Some(upload) = self.upload.take() else {
             return;
         };
-        let (name, bytes, started) = (
-            upload.name().to_owned(),
-            upload.received(),
-            upload.started(),
-        );
+        let transfer = upload.transfer();
         let from = upload.start_offset();
         let outcome = match upload.suspend() {
             Left::Resumable(offset) => {
@@ -586,8 +559,8 @@ impl Connection<'_> {
             }
             Left::Removed => format!("interrupted ({reason}); nothing kept"),
         };
-        tracing::debug!(name, from, "upload interrupted");
-        transfer_log::finished(self.peer, Op::Put, &name, bytes, started, &outcome);
+        tracing::debug!(name = transfer.name, from, "upload interrupted");
+        transfer.finished(self.peer, &outcome);
     }
 
     /// Writes what the machine has queued.

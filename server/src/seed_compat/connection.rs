@@ -12,7 +12,7 @@ use ferry_protocol::{Digest, FileHasher, NameError, PutRequest, SourceTag, valid
 use crate::error::StorageError;
 use crate::server::{Shared, is_timeout};
 use crate::store::Upload;
-use crate::transfer_log::{self, Op};
+use crate::transfer_log::Transfer;
 
 use super::config::SeedCompatConfig;
 use super::header::{Header, HeaderError, HeaderParser};
@@ -105,23 +105,25 @@ pub(crate) fn serve(shared: &Shared, seed: &SeedCompatConfig, stream: TcpStream,
             return;
         }
     };
-    let outcome = match client.receive(&mut upload, header.size) {
-        Ok(digest) => {
-            let bytes = upload.received();
-            // Should the commit fail, it keeps only what a checkpoint covers, and these
-            // uploads never make one: nothing stays.
-            match upload.commit(&digest) {
-                Ok(()) => (bytes, "ok".to_owned()),
-                Err(error) => (bytes, format!("commit failed, nothing kept: {error}")),
-            }
-        }
+    let received = client.receive(&mut upload, header.size);
+    // Logged from the connection's start: the header and `go ahead` count too.
+    let transfer = Transfer {
+        started,
+        ..upload.transfer()
+    };
+    // These uploads cannot be resumed (the original protocol has no way to): whatever fails,
+    // nothing stays.
+    let outcome = match received {
+        Ok(digest) => match upload.commit_or_discard(&digest) {
+            Ok(()) => "ok".to_owned(),
+            Err(error) => format!("commit failed, nothing kept: {error}"),
+        },
         Err(error) => {
-            let bytes = upload.received();
             upload.discard();
-            (bytes, format!("abandoned, nothing kept: {error}"))
+            format!("abandoned, nothing kept: {error}")
         }
     };
-    transfer_log::finished(peer, Op::Put, &header.name, outcome.0, started, &outcome.1);
+    transfer.finished(peer, &outcome);
 }
 
 struct Client<'a> {
