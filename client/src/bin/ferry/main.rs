@@ -311,7 +311,7 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
                     println!(
                         "{:>14}  {}  {}",
                         entry.size,
-                        format_time(entry.modified_ms),
+                        ferry_client::utc_time(entry.modified_ms),
                         entry.name
                     );
                 }
@@ -375,24 +375,6 @@ fn resumed_note(offset: u64) -> String {
     } else {
         String::new()
     }
-}
-
-/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM` UTC.
-fn format_time(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let (hour, minute) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
 }
 
 #[cfg(test)]
