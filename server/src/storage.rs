@@ -89,7 +89,7 @@ impl Store for Storage {
         self.root.display().to_string()
     }
 
-    fn begin_upload(
+    fn open_upload(
         &self,
         config: &ServerConfig,
         request: &PutRequest,

@@ -23,9 +23,25 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     /// Where the files are, for logs: a folder path or an `s3://` location.
     fn describe(&self) -> String;
 
-    /// Decides on a `PUT`: checks the limits and the name, takes the name's upload lock and
-    /// finds where to resume. Returns the upload and the hash state to accept it with.
+    /// Decides on a `PUT`: checks the size against the file limit, then lets the backend check
+    /// its own limits and the name, take the name's upload lock and find where to resume.
+    /// Returns the upload and the hash state to accept it with.
     fn begin_upload(
+        &self,
+        config: &ServerConfig,
+        request: &PutRequest,
+    ) -> Result<(Upload, HashCheckpoint), StorageError> {
+        if request.size > config.max_file_size {
+            return Err(StorageError::TooLarge {
+                size: request.size,
+                limit: config.max_file_size,
+            });
+        }
+        self.open_upload(config, request)
+    }
+
+    /// The backend's part of [`Store::begin_upload`], for a size within the file limit.
+    fn open_upload(
         &self,
         config: &ServerConfig,
         request: &PutRequest,

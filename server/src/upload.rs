@@ -55,19 +55,14 @@ pub(crate) struct FolderUpload {
     lock: NameLock,
 }
 
-/// Decides on a `PUT`: checks the limits and the name, locks the name, and finds where to
-/// resume. Returns the upload and the checkpoint to accept it with.
+/// Decides on a `PUT` whose size is within the file limit: checks the quota, the free space and
+/// the name, locks the name, and finds where to resume. Returns the upload and the checkpoint
+/// to accept it with.
 pub(crate) fn begin(
     storage: Arc<Storage>,
     config: &ServerConfig,
     request: &PutRequest,
 ) -> Result<(Upload, HashCheckpoint), StorageError> {
-    if request.size > config.max_file_size {
-        return Err(StorageError::TooLarge {
-            size: request.size,
-            limit: config.max_file_size,
-        });
-    }
     let name = request.name.as_str();
     storage.resolve(name)?;
     let key = PartialKey::new(name, &request.tag);

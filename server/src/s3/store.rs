@@ -236,13 +236,13 @@ impl Store for S3Store {
         )
     }
 
-    fn begin_upload(
+    fn open_upload(
         &self,
-        config: &ServerConfig,
+        _config: &ServerConfig, // the part size and lease were taken at open
         request: &PutRequest,
     ) -> Result<(Upload, HashCheckpoint), StorageError> {
         check_name(&self.config, &request.name)?;
-        upload::begin(self, config, request)
+        upload::begin(self, request)
     }
 
     fn open_for_download(&self, name: &str) -> Result<OpenedFile, StorageError> {

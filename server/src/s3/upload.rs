@@ -25,7 +25,6 @@ use ferry_protocol::{Digest, HASH_UNIT_LEN, HashCheckpoint, PutRequest};
 use super::record::{Part, UploadRecord, multipart_etag, single_etag};
 use super::store::{S3Store, now_ms, s3_error};
 use super::{PutCondition, S3Error};
-use crate::config::ServerConfig;
 use crate::error::StorageError;
 use crate::locks::NameLock;
 use crate::staging::PartialKey;
@@ -146,18 +145,11 @@ pub(crate) struct S3Upload {
     lock: NameLock,
 }
 
-/// Decides on a `PUT` (see the module's diagram).
+/// Decides on a `PUT` whose size is within the file limit (see the module's diagram).
 pub(crate) fn begin(
     store: &S3Store,
-    config: &ServerConfig,
     request: &PutRequest,
 ) -> Result<(Upload, HashCheckpoint), StorageError> {
-    if request.size > config.max_file_size {
-        return Err(StorageError::TooLarge {
-            size: request.size,
-            limit: config.max_file_size,
-        });
-    }
     let name = request.name.as_str();
     let lock = store
         .locks
@@ -683,6 +675,7 @@ mod tests {
     use ferry_protocol::{FileHasher, SourceTag};
 
     use super::*;
+    use crate::config::ServerConfig;
     use crate::seaweedfs::SeaweedFs;
     use crate::store::Store;
 
