@@ -6,16 +6,20 @@
 //! record is stale or torn) it computes the digest from the handle instead. A record is thus
 //! only ever a shortcut, never a source of wrong answers.
 
-use std::fs::{self, Metadata};
-use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::Arc;
 
 use ferry_protocol::{DIGEST_LEN, Digest};
 
+use crate::confined::{Folder, Status};
+use crate::error::StorageError;
+use crate::paths::META_DIR;
+
 const RECORD_MAGIC: &[u8; 8] = b"FRYDGST1";
 const RECORD_LEN: usize = 8 + 5 * 8 + DIGEST_LEN + DIGEST_LEN;
+
+/// Mode of a record: the server's user only.
+const RECORD_MODE: u32 = 0o600;
 
 /// Which version of a file a record describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,14 +32,16 @@ pub(crate) struct FileId {
 }
 
 impl FileId {
-    /// The identity of the file `meta` describes.
-    pub(crate) fn of(meta: &Metadata) -> Self {
+    /// The identity of the file `status` describes.
+    pub(crate) fn of(status: &Status) -> Self {
+        let (dev, ino) = status.inode();
+        let (mtime, mtime_nsec) = status.modified();
         FileId {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: meta.mtime(),
-            mtime_nsec: meta.mtime_nsec(),
+            dev,
+            ino,
+            size: status.size(),
+            mtime,
+            mtime_nsec,
         }
     }
 
@@ -58,25 +64,37 @@ impl FileId {
     }
 }
 
-/// Where the records live.
+/// Where the records live: the root's `.ferry-meta` folder, opened anew for each record (so a
+/// removed folder is made again and a symbolic link in its place is refused).
 #[derive(Debug)]
 pub(crate) struct DigestStore {
-    dir: PathBuf,
+    root: Arc<Folder>,
 }
 
 impl DigestStore {
-    /// Records kept in `dir` (which must exist).
-    pub(crate) fn new(dir: PathBuf) -> Self {
-        DigestStore { dir }
+    /// Records kept in the meta folder of `root`.
+    pub(crate) fn new(root: Arc<Folder>) -> Self {
+        DigestStore { root }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(Digest::of(name.as_bytes()).to_hex())
+    /// The meta folder, made if missing.
+    pub(crate) fn folder(&self) -> Result<Folder, StorageError> {
+        self.root
+            .own_folder(META_DIR, Path::new(META_DIR))
+            .map_err(|error| StorageError::io("opening the digest folder")(error.into()))
+    }
+
+    fn record_name(name: &str) -> String {
+        Digest::of(name.as_bytes()).to_hex()
     }
 
     /// The recorded digest of `name`, if the record describes exactly the version `id`.
     pub(crate) fn get(&self, name: &str, id: &FileId) -> Option<Digest> {
-        let bytes = fs::read(self.path(name)).ok()?;
+        let bytes = self
+            .folder()
+            .ok()?
+            .read(&Self::record_name(name), RECORD_LEN as u64)
+            .ok()?;
         let expected = id.encode(&Digest([0; DIGEST_LEN]));
         if bytes.len() != RECORD_LEN || bytes[..48] != expected[..48] {
             return None;
@@ -90,39 +108,39 @@ impl DigestStore {
         Some(Digest(digest))
     }
 
-    /// Records `digest` for version `id` of `name` (written aside, then renamed over).
-    pub(crate) fn put(&self, name: &str, id: &FileId, digest: &Digest) -> io::Result<()> {
-        // A name of its own per write: a commit and a download may record the same name at once.
-        static WRITES: AtomicU64 = AtomicU64::new(0);
-        let path = self.path(name);
-        let temp = path.with_extension(format!("{}.tmp", WRITES.fetch_add(1, Ordering::Relaxed)));
-        let mut file = fs::File::create(&temp)?;
-        file.write_all(&id.encode(digest))?;
-        drop(file);
-        fs::rename(&temp, &path)
+    /// Records `digest` for version `id` of `name` (written aside, then renamed over; not
+    /// synced: a record lost in a crash only costs a download the digest's computation).
+    pub(crate) fn put(&self, name: &str, id: &FileId, digest: &Digest) -> Result<(), StorageError> {
+        self.folder()?
+            .write_atomically(
+                &Self::record_name(name),
+                &id.encode(digest),
+                RECORD_MODE,
+                false,
+            )
+            .map_err(StorageError::io("writing a digest record"))
     }
 
     /// Forgets the record of `name`.
     pub(crate) fn remove(&self, name: &str) {
-        let _ = fs::remove_file(self.path(name));
-    }
-
-    /// Removes leftovers of writes cut short by a crash.
-    pub(crate) fn clean_temporaries(&self) {
-        remove_with_extension(&self.dir, "tmp");
-    }
-}
-
-/// Removes the files in `dir` whose extension is `ext`.
-pub(crate) fn remove_with_extension(dir: &Path, ext: &str) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == ext) {
-            let _ = fs::remove_file(path);
+        if let Ok(folder) = self.folder() {
+            let _ = folder.remove(&Self::record_name(name));
         }
+    }
+
+    /// Removes leftovers of writes cut short by a crash (only at start: while the server runs,
+    /// a `.tmp` file is a record being written).
+    pub(crate) fn clean_temporaries(&self) -> Result<(), StorageError> {
+        let folder = self.folder()?;
+        for (name, _) in folder
+            .entries()
+            .map_err(StorageError::io("listing the digest folder"))?
+        {
+            if let Some(name) = name.to_str().filter(|n| n.ends_with(".tmp")) {
+                let _ = folder.remove(name);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -134,10 +152,10 @@ mod tests {
     #[test]
     fn record_is_used_only_for_the_same_file_version() {
         let root = tempfile::tempdir().unwrap();
-        let store = DigestStore::new(root.path().to_path_buf());
+        let store = DigestStore::new(Arc::new(Folder::open(root.path()).unwrap()));
         let file = root.path().join("f");
-        fs::write(&file, b"one").unwrap();
-        let id = FileId::of(&fs::metadata(&file).unwrap());
+        std::fs::write(&file, b"one").unwrap();
+        let id = FileId::of(&Status::of(&std::fs::File::open(&file).unwrap()).unwrap());
         let digest = Digest::of(b"one");
         store.put("f", &id, &digest).unwrap();
         assert_eq!(store.get("f", &id), Some(digest));
@@ -152,13 +170,16 @@ mod tests {
     #[test]
     fn torn_record_is_ignored() {
         let root = tempfile::tempdir().unwrap();
-        let store = DigestStore::new(root.path().to_path_buf());
-        let id = FileId::of(&fs::metadata(root.path()).unwrap());
+        let store = DigestStore::new(Arc::new(Folder::open(root.path()).unwrap()));
+        let id = FileId::of(&Status::of(&std::fs::File::open(root.path()).unwrap()).unwrap());
         store.put("f", &id, &Digest::of(b"x")).unwrap();
-        let path = store.path("f");
-        let mut bytes = fs::read(&path).unwrap();
+        let path = root
+            .path()
+            .join(META_DIR)
+            .join(DigestStore::record_name("f"));
+        let mut bytes = std::fs::read(&path).unwrap();
         bytes[60] ^= 1;
-        fs::write(&path, bytes).unwrap();
+        std::fs::write(&path, bytes).unwrap();
         assert_eq!(store.get("f", &id), None);
     }
 }

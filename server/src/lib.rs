@@ -27,10 +27,16 @@
 //! ```
 //!
 //! - **Names** resolve strictly inside the root: the protocol's `validate_name` runs first,
-//!   then each component is checked on disk and symbolic links are refused.
+//!   then every file and folder is reached through the root's folder handle with
+//!   `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` and `O_NOFOLLOW`, so the kernel refuses a
+//!   symbolic link or a way out at the moment of each call, whatever a local user swaps
+//!   meanwhile. The server's own folders are made 0700 and refused at start if they are a
+//!   symbolic link or another user's.
 //! - **Uploads** go to staging, are fsynced, checked against the client's digest, and renamed
-//!   into place atomically (a hard link when the client did not ask to overwrite, so an existing
-//!   name is never replaced by a race). Only then does the client get its `ACK`.
+//!   into place atomically (with `RENAME_NOREPLACE` when the client did not ask to overwrite,
+//!   so an existing name is never replaced by a race). Only then does the client get its `ACK`.
+//!   A crash at any step of a commit leaves the old file or the whole new one, and a visible
+//!   file never shares its data with a staged one that a later upload could write to.
 //! - **One upload per name at a time**: a second client uploading the same name while one is
 //!   under way is refused with `InProgress` and may retry later. The exception is the same
 //!   client file (same name and source tag) arriving on a new connection, which is a client
@@ -69,7 +75,9 @@
 
 mod auth;
 mod config;
+mod confined;
 mod connection;
+mod crash_point;
 mod digests;
 mod error;
 mod locks;
@@ -91,6 +99,7 @@ pub use crate::config::{
     DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FILE_SIZE,
     DEFAULT_S3_PART_SIZE, ServerConfig,
 };
+pub use crate::confined::StateFolderError;
 pub use crate::error::StorageError;
 pub use crate::s3::{S3Config, S3Error, S3UrlError};
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};

@@ -12,14 +12,23 @@
 //! checkpoint's offset and continues hashing from the saved state: the stored bytes are never
 //! read again.
 
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ferry_protocol::{DIGEST_LEN, Digest, HashCheckpoint, SourceTag};
 
-use crate::digests::remove_with_extension;
+use crate::confined::{Folder, Kind, Status};
+use crate::error::StorageError;
+use crate::paths::STAGING_DIR;
+
+/// Longest checkpoint record read back: a name, a tag and a hash state are far smaller.
+const MAX_STATE_LEN: u64 = 64 * 1024;
+
+/// Mode of staged files: the server's user only.
+const STAGED_FILE_MODE: u32 = 0o600;
 
 const STATE_MAGIC: &[u8; 8] = b"FRYSTAG1";
 
@@ -94,77 +103,174 @@ impl SavedState {
     }
 }
 
-/// The staging folder.
+/// The staging folder, reached through the root's handle.
+///
+/// It is opened anew for each operation ([`Staging::folder`]), so a staging folder removed
+/// while the server runs is made again, and one replaced by a symbolic link is refused.
 #[derive(Clone, Debug)]
 pub(crate) struct Staging {
-    dir: PathBuf,
+    root: Arc<Folder>,
 }
 
 impl Staging {
-    /// Partial uploads kept in `dir` (which must exist).
-    pub(crate) fn new(dir: PathBuf) -> Self {
-        Staging { dir }
+    /// Partial uploads kept in the root's staging folder.
+    pub(crate) fn new(root: Arc<Folder>) -> Self {
+        Staging { root }
     }
 
-    /// The staging folder.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
+    /// The staging folder, made if missing (mode 0700), refused if it is a symbolic link, not
+    /// a folder or another user's.
+    pub(crate) fn folder(&self) -> Result<Folder, StorageError> {
+        self.root
+            .own_folder(STAGING_DIR, Path::new(STAGING_DIR))
+            .map_err(|error| StorageError::io("opening the staging folder")(error.into()))
     }
 
-    /// Path of a partial upload's data.
-    pub(crate) fn data_path(&self, key: &PartialKey) -> PathBuf {
-        self.dir.join(format!("{}.part", key.0))
+    /// Name of a partial upload's data in the staging folder.
+    pub(crate) fn data_name(key: &PartialKey) -> String {
+        format!("{}.part", key.0)
     }
 
-    fn state_path(&self, key: &PartialKey) -> PathBuf {
-        self.dir.join(format!("{}.ckpt", key.0))
+    fn state_name(key: &PartialKey) -> String {
+        format!("{}.ckpt", key.0)
     }
 
     /// The saved state of `key`, if there is a valid one for exactly this name and tag whose
-    /// data is all on disk.
+    /// data is all on disk, in a staged file that has no other name.
     pub(crate) fn load(&self, key: &PartialKey, name: &str, tag: &SourceTag) -> Option<SavedState> {
-        let bytes = fs::read(self.state_path(key)).ok()?;
+        let folder = self.folder().ok()?;
+        let bytes = folder.read(&Self::state_name(key), MAX_STATE_LEN).ok()?;
         let state = SavedState::decode(&bytes)?;
         if state.name != name || state.tag != *tag {
             return None;
         }
-        let data_len = fs::metadata(self.data_path(key)).ok()?.len();
-        (data_len >= state.checkpoint.offset() && state.checkpoint.offset() <= state.size)
+        let data = staged_data(&folder, key)?;
+        (data.size() >= state.checkpoint.offset() && state.checkpoint.offset() <= state.size)
             .then_some(state)
     }
 
-    /// Writes `state` durably: aside, synced, then renamed over the previous one. The caller
-    /// has already made the data it covers durable.
-    pub(crate) fn save(&self, key: &PartialKey, state: &SavedState) -> io::Result<()> {
-        let path = self.state_path(key);
-        let temp = path.with_extension("tmp");
-        let mut file = fs::File::create(&temp)?;
-        file.write_all(&state.encode())?;
-        file.sync_data()?;
-        drop(file);
-        fs::rename(&temp, &path)
+    /// Opens `key`'s staged data in `folder` for writing at `offset`, creating it if missing,
+    /// and cuts it to `offset`. Anything else under its name (a symbolic link, a file that also
+    /// has a visible name) is removed first and never written through. Returns the file and the
+    /// bytes it held before.
+    pub(crate) fn open_data(
+        folder: &Folder,
+        key: &PartialKey,
+        offset: u64,
+    ) -> Result<(File, u64), StorageError> {
+        let name = Self::data_name(key);
+        let status = folder
+            .status(&name)
+            .map_err(StorageError::io("looking up the staging file"))?;
+        if let Some(status) = status
+            && (status.kind() != Kind::File || status.links() != 1)
+        {
+            folder
+                .remove(&name)
+                .map_err(StorageError::io("removing a stray staging entry"))?;
+        }
+        let mut file = folder
+            .open_write(&name, STAGED_FILE_MODE)
+            .map_err(StorageError::io("opening the staging file"))?;
+        let status = Status::of(&file).map_err(StorageError::io("reading the staging file"))?;
+        if status.kind() != Kind::File || status.links() != 1 {
+            let shared = io::Error::other("the staging file gained another name");
+            return Err(StorageError::io("opening the staging file")(shared));
+        }
+        file.set_len(offset)
+            .map_err(StorageError::io("truncating the staging file"))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(StorageError::io("positioning in the staging file"))?;
+        Ok((file, status.size()))
+    }
+
+    /// Writes `state` durably in `folder`: aside, synced, then renamed over the previous one.
+    /// The caller has already made the data it covers durable.
+    pub(crate) fn save(folder: &Folder, key: &PartialKey, state: &SavedState) -> io::Result<()> {
+        folder.write_atomically(
+            &Self::state_name(key),
+            &state.encode(),
+            STAGED_FILE_MODE,
+            true,
+        )
     }
 
     /// Forgets the saved state of `key` (its data is gone or was committed).
     pub(crate) fn forget_state(&self, key: &PartialKey) {
-        let _ = fs::remove_file(self.state_path(key));
+        if let Ok(folder) = self.folder() {
+            let _ = folder.remove(&Self::state_name(key));
+        }
     }
 
     /// Removes a partial upload; returns the data bytes freed.
     pub(crate) fn discard(&self, key: &PartialKey) -> u64 {
-        let data = self.data_path(key);
-        let freed = fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
-        self.forget_state(key);
-        match fs::remove_file(&data) {
-            Ok(()) => freed,
-            Err(_) => 0,
+        let Ok(folder) = self.folder() else { return 0 };
+        let _ = folder.remove(&Self::state_name(key));
+        let name = Self::data_name(key);
+        let freed = match folder.status(&name) {
+            Ok(Some(status)) if status.kind() == Kind::File && status.links() == 1 => status.size(),
+            _ => 0,
+        };
+        match folder.remove(&name) {
+            Ok(true) => freed,
+            _ => 0,
         }
     }
 
-    /// Removes checkpoints left half-written by a crash. Only at start: while the server runs,
-    /// a `.tmp` file is a checkpoint being written.
-    pub(crate) fn clean_temporaries(&self) {
-        remove_with_extension(&self.dir, "tmp");
+    /// Repairs what a crash or a local user left in the staging folder, at start (while the
+    /// server runs, a `.tmp` file is a checkpoint being written): removes half-written
+    /// checkpoints, anything that is not a plain file (a planted symbolic link is removed, never
+    /// followed), and staged data that also has another name — a crash between linking an
+    /// upload into place and removing its staged name leaves one, and it must never be resumed
+    /// into, since that would write to a visible file. Returns how many entries it removed.
+    pub(crate) fn repair(&self) -> Result<usize, StorageError> {
+        let folder = self.folder()?;
+        let entries = folder
+            .entries()
+            .map_err(StorageError::io("listing the staging folder"))?;
+        let mut removed = 0;
+        for (name, kind) in entries {
+            let Some(name) = name.to_str() else { continue };
+            let stray = match kind {
+                Kind::File if name.ends_with(".tmp") => true,
+                Kind::File if name.ends_with(".part") => folder
+                    .status(name)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|status| status.links() != 1),
+                Kind::File => false,
+                Kind::Folder => {
+                    tracing::warn!(
+                        entry = name,
+                        "a folder in the staging folder is not ferryd's; leaving it"
+                    );
+                    false
+                }
+                Kind::Symlink | Kind::Other => true,
+            };
+            if stray && folder.remove(name).unwrap_or(false) {
+                tracing::warn!(
+                    entry = name,
+                    "removed a stray entry from the staging folder"
+                );
+                if let Some(stem) = name.strip_suffix(".part") {
+                    let _ = folder.remove(&format!("{stem}.ckpt"));
+                }
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            folder
+                .sync()
+                .map_err(StorageError::io("syncing the staging folder"))?;
+        }
+        Ok(removed)
+    }
+
+    /// Bytes of every partial upload's data.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.folder()
+            .map_or(0, |folder| folder.bytes_under(|_| false))
     }
 
     /// Offers every partial upload untouched for longer than `max_age` to `remove` (which
@@ -174,32 +280,53 @@ impl Staging {
         max_age: Duration,
         mut remove: impl FnMut(&PartialKey) -> u64,
     ) -> u64 {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
+        let Ok(folder) = self.folder() else { return 0 };
+        let Ok(entries) = folder.entries() else {
             return 0;
         };
         let now = SystemTime::now();
+        let mut keys: Vec<String> = entries
+            .iter()
+            .filter_map(|(name, _)| name.to_str()?.split('.').next().map(str::to_owned))
+            .filter(|stem| !stem.is_empty())
+            .collect();
+        keys.sort();
+        keys.dedup();
         let mut freed = 0u64;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
-                continue;
-            };
-            let key = PartialKey(stem.to_owned());
-            let touched = [self.data_path(&key), self.state_path(&key)]
+        for stem in keys {
+            let key = PartialKey(stem);
+            let touched = [Self::data_name(&key), Self::state_name(&key)]
                 .iter()
-                .filter_map(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
+                .filter_map(|name| folder.status(name).ok().flatten())
+                .map(|status| modified_time(&status))
                 .max();
             let old = touched.is_none_or(|t| now.duration_since(t).unwrap_or_default() > max_age);
-            if old && path.exists() {
+            if old {
                 freed = freed.saturating_add(remove(&key));
                 tracing::info!(
-                    partial = stem,
+                    partial = key.0,
                     "removed a partial upload older than the staging age limit"
                 );
             }
         }
         freed
     }
+}
+
+/// The status of `key`'s staged data if it is a regular file with no other name.
+fn staged_data(folder: &Folder, key: &PartialKey) -> Option<Status> {
+    folder
+        .status(&Staging::data_name(key))
+        .ok()
+        .flatten()
+        .filter(|status| status.kind() == Kind::File && status.links() == 1)
+}
+
+fn modified_time(status: &Status) -> SystemTime {
+    let (secs, nanos) = status.modified();
+    UNIX_EPOCH
+        + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+        + Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
 }
 
 #[cfg(test)]

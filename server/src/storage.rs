@@ -7,11 +7,13 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ferry_protocol::{Digest, HashCheckpoint, PutRequest, SourceTag};
+use rustix::io::Errno;
 
 use crate::config::ServerConfig;
+use crate::confined::{Folder, Kind, Status};
 use crate::digests::{DigestStore, FileId};
 use crate::error::StorageError;
 use crate::locks::{NameLock, UploadLocks};
@@ -19,7 +21,7 @@ use crate::paths::{self, META_DIR, RESERVED_PREFIX, Resolved, STAGING_DIR};
 use crate::staging::{PartialKey, Staging};
 use crate::store::{Entry, FileContent, Held, OpenedFile, Store, Upload};
 use crate::upload;
-use crate::usage::{Usage, bytes_under};
+use crate::usage::Usage;
 
 /// How long a reconnecting client's upload waits for its old connection to stand down.
 const TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -27,7 +29,10 @@ const TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The storage root and its bookkeeping. Shared by every connection.
 #[derive(Debug)]
 pub(crate) struct Storage {
-    root: PathBuf,
+    /// The root folder's path, for logs.
+    path: PathBuf,
+    /// The root folder's handle: every file is reached through it ([`crate::confined`]).
+    root: Arc<Folder>,
     pub(crate) staging: Staging,
     pub(crate) digests: DigestStore,
     pub(crate) usage: Usage,
@@ -37,22 +42,27 @@ pub(crate) struct Storage {
 }
 
 impl Storage {
-    /// Opens (creating if needed) the root of `config`, measures what it holds, and removes
-    /// partial uploads past their age and leftovers of interrupted writes.
+    /// Opens (creating if needed) the root of `config` and the server's own folders in it
+    /// (refusing, with the path named, one that is a symbolic link, not a folder or another
+    /// user's), repairs what a crash left in them, measures what it holds, and removes partial
+    /// uploads past their age.
     pub(crate) fn open(config: &ServerConfig) -> io::Result<Arc<Storage>> {
         fs::create_dir_all(&config.root)?;
-        let root = config.root.canonicalize()?;
-        let staging_dir = root.join(STAGING_DIR);
-        let meta_dir = root.join(META_DIR);
-        fs::create_dir_all(&staging_dir)?;
-        fs::create_dir_all(&meta_dir)?;
-        let staging = Staging::new(staging_dir);
-        let digests = DigestStore::new(meta_dir);
-        digests.clean_temporaries();
-        staging.clean_temporaries();
+        let path = config.root.canonicalize()?;
+        let root = Arc::new(Folder::open(&path)?);
+        for own in [STAGING_DIR, META_DIR] {
+            root.own_folder(own, &path.join(own))?;
+        }
+        let staging = Staging::new(Arc::clone(&root));
+        let digests = DigestStore::new(Arc::clone(&root));
+        digests.clean_temporaries().map_err(io::Error::other)?;
+        staging.repair().map_err(io::Error::other)?;
         staging.sweep(config.staging_max_age, |key| staging.discard(key));
-        let used = visible_bytes(&root).saturating_add(bytes_under(staging.dir()));
+        let used = root
+            .bytes_under(|name| name.starts_with(RESERVED_PREFIX))
+            .saturating_add(staging.bytes());
         Ok(Arc::new_cyclic(|me| Storage {
+            path,
             root,
             staging,
             digests,
@@ -62,8 +72,13 @@ impl Storage {
         }))
     }
 
-    /// The canonical root folder.
+    /// The canonical root folder's path.
     pub(crate) fn root(&self) -> &Path {
+        &self.path
+    }
+
+    /// The root folder's handle.
+    pub(crate) fn root_folder(&self) -> &Folder {
         &self.root
     }
 
@@ -86,7 +101,7 @@ impl Storage {
 
 impl Store for Storage {
     fn describe(&self) -> String {
-        self.root.display().to_string()
+        self.path.display().to_string()
     }
 
     fn open_upload(
@@ -98,28 +113,33 @@ impl Store for Storage {
     }
 
     fn open_for_download(&self, name: &str) -> Result<OpenedFile, StorageError> {
-        let resolved = self.resolve(name)?;
-        if resolved.existing.is_none() {
-            return Err(StorageError::NotFound(name.to_owned()));
-        }
-        let file = match File::open(&resolved.path) {
+        let not_found = || StorageError::NotFound(name.to_owned());
+        let Resolved {
+            folder: Some(folder),
+            leaf,
+            existing: Some(_),
+        } = self.resolve(name)?
+        else {
+            return Err(not_found());
+        };
+        let file = match folder.open_read(&leaf) {
             Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Err(StorageError::NotFound(name.to_owned()));
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(not_found()),
+            // Replaced by a symbolic link since it was looked at: never followed.
+            Err(error) if error.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
+                return Err(not_found());
             }
             Err(error) => return Err(StorageError::io("opening a file to send")(error)),
         };
         // From here on the handle is the version sent, even if the name is replaced.
-        let meta = file
-            .metadata()
-            .map_err(StorageError::io("reading a file's metadata"))?;
-        if !meta.is_file() {
-            return Err(StorageError::NotFound(name.to_owned()));
+        let status = Status::of(&file).map_err(StorageError::io("reading a file's metadata"))?;
+        if status.kind() != Kind::File {
+            return Err(not_found());
         }
-        let id = FileId::of(&meta);
+        let id = FileId::of(&status);
         Ok(OpenedFile {
             digest: self.digests.get(name, &id),
-            size: meta.len(),
+            size: status.size(),
             content: Box::new(FolderFile {
                 file,
                 id,
@@ -130,31 +150,34 @@ impl Store for Storage {
     }
 
     fn remove(&self, name: &str) -> Result<u64, StorageError> {
-        let resolved = self.resolve(name)?;
-        let Some(meta) = resolved.existing else {
+        let Resolved {
+            folder: Some(folder),
+            leaf,
+            existing: Some(status),
+        } = self.resolve(name)?
+        else {
             return Err(StorageError::NotFound(name.to_owned()));
         };
-        match fs::remove_file(&resolved.path) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Err(StorageError::NotFound(name.to_owned()));
-            }
+        match folder.remove(&leaf) {
+            Ok(true) => {}
+            Ok(false) => return Err(StorageError::NotFound(name.to_owned())),
             Err(error) => return Err(StorageError::io("removing a file")(error)),
         }
         self.digests.remove(name);
-        paths::sync_dir(paths::parent_of(&resolved.path))
+        folder
+            .sync()
             .map_err(StorageError::io("syncing a folder"))?;
-        self.usage.release(meta.len());
-        Ok(meta.len())
+        self.usage.release(status.size());
+        Ok(status.size())
     }
 
     fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {
         let resolved = self.resolve(name)?;
-        let stored = resolved.existing.as_ref().map(|meta| meta.len());
+        let stored = resolved.existing.as_ref().map(Status::size);
         let digest = resolved
             .existing
             .as_ref()
-            .and_then(|meta| self.digests.get(name, &FileId::of(meta)));
+            .and_then(|status| self.digests.get(name, &FileId::of(status)));
         let key = PartialKey::new(name, tag);
         let partial = self
             .staging
@@ -176,57 +199,62 @@ impl Store for Storage {
         let start = match prefix.rfind('/') {
             Some(end) => {
                 let folder = &prefix[..end];
-                match fs::symlink_metadata(self.root.join(folder)) {
-                    Ok(meta) if meta.is_dir() => folder.to_owned(),
-                    _ => return Ok(()),
+                if self.root.folder(folder).is_err() {
+                    return Ok(());
                 }
+                folder.to_owned()
             }
             None => String::new(),
         };
         let mut entries = Vec::new();
         let mut pending = vec![start];
-        while let Some(folder) = pending.pop() {
-            let dir = if folder.is_empty() {
-                self.root.clone()
+        while let Some(relative) = pending.pop() {
+            let folder = if relative.is_empty() {
+                self.root.folder(".")
             } else {
-                self.root.join(&folder)
+                self.root.folder(&relative)
             };
-            let read = match fs::read_dir(&dir) {
-                Ok(read) => read,
-                Err(error) if folder.is_empty() => {
+            let listed = folder.and_then(|folder| Ok((folder.entries()?, folder)));
+            let (names, folder) = match listed {
+                Ok(listed) => listed,
+                Err(error) if relative.is_empty() => {
                     return Err(StorageError::io("listing the root")(error));
                 }
+                // A folder removed or replaced meanwhile: nothing of it to list.
                 Err(_) => continue,
             };
-            for entry in read.flatten() {
-                let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
+            for (file_name, kind) in names {
+                let Some(file_name) = file_name.to_str() else {
                     continue;
                 };
-                if folder.is_empty() && file_name.starts_with(RESERVED_PREFIX) {
+                if relative.is_empty() && file_name.starts_with(RESERVED_PREFIX) {
                     continue;
                 }
-                let name = if folder.is_empty() {
-                    file_name
+                let name = if relative.is_empty() {
+                    file_name.to_owned()
                 } else {
-                    format!("{folder}/{file_name}")
+                    format!("{relative}/{file_name}")
                 };
-                let Ok(kind) = entry.file_type() else {
-                    continue;
-                };
-                if kind.is_dir() {
-                    if name.starts_with(prefix) || prefix.starts_with(&format!("{name}/")) {
+                match kind {
+                    Kind::Folder
+                        if name.starts_with(prefix) || prefix.starts_with(&format!("{name}/")) =>
+                    {
                         pending.push(name);
                     }
-                } else if kind.is_file()
-                    && name.starts_with(prefix)
-                    && ferry_protocol::validate_name(&name).is_ok()
-                {
-                    let Ok(meta) = entry.metadata() else { continue };
-                    entries.push(Entry {
-                        name,
-                        size: meta.len(),
-                        modified_ms: modified_ms(meta.modified().ok()),
-                    });
+                    Kind::File
+                        if name.starts_with(prefix)
+                            && ferry_protocol::validate_name(&name).is_ok() =>
+                    {
+                        let Ok(Some(status)) = folder.status(file_name) else {
+                            continue;
+                        };
+                        entries.push(Entry {
+                            name,
+                            size: status.size(),
+                            modified_ms: status.modified_ms(),
+                        });
+                    }
+                    _ => {}
                 }
             }
         }
@@ -263,44 +291,12 @@ impl FileContent for FolderFile {
 
     fn remember_digest(&self, digest: &Digest) {
         if let Ok(Resolved {
-            existing: Some(meta),
+            existing: Some(status),
             ..
         }) = self.storage.resolve(&self.name)
-            && FileId::of(&meta) == self.id
+            && FileId::of(&status) == self.id
         {
             let _ = self.storage.digests.put(&self.name, &self.id, digest);
         }
     }
-}
-
-fn modified_ms(time: Option<SystemTime>) -> u64 {
-    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// Bytes of the visible files under `root` (everything but the reserved folders).
-fn visible_bytes(root: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(root) else {
-        return 0;
-    };
-    let mut total = 0u64;
-    for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(RESERVED_PREFIX)
-        {
-            continue;
-        }
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            total = total.saturating_add(bytes_under(&entry.path()));
-        } else if kind.is_file() {
-            total = total.saturating_add(entry.metadata().map(|m| m.len()).unwrap_or(0));
-        }
-    }
-    total
 }

@@ -6,11 +6,13 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
+
+use crate::confined::{Folder, Kind, StateFolderError};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest as _, Sha256};
 
@@ -54,6 +56,9 @@ pub enum TlsError {
         /// "certificate" or "private key".
         what: &'static str,
     },
+    /// The state folder is a symbolic link, not a folder or another user's.
+    #[error(transparent)]
+    StateFolder(#[from] StateFolderError),
     /// The self-signed certificate could not be made.
     #[error("cannot generate a self-signed certificate: {0}")]
     Generate(#[from] rcgen::Error),
@@ -105,20 +110,55 @@ impl fmt::Debug for TlsIdentity {
 
 impl TlsIdentity {
     /// Loads the certificate and key kept in `state_dir`, or, when they are not both there,
-    /// makes a self-signed pair and keeps it there (the folder is created with mode 0700, the
-    /// key file with mode 0600).
+    /// makes a self-signed pair and keeps it there. The folder is the server's own: created
+    /// with mode 0700, refused if it is a symbolic link or another user's; its files are
+    /// reached through its handle and never through a symbolic link, and the key file is
+    /// written with mode 0600.
     pub fn load_or_create(state_dir: &Path) -> Result<TlsIdentity, TlsError> {
+        let folder = open_state_folder(state_dir)?;
         let cert = state_dir.join(CERT_FILE);
         let key = state_dir.join(KEY_FILE);
-        if cert.is_file() && key.is_file() {
-            return TlsIdentity::from_pem_files(&cert, &key);
+        let is_file = |name| {
+            folder
+                .status(name)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.kind() == Kind::File)
+        };
+        if is_file(CERT_FILE) && is_file(KEY_FILE) {
+            let read = |name, path: &Path| {
+                folder
+                    .read(name, MAX_PEM_LEN)
+                    .map_err(|source| TlsError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })
+            };
+            return TlsIdentity::from_pem(
+                &read(CERT_FILE, &cert)?,
+                &cert,
+                &read(KEY_FILE, &key)?,
+                &key,
+            );
         }
-        create_private_dir(state_dir)?;
         let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
         // The key first: a certificate without its key is never left behind as complete.
-        write_file(&key, made.signing_key.serialize_pem().as_bytes(), 0o600)?;
-        write_file(&cert, made.cert.pem().as_bytes(), 0o644)?;
-        let mut identity = TlsIdentity::from_pem_files(&cert, &key)?;
+        let key_pem = made.signing_key.serialize_pem();
+        let cert_pem = made.cert.pem();
+        for (name, path, bytes, mode) in [
+            (KEY_FILE, &key, key_pem.as_bytes(), 0o600),
+            (CERT_FILE, &cert, cert_pem.as_bytes(), 0o644),
+        ] {
+            folder
+                .write_atomically(name, bytes, mode, true)
+                .and_then(|()| folder.sync())
+                .map_err(|source| TlsError::Write {
+                    path: path.to_owned(),
+                    source,
+                })?;
+        }
+        let mut identity =
+            TlsIdentity::from_pem(cert_pem.as_bytes(), &cert, key_pem.as_bytes(), &key)?;
         identity.created = true;
         Ok(identity)
     }
@@ -131,7 +171,18 @@ impl TlsIdentity {
                 source,
             })
         };
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(cert)?)
+        warn_if_readable_by_others(key);
+        TlsIdentity::from_pem(&read(cert)?, cert, &read(key)?, key)
+    }
+
+    /// The identity from PEM bytes of a certificate chain and a key (their paths for errors).
+    fn from_pem(
+        cert_pem: &[u8],
+        cert: &Path,
+        key_pem: &[u8],
+        key: &Path,
+    ) -> Result<TlsIdentity, TlsError> {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
             .collect::<Result<_, _>>()
             .map_err(|_| TlsError::Pem {
                 path: cert.to_owned(),
@@ -142,11 +193,10 @@ impl TlsIdentity {
             what: "certificate",
         })?;
         let fingerprint = Fingerprint::of(leaf);
-        let key_der = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|_| TlsError::Pem {
+        let key_der = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| TlsError::Pem {
             path: key.to_owned(),
             what: "private key",
         })?;
-        warn_if_readable_by_others(key);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -176,43 +226,32 @@ impl TlsIdentity {
     }
 }
 
-/// Creates `dir` with mode 0700 (its parents, such as the storage root, with the usual mode).
-fn create_private_dir(dir: &Path) -> Result<(), TlsError> {
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|source| TlsError::Write {
-            path: parent.to_owned(),
-            source,
-        })?;
-    }
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|source| TlsError::Write {
-        path: dir.to_owned(),
-        source,
-    })
-}
+/// Longest certificate chain or key file read from the state folder.
+const MAX_PEM_LEN: u64 = 1024 * 1024;
 
-/// Writes `bytes` to `path` through a fresh temporary file created with `mode`, so the key is
-/// never readable by others, not even for a moment, and never left half written.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
-    let error = |source| TlsError::Write {
-        path: path.to_owned(),
-        source,
+/// Opens the state folder as the server's own (see [`Folder::own_folder`]), creating the
+/// folders above it with the usual mode if they are missing.
+fn open_state_folder(dir: &Path) -> Result<Folder, TlsError> {
+    let io = |source| {
+        TlsError::StateFolder(StateFolderError::Io {
+            path: dir.to_owned(),
+            source,
+        })
     };
-    let temporary = path.with_extension("tmp");
-    let _ = fs::remove_file(&temporary);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(&temporary).map_err(error)?;
-    file.write_all(bytes).map_err(error)?;
-    file.sync_all().map_err(error)?;
-    fs::rename(&temporary, path).map_err(error)
+    let name = dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or_else(|| io(io::Error::other("the path does not end in a folder name")))?;
+    let parent = match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(parent).map_err(|source| TlsError::Write {
+        path: parent.to_owned(),
+        source,
+    })?;
+    let parent = Folder::open(parent).map_err(io)?;
+    Ok(parent.own_folder(name, dir)?)
 }
 
 fn warn_if_readable_by_others(key: &Path) {

@@ -6,26 +6,30 @@
 //!         data  ─► write to <key>.part ─► every checkpoint_interval: fdatasync, then <key>.ckpt
 //!                      (on a thread of its own, while the next data keeps arriving)
 //!         DONE, digest ok  ─► commit: fsync, digest record, rename into place, fsync folder ─► ACK
+//!                      (the rename must not replace a name unless the client asked to overwrite:
+//!                       RENAME_NOREPLACE; a visible name never shares its file with a staged one)
 //!         DONE, digest bad ─► discard the staged data
 //!         CANCEL / EOF / timeout / disk full / shutdown ─► suspend: last durable checkpoint kept
 //! ```
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, Seek, Write};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use ferry_protocol::{Digest, HashCheckpoint, PutRequest, SourceTag};
+use rustix::io::Errno;
 
 use crate::config::ServerConfig;
+use crate::confined::{Folder, Replace, Status};
+use crate::crash_point::{self, CommitStep};
 use crate::digests::FileId;
 use crate::error::StorageError;
 use crate::locks::NameLock;
 use crate::paths;
-use crate::staging::{PartialKey, SavedState};
+use crate::staging::{PartialKey, SavedState, Staging};
 use crate::storage::Storage;
 use crate::store::{Left, StagedUpload, Upload};
-use crate::usage::free_space;
 
 /// Stack of a checkpoint thread: it only syncs a file and writes a small one.
 const CHECKPOINT_STACK: usize = 256 * 1024;
@@ -40,7 +44,12 @@ pub(crate) struct FolderUpload {
     tag: SourceTag,
     overwrite: bool,
     key: PartialKey,
+    /// The staging folder holding the data, as opened when the upload began.
+    staging: Arc<Folder>,
     file: File,
+    /// Whether the data has been given its visible name: from then on it is never written,
+    /// truncated or removed through this upload.
+    published: bool,
     /// Bytes in the staged data file (all from offset 0).
     written: u64,
     /// Offset of the last checkpoint made durable.
@@ -86,20 +95,15 @@ pub(crate) fn begin(
     let checkpoint = state.map_or_else(HashCheckpoint::start, |state| state.checkpoint);
     let offset = checkpoint.offset();
 
-    // Drop the partial's bytes past its checkpoint (they are not covered by the hash state),
-    // then check the space for the rest before creating anything.
-    let data_path = storage.staging.data_path(&key);
-    if let Ok(existing) = OpenOptions::new().write(true).open(&data_path) {
-        let old_len = existing.metadata().map(|m| m.len()).unwrap_or(0);
-        existing
-            .set_len(offset.min(old_len))
-            .map_err(StorageError::io("truncating the staging file"))?;
-        storage.usage.release(old_len.saturating_sub(offset));
-    }
+    // Check the space for the rest before touching the staged data; then drop its bytes past
+    // the checkpoint (they are not covered by the hash state).
+    let staging = Arc::new(storage.staging.folder()?);
     let need = request.size - offset;
-    let replaced = resolved.existing.as_ref().map_or(0, |meta| meta.len());
+    let replaced = resolved.existing.as_ref().map_or(0, Status::size);
     storage.usage.reserve(need, replaced)?;
-    let opened = free_space(storage.root())
+    let opened = storage
+        .root_folder()
+        .free_space()
         .map_err(StorageError::io("measuring free space"))
         .and_then(|free| {
             if need > free {
@@ -108,9 +112,12 @@ pub(crate) fn begin(
                 Ok(())
             }
         })
-        .and_then(|()| open_staged(&data_path, offset));
+        .and_then(|()| Staging::open_data(&staging, &key, offset));
     let file = match opened {
-        Ok(file) => file,
+        Ok((file, old_len)) => {
+            storage.usage.release(old_len.saturating_sub(offset));
+            file
+        }
         Err(error) => {
             storage.usage.release(need);
             return Err(error);
@@ -123,7 +130,9 @@ pub(crate) fn begin(
         tag: request.tag,
         overwrite: request.overwrite,
         key,
+        staging,
         file,
+        published: false,
         written: offset,
         saved: offset,
         requested: offset,
@@ -133,21 +142,6 @@ pub(crate) fn begin(
         lock,
     };
     Ok((Upload::new(name, offset, Box::new(upload)), checkpoint))
-}
-
-/// Opens (creating if needed) a staged data file, positioned to append at `offset`.
-fn open_staged(path: &std::path::Path, offset: u64) -> Result<File, StorageError> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(StorageError::io("opening the staging file"))?;
-    file.set_len(offset)
-        .map_err(StorageError::io("truncating the staging file"))?;
-    file.seek(SeekFrom::Start(offset))
-        .map_err(StorageError::io("positioning in the staging file"))?;
-    Ok(file)
 }
 
 impl StagedUpload for FolderUpload {
@@ -211,7 +205,7 @@ impl StagedUpload for FolderUpload {
             .file
             .try_clone()
             .map_err(StorageError::io("syncing the staging file"))?;
-        let staging = self.storage.staging.clone();
+        let staging = Arc::clone(&self.staging);
         let key = self.key.clone();
         let state = self.saved_state();
         let spawned = thread::Builder::new()
@@ -219,7 +213,7 @@ impl StagedUpload for FolderUpload {
             .stack_size(CHECKPOINT_STACK)
             .spawn(move || {
                 file.sync_data()?;
-                staging.save(&key, &state)?;
+                Staging::save(&staging, &key, &state)?;
                 Ok(offset)
             });
         match spawned {
@@ -237,6 +231,10 @@ impl StagedUpload for FolderUpload {
     /// state first if it can), trims the staged data to it, and stops reserving space it will
     /// not receive now.
     fn suspend(mut self: Box<Self>) -> Left {
+        if self.published {
+            // The data has its visible name (a later commit step failed): nothing staged is left.
+            return Left::Removed;
+        }
         if let Err(error) = self.collect_checkpoint(true) {
             tracing::warn!(name = %self.name, "a checkpoint of an interrupted upload failed: {error}");
         }
@@ -261,8 +259,10 @@ impl StagedUpload for FolderUpload {
     fn discard(mut self: Box<Self>) -> Left {
         // A checkpoint still being written would otherwise land after the data is gone.
         let _ = self.collect_checkpoint(true);
-        self.storage.staging.discard(&self.key);
-        self.storage.usage.release(self.size);
+        if !self.published {
+            self.storage.staging.discard(&self.key);
+            self.storage.usage.release(self.size);
+        }
         Left::Removed
     }
 
@@ -319,15 +319,16 @@ impl FolderUpload {
         self.file
             .sync_data()
             .map_err(StorageError::io("syncing the staging file"))?;
-        self.storage
-            .staging
-            .save(&self.key, &self.saved_state())
+        Staging::save(&self.staging, &self.key, &self.saved_state())
             .map_err(StorageError::io("saving an upload checkpoint"))?;
         self.saved = offset;
         self.requested = offset;
         Ok(())
     }
 
+    /// fsync, digest record, rename into place (never over an existing name unless asked to
+    /// overwrite), fsync of the folder. A crash at any step leaves the name with its old file
+    /// or with the whole new one, and never a visible file that is also a staged one.
     fn try_commit(&mut self, digest: &Digest) -> Result<(), StorageError> {
         if self.written != self.size {
             let short = io::Error::other("the staged data is not the declared size");
@@ -337,63 +338,92 @@ impl FolderUpload {
         self.file
             .sync_all()
             .map_err(StorageError::io("syncing the staged data"))?;
-        let meta = self
-            .file
-            .metadata()
-            .map_err(StorageError::io("reading the staged data"))?;
-        let target = self.storage.resolve(&self.name)?;
-        if target.existing.is_some() && !self.overwrite {
+        crash_point::reach(CommitStep::Synced);
+        let status = Status::of(&self.file).map_err(StorageError::io("reading the staged data"))?;
+        let folder = paths::create_parents(self.storage.root_folder(), &self.name)?;
+        let leaf = self
+            .name
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.name)
+            .to_owned();
+        let existing = paths::existing_file(&folder, &self.name, &leaf)?;
+        if existing.is_some() && !self.overwrite {
             return Err(StorageError::AlreadyExists);
         }
-        paths::create_parents(self.storage.root(), &self.name)?;
         if let Err(error) = self
             .storage
             .digests
-            .put(&self.name, &FileId::of(&meta), digest)
+            .put(&self.name, &FileId::of(&status), digest)
         {
             tracing::warn!(name = %self.name, "could not record the digest (downloads will compute it): {error}");
         }
-        let staged = self.storage.staging.data_path(&self.key);
-        let replaced = if self.overwrite {
-            let old = fs::symlink_metadata(&target.path)
-                .map(|m| m.len())
-                .unwrap_or(0);
-            fs::rename(&staged, &target.path)
-                .map_err(StorageError::io("renaming the upload into place"))?;
-            old
+        crash_point::reach(CommitStep::DigestRecorded);
+        self.place(&folder, &leaf)?;
+        folder
+            .sync()
+            .map_err(StorageError::io("syncing the folder"))?;
+        crash_point::reach(CommitStep::FolderSynced);
+        self.storage.staging.forget_state(&self.key);
+        self.storage
+            .usage
+            .release(existing.as_ref().map_or(0, Status::size));
+        Ok(())
+    }
+
+    /// Gives the staged data its visible name `leaf` in `folder`, atomically: a rename that
+    /// replaces the old file when the client asked to overwrite, and otherwise one that fails if
+    /// the name exists (`RENAME_NOREPLACE`), so a race never replaces a file.
+    fn place(&mut self, folder: &Folder, leaf: &str) -> Result<(), StorageError> {
+        let data = Staging::data_name(&self.key);
+        let replace = if self.overwrite {
+            Replace::Allowed
         } else {
-            // A hard link fails if the name exists: "create only if absent", atomically.
-            match fs::hard_link(&staged, &target.path) {
+            Replace::Never
+        };
+        if replace == Replace::Allowed || !crash_point::commit_by_link() {
+            match self.staging.rename(&data, folder, leaf, replace) {
                 Ok(()) => {
-                    let _ = fs::remove_file(&staged);
+                    self.published = true;
+                    crash_point::reach(CommitStep::Renamed);
+                    return Ok(());
                 }
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
                     return Err(StorageError::AlreadyExists);
                 }
-                // A file system without hard links: the name lock already keeps other uploads
-                // away, so check and rename.
-                Err(error)
-                    if matches!(
-                        error.kind(),
-                        io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
-                    ) =>
-                {
-                    if fs::symlink_metadata(&target.path).is_ok() {
-                        return Err(StorageError::AlreadyExists);
-                    }
-                    fs::rename(&staged, &target.path)
-                        .map_err(StorageError::io("renaming the upload into place"))?;
+                Err(error) if replace == Replace::Never && is_unsupported(&error) => {}
+                Err(error) => {
+                    return Err(StorageError::io("renaming the upload into place")(error));
                 }
-                Err(error) => return Err(StorageError::io("linking the upload into place")(error)),
             }
-            0
-        };
-        paths::sync_dir(paths::parent_of(&target.path))
-            .map_err(StorageError::io("syncing the folder"))?;
-        self.storage.staging.forget_state(&self.key);
-        self.storage.usage.release(replaced);
+        }
+        // A file system without RENAME_NOREPLACE: a hard link is "create only if absent", then
+        // the staged name goes. A crash between the two leaves one file with both names; the
+        // staged one is removed at start (`Staging::repair`) and never written to before that
+        // (`Staging::open_data` refuses a staged file with another name).
+        match self.staging.link(&data, folder, leaf) {
+            Ok(()) => self.published = true,
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(StorageError::AlreadyExists);
+            }
+            Err(error) => return Err(StorageError::io("linking the upload into place")(error)),
+        }
+        crash_point::reach(CommitStep::Linked);
+        self.staging
+            .remove(&data)
+            .map_err(StorageError::io("removing the staged name"))?;
+        crash_point::reach(CommitStep::StagedNameRemoved);
         Ok(())
     }
+}
+
+/// Whether a rename failed only because the file system has no `RENAME_NOREPLACE`.
+fn is_unsupported(error: &io::Error) -> bool {
+    error.raw_os_error().is_some_and(|code| {
+        [Errno::INVAL, Errno::NOSYS, Errno::OPNOTSUPP]
+            .iter()
+            .any(|errno| errno.raw_os_error() == code)
+    })
 }
 
 impl Drop for FolderUpload {

@@ -1,12 +1,10 @@
-//! Space accounting: the quota over everything stored, and the disk's free space.
+//! Space accounting: the quota over everything stored (the disk's free space is asked of the
+//! root folder itself, [`crate::confined::Folder::free_space`]).
 //!
 //! `used` counts the bytes of every visible file and every partial upload on disk, plus, for
 //! each upload under way, the bytes it has yet to receive (reserved when it was accepted). So
 //! two uploads accepted at once can never together pass the quota.
 
-use std::fs;
-use std::io;
-use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use crate::error::StorageError;
@@ -55,34 +53,6 @@ impl Usage {
         let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
         *used = used.saturating_sub(bytes);
     }
-}
-
-/// Bytes available to this process on the file system holding `path`.
-pub(crate) fn free_space(path: &Path) -> io::Result<u64> {
-    let stat = rustix::fs::statvfs(path)?;
-    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
-}
-
-/// Sum of the sizes of all regular files under `dir` (not following symbolic links).
-pub(crate) fn bytes_under(dir: &Path) -> u64 {
-    let mut total = 0u64;
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        let Ok(entries) = fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                pending.push(entry.path());
-            } else if kind.is_file() {
-                total = total.saturating_add(entry.metadata().map(|m| m.len()).unwrap_or(0));
-            }
-        }
-    }
-    total
 }
 
 #[cfg(test)]
