@@ -238,6 +238,12 @@ impl StagedUpload for FolderUpload {
         if let Err(error) = self.collect_checkpoint(true) {
             tracing::warn!(name = %self.name, "a checkpoint of an interrupted upload failed: {error}");
         }
+        // Bytes past the latest hash state are not covered by it: free them first, so that on
+        // a full disk the checkpoint itself finds room.
+        let latest = self.latest.offset();
+        if latest >= self.saved && latest < self.written && self.file.set_len(latest).is_ok() {
+            self.written = latest;
+        }
         if let Err(error) = self.checkpoint() {
             tracing::warn!(name = %self.name, "could not checkpoint an interrupted upload: {error}");
         }

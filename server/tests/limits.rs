@@ -16,8 +16,12 @@ fn refused_code(event: ClientEvent) -> ErrorCode {
 }
 
 fn peer_code(result: Result<ClientEvent, ProtocolError>) -> ErrorCode {
+    peer_error(result).0
+}
+
+fn peer_error(result: Result<ClientEvent, ProtocolError>) -> (ErrorCode, String) {
     match result {
-        Err(ProtocolError::Peer { code, .. }) => code,
+        Err(ProtocolError::Peer { code, message }) => (code, message),
         other => panic!("expected the server to end the connection with an error, got {other:?}"),
     }
 }
@@ -67,7 +71,13 @@ fn disk_filling_during_an_upload_ends_it_with_disk_full_and_keeps_it_resumable()
         ClientEvent::PutReady { offset: 0 }
     );
     client.send_data_lenient(&body);
-    assert_eq!(peer_code(client.next_event()), ErrorCode::DiskFull);
+    let (code, message) = peer_error(client.next_event());
+    assert_eq!(code, ErrorCode::DiskFull);
+    let told = message
+        .split("resumable from byte ")
+        .nth(1)
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("the message does not say what was kept: {message}"));
 
     // Nothing visible, and the server still serves.
     let mut other = server.client();
@@ -87,9 +97,34 @@ fn disk_filling_during_an_upload_ends_it_with_disk_full_and_keeps_it_resumable()
         resumable > 0 && resumable <= 300_000 && resumable % HASH_UNIT_LEN == 0,
         "{resumable}"
     );
+    assert_eq!(resumable, told, "the client was told another offset");
     let (offset, outcome) = client.put("full", &body, false, true, tag(4));
     assert_eq!((offset, outcome), (resumable, ClientEvent::PutStored));
     assert_eq!(client.get("full").unwrap(), body);
+}
+
+#[test]
+fn disk_filling_before_anything_durable_says_nothing_was_kept_and_frees_the_space() {
+    let server = TestServer::start(|config| config.fault_disk_full_after = Some(1000));
+    let body = data(200_000, 6);
+    let mut client = server.client();
+    assert_eq!(
+        client.put_request("full", body.len() as u64, false, true, tag(6)),
+        ClientEvent::PutReady { offset: 0 }
+    );
+    client.send_data_lenient(&body);
+    let (code, message) = peer_error(client.next_event());
+    assert_eq!(code, ErrorCode::DiskFull);
+    assert!(
+        message.contains("nothing of the upload was kept"),
+        "{message}"
+    );
+    assert!(
+        server.staged_files().is_empty(),
+        "space nobody can resume is still held: {:?}",
+        server.staged_files()
+    );
+    assert_eq!(server.client().query("full", tag(6)), (None, None));
 }
 
 #[test]

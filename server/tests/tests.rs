@@ -5,6 +5,8 @@ mod support;
 
 mod basics;
 mod concurrency;
+mod crash_points;
+mod disk_full;
 mod integrity;
 mod limits;
 mod names;
@@ -13,4 +15,5 @@ mod resume;
 mod s3;
 mod seed_compat;
 mod shutdown;
+mod symlinks;
 mod tls;

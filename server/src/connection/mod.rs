@@ -136,10 +136,7 @@ impl Connection<'_> {
                     return;
                 }
                 if self.shared.shutdown.is_past_grace() {
-                    self.abort(
-                        ErrorCode::ShuttingDown,
-                        "the server is shutting down; the upload stays resumable",
-                    );
+                    self.abort(ErrorCode::ShuttingDown, "the server is shutting down");
                     return;
                 }
             }
@@ -295,10 +292,7 @@ impl Connection<'_> {
             Ok(()) => Flow::Continue,
             Err(error) => {
                 tracing::error!(peer = %self.peer, name = upload.name(), "upload storage failed: {error}");
-                self.abort(
-                    error.code(),
-                    &format!("{error}; the upload stays resumable"),
-                );
+                self.abort(error.code(), &error.to_string());
                 Flow::Stop
             }
         }
@@ -539,21 +533,30 @@ impl Connection<'_> {
     }
 
     /// Ends the connection with an `ERROR` (also in the middle of a transfer, where a request
-    /// can no longer be refused); an upload under way stays resumable.
-    fn abort(&mut self, code: ErrorCode, message: &str) {
-        self.conn.abort(code, message);
+    /// can no longer be refused). An upload under way is suspended first, and the message
+    /// tells the client what of it was kept.
+    fn abort(&mut self, code: ErrorCode, reason: &str) {
+        let message = match self.interrupt_upload(reason) {
+            Some(Left::Resumable(offset)) => {
+                format!("{reason}; the upload stays resumable from byte {offset}")
+            }
+            Some(Left::Removed) => {
+                format!("{reason}; nothing of the upload was kept, a retry starts over")
+            }
+            None => reason.to_owned(),
+        };
+        self.conn.abort(code, &message);
         let _ = self.flush();
-        self.interrupt_upload(message);
     }
 
-    /// Leaves an upload under way resumable (or removes it if nothing durable was staged).
-    fn interrupt_upload(&mut self, reason: &str) {
-        let Some(upload) = self.upload.take() else {
-            return;
-        };
+    /// Leaves an upload under way resumable (or removes it if nothing durable was staged);
+    /// returns which, if there was one.
+    fn interrupt_upload(&mut self, reason: &str) -> Option<Left> {
+        let upload = self.upload.take()?;
         let transfer = upload.transfer();
         let from = upload.start_offset();
-        let outcome = match upload.suspend() {
+        let left = upload.suspend();
+        let outcome = match left {
             Left::Resumable(offset) => {
                 format!("interrupted ({reason}); resumable from byte {offset}")
             }
@@ -561,6 +564,7 @@ impl Connection<'_> {
         };
         tracing::debug!(name = transfer.name, from, "upload interrupted");
         transfer.finished(self.peer, &outcome);
+        Some(left)
     }
 
     /// Writes what the machine has queued.
