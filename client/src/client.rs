@@ -97,7 +97,9 @@ impl Client {
             .and_then(|mut link| {
                 let result = op(&mut link, attempt);
                 // A refusal leaves the connection usable; anything else may have broken it.
-                if matches!(result, Ok(_) | Err(ClientError::Refused { .. }))
+                if result
+                    .as_ref()
+                    .map_or_else(ClientError::leaves_connection_usable, |_| true)
                     && !link.conn.is_closed()
                 {
                     self.link = Some(link);
@@ -120,6 +122,15 @@ impl Client {
     /// Uploads `size` bytes read from `source` (from its start) as `name`. On a retry the
     /// source is read again from the offset the server answers; the bytes before it are only
     /// hashed (read locally), never sent again. Returns once the file is durable on the server.
+    ///
+    /// Without `opts.overwrite`, a name that exists is refused unless it holds exactly these
+    /// bytes: then the report says [`PutOutcome::AlreadyStored`] and nothing is sent. To find
+    /// out, the client asks the server for the stored file's size and digest (after the
+    /// refusal, or with the resume query of a large upload) and reads `source` once to hash
+    /// it, only if the sizes match. A stored file of the same size whose digest the server
+    /// does not know is refused as [`ClientError::ExistsUnconfirmed`].
+    ///
+    /// [`PutOutcome::AlreadyStored`]: crate::PutOutcome::AlreadyStored
     pub fn put_from<R: Read + Seek>(
         &mut self,
         source: &mut R,
@@ -133,12 +144,13 @@ impl Client {
         let mut upload = Upload::new(name, size, tag, opts.overwrite, self.options.chunk_size);
         upload.resume_first = opts.resume && self.options.resume;
         upload.resume_retries = self.options.resume;
-        let (digest, attempts) =
+        let (finished, attempts) =
             self.retrying(|link, attempt| upload.attempt(link, source, attempt, progress))?;
         Ok(PutReport {
             name: name.to_owned(),
             size,
-            digest,
+            digest: finished.digest,
+            outcome: finished.outcome,
             resumed_from: upload.resumed_from,
             attempts,
             bytes_sent: upload.bytes_sent,

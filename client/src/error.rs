@@ -46,6 +46,20 @@ pub enum ClientError {
         /// The server's own message.
         message: String,
     },
+    /// An upload that may not overwrite was refused because the name exists, and the stored
+    /// file has the upload's size but the server keeps no digest for it, so it cannot be
+    /// confirmed identical. Nothing was sent; the connection stays usable.
+    #[error(
+        "server refused upload: name already exists, and a file of the same size ({size} bytes) \
+         is stored; its digest is unknown to the server, so it cannot be confirmed identical; \
+         use --overwrite to replace it"
+    )]
+    ExistsUnconfirmed {
+        /// The upload's name.
+        name: String,
+        /// The size of both the stored and the local file.
+        size: u64,
+    },
     /// Data did not match its digest: nothing was stored or kept under the final name.
     #[error("integrity check failed for {name:?}: {reason}")]
     Integrity {
@@ -202,13 +216,22 @@ impl ClientError {
                 _ => EXIT_CONNECTION,
             },
             ClientError::Protocol(_) => EXIT_CONNECTION,
-            ClientError::Refused { .. } => EXIT_REFUSED,
+            ClientError::Refused { .. } | ClientError::ExistsUnconfirmed { .. } => EXIT_REFUSED,
             ClientError::Integrity { .. } => EXIT_INTEGRITY,
             ClientError::InvalidName { .. } => EXIT_USAGE,
             ClientError::Local { .. }
             | ClientError::SourceChanged { .. }
             | ClientError::Internal(_) => EXIT_OTHER,
         }
+    }
+
+    /// Whether the connection stays usable after this error: the server answered and waits
+    /// for the next request.
+    pub(crate) fn leaves_connection_usable(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Refused { .. } | ClientError::ExistsUnconfirmed { .. }
+        )
     }
 
     /// Whether a new connection might succeed where this one failed: the connection was lost,
@@ -281,6 +304,29 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "server refused upload: name already exists; use --overwrite"
+        );
+        assert_eq!(error.exit_code(), EXIT_REFUSED);
+        assert!(!error.is_transient());
+    }
+
+    #[test]
+    fn an_unconfirmed_existing_file_is_a_refusal_that_says_why() {
+        let error = ClientError::ExistsUnconfirmed {
+            name: "f".into(),
+            size: 5,
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("a file of the same size (5 bytes) is stored"),
+            "{message}"
+        );
+        assert!(
+            message.contains("its digest is unknown to the server"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("use --overwrite to replace it"),
+            "{message}"
         );
         assert_eq!(error.exit_code(), EXIT_REFUSED);
         assert!(!error.is_transient());

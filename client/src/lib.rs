@@ -49,7 +49,9 @@
 //!
 //! ## Guarantees
 //!
-//! - An upload returns `Ok` only when the server has verified its digest and made it durable.
+//! - An upload returns `Ok` only when the server has verified its digest and made it durable,
+//!   or, without overwrite, when the server already holds a file of the same size and BLAKE3
+//!   digest under the name ([`PutOutcome::AlreadyStored`]: a re-run after a lost `ACK`).
 //! - A download returns `Ok` only when every byte matched the server's digest;
 //!   [`Client::get_file`] writes a partial file beside the target and renames it into place
 //!   only then.
@@ -60,6 +62,7 @@
 mod client;
 mod download;
 mod error;
+mod existing;
 mod files;
 mod known_servers;
 mod link;
@@ -77,7 +80,9 @@ pub use crate::error::{
 };
 pub use crate::files::{PARTIAL_SUFFIX, partial_path};
 pub use crate::known_servers::{config_dir, record as record_known_server};
-pub use crate::options::{ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutReport};
+pub use crate::options::{
+    ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutOutcome, PutReport,
+};
 pub use crate::security::{Fingerprint, FingerprintError, Security, Trust};
 pub use crate::tag::{file_tag, name_tag};
 pub use crate::time::utc_time;

@@ -105,6 +105,19 @@ pub struct Progress {
     pub attempt: u32,
 }
 
+/// How a successful upload ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PutOutcome {
+    /// The server stored the bytes this upload sent (in this run, possibly over several
+    /// attempts).
+    Uploaded,
+    /// An upload that may not overwrite found a file with the same size and BLAKE3 digest
+    /// already stored under the name (typically one whose `ACK` was lost): nothing was sent
+    /// and the stored file was left untouched.
+    AlreadyStored,
+}
+
 /// What a completed upload did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PutReport {
@@ -112,8 +125,11 @@ pub struct PutReport {
     pub name: String,
     /// Size of the file.
     pub size: u64,
-    /// BLAKE3 digest of the file, as the server verified it.
+    /// BLAKE3 digest of the file, as the server verified it (for
+    /// [`PutOutcome::AlreadyStored`]: as the server recorded it, equal to the local file's).
     pub digest: Digest,
+    /// Whether this upload stored the file or found it stored already.
+    pub outcome: PutOutcome,
     /// Offset the last attempt started from (above 0 when it resumed).
     pub resumed_from: u64,
     /// Attempts made, 1 if no retry was needed.

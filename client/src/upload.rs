@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use ferry_protocol::{ClientEvent, Digest, ErrorCode, FileHasher, HashCheckpoint, SourceTag};
 
 use crate::error::ClientError;
+use crate::existing::{self, Existing, StoredFile};
 use crate::link::{Link, no_data, unexpected};
-use crate::options::Progress;
+use crate::options::{Progress, PutOutcome};
 
 /// Hash checkpoints kept from the last bytes sent, so that a resumed attempt can usually
 /// continue hashing at the server's offset without reading the prefix again.
@@ -22,6 +23,15 @@ const SPARSE_EVERY: u64 = 64 * 1024 * 1024;
 /// the local prefix up to it first: the server waits for data only up to its idle timeout,
 /// while hashing a large prefix can take longer.
 const PREHASH_MIN: u64 = 64 * 1024 * 1024;
+
+/// How an upload ended well: the digest of the stored file, and whether this upload stored it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Finished {
+    /// The stored file's digest, equal to the local file's.
+    pub(crate) digest: Digest,
+    /// Whether this upload's bytes were stored or an identical file was there already.
+    pub(crate) outcome: PutOutcome,
+}
 
 /// An upload in progress, across attempts.
 pub(crate) struct Upload<'a> {
@@ -42,6 +52,8 @@ pub(crate) struct Upload<'a> {
     prepared: Option<FileHasher>,
     /// The digest sent in `DONE`, once an attempt got that far.
     done_sent: Option<Digest>,
+    /// The source's whole-file digest, once computed to compare with a stored file.
+    local_digest: Option<Digest>,
     buf: Vec<u8>,
 }
 
@@ -68,6 +80,7 @@ impl<'a> Upload<'a> {
             sparse: BTreeMap::new(),
             prepared: None,
             done_sent: None,
+            local_digest: None,
             buf: vec![0; chunk],
         }
     }
@@ -79,14 +92,18 @@ impl<'a> Upload<'a> {
         source: &mut R,
         attempt: u32,
         progress: &mut dyn FnMut(Progress),
-    ) -> Result<Digest, ClientError> {
+    ) -> Result<Finished, ClientError> {
         let resume = if attempt == 1 {
             self.resume_first
         } else {
             self.resume_retries
         };
-        if resume && attempt == 1 && self.size >= PREHASH_MIN {
-            self.prepare(link, source)?;
+        if resume
+            && attempt == 1
+            && self.size >= PREHASH_MIN
+            && let Some(finished) = self.prepare(link, source)?
+        {
+            return Ok(finished);
         }
         link.conn
             .put(self.name, self.size, self.overwrite, resume, self.tag)?;
@@ -94,7 +111,9 @@ impl<'a> Upload<'a> {
         let offset =
             match link.next_event("waiting for the server to accept the upload", &mut no_data)? {
                 ClientEvent::PutReady { offset } => offset,
-                ClientEvent::Refused { code, message } => return self.refused(link, code, message),
+                ClientEvent::Refused { code, message } => {
+                    return self.refused(link, source, code, message);
+                }
                 other => return Err(unexpected(&other, "waiting for PUT_READY").into()),
             };
         self.resumed_from = offset;
@@ -113,16 +132,9 @@ impl<'a> Upload<'a> {
             let want = usize::try_from(self.size - position)
                 .map_or(self.buf.len(), |left| left.min(self.buf.len()));
             let chunk = &mut self.buf[..want];
-            if let Err(error) = source.read_exact(chunk) {
-                return Err(if error.kind() == io::ErrorKind::UnexpectedEof {
-                    ClientError::SourceChanged {
-                        name: self.name.to_owned(),
-                        reason: format!("it ended before its declared size of {} bytes", self.size),
-                    }
-                } else {
-                    read_error(self.name, error)
-                });
-            }
+            source
+                .read_exact(chunk)
+                .map_err(|e| source_error(self.name, self.size, e))?;
             hasher.update(chunk);
             link.send_data(chunk)?;
             position += want as u64;
@@ -139,7 +151,10 @@ impl<'a> Upload<'a> {
         link.flush("finishing the upload")?;
         self.done_sent = Some(digest);
         match link.next_event("waiting for the server to store the upload", &mut no_data)? {
-            ClientEvent::PutStored => Ok(digest),
+            ClientEvent::PutStored => Ok(Finished {
+                digest,
+                outcome: PutOutcome::Uploaded,
+            }),
             ClientEvent::Refused {
                 code: ErrorCode::DigestMismatch,
                 message,
@@ -150,61 +165,56 @@ impl<'a> Upload<'a> {
                      the source may have changed while it was read, so nothing was stored"
                 ),
             }),
-            ClientEvent::Refused { code, message } => self.refused(link, code, message),
+            ClientEvent::Refused { code, message } => self.refused(link, source, code, message),
             other => Err(unexpected(&other, "waiting for the upload's ACK").into()),
         }
     }
 
-    /// A refusal. One case is not a failure: an earlier attempt sent `DONE` and lost the
-    /// connection before the `ACK`, so the file is already stored; the server then refuses the
-    /// retry as existing, and a stored file of the same size confirms the earlier commit.
-    fn refused(
+    /// A refusal. One kind is not a failure: the name exists and holds exactly the bytes of
+    /// this upload (same size and digest). That happens when an earlier attempt or run sent
+    /// `DONE` and lost the connection before the `ACK`: the file is stored. The server is asked
+    /// what it holds (one `QUERY`, only after such a refusal), and the local file is hashed
+    /// only if the sizes match and the server knows its digest.
+    fn refused<R: Read + Seek>(
         &mut self,
         link: &mut Link,
+        source: &mut R,
         code: ErrorCode,
         message: String,
-    ) -> Result<Digest, ClientError> {
-        if let (ErrorCode::AlreadyExists, Some(digest), false) =
-            (code, self.done_sent, self.overwrite)
-        {
-            link.conn.query(self.name, self.tag)?;
-            link.flush("asking whether the upload was stored")?;
-            if let ClientEvent::QueryReply {
-                stored_size: Some(stored),
-                stored_digest: Some(stored_digest),
-                ..
-            } = link.next_event("asking whether the upload was stored", &mut no_data)?
-                && stored == self.size
-                && stored_digest == digest
-            {
-                tracing::info!(
-                    name = self.name,
-                    "upload was stored before the connection was lost"
-                );
-                return Ok(digest);
-            }
-        }
-        Err(ClientError::Refused {
+    ) -> Result<Finished, ClientError> {
+        let refusal = ClientError::Refused {
             request: "upload",
             code,
             message,
-        })
+        };
+        if code != ErrorCode::AlreadyExists || self.overwrite {
+            return Err(refusal);
+        }
+        let Some((stored, _)) = self.query(link, "asking what is stored under the name")? else {
+            return Err(refusal);
+        };
+        match self.compare(source, stored)? {
+            Existing::Identical(digest) => Ok(self.already_stored(digest)),
+            Existing::Unconfirmed => Err(ClientError::ExistsUnconfirmed {
+                name: self.name.to_owned(),
+                size: self.size,
+            }),
+            Existing::Different => Err(refusal),
+        }
     }
 
-    /// Asks the server how much of a partial upload it holds and hashes the local prefix up to
-    /// there, before `PUT` starts the server's idle clock.
+    /// Asks the server for its resumable offset and hashes the local prefix up to there, before
+    /// `PUT` starts the server's idle clock. The same answer says whether a file is stored
+    /// under the name: if it holds this upload's bytes, the upload is done without a `PUT`.
     fn prepare<R: Read + Seek>(
         &mut self,
         link: &mut Link,
         source: &mut R,
-    ) -> Result<(), ClientError> {
-        link.conn.query(self.name, self.tag)?;
-        link.flush("asking for a resumable offset")?;
-        let event = link.next_event("asking for a resumable offset", &mut no_data)?;
-        if let ClientEvent::QueryReply {
-            partial_offset: Some(offset),
-            ..
-        } = event
+    ) -> Result<Option<Finished>, ClientError> {
+        let Some((stored, partial)) = self.query(link, "asking for a resumable offset")? else {
+            return Ok(None);
+        };
+        if let Some(offset) = partial
             && offset > 0
             && offset <= self.size
         {
@@ -215,7 +225,80 @@ impl<'a> Upload<'a> {
             );
             self.prepared = Some(self.hasher_at(source, offset)?);
         }
-        Ok(())
+        if !self.overwrite
+            && stored.size.is_some()
+            && let Existing::Identical(digest) = self.compare(source, stored)?
+        {
+            return Ok(Some(self.already_stored(digest)));
+        }
+        Ok(None)
+    }
+
+    /// What the server holds under the name: the stored file, and the resumable offset of a
+    /// partial upload with this upload's tag. `None` if the server refuses to say.
+    fn query(
+        &self,
+        link: &mut Link,
+        during: &'static str,
+    ) -> Result<Option<(StoredFile, Option<u64>)>, ClientError> {
+        link.conn.query(self.name, self.tag)?;
+        link.flush(during)?;
+        match link.next_event(during, &mut no_data)? {
+            ClientEvent::QueryReply {
+                stored_size,
+                stored_digest,
+                partial_offset,
+            } => Ok(Some((
+                StoredFile {
+                    size: stored_size,
+                    digest: stored_digest,
+                },
+                partial_offset,
+            ))),
+            ClientEvent::Refused { .. } => Ok(None),
+            other => Err(unexpected(&other, during).into()),
+        }
+    }
+
+    /// Compares the stored file with the source, hashing the source only if needed.
+    fn compare<R: Read + Seek>(
+        &mut self,
+        source: &mut R,
+        stored: StoredFile,
+    ) -> Result<Existing, ClientError> {
+        let size = self.size;
+        existing::judge(stored, size, || self.whole_digest(source))
+    }
+
+    /// The end of an upload whose bytes are stored: by this upload if it sent `DONE` with this
+    /// digest (and lost the `ACK`), else by someone before it.
+    fn already_stored(&self, digest: Digest) -> Finished {
+        let outcome = if self.done_sent == Some(digest) {
+            tracing::info!(
+                name = self.name,
+                "upload was stored before the connection was lost"
+            );
+            PutOutcome::Uploaded
+        } else {
+            tracing::info!(name = self.name, %digest, "an identical file is already stored");
+            PutOutcome::AlreadyStored
+        };
+        Finished { digest, outcome }
+    }
+
+    /// The source's whole-file digest: the one sent in `DONE` if an attempt got that far, else
+    /// computed once per upload by reading the source (from the nearest checkpoint or prepared
+    /// prefix, else from its start).
+    fn whole_digest<R: Read + Seek>(&mut self, source: &mut R) -> Result<Digest, ClientError> {
+        if let Some(digest) = self.done_sent.or(self.local_digest) {
+            return Ok(digest);
+        }
+        // `hasher_at` takes the prepared hasher; a later `PUT` may still resume from it.
+        let prepared = self.prepared.clone();
+        let digest = self.hasher_at(source, self.size)?.finalize();
+        self.prepared = prepared;
+        self.local_digest = Some(digest);
+        Ok(digest)
     }
 
     /// A hasher positioned at `offset`: prepared, or from the nearest kept checkpoint at or
@@ -254,7 +337,7 @@ impl<'a> Upload<'a> {
             let chunk = &mut self.buf[..want];
             source
                 .read_exact(chunk)
-                .map_err(|e| read_error(self.name, e))?;
+                .map_err(|e| source_error(self.name, self.size, e))?;
             hasher.update(chunk);
             position += want as u64;
         }
@@ -281,6 +364,18 @@ impl<'a> Upload<'a> {
 
     fn read_error(&self, source: io::Error) -> ClientError {
         read_error(self.name, source)
+    }
+}
+
+/// A failed read of the source: one that ended early means the source shrank.
+fn source_error(name: &str, size: u64, error: io::Error) -> ClientError {
+    if error.kind() == io::ErrorKind::UnexpectedEof {
+        ClientError::SourceChanged {
+            name: name.to_owned(),
+            reason: format!("it ended before its declared size of {size} bytes"),
+        }
+    } else {
+        read_error(name, error)
     }
 }
 

@@ -385,6 +385,7 @@ fn help_documents_the_exit_codes() {
     let addr = "127.0.0.1:9".parse().unwrap();
     let run = ferry(addr, work.path(), &["--help"]).ok();
     for line in [
+        "0  success (put: also a name that already holds the same bytes, reported as already stored)",
         "3  connection error",
         "4  refused by the server",
         "5  integrity failure",

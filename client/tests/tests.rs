@@ -4,5 +4,6 @@
 
 mod cli;
 mod library;
+mod reupload;
 mod security;
 mod support;

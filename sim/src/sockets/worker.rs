@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_client::{Client, ClientError, ClientOptions, ErrorCode, PutOptions};
+use ferry_client::{Client, ClientError, ClientOptions, ErrorCode, PutOptions, PutOutcome};
 use rand::RngExt;
 
 use super::balancer::Balancer;
@@ -264,13 +264,13 @@ fn execute(
             summary.bytes_moved += report.bytes_sent;
             summary.resumes += u64::from(report.attempts - 1);
             summary.resumed_mid_file += u64::from(report.resumed_from > 0);
-            Outcome::Stored
+            put_outcome(report.outcome)
         }),
         Op::PutShared { name, content } => put(client, name, content, false).map(|report| {
             summary.bytes_moved += report.bytes_sent;
             summary.resumes += u64::from(report.attempts - 1);
             summary.resumed_mid_file += u64::from(report.resumed_from > 0);
-            Outcome::Stored
+            put_outcome(report.outcome)
         }),
         Op::Get { name } => {
             let full = ctx.full(name);
@@ -439,6 +439,16 @@ fn settle_uncertain(ctx: &RunCtx, run: &mut ClientRun, op: &Op, outcome: Outcome
         _ => {}
     }
     Verdict::Ok
+}
+
+/// What a successful upload means to the judge. A name that already held the same bytes (two
+/// empty files, say) was not stored by this step: to the model that is a refusal for an
+/// existing name, whose content it keeps (the bytes are the same).
+fn put_outcome(outcome: PutOutcome) -> Outcome {
+    match outcome {
+        PutOutcome::AlreadyStored => Outcome::Refused(ErrorCode::AlreadyExists),
+        _ => Outcome::Stored,
+    }
 }
 
 fn describe(outcome: &Outcome) -> String {

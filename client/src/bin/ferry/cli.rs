@@ -7,11 +7,12 @@ use clap::{Parser, Subcommand};
 /// Printed after `--help`: what scripts can rely on.
 const AFTER_HELP: &str = "\
 Exit codes:
-  0  success
+  0  success (put: also a name that already holds the same bytes, reported as already stored)
   1  other error (local file, internal)
   2  usage error (bad arguments or file name)
   3  connection error (server unreachable, or the connection was lost and retries ran out)
-  4  refused by the server (exists without --overwrite, no such file, not authorised, ...)
+  4  refused by the server (exists with other bytes and no --overwrite, no such file,
+     not authorised, ...)
   5  integrity failure (data did not match its BLAKE3 digest; nothing was kept)
 
 When several files fail, the exit code is that of the first failure.
@@ -84,7 +85,9 @@ pub enum Command {
         /// Upload folders with everything in them, keeping relative paths as names.
         #[arg(short, long)]
         recursive: bool,
-        /// Replace files that already exist on the server.
+        /// Replace files that already exist on the server. Without it, an existing name is
+        /// refused, unless it holds the same bytes (same size and BLAKE3 digest): then the file
+        /// counts as done ("already stored", exit code 0).
         #[arg(long)]
         overwrite: bool,
         /// Transfers to run in parallel, each on its own connection.

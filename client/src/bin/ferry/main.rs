@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use ferry_client::{
     Client, ClientError, ClientOptions, Digest, EXIT_OTHER, EXIT_USAGE, GetOptions, PutOptions,
-    Security, Trust,
+    PutOutcome, PutReport, Security, Trust,
 };
 use serde::Serialize;
 
@@ -109,6 +109,11 @@ fn host_of(server: &str) -> String {
         .to_owned()
 }
 
+/// `put`'s status of a file this run stored.
+const STORED: &str = "stored";
+/// `put`'s status of a file the server already held with the same size and digest.
+const ALREADY_STORED: &str = "already_stored";
+
 /// One file's outcome, for `--json`.
 #[derive(Serialize)]
 struct FileResult {
@@ -116,6 +121,9 @@ struct FileResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     local: Option<PathBuf>,
     ok: bool,
+    /// For `put`: [`STORED`] or [`ALREADY_STORED`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,6 +152,7 @@ impl FileResult {
             name,
             local: Some(local.to_path_buf()),
             ok: true,
+            status: None,
             size: Some(size),
             digest: Some(digest.to_hex()),
             resumed_from: Some(resumed_from),
@@ -153,12 +162,32 @@ impl FileResult {
         }
     }
 
+    /// A file uploaded, or found stored already.
+    fn put(report: &PutReport, local: &Path) -> Self {
+        let status = match report.outcome {
+            PutOutcome::AlreadyStored => ALREADY_STORED,
+            _ => STORED,
+        };
+        FileResult {
+            status: Some(status),
+            ..FileResult::moved(
+                report.name.clone(),
+                local,
+                report.size,
+                &report.digest,
+                report.resumed_from,
+                report.attempts,
+            )
+        }
+    }
+
     /// A file removed.
     fn removed(name: &str) -> Self {
         FileResult {
             name: name.to_owned(),
             local: None,
             ok: true,
+            status: None,
             size: None,
             digest: None,
             resumed_from: None,
@@ -173,6 +202,7 @@ impl FileResult {
             name: name.to_owned(),
             local,
             ok: false,
+            status: None,
             size: None,
             digest: None,
             resumed_from: None,
@@ -188,7 +218,43 @@ impl FileResult {
 struct RunResult<'a> {
     command: &'a str,
     ok: bool,
+    /// For `put`: how many files ended which way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<PutSummary>,
     results: Vec<FileResult>,
+}
+
+/// How many files of a `put` were stored, found stored already, or failed.
+#[derive(Serialize, Default)]
+struct PutSummary {
+    stored: usize,
+    already_stored: usize,
+    failed: usize,
+}
+
+impl PutSummary {
+    /// Counts the results of a `put`.
+    fn of(results: &[FileResult]) -> Self {
+        let mut summary = PutSummary::default();
+        for result in results {
+            match result.status {
+                _ if !result.ok => summary.failed += 1,
+                Some(ALREADY_STORED) => summary.already_stored += 1,
+                _ => summary.stored += 1,
+            }
+        }
+        summary
+    }
+}
+
+impl std::fmt::Display for PutSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} stored, {} already stored, {} failed",
+            self.stored, self.already_stored, self.failed
+        )
+    }
 }
 
 /// One listing entry, for `--json`.
@@ -233,21 +299,8 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
                 &display,
                 &|client, job, progress| {
                     let report = client.put_file(&job.local, &job.name, &put_options, progress)?;
-                    display.result(&format!(
-                        "stored {} ({} bytes, blake3 {}){}",
-                        report.name,
-                        report.size,
-                        report.digest,
-                        resumed_note(report.resumed_from)
-                    ));
-                    Ok(FileResult::moved(
-                        report.name,
-                        &job.local,
-                        report.size,
-                        &report.digest,
-                        report.resumed_from,
-                        report.attempts,
-                    ))
+                    display.result(&put_line(&report));
+                    Ok(FileResult::put(&report, &job.local))
                 },
             );
             Ok(conclude("put", &planned, results, &display))
@@ -361,12 +414,36 @@ fn conclude(
             })
         })
         .collect();
+    let summary = (command == "put").then(|| PutSummary::of(&results));
+    if let Some(summary) = &summary
+        && jobs.len() > 1
+    {
+        display.result(&format!("put {} files: {summary}", jobs.len()));
+    }
     display.finish(&RunResult {
         command,
         ok: code == 0,
+        summary,
         results,
     });
     code
+}
+
+/// The result line of one upload.
+fn put_line(report: &PutReport) -> String {
+    match report.outcome {
+        PutOutcome::AlreadyStored => format!(
+            "already stored: {} (identical, {} bytes, blake3 {})",
+            report.name, report.size, report.digest
+        ),
+        _ => format!(
+            "stored {} ({} bytes, blake3 {}){}",
+            report.name,
+            report.size,
+            report.digest,
+            resumed_note(report.resumed_from)
+        ),
+    }
 }
 
 fn resumed_note(offset: u64) -> String {
