@@ -334,6 +334,7 @@ fn modified_time(status: &Status) -> SystemTime {
 mod tests {
     use super::*;
     use ferry_protocol::FileHasher;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn saved_state_round_trips_and_rejects_corruption() {
@@ -356,6 +357,79 @@ mod tests {
             assert!(SavedState::decode(&torn).is_none(), "byte {i}");
         }
         assert!(SavedState::decode(&bytes[..bytes.len() - 3]).is_none());
+    }
+
+    /// A root with its staging folder, the staging area and its folder handle.
+    fn staging_in(root: &tempfile::TempDir) -> (Staging, Folder) {
+        let staging = Staging::new(Arc::new(Folder::open(root.path()).unwrap()));
+        let folder = staging.folder().unwrap();
+        (staging, folder)
+    }
+
+    #[test]
+    fn staged_data_with_a_second_name_is_never_opened_for_writing() {
+        let root = tempfile::tempdir().unwrap();
+        let (_, folder) = staging_in(&root);
+        let key = PartialKey::new("victim", &SourceTag([1; 16]));
+        let visible = root.path().join("victim");
+        std::fs::write(&visible, b"confirmed bytes").unwrap();
+        let staged = root.path().join(STAGING_DIR).join(Staging::data_name(&key));
+        std::fs::hard_link(&visible, &staged).unwrap();
+
+        let (_, before) = Staging::open_data(&folder, &key, 0).unwrap();
+        assert_eq!(before, 0, "a fresh staged file, not the linked one");
+        assert_eq!(std::fs::read(&visible).unwrap(), b"confirmed bytes");
+        assert_eq!(std::fs::metadata(&visible).unwrap().nlink(), 1);
+    }
+
+    #[test]
+    fn a_checkpoint_over_staged_data_with_a_second_name_is_not_believed() {
+        let root = tempfile::tempdir().unwrap();
+        let (staging, folder) = staging_in(&root);
+        let tag = SourceTag([2; 16]);
+        let key = PartialKey::new("victim", &tag);
+        let visible = root.path().join("victim");
+        std::fs::write(&visible, vec![5u8; 100_000]).unwrap();
+        std::fs::hard_link(
+            &visible,
+            root.path().join(STAGING_DIR).join(Staging::data_name(&key)),
+        )
+        .unwrap();
+        let mut hasher = FileHasher::new();
+        hasher.update(&vec![5u8; 65_536]);
+        let state = SavedState {
+            name: "victim".into(),
+            tag,
+            size: 100_000,
+            checkpoint: hasher.checkpoint(),
+        };
+        Staging::save(&folder, &key, &state).unwrap();
+        assert!(staging.load(&key, "victim", &tag).is_none());
+    }
+
+    #[test]
+    fn repair_removes_linked_staged_data_planted_links_and_half_written_checkpoints() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let (staging, _) = staging_in(&root);
+        let dir = root.path().join(STAGING_DIR);
+        let visible = root.path().join("victim");
+        std::fs::write(&visible, b"confirmed").unwrap();
+        std::fs::hard_link(&visible, dir.join("aaaa.part")).unwrap();
+        std::fs::write(dir.join("aaaa.ckpt"), b"state").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.join("bbbb.part")).unwrap();
+        std::fs::write(dir.join("cccc.ckpt.1.2.tmp"), b"").unwrap();
+        std::fs::write(dir.join("dddd.part"), b"partial").unwrap();
+
+        assert_eq!(staging.repair().unwrap(), 3);
+        let mut left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["dddd.part"]);
+        assert_eq!(std::fs::read(&visible).unwrap(), b"confirmed");
+        assert_eq!(std::fs::metadata(&visible).unwrap().nlink(), 1);
     }
 
     #[test]

@@ -178,10 +178,17 @@ impl S3Store {
     }
 
     /// Records the digest of the version `etag` of `name` (which may not exist yet: an upload
-    /// records its digest just before completing, so no reader ever sees the file without it).
-    pub(crate) fn write_digest(&self, name: &str, etag: &str, digest: &Digest) {
+    /// records its digest just before completing, so no reader ever sees the file without it,
+    /// and a failure here fails the commit, so that every visible file's digest is known: an
+    /// identical re-upload is then confirmed without sending its bytes).
+    pub(crate) fn write_digest(
+        &self,
+        name: &str,
+        etag: &str,
+        digest: &Digest,
+    ) -> Result<(), S3Error> {
         let key = self.key(&record_key(DIGESTS_DIR, name));
-        record_digest(&self.client, &key, name, etag, digest);
+        record_digest(&self.client, &key, name, etag, digest)
     }
 
     /// The digest recorded for the version `etag` of `name`, if any.
@@ -468,13 +475,18 @@ impl FileContent for S3File {
     }
 
     fn remember_digest(&self, digest: &Digest) {
-        record_digest(
+        if let Err(error) = record_digest(
             &self.client,
             &self.digest_key,
             &self.name,
             &self.object.etag,
             digest,
-        );
+        ) {
+            tracing::warn!(
+                name = self.name,
+                "could not record a computed digest: {error}"
+            );
+        }
     }
 }
 
@@ -489,18 +501,21 @@ fn read_digests(client: &S3Client, key: &str, name: &str) -> Option<DigestRecord
 /// Adds the version `etag` to the digest record of `name` at `key`. (Uploads of a name take
 /// turns, so only a download remembering a digest can race with them; the loser's entry is
 /// computed again by a later download.)
-fn record_digest(client: &S3Client, key: &str, name: &str, etag: &str, digest: &Digest) {
+fn record_digest(
+    client: &S3Client,
+    key: &str,
+    name: &str,
+    etag: &str,
+    digest: &Digest,
+) -> Result<(), S3Error> {
     let mut record = read_digests(client, key, name).unwrap_or_else(|| DigestRecord {
         name: name.to_owned(),
         versions: Vec::new(),
     });
     record.add(etag, *digest);
-    if let Err(error) = client.put(key, &record.encode(), PutCondition::Always) {
-        tracing::warn!(
-            name,
-            "could not record a digest (downloads will compute it): {error}"
-        );
-    }
+    client
+        .put(key, &record.encode(), PutCondition::Always)
+        .map(|_| ())
 }
 
 #[cfg(test)]

@@ -453,7 +453,9 @@ impl S3Upload {
             // The whole file is in memory: one request.
             None => {
                 let etag = single_etag(&self.buffer);
-                self.store.write_digest(&self.name, &etag, digest);
+                self.store
+                    .write_digest(&self.name, &etag, digest)
+                    .map_err(s3_error("recording the digest"))?;
                 predicted = Some(etag);
                 client.put(&self.key, &self.buffer, condition)
             }
@@ -476,7 +478,7 @@ impl S3Upload {
                     let etags = parts.iter().map(|(_, etag)| etag.as_str());
                     predicted = multipart_etag(etags);
                     if let Some(etag) = &predicted {
-                        self.store.write_digest(&self.name, etag, digest);
+                        self.store.write_digest(&self.name, etag, digest)?;
                     }
                     client.complete_multipart(&self.key, id, &parts, condition)
                 })
@@ -512,8 +514,10 @@ impl S3Upload {
             Err(error) => return Err(s3_error("completing the upload")(error)),
         };
         // A store whose ETags are not the usual MD5s: recorded now instead.
-        if predicted.as_ref() != Some(&etag) {
-            self.store.write_digest(&self.name, &etag, digest);
+        if predicted.as_ref() != Some(&etag)
+            && let Err(error) = self.store.write_digest(&self.name, &etag, digest)
+        {
+            tracing::warn!(name = %self.name, "could not record the digest of a stored file: {error}");
         }
         if let Some(ledger) = self.ledger.take() {
             self.store.delete_upload_record(&self.name, &ledger.etag);
