@@ -66,7 +66,8 @@
 //!   byte tells a TLS client from a plaintext one, which is answered in plaintext that TLS is
 //!   required. [`TlsIdentity::load_or_create`] makes and keeps a self-signed certificate. With
 //!   [`ServerConfig::tokens`], the `HELLO`'s token must match a hashed entry (constant-time);
-//!   its rights and folder then bound every request, and failures are logged and slowed.
+//!   its rights and folder then bound every request; wrong tokens are logged, and capped per
+//!   address and overall before any token is looked at.
 //!   [`ServerConfig::new`] leaves both off; the `ferryd` binary turns TLS on by default.
 //! - **Shutdown** stops accepting, refuses new requests, gives transfers a grace period and then
 //!   ends them; uploads stay resumable, and after a `kill -9` no partial file is ever visible.
@@ -94,7 +95,10 @@ mod transfer_log;
 mod upload;
 mod usage;
 
-pub use crate::auth::{Rights, Tokens, TokensError, token_line};
+pub use crate::auth::{
+    MIN_TOKEN_BITS, Rights, Tokens, TokensError, WeakToken, check_token_strength, generate_token,
+    token_line,
+};
 pub use crate::config::{
     DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FILE_SIZE,
     DEFAULT_S3_PART_SIZE, ServerConfig,

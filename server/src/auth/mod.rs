@@ -9,82 +9,33 @@
 //! sha256:2c26b46…7e7425e7ae ro      photos/alice
 //! ```
 //!
-//! `ferryd hash-token` prints such a line. Tokens should be long random strings (say 32 random
-//! bytes in hex): a plain SHA-256 is then as good as a slow password hash. A presented token is
-//! hashed and compared with every line in constant time. Failed attempts are logged and each
-//! one from the same address waits longer before its refusal.
+//! `ferryd hash-token` prints such a line, and refuses a token with less than 128 bits of
+//! estimated entropy ([`check_token_strength`]): a plain SHA-256 of such a token is as good as a
+//! slow password hash. A presented token is hashed and compared with every line in constant
+//! time, once the guess caps ([`guesses`]) admit the attempt: an address, and the server as a
+//! whole, may only try so many tokens a second, and a correct token never resets that.
+//!
+//! - `grant`: what an accepted token allows, and its folder's names in and out.
+//! - `guesses`: the caps on attempts, on a clock passed in.
+//! - `strength`: the entropy estimate, and `--generate`.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
-use ferry_protocol::validate_name;
+use ferry_protocol::{ErrorCode, Timestamp, validate_name};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-/// Pause before the first refusal from an address; it doubles with each further failure.
-const FIRST_PENALTY: Duration = Duration::from_millis(200);
+mod grant;
+mod guesses;
+mod strength;
 
-/// Longest pause before a refusal, so a connection thread is never held for long.
-const MAX_PENALTY: Duration = Duration::from_secs(5);
-
-/// Failures older than this are forgotten.
-const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
-
-/// Addresses remembered at most; past it, the oldest half is forgotten.
-const MAX_TRACKED: usize = 4096;
-
-/// What a token allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Rights {
-    /// Download, list and query only; uploads and removals get `Forbidden`.
-    ReadOnly,
-    /// Everything.
-    ReadWrite,
-}
-
-/// What one connection may do, decided at its `HELLO`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Grant {
-    rights: Rights,
-    /// Every name the client uses is taken inside this folder.
-    folder: Option<String>,
-}
-
-impl Grant {
-    /// Everything, everywhere: the grant when the server has no tokens file.
-    pub(crate) fn full() -> Grant {
-        Grant {
-            rights: Rights::ReadWrite,
-            folder: None,
-        }
-    }
-
-    pub(crate) fn may_write(&self) -> bool {
-        self.rights == Rights::ReadWrite
-    }
-
-    /// The stored name for a client's name: inside the token's folder. A valid client name
-    /// has no `..` and is relative (the protocol checks it first), so the result stays inside.
-    pub(crate) fn name(&self, name: &str) -> String {
-        match &self.folder {
-            Some(folder) => format!("{folder}/{name}"),
-            None => name.to_owned(),
-        }
-    }
-
-    /// The client's name for a stored name, or `None` if it lies outside the token's folder.
-    pub(crate) fn client_name<'a>(&self, stored: &'a str) -> Option<&'a str> {
-        match &self.folder {
-            Some(folder) => stored.strip_prefix(folder.as_str())?.strip_prefix('/'),
-            None => Some(stored),
-        }
-    }
-}
+pub(crate) use grant::Grant;
+pub use grant::Rights;
+use guesses::{GuessLimiter, TooManyGuesses};
+pub use strength::{MIN_TOKEN_BITS, WeakToken, check_token_strength, generate_token};
 
 /// Why a tokens file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -119,11 +70,12 @@ struct Entry {
     grant: Grant,
 }
 
-/// The accepted tokens, loaded from a file. Cheap to clone (clones share the failure counts).
+/// The accepted tokens, loaded from a file. Cheap to clone; clones share the guess caps, whose
+/// clock is the server's (give each server its own `Tokens`).
 #[derive(Clone)]
 pub struct Tokens {
     entries: Arc<Vec<Entry>>,
-    failures: Arc<Mutex<HashMap<IpAddr, Failures>>>,
+    guesses: Arc<Mutex<GuessLimiter>>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -134,10 +86,28 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Failures {
-    count: u32,
-    last: Instant,
+/// Why a `HELLO` was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refusal {
+    /// The token was checked and matches no line.
+    #[error("wrong or missing access token")]
+    WrongToken {
+        /// Guesses its address has left before it must wait.
+        guesses_left: u32,
+    },
+    /// Too many attempts: the token was not looked at.
+    #[error(transparent)]
+    TooManyGuesses(#[from] TooManyGuesses),
+}
+
+impl Refusal {
+    /// The code the client receives: `Busy` for a cap, which the client may retry later.
+    pub(crate) fn code(&self) -> ErrorCode {
+        match self {
+            Refusal::WrongToken { .. } => ErrorCode::NotAuthorised,
+            Refusal::TooManyGuesses(_) => ErrorCode::Busy,
+        }
+    }
 }
 
 impl Tokens {
@@ -191,7 +161,7 @@ impl Tokens {
         }
         Ok(Tokens {
             entries: Arc::new(entries),
-            failures: Arc::default(),
+            guesses: Arc::default(),
         })
     }
 
@@ -205,8 +175,24 @@ impl Tokens {
         self.entries.is_empty()
     }
 
+    /// The grant of `token` presented from `ip` at `now`, once the guess caps admit the
+    /// attempt (see [`guesses`]); the token is only looked at if they do.
+    pub(crate) fn check(&self, ip: IpAddr, token: &[u8], now: Timestamp) -> Result<Grant, Refusal> {
+        let guess = self.limiter().admit(ip, now)?;
+        match self.find(token) {
+            Some(grant) => {
+                self.limiter().handle_correct(guess, now);
+                Ok(grant)
+            }
+            None => {
+                let guesses_left = self.limiter().handle_wrong(guess, now);
+                Err(Refusal::WrongToken { guesses_left })
+            }
+        }
+    }
+
     /// The grant of `token`, comparing its hash with every entry in constant time.
-    pub(crate) fn check(&self, token: &[u8]) -> Option<Grant> {
+    fn find(&self, token: &[u8]) -> Option<Grant> {
         let presented: [u8; 32] = Sha256::digest(token).into();
         let mut found = None;
         for entry in self.entries.iter() {
@@ -217,35 +203,8 @@ impl Tokens {
         found
     }
 
-    /// Counts a failed attempt from `ip` and returns how long to wait before refusing it.
-    pub(crate) fn penalty(&self, ip: IpAddr) -> (u32, Duration) {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if failures.len() >= MAX_TRACKED {
-            failures.retain(|_, f| now.duration_since(f.last) < FAILURE_MEMORY / 2);
-        }
-        let entry = failures.entry(ip).or_insert(Failures {
-            count: 0,
-            last: now,
-        });
-        if now.duration_since(entry.last) >= FAILURE_MEMORY {
-            entry.count = 0;
-        }
-        entry.count = entry.count.saturating_add(1);
-        entry.last = now;
-        let factor = 1u32 << (entry.count - 1).min(8);
-        (
-            entry.count,
-            FIRST_PENALTY.saturating_mul(factor).min(MAX_PENALTY),
-        )
-    }
-
-    /// Forgets the failures of `ip` after it presented a good token.
-    pub(crate) fn forgive(&self, ip: IpAddr) {
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&ip);
+    fn limiter(&self) -> std::sync::MutexGuard<'_, GuessLimiter> {
+        self.guesses.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -290,18 +249,23 @@ fn parse_hex(text: &str) -> Option<[u8; 32]> {
 mod tests {
     use super::*;
 
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    fn check(tokens: &Tokens, token: &[u8]) -> Option<Grant> {
+        tokens.check(IP, token, Timestamp::ZERO).ok()
+    }
+
     #[test]
     fn a_line_made_by_token_line_accepts_its_token_only() {
         let line = token_line("s3cret", Rights::ReadOnly, Some("photos/alice/")).unwrap();
         let tokens = Tokens::parse(&format!("# comment\n\n{line}\n")).unwrap();
         assert_eq!(tokens.len(), 1);
-        let grant = tokens.check(b"s3cret").unwrap();
+        let grant = check(&tokens, b"s3cret").unwrap();
         assert!(!grant.may_write());
         assert_eq!(grant.name("a.jpg"), "photos/alice/a.jpg");
         assert_eq!(grant.client_name("photos/alice/a.jpg"), Some("a.jpg"));
-        assert_eq!(grant.client_name("photos/alice2/a.jpg"), None);
-        assert!(tokens.check(b"s3cret ").is_none());
-        assert!(tokens.check(b"").is_none());
+        assert!(check(&tokens, b"s3cret ").is_none());
+        assert!(check(&tokens, b"").is_none());
     }
 
     #[test]
@@ -309,7 +273,7 @@ mod tests {
         let line = token_line("t", Rights::ReadWrite, None).unwrap();
         let hash_only = line.split_whitespace().next().unwrap();
         let tokens = Tokens::parse(hash_only).unwrap();
-        assert!(tokens.check(b"t").unwrap().may_write());
+        assert!(check(&tokens, b"t").unwrap().may_write());
     }
 
     #[test]
@@ -325,18 +289,34 @@ mod tests {
     }
 
     #[test]
-    fn penalties_grow_per_address_and_are_capped() {
+    fn past_the_cap_even_a_correct_token_is_refused_unchecked_with_a_time_to_retry() {
+        let line = token_line("good", Rights::ReadWrite, None).unwrap();
+        let tokens = Tokens::parse(&line).unwrap();
+        let now = Timestamp::ZERO;
+        let mut wrong = 0;
+        let refusal = loop {
+            match tokens.check(IP, b"bad", now) {
+                Err(Refusal::WrongToken { .. }) => wrong += 1,
+                Err(refusal) => break refusal,
+                Ok(_) => panic!("a wrong token was accepted"),
+            }
+        };
+        assert_eq!(wrong, guesses::PER_ADDRESS.burst);
+        assert_eq!(refusal.code(), ErrorCode::Busy);
+        assert!(
+            refusal.to_string().contains("try again in 2 s"),
+            "{refusal}"
+        );
+        assert_eq!(tokens.check(IP, b"good", now), Err(refusal));
+        let later = now + guesses::PER_ADDRESS.interval;
+        assert!(tokens.check(IP, b"good", later).is_ok());
+    }
+
+    #[test]
+    fn a_wrong_token_is_not_authorised_and_says_so() {
         let tokens = Tokens::parse("").unwrap();
-        let ip: IpAddr = [10, 0, 0, 1].into();
-        assert_eq!(tokens.penalty(ip), (1, FIRST_PENALTY));
-        assert_eq!(tokens.penalty(ip), (2, FIRST_PENALTY * 2));
-        for _ in 0..20 {
-            let _ = tokens.penalty(ip);
-        }
-        assert_eq!(tokens.penalty(ip).1, MAX_PENALTY);
-        let other: IpAddr = [10, 0, 0, 2].into();
-        assert_eq!(tokens.penalty(other), (1, FIRST_PENALTY));
-        tokens.forgive(ip);
-        assert_eq!(tokens.penalty(ip), (1, FIRST_PENALTY));
+        let refusal = tokens.check(IP, b"bad", Timestamp::ZERO).unwrap_err();
+        assert_eq!(refusal.code(), ErrorCode::NotAuthorised);
+        assert_eq!(refusal, Refusal::WrongToken { guesses_left: 9 });
     }
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ferry_server::{
-    Rights, S3Config, SeedCompatConfig, Server, ServerConfig, TlsIdentity, Tokens, token_line,
+    Rights, S3Config, SeedCompatConfig, Server, ServerConfig, TlsIdentity, Tokens,
+    check_token_strength, generate_token, token_line,
 };
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -173,8 +174,9 @@ struct Args {
 /// Tools run instead of the server.
 #[derive(Debug, Subcommand)]
 enum Tool {
-    /// Read a token from standard input and print its line for the --tokens file. Use a long
-    /// random token, e.g. `openssl rand -hex 32`.
+    /// Read a token from standard input (or make one with --generate) and print its line for
+    /// the --tokens file. A token needs at least 128 bits of entropy: 32 random hex digits or 22
+    /// random base64url characters; weaker ones are refused.
     HashToken {
         /// The token may only download, list and query.
         #[arg(long)]
@@ -182,23 +184,41 @@ enum Tool {
         /// Confine the token to this folder: its names are taken inside it.
         #[arg(long, value_name = "DIR")]
         folder: Option<String>,
+        /// Make a new random token (256 bits, 64 hex digits) instead of reading one. It is
+        /// shown once, on standard error, so that `>> tokens` appends only its hashed line.
+        #[arg(long)]
+        generate: bool,
     },
 }
 
-/// Prints the tokens-file line for the token on standard input.
-fn hash_token(read_only: bool, folder: Option<&str>) -> anyhow::Result<()> {
-    let mut token = String::new();
-    std::io::stdin()
-        .read_line(&mut token)
-        .context("reading the token from standard input")?;
-    let token = token.trim_end_matches(['\r', '\n']);
-    anyhow::ensure!(!token.is_empty(), "no token on standard input");
+/// Prints the tokens-file line for the token on standard input, or for a new one.
+fn hash_token(read_only: bool, folder: Option<&str>, generate: bool) -> anyhow::Result<()> {
+    let token = if generate {
+        generate_token().context("making a token")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the token from standard input")?;
+        let token = line.trim_end_matches(['\r', '\n']).to_owned();
+        anyhow::ensure!(
+            !token.is_empty(),
+            "no token on standard input; `ferryd hash-token --generate` makes one"
+        );
+        check_token_strength(&token)?;
+        token
+    };
     let rights = if read_only {
         Rights::ReadOnly
     } else {
         Rights::ReadWrite
     };
-    println!("{}", token_line(token, rights, folder)?);
+    let line = token_line(&token, rights, folder)?;
+    if generate {
+        eprintln!("# the new token, shown only now; give it to its client (ferry --token):");
+        eprintln!("{token}");
+    }
+    println!("{line}");
     Ok(())
 }
 
@@ -284,8 +304,13 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Some(Tool::HashToken { read_only, folder }) = &args.tool {
-        return hash_token(*read_only, folder.as_deref());
+    if let Some(Tool::HashToken {
+        read_only,
+        folder,
+        generate,
+    }) = &args.tool
+    {
+        return hash_token(*read_only, folder.as_deref(), *generate);
     }
     tracing_subscriber::fmt()
         .with_env_filter(

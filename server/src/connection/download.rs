@@ -18,19 +18,19 @@ impl Connection<'_> {
     pub(super) fn on_get(&mut self, name: &str, offset: u64) -> Flow {
         if self.shared.shutdown.is_stopping() {
             let error = StorageError::ShuttingDown;
-            return self.command(|c| c.refuse(error.code(), &error.to_string()));
+            return self.refuse_storage(&error);
         }
         let mut opened = match self.shared.store.open_for_download(name) {
             Ok(opened) => opened,
             Err(error) => {
                 tracing::warn!(peer = %self.peer, name, code = %error.code(), "refused: {error}");
-                return self.command(|c| c.refuse(error.code(), &error.to_string()));
+                return self.refuse_storage(&error);
             }
         };
         let size = opened.size;
         if offset > size {
             let error = StorageError::OffsetPastEnd { offset, size };
-            return self.command(|c| c.refuse(error.code(), &error.to_string()));
+            return self.refuse_storage(&error);
         }
         // The digest of exactly this version: recorded, hashed while sending, or computed now.
         let mut hasher = None;
@@ -46,7 +46,7 @@ impl Connection<'_> {
                     }
                     Err(error) => {
                         let error = StorageError::io("reading a file to hash it")(error);
-                        return self.command(|c| c.refuse(error.code(), &error.to_string()));
+                        return self.refuse_storage(&error);
                     }
                 }
             }
@@ -55,7 +55,7 @@ impl Connection<'_> {
             Ok(reader) => reader,
             Err(error) => {
                 let error = StorageError::io("opening a file to send")(error);
-                return self.command(|c| c.refuse(error.code(), &error.to_string()));
+                return self.refuse_storage(&error);
             }
         };
         if let Flow::Stop = self.command(|c| c.accept_get(size)) {

@@ -23,7 +23,7 @@ use ferry_protocol::{
     Timestamp,
 };
 
-use crate::auth::Grant;
+use crate::auth::{Grant, Refusal};
 use crate::error::StorageError;
 use crate::server::{Shared, is_timeout, linger};
 use crate::store::{Left, Upload};
@@ -304,15 +304,17 @@ impl Connection<'_> {
                 if self.shared.shutdown.is_stopping() {
                     self.conn
                         .refuse_connection(ErrorCode::ShuttingDown, "the server is shutting down")
-                } else if let Some(grant) = self.authorise(&token) {
-                    self.grant = grant;
-                    self.welcomed = true;
-                    self.conn.accept_client()
                 } else {
-                    self.conn.refuse_connection(
-                        ErrorCode::NotAuthorised,
-                        "wrong or missing access token",
-                    )
+                    match self.authorise(&token) {
+                        Ok(grant) => {
+                            self.grant = grant;
+                            self.welcomed = true;
+                            self.conn.accept_client()
+                        }
+                        Err(refusal) => self
+                            .conn
+                            .refuse_connection(refusal.code(), &refusal.to_string()),
+                    }
                 }
             }
             ServerEvent::PutRequested(mut request) => {
@@ -374,24 +376,26 @@ impl Connection<'_> {
         }
     }
 
-    /// The grant for `token`, or `None` after logging the failure and making the client wait
-    /// (longer with each failure from its address).
-    fn authorise(&self, token: &[u8]) -> Option<Grant> {
+    /// The grant for `token`, or why it is refused (logged): a wrong token, or too many
+    /// attempts, in which case the token was not looked at.
+    fn authorise(&self, token: &[u8]) -> Result<Grant, Refusal> {
         let Some(tokens) = self.shared.config.tokens.as_ref() else {
-            return Some(Grant::full());
+            return Ok(Grant::full());
         };
-        let ip = self.peer.ip();
-        if let Some(grant) = tokens.check(token) {
-            tokens.forgive(ip);
-            return Some(grant);
+        let refusal = match tokens.check(self.peer.ip(), token, self.shared.now()) {
+            Ok(grant) => return Ok(grant),
+            Err(refusal) => refusal,
+        };
+        match &refusal {
+            Refusal::WrongToken { guesses_left } => tracing::warn!(
+                peer = %self.peer, guesses_left, token_given = !token.is_empty(),
+                "refused a connection: wrong or missing access token"
+            ),
+            Refusal::TooManyGuesses(cap) => {
+                tracing::warn!(peer = %self.peer, "refused a connection unchecked: {cap}")
+            }
         }
-        let (failures, pause) = tokens.penalty(ip);
-        tracing::warn!(
-            peer = %self.peer, failures, pause_ms = pause.as_millis(), token_given = !token.is_empty(),
-            "refused a connection: wrong or missing access token"
-        );
-        std::thread::sleep(pause);
-        None
+        Err(refusal)
     }
 
     /// Refuses a write with a read-only token.
@@ -407,7 +411,14 @@ impl Connection<'_> {
         error: &StorageError,
     ) -> Result<(), ferry_protocol::CommandError> {
         tracing::warn!(peer = %self.peer, name, code = %error.code(), "refused: {error}");
-        self.conn.refuse(error.code(), &error.to_string())
+        self.conn.refuse(error.code(), &self.grant.message(error))
+    }
+
+    /// Refuses the request with `error`. Its message reaches the client through
+    /// [`Grant::message`], like every storage error's, so names in it are the client's own.
+    fn refuse_storage(&mut self, error: &StorageError) -> Flow {
+        let message = self.grant.message(error);
+        self.command(|c| c.refuse(error.code(), &message))
     }
 
     fn on_put(&mut self, request: &PutRequest) -> Result<(), ferry_protocol::CommandError> {
@@ -441,7 +452,7 @@ impl Connection<'_> {
             }
             Err(error) => {
                 transfer.finished(self.peer, &format!("commit failed: {error}"));
-                self.conn.refuse(error.code(), &error.to_string())
+                self.conn.refuse(error.code(), &self.grant.message(&error))
             }
         }
     }
@@ -507,12 +518,13 @@ impl Connection<'_> {
         match listed {
             Ok(()) => self.command(|c| c.finish_list()),
             // Nothing sent yet: the request can still be refused.
-            Err(error) if sent == 0 => self.command(|c| c.refuse(error.code(), &error.to_string())),
+            Err(error) if sent == 0 => self.refuse_storage(&error),
             Err(error) => {
                 tracing::error!(peer = %self.peer, prefix, "listing failed part way: {error}");
+                let message = self.grant.message(&error);
                 self.abort(
                     error.code(),
-                    &format!("the listing failed part way: {error}"),
+                    &format!("the listing failed part way: {message}"),
                 );
                 Flow::Stop
             }
