@@ -228,27 +228,67 @@ fn help_explains_every_flag_and_its_environment_variable() {
     }
 }
 
-#[test]
-fn hash_token_prints_a_line_the_tokens_file_accepts() {
+/// Runs `ferryd hash-token ARGS` with `stdin` as its standard input.
+fn hash_token(args: &[&str], stdin: &[u8]) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferryd"))
-        .args(["hash-token", "--read-only", "--folder", "photos/alice"])
+        .arg("hash-token")
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    let line = String::from_utf8(output.stdout).unwrap();
-    let expected = ferry_server::token_line(
-        "s3cret",
-        ferry_server::Rights::ReadOnly,
-        Some("photos/alice"),
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn hash_token_prints_a_line_the_tokens_file_accepts() {
+    let token = "3f9a0c7e51b2d86e4a1f0b9c7d2e5a83";
+    let output = hash_token(
+        &["--read-only", "--folder", "photos/alice"],
+        format!("{token}\n").as_bytes(),
     );
+    assert!(output.status.success(), "{output:?}");
+    let line = String::from_utf8(output.stdout).unwrap();
+    let expected =
+        ferry_server::token_line(token, ferry_server::Rights::ReadOnly, Some("photos/alice"));
     assert_eq!(line.trim(), expected.unwrap());
     assert!(line.ends_with(" ro photos/alice\n"), "{line}");
     assert_eq!(ferry_server::Tokens::parse(&line).unwrap().len(), 1);
+}
+
+#[test]
+fn hash_token_refuses_a_weak_token_saying_the_entropy_needed() {
+    for weak in ["s3cret", "x", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
+        let output = hash_token(&[], format!("{weak}\n").as_bytes());
+        assert!(!output.status.success(), "{weak:?} was accepted");
+        assert!(output.stdout.is_empty(), "{weak:?} got a line");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("at least 128 bits"), "{weak:?}: {stderr}");
+        assert!(
+            stderr.contains("hash-token --generate"),
+            "{weak:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn hash_token_generate_shows_the_token_once_and_prints_only_its_line() {
+    let output = hash_token(&["--generate", "--folder", "home/alice"], b"");
+    assert!(output.status.success(), "{output:?}");
+    let line = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let token = stderr.lines().last().unwrap();
+    assert_eq!(token.len(), 64, "{stderr}");
+    assert!(
+        !line.contains(token),
+        "the clear token went to the tokens-file line"
+    );
+    let expected =
+        ferry_server::token_line(token, ferry_server::Rights::ReadWrite, Some("home/alice"));
+    assert_eq!(line.trim(), expected.unwrap());
 }
 
 #[test]

@@ -17,3 +17,4 @@ mod seed_compat;
 mod shutdown;
 mod symlinks;
 mod tls;
+mod tokens;

@@ -8,7 +8,7 @@ pub mod ferryd;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -162,11 +162,33 @@ impl Client {
 
     /// Connects; the server's refusal comes back as the error.
     pub fn try_connect(addr: SocketAddr) -> Result<Client, ProtocolError> {
-        let stream = TcpStream::connect(addr).unwrap();
+        Client::handshake(TcpStream::connect(addr).unwrap(), b"")
+    }
+
+    /// Connects from the local address `from` (any of 127.0.0.0/8 reaches a server on
+    /// 127.0.0.1, so tests can play several clients) presenting `token`; the server's refusal
+    /// comes back as the error.
+    pub fn try_connect_from(
+        addr: SocketAddr,
+        from: IpAddr,
+        token: &[u8],
+    ) -> Result<Client, ProtocolError> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .unwrap();
+        socket.bind(&SocketAddr::new(from, 0).into()).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        Client::handshake(socket.into(), token)
+    }
+
+    fn handshake(stream: TcpStream, token: &[u8]) -> Result<Client, ProtocolError> {
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         stream.set_nodelay(true).unwrap();
         let start = Instant::now();
-        let conn = ClientConnection::new(Config::default(), Timestamp::ZERO, b"").unwrap();
+        let conn = ClientConnection::new(Config::default(), Timestamp::ZERO, token).unwrap();
         let mut client = Client {
             stream,
             conn,
