@@ -273,7 +273,8 @@ impl Connection<'_> {
             return match result {
                 Ok(()) => Flow::Continue,
                 Err(error) => {
-                    self.abort(error.code(), &error.to_string());
+                    let message = self.grant.message(&error);
+                    self.abort(error.code(), &message);
                     Flow::Stop
                 }
             };
@@ -292,7 +293,8 @@ impl Connection<'_> {
             Ok(()) => Flow::Continue,
             Err(error) => {
                 tracing::error!(peer = %self.peer, name = upload.name(), "upload storage failed: {error}");
-                self.abort(error.code(), &error.to_string());
+                let message = self.grant.message(&error);
+                self.abort(error.code(), &message);
                 Flow::Stop
             }
         }
