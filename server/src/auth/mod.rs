@@ -23,6 +23,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use ferry_protocol::{ErrorCode, Timestamp, validate_name};
 use sha2::{Digest as _, Sha256};
@@ -70,12 +71,13 @@ struct Entry {
     grant: Grant,
 }
 
-/// The accepted tokens, loaded from a file. Cheap to clone; clones share the guess caps, whose
-/// clock is the server's (give each server its own `Tokens`).
+/// The accepted tokens, loaded from a file. Cheap to clone (clones share the guess caps).
 #[derive(Clone)]
 pub struct Tokens {
     entries: Arc<Vec<Entry>>,
     guesses: Arc<Mutex<GuessLimiter>>,
+    /// Where the guess caps' clock starts: times given to [`Tokens::check`] count from here.
+    epoch: Instant,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -162,6 +164,7 @@ impl Tokens {
         Ok(Tokens {
             entries: Arc::new(entries),
             guesses: Arc::default(),
+            epoch: Instant::now(),
         })
     }
 
@@ -177,7 +180,9 @@ impl Tokens {
 
     /// The grant of `token` presented from `ip` at `now`, once the guess caps admit the
     /// attempt (see [`guesses`]); the token is only looked at if they do.
-    pub(crate) fn check(&self, ip: IpAddr, token: &[u8], now: Timestamp) -> Result<Grant, Refusal> {
+    pub(crate) fn check(&self, ip: IpAddr, token: &[u8], now: Instant) -> Result<Grant, Refusal> {
+        let since = now.saturating_duration_since(self.epoch);
+        let now = Timestamp::from_micros(u64::try_from(since.as_micros()).unwrap_or(u64::MAX));
         let guess = self.limiter().admit(ip, now)?;
         match self.find(token) {
             Some(grant) => {
@@ -252,7 +257,7 @@ mod tests {
     const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     fn check(tokens: &Tokens, token: &[u8]) -> Option<Grant> {
-        tokens.check(IP, token, Timestamp::ZERO).ok()
+        tokens.check(IP, token, tokens.epoch).ok()
     }
 
     #[test]
@@ -292,7 +297,7 @@ mod tests {
     fn past_the_cap_even_a_correct_token_is_refused_unchecked_with_a_time_to_retry() {
         let line = token_line("good", Rights::ReadWrite, None).unwrap();
         let tokens = Tokens::parse(&line).unwrap();
-        let now = Timestamp::ZERO;
+        let now = tokens.epoch;
         let mut wrong = 0;
         let refusal = loop {
             match tokens.check(IP, b"bad", now) {
@@ -315,7 +320,7 @@ mod tests {
     #[test]
     fn a_wrong_token_is_not_authorised_and_says_so() {
         let tokens = Tokens::parse("").unwrap();
-        let refusal = tokens.check(IP, b"bad", Timestamp::ZERO).unwrap_err();
+        let refusal = tokens.check(IP, b"bad", tokens.epoch).unwrap_err();
         assert_eq!(refusal.code(), ErrorCode::NotAuthorised);
         assert_eq!(refusal, Refusal::WrongToken { guesses_left: 9 });
     }
