@@ -133,9 +133,10 @@ pub enum NameError {
     },
     /// The name is not in Unicode Normalization Form C.
     #[error(
-        "the name is not in Unicode NFC form (it spells accented letters as a letter plus a \
-         combining mark, as macOS file names do); ferry keeps names composed so that names \
-         that look the same are the same file: send it as {nfc:?}"
+        "the name is not in Unicode NFC form (it spells a letter decomposed, as a letter plus \
+         a combining accent the way macOS file names do, or with a compatibility character); \
+         ferry keeps names composed so that names that look the same are the same file: send \
+         it as {nfc:?}"
     )]
     NotNfc {
         /// The same name in NFC, to send instead.
