@@ -47,6 +47,13 @@
 //! # }
 //! ```
 //!
+//! ## Names
+//!
+//! A name is a relative path in Unicode NFC with no invisible or bidirectional characters
+//! (PROTOCOL.md §6; [`Client`] checks it before sending). [`name_from_local`] turns a local file
+//! name into a name component, in NFC; [`display_name`] escapes a name for printing, since a
+//! server may list names that break the rules.
+//!
 //! ## Guarantees
 //!
 //! - An upload returns `Ok` only when the server has verified its digest and made it durable,
@@ -60,12 +67,14 @@
 #![deny(missing_docs)]
 
 mod client;
+mod display;
 mod download;
 mod error;
 mod existing;
 mod files;
 mod known_servers;
 mod link;
+mod local_name;
 mod options;
 mod security;
 mod tag;
@@ -75,11 +84,13 @@ mod transport;
 mod upload;
 
 pub use crate::client::Client;
+pub use crate::display::{display_name, display_text};
 pub use crate::error::{
     ClientError, EXIT_CONNECTION, EXIT_INTEGRITY, EXIT_OK, EXIT_OTHER, EXIT_REFUSED, EXIT_USAGE,
 };
 pub use crate::files::{PARTIAL_SUFFIX, partial_path};
 pub use crate::known_servers::{config_dir, record as record_known_server};
+pub use crate::local_name::name_from_local;
 pub use crate::options::{
     ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutOutcome, PutReport,
 };
