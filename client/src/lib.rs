@@ -26,7 +26,7 @@
 //!
 //! ```no_run
 //! use std::path::{Path, PathBuf};
-//! use ferry_client::{Client, ClientOptions, GetOptions, PutOptions, Security, Trust};
+//! use ferry_client::{Client, ClientOptions, GetOptions, PutOptions, Security, Trust, display_name};
 //!
 //! # fn main() -> Result<(), ferry_client::ClientError> {
 //! // A self-signed ferryd: trust it on first use, as the `ferry` command does.
@@ -39,7 +39,8 @@
 //! let put = client.put_file(Path::new("report.pdf"), "docs/report.pdf", &PutOptions::default(), &mut show)?;
 //! println!("stored {} ({} bytes, blake3 {})", put.name, put.size, put.digest);
 //! for entry in client.list("docs/")? {
-//!     println!("{} {}", entry.size, entry.name);
+//!     // A server may list any name: print it escaped.
+//!     println!("{} {}", entry.size, display_name(&entry.name));
 //! }
 //! client.get_file("docs/report.pdf", Path::new("copy.pdf"), &GetOptions::default(), &mut |_| {})?;
 //! client.remove("docs/report.pdf")?;
