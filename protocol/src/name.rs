@@ -217,6 +217,10 @@ fn check_char(c: char) -> Result<(), NameError> {
     if c.is_control() {
         return Err(NameError::ControlCharacter { code_point });
     }
+    if c == '\\' {
+        return Err(NameError::Backslash);
+    }
+    // The bidi controls are format characters too; they get their own, plainer message.
     if BIDI_CONTROLS.iter().any(|(bidi, _)| *bidi == c) {
         return Err(NameError::BidiControl { code_point });
     }
@@ -225,7 +229,6 @@ fn check_char(c: char) -> Result<(), NameError> {
             Err(NameError::LineSeparator { code_point })
         }
         GeneralCategory::Format => Err(NameError::InvisibleCharacter { code_point }),
-        _ if c == '\\' => Err(NameError::Backslash),
         _ => Ok(()),
     }
 }
