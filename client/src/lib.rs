@@ -26,7 +26,7 @@
 //!
 //! ```no_run
 //! use std::path::{Path, PathBuf};
-//! use ferry_client::{Client, ClientOptions, GetOptions, PutOptions, Security, Trust};
+//! use ferry_client::{Client, ClientOptions, GetOptions, PutOptions, Security, Trust, display_name};
 //!
 //! # fn main() -> Result<(), ferry_client::ClientError> {
 //! // A self-signed ferryd: trust it on first use, as the `ferry` command does.
@@ -39,13 +39,21 @@
 //! let put = client.put_file(Path::new("report.pdf"), "docs/report.pdf", &PutOptions::default(), &mut show)?;
 //! println!("stored {} ({} bytes, blake3 {})", put.name, put.size, put.digest);
 //! for entry in client.list("docs/")? {
-//!     println!("{} {}", entry.size, entry.name);
+//!     // A server may list any name: print it escaped.
+//!     println!("{} {}", entry.size, display_name(&entry.name));
 //! }
 //! client.get_file("docs/report.pdf", Path::new("copy.pdf"), &GetOptions::default(), &mut |_| {})?;
 //! client.remove("docs/report.pdf")?;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Names
+//!
+//! A name is a relative path in Unicode NFC with no invisible or bidirectional characters
+//! (PROTOCOL.md §6; [`Client`] checks it before sending). [`name_from_local`] turns a local file
+//! name into a name component, in NFC; [`display_name`] escapes a name for printing, since a
+//! server may list names that break the rules.
 //!
 //! ## Guarantees
 //!
@@ -60,12 +68,14 @@
 #![deny(missing_docs)]
 
 mod client;
+mod display;
 mod download;
 mod error;
 mod existing;
 mod files;
 mod known_servers;
 mod link;
+mod local_name;
 mod options;
 mod security;
 mod tag;
@@ -75,11 +85,13 @@ mod transport;
 mod upload;
 
 pub use crate::client::Client;
+pub use crate::display::{display_name, display_text};
 pub use crate::error::{
     ClientError, EXIT_CONNECTION, EXIT_INTEGRITY, EXIT_OK, EXIT_OTHER, EXIT_REFUSED, EXIT_USAGE,
 };
 pub use crate::files::{PARTIAL_SUFFIX, partial_path};
 pub use crate::known_servers::{config_dir, record as record_known_server};
+pub use crate::local_name::name_from_local;
 pub use crate::options::{
     ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutOutcome, PutReport,
 };

@@ -4,6 +4,7 @@
 
 mod cli;
 mod library;
+mod names;
 mod reupload;
 mod security;
 mod support;

@@ -3,6 +3,7 @@
 
 use eframe::egui;
 
+use crate::format;
 use crate::model::{Connection, Model};
 
 /// Draws the connect panel.
@@ -67,7 +68,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
     });
     if let Some(message) = model.message.clone() {
         ui.horizontal(|ui| {
-            ui.colored_label(ui.visuals().error_fg_color, message);
+            ui.colored_label(ui.visuals().error_fg_color, format::message(&message));
             if ui.small_button("Dismiss").clicked() {
                 model.message = None;
             }

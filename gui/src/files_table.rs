@@ -127,7 +127,7 @@ fn table(ui: &mut egui::Ui, model: &mut Model) {
                 };
                 for group in groups(listing.visible()) {
                     match group {
-                        Group::File(entry) => row(ui, entry, &entry.name),
+                        Group::File(entry) => row(ui, entry, &format::name(&entry.name)),
                         Group::Folder(folder, files) => {
                             let open = !listing.collapsed.contains(&folder);
                             let sign = if open { "[-]" } else { "[+]" };
@@ -138,12 +138,18 @@ fn table(ui: &mut egui::Ui, model: &mut Model) {
                                 let mut all = names.iter().all(|n| listing.selected.contains(n));
                                 if ui
                                     .checkbox(&mut all, "all")
-                                    .on_hover_text(format!("Select every file in {folder}/"))
+                                    .on_hover_text(format!(
+                                        "Select every file in {}/",
+                                        format::name(&folder)
+                                    ))
                                     .changed()
                                 {
                                     select_folder = Some((names, all));
                                 }
-                                if ui.button(format!("{sign} {folder}/")).clicked() {
+                                if ui
+                                    .button(format!("{sign} {}/", format::name(&folder)))
+                                    .clicked()
+                                {
                                     fold = Some(folder.clone());
                                 }
                             });
@@ -153,7 +159,7 @@ fn table(ui: &mut egui::Ui, model: &mut Model) {
                             if open {
                                 for entry in files {
                                     let rest = entry.name.split_once('/').map_or("", |(_, r)| r);
-                                    row(ui, entry, &format!("    {rest}"));
+                                    row(ui, entry, &format!("    {}", format::name(rest)));
                                 }
                             }
                         }
@@ -184,7 +190,7 @@ pub fn show_remove_prompt(ui: &mut egui::Ui, model: &mut Model) {
     egui::Modal::new(egui::Id::unique("remove")).show(ui.ctx(), |ui| {
         ui.heading(format!("Remove {} file(s) from the server?", names.len()));
         for name in names.iter().take(10) {
-            ui.monospace(name);
+            ui.monospace(format::name(name));
         }
         if names.len() > 10 {
             ui.label(format!("... and {} more", names.len() - 10));

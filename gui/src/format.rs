@@ -1,4 +1,5 @@
-//! Numbers shown to people: sizes, rates, durations and UTC times.
+//! What the window shows people: sizes, rates, durations and UTC times, and names and messages
+//! with their hidden characters escaped (PROTOCOL.md §6, "Showing names").
 
 use std::time::Duration;
 
@@ -35,6 +36,20 @@ pub fn duration(time: Duration) -> String {
 /// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM` in UTC, as `ferry ls` shows times.
 pub use ferry_client::utc_time;
 
+/// A file name as `ferry ls` shows it: control, format, bidi and separator characters written
+/// as `\u{202e}`, a backslash as `\\`. A server may list any name, so every name the window
+/// shows goes through this.
+pub use ferry_client::display_name as name;
+
+/// A message (which may quote a server) with each line's hidden characters escaped; the line
+/// breaks between messages are kept.
+pub fn message(text: &str) -> String {
+    text.split('\n')
+        .map(ferry_client::display_text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +60,15 @@ mod tests {
         assert_eq!(size(1023), "1023 B");
         assert_eq!(size(1536), "1.5 KiB");
         assert_eq!(size(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn names_and_messages_are_shown_with_hidden_characters_escaped() {
+        assert_eq!(name("a\u{202E}gpj.exe"), r"a\u{202e}gpj.exe");
+        assert_eq!(
+            message("x: refused\nbad name \"a\u{200B}\"\u{2028}"),
+            "x: refused\nbad name \"a\\u{200b}\"\\u{2028}"
+        );
     }
 
     #[test]

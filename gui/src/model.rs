@@ -482,7 +482,11 @@ impl Model {
             Event::Removed(results) => {
                 let failed: Vec<String> = results
                     .into_iter()
-                    .filter_map(|(name, result)| result.err().map(|e| format!("{name}: {e}")))
+                    .filter_map(|(name, result)| {
+                        result
+                            .err()
+                            .map(|e| format!("{}: {e}", ferry_client::display_name(&name)))
+                    })
                     .collect();
                 if !failed.is_empty() {
                     self.message = Some(failed.join("\n"));

@@ -35,7 +35,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
                         Direction::Upload { .. } => "put",
                         Direction::Download { .. } => "get",
                     };
-                    ui.label(format!("{arrow} {}", t.name()));
+                    ui.label(format!("{arrow} {}", format::name(t.name())));
                     if t.total == 0 && t.state != TransferState::Done {
                         // Nothing moved yet (queued, refused, cancelled early): no bar.
                         ui.label("");
@@ -62,7 +62,7 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
                             .map(|left| format!("{} left", format::duration(left)))
                             .unwrap_or_default(),
                     );
-                    let state = t.state.describe();
+                    let state = format::message(&t.state.describe());
                     match t.state {
                         TransferState::Failed(_) => {
                             ui.colored_label(ui.visuals().error_fg_color, state)

@@ -304,3 +304,29 @@ fn a_wrong_token_is_refused_in_words_and_the_right_one_is_never_saved() {
         "the token was saved: {remembered}"
     );
 }
+
+#[test]
+fn the_table_shows_hostile_names_escaped() {
+    let server = TestServer::plaintext();
+    let mut window = Window::new();
+    window.connect(&server, true);
+    // A listing as a server that ignores the name policy could send it (ferryd itself never
+    // lists such names).
+    window
+        .model()
+        .listing
+        .handle_entries(vec![ferry_client::ListEntry {
+            name: "a\u{202E}gpj.exe".to_owned(),
+            size: 1,
+            modified_ms: 0,
+        }]);
+    window.harness.run_steps(4);
+    assert!(
+        window.shows(r"a\u{202e}gpj.exe"),
+        "the escaped name is shown"
+    );
+    assert!(
+        !window.shows_text("\u{202E}"),
+        "no label holds the raw right-to-left override"
+    );
+}

@@ -1215,6 +1215,32 @@ pub fn names(data: &[u8]) {
     }
 }
 
+/// The bidirectional controls PROTOCOL.md §6 lists, written out again for the specification.
+const SPEC_BIDI_CONTROLS: [u32; 12] = [
+    0x061C, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069,
+];
+
+/// A character §6 refuses because it cannot be seen or breaks lines: control, bidi control,
+/// format (`Cf`), line or paragraph separator.
+fn spec_hidden(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_control()
+        || SPEC_BIDI_CONTROLS.contains(&u32::from(c))
+        || matches!(
+            c.general_category(),
+            GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+}
+
+/// Whether `name` is in NFC, computed the long way (normalise and compare) rather than with the
+/// quick check `validate_name` uses.
+fn spec_is_nfc(name: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfc().eq(name.chars())
+}
+
 /// An independent reading of PROTOCOL.md §6: why `name` is not acceptable, if it is not.
 fn name_violation(name: &str) -> Option<&'static str> {
     if name.is_empty() {
@@ -1223,11 +1249,14 @@ fn name_violation(name: &str) -> Option<&'static str> {
     if name.len() > MAX_NAME_LEN {
         return Some("too long");
     }
-    if name.chars().any(char::is_control) {
-        return Some("control character");
+    if name.chars().any(spec_hidden) {
+        return Some("a character that cannot be seen");
     }
     if name.contains('\\') {
         return Some("backslash");
+    }
+    if !spec_is_nfc(name) {
+        return Some("not NFC");
     }
     if name.starts_with('/') {
         return Some("absolute");
@@ -1249,7 +1278,10 @@ fn name_violation(name: &str) -> Option<&'static str> {
     if components.iter().any(|c| c.len() > MAX_NAME_COMPONENT_LEN) {
         return Some("long component");
     }
-    if components[0].starts_with(RESERVED_PREFIX) {
+    if components[0]
+        .to_ascii_lowercase()
+        .starts_with(RESERVED_PREFIX)
+    {
         return Some("reserved");
     }
     None
@@ -1310,14 +1342,27 @@ fn assert_reason_holds(name: &str, error: &NameError) {
         NameError::TooLong { len } => *len == name.len() && name.len() > MAX_NAME_LEN,
         NameError::ComponentTooLong => name.split('/').any(|c| c.len() > MAX_NAME_COMPONENT_LEN),
         NameError::TooDeep => name.split('/').count() > MAX_NAME_DEPTH,
-        NameError::Absolute => name.starts_with('/') || name.as_bytes().get(1) == Some(&b':'),
+        NameError::Absolute => name.starts_with('/'),
+        NameError::DrivePath { drive } => {
+            drive.is_ascii_alphabetic() && name.starts_with(*drive) && name[1..].starts_with(':')
+        }
         NameError::DotComponent => name.split('/').any(|c| c == "." || c == ".."),
         NameError::EmptyComponent => name.split('/').any(str::is_empty),
         NameError::Backslash => name.contains('\\'),
-        NameError::ControlCharacter { byte } => {
-            char::from_u32(*byte).is_some_and(|c| c.is_control() && name.contains(c))
+        NameError::ControlCharacter { code_point } => {
+            char::from_u32(*code_point).is_some_and(|c| c.is_control() && name.contains(c))
         }
-        NameError::Reserved => name.starts_with(RESERVED_PREFIX),
+        NameError::BidiControl { code_point } => {
+            SPEC_BIDI_CONTROLS.contains(code_point)
+                && char::from_u32(*code_point).is_some_and(|c| name.contains(c))
+        }
+        NameError::InvisibleCharacter { code_point } | NameError::LineSeparator { code_point } => {
+            char::from_u32(*code_point).is_some_and(|c| spec_hidden(c) && name.contains(c))
+        }
+        NameError::NotNfc { nfc } => !spec_is_nfc(name) && spec_is_nfc(nfc) && nfc != name,
+        NameError::Reserved => name
+            .get(..RESERVED_PREFIX.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(RESERVED_PREFIX)),
     };
     assert!(
         holds,
@@ -2486,6 +2531,14 @@ pub fn seed_corpus() -> Vec<Seed> {
         ".ferry-staging/x",
         "...",
         "a:b",
+        "cafe\u{301}",
+        "caf\u{e9}",
+        "a\u{202e}gpj.exe",
+        "zero\u{200b}width",
+        "line\u{2028}separator",
+        ".Ferry-tls/key.pem",
+        "ab:c",
+        "C:x",
     ]
     .iter()
     .enumerate()

@@ -1,5 +1,6 @@
-//! Hostile names: every way out of the storage root is refused with `BadName` before a byte is
-//! written, and the connection stays usable.
+//! Hostile names: every way out of the storage root, and every name that would display as
+//! something else (PROTOCOL.md §6), is refused with `BadName` before a byte is written, and the
+//! connection stays usable.
 
 use ferry_protocol::limits::{MAX_NAME_COMPONENT_LEN, MAX_NAME_LEN};
 use ferry_protocol::{ErrorCode, Frame};
@@ -28,6 +29,14 @@ fn hostile_names() -> Vec<String> {
         "trailing/",
         ".ferry-staging/x",
         ".ferry-meta/x",
+        ".Ferry-tls/key.pem",
+        ".FERRY-STAGING/x",
+        "cafe\u{301}",
+        "a\u{202E}gpj.exe",
+        "zero\u{200B}width",
+        "bom\u{FEFF}",
+        "line\u{2028}separator",
+        "a:b",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -68,6 +77,71 @@ fn traversal_names_are_refused_and_nothing_is_written() {
         before,
         "nothing was written in or around the root"
     );
+}
+
+/// Sends a `PUT` of `name` by hand and returns the `BadName` message the server answers with.
+fn bad_name_message(raw: &mut RawClient, name: &str) -> String {
+    raw.send(&Frame::Put {
+        name,
+        size: 4,
+        overwrite: true,
+        resume: false,
+        tag: tag(1),
+    });
+    match raw.recv() {
+        Reply::Error(ErrorCode::BadName, message) => message,
+        other => panic!("PUT {name:?}: expected BadName, got {other:?}"),
+    }
+}
+
+#[test]
+fn nfd_bidi_and_invisible_names_get_an_error_frame_saying_why_and_nothing_is_stored() {
+    let server = TestServer::start(|_| {});
+    let before = snapshot(server.dir.path());
+    let mut raw = RawClient::connect(server.addr);
+    for (name, reason) in [
+        ("cafe\u{301}.txt", "not in Unicode NFC form"),
+        ("cafe\u{301}.txt", "send it as \"caf\u{e9}.txt\""),
+        (
+            "a\u{202E}gpj.exe",
+            "U+202E (a right-to-left override), which would make the name display as something else",
+        ),
+        ("report\u{2067}.pdf", "U+2067 (a right-to-left isolate)"),
+        ("zero\u{200B}width", "U+200B (a zero-width space)"),
+        ("two\u{2028}lines", "U+2028 (a line separator)"),
+        (".Ferry-tls/key.pem", "reserved for the server"),
+        ("a:b", "looks like a Windows drive path"),
+    ] {
+        let message = bad_name_message(&mut raw, name);
+        assert!(message.contains(reason), "PUT {name:?}: {message}");
+    }
+    // Downloads and removals of such names are refused the same way.
+    for name in ["cafe\u{301}.txt", "a\u{202E}gpj.exe"] {
+        raw.send(&Frame::Get { name, offset: 0 });
+        assert!(
+            matches!(raw.recv(), Reply::Error(ErrorCode::BadName, _)),
+            "GET {name:?} must be a bad name"
+        );
+    }
+    raw.send(&Frame::List { prefix: "" });
+    assert_eq!(
+        raw.recv(),
+        Reply::Other("LIST_END"),
+        "still usable, still empty"
+    );
+    assert_eq!(
+        snapshot(server.dir.path()),
+        before,
+        "nothing was stored or staged for a refused name"
+    );
+
+    // The same name in NFC, and a colon that is not a drive, are ordinary names.
+    let mut client = server.client();
+    for name in ["caf\u{e9}.txt", "notes:v2.txt"] {
+        let (_, outcome) = client.put(name, b"data", false, false, tag(2));
+        assert_eq!(outcome, ferry_protocol::ClientEvent::PutStored, "{name}");
+    }
+    assert_eq!(client.names(), ["caf\u{e9}.txt", "notes:v2.txt"]);
 }
 
 #[test]

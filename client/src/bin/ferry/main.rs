@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use ferry_client::{
     Client, ClientError, ClientOptions, Digest, EXIT_OTHER, EXIT_USAGE, GetOptions, PutOptions,
-    PutOutcome, PutReport, Security, Trust,
+    PutOutcome, PutReport, Security, Trust, display_name, display_text,
 };
 use serde::Serialize;
 
@@ -46,7 +46,8 @@ fn main() -> ExitCode {
             } else {
                 EXIT_OTHER
             };
-            eprintln!("ferry: {error:#}");
+            // The error may quote a server's message: nothing in it may reorder or hide text.
+            eprintln!("ferry: {}", display_text(&format!("{error:#}")));
             if cli.json {
                 // Scripts reading stdout get a document even when nothing could start.
                 let failure = serde_json::json!({
@@ -328,8 +329,8 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
                     let report = client.get_file(&job.name, &job.local, &get_options, progress)?;
                     display.result(&format!(
                         "saved {} to {} ({} bytes, blake3 {}){}",
-                        report.name,
-                        job.local.display(),
+                        display_name(&report.name),
+                        display_text(&job.local.display().to_string()),
                         report.size,
                         report.digest,
                         resumed_note(report.resumed_from)
@@ -361,12 +362,7 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
                 println!("{}", serde_json::to_string_pretty(&json)?);
             } else if !cli.quiet {
                 for entry in &entries {
-                    println!(
-                        "{:>14}  {}  {}",
-                        entry.size,
-                        ferry_client::utc_time(entry.modified_ms),
-                        entry.name
-                    );
+                    println!("{}", show::listing_line(entry));
                 }
             }
             Ok(0)
@@ -384,7 +380,7 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
             let results = run::parallel(&planned, 1, &connect, &display, &|client, job, _| {
                 client.remove(&job.name)?;
                 if !quiet {
-                    println!("removed {}", job.name);
+                    println!("removed {}", display_name(&job.name));
                 }
                 Ok(FileResult::removed(&job.name))
             });
@@ -434,11 +430,13 @@ fn put_line(report: &PutReport) -> String {
     match report.outcome {
         PutOutcome::AlreadyStored => format!(
             "already stored: {} (identical, {} bytes, blake3 {})",
-            report.name, report.size, report.digest
+            display_name(&report.name),
+            report.size,
+            report.digest
         ),
         _ => format!(
             "stored {} ({} bytes, blake3 {}){}",
-            report.name,
+            display_name(&report.name),
             report.size,
             report.digest,
             resumed_note(report.resumed_from)

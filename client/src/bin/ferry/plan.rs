@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ferry_client::{Client, ClientError};
+use ferry_client::{Client, ClientError, display_name};
 
 /// One file to move.
 #[derive(Debug, Clone)]
@@ -92,7 +92,7 @@ fn unique<K: Eq + std::hash::Hash + std::fmt::Debug>(
     Ok(())
 }
 
-/// The last component of `path`, resolving `.` and `..` first.
+/// The last component of `path` as a name component (in NFC), resolving `.` and `..` first.
 fn base_name(path: &Path) -> anyhow::Result<String> {
     let resolved;
     let path = if path.file_name().is_some() {
@@ -103,8 +103,8 @@ fn base_name(path: &Path) -> anyhow::Result<String> {
             .with_context(|| format!("cannot resolve {}", path.display()))?;
         &resolved
     };
-    match path.file_name().and_then(|n| n.to_str()) {
-        Some(name) => Ok(name.to_owned()),
+    match path.file_name().and_then(ferry_client::name_from_local) {
+        Some(name) => Ok(name),
         None => bail!(Usage(format!(
             "cannot derive a name from {}; give one with --as",
             path.display()
@@ -112,7 +112,8 @@ fn base_name(path: &Path) -> anyhow::Result<String> {
     }
 }
 
-/// Every regular file under `dir`, named `prefix/relative/path`, in sorted order.
+/// Every regular file under `dir`, named `prefix/relative/path` (each component in NFC), in
+/// sorted order.
 fn walk(dir: &Path, prefix: &str, jobs: &mut Vec<Job>) -> anyhow::Result<()> {
     let mut entries: Vec<_> = fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
@@ -121,7 +122,7 @@ fn walk(dir: &Path, prefix: &str, jobs: &mut Vec<Job>) -> anyhow::Result<()> {
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
-        let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
+        let Some(file_name) = ferry_client::name_from_local(&entry.file_name()) else {
             bail!(Usage(format!(
                 "{} is not valid UTF-8; rename it to upload it",
                 path.display()
@@ -156,7 +157,7 @@ pub fn downloads(names: &[String], output: &Path) -> anyhow::Result<Vec<Job>> {
     unique(
         &jobs,
         |job| job.local.clone(),
-        |job| job.name.clone(),
+        |job| display_name(&job.name).into_owned(),
         "local path",
         "download them into different folders",
     )?;

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ferry_client::{Client, ClientError, Progress};
+use ferry_client::{Client, ClientError, Progress, display_name};
 
 use crate::plan::Job;
 use crate::show::Display;
@@ -42,7 +42,7 @@ pub fn parallel<R: Send>(
                     });
                     shown.finish(result.is_ok());
                     if let Err(error) = &result {
-                        display.error(&format!("{}: {error}", job.name));
+                        display.error(&format!("{}: {error}", display_name(&job.name)));
                     }
                     display.file_done(finished.fetch_add(1, Ordering::Relaxed) + 1, jobs.len());
                     results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(result);

@@ -1,10 +1,11 @@
 //! What the user sees: progress bars on a terminal, plain result lines otherwise, nothing
-//! with `--quiet`, and JSON documents with `--json`.
+//! with `--quiet`, and JSON documents with `--json`. Names are printed through
+//! `ferry_client::display_name`, so a hostile name cannot reorder or hide what is shown.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
-use ferry_client::Progress;
+use ferry_client::{ListEntry, Progress, display_name, display_text};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -43,12 +44,12 @@ impl Display {
         }
     }
 
-    /// Starts showing one transfer.
+    /// Starts showing the transfer of `name`.
     pub fn start(&self, name: &str) -> Transfer {
         let bar = self.bars.as_ref().map(|(multi, total)| {
             let bar = multi.insert_before(total, ProgressBar::new(0));
             bar.set_style(style(BAR_TEMPLATE));
-            bar.set_message(name.to_owned());
+            bar.set_message(display_name(name).into_owned());
             bar
         });
         Transfer {
@@ -71,8 +72,10 @@ impl Display {
         }
     }
 
-    /// An error line on stderr, always.
+    /// An error line on stderr, always. It may quote a server's message, so its hidden
+    /// characters are escaped; names in it should already have gone through `display_name`.
     pub fn error(&self, line: &str) {
+        let line = display_text(line);
         let _guard = self.lines.lock().unwrap_or_else(|e| e.into_inner());
         match &self.bars {
             Some((multi, _)) => multi.suspend(|| eprintln!("ferry: {line}")),
@@ -99,6 +102,16 @@ impl Display {
             let _ = writeln!(out);
         }
     }
+}
+
+/// One line of `ferry ls`: size, modification time (UTC) and the escaped name.
+pub fn listing_line(entry: &ListEntry) -> String {
+    format!(
+        "{:>14}  {}  {}",
+        entry.size,
+        ferry_client::utc_time(entry.modified_ms),
+        display_name(&entry.name)
+    )
 }
 
 fn style(template: &str) -> ProgressStyle {
@@ -145,5 +158,25 @@ impl Transfer {
             total.dec_length(self.known);
             total.dec(self.done);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_line_escapes_a_hostile_name() {
+        let entry = ListEntry {
+            name: "a\u{202E}gpj.exe\u{2028}x\u{200B}".to_owned(),
+            size: 7,
+            modified_ms: 0,
+        };
+        let line = listing_line(&entry);
+        assert!(
+            line.ends_with(r"  a\u{202e}gpj.exe\u{2028}x\u{200b}"),
+            "{line}"
+        );
+        assert!(!line.contains('\u{202E}'), "{line:?}");
     }
 }
