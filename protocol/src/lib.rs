@@ -96,6 +96,6 @@ pub use crate::digest::{
 };
 pub use crate::error::{CommandError, ErrorCode, ProtocolError};
 pub use crate::frame::{DecodeError, Frame, SourceTag, decode_frame};
-pub use crate::name::{NameError, validate_name, validate_prefix};
+pub use crate::name::{NameError, is_reserved, validate_name, validate_prefix};
 pub use crate::server::{PutRequest, ServerConnection, ServerEvent};
 pub use crate::time::Timestamp;

@@ -244,8 +244,9 @@ fn drive_letter(name: &str) -> Option<char> {
 }
 
 /// Whether the first component starts with [`RESERVED_PREFIX`], ignoring ASCII case: on a
-/// case-insensitive disk `.Ferry-tls` is the server's `.ferry-tls`.
-fn is_reserved(name: &str) -> bool {
+/// case-insensitive disk `.Ferry-tls` is the server's `.ferry-tls`. Servers hide such entries
+/// from listings and space counts.
+pub fn is_reserved(name: &str) -> bool {
     name.as_bytes()
         .get(..RESERVED_PREFIX.len())
         .is_some_and(|start| start.eq_ignore_ascii_case(RESERVED_PREFIX.as_bytes()))

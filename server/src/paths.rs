@@ -1,8 +1,8 @@
 //! Names to places, strictly inside the storage root.
 //!
-//! The protocol machine already checked each name with `validate_name` (no `..`, no absolute
-//! path, no backslash, no control characters, nothing under `.ferry*`). This module checks it
-//! again and then opens the folder holding it through the root's handle ([`crate::confined`]):
+//! The protocol machine already checked each name with `validate_name` (PROTOCOL.md §6: no
+//! `..`, nothing absolute, every character visible, NFC, nothing under `.ferry*` in any case).
+//! This module checks it again and then opens the folder holding it through the root's handle ([`crate::confined`]):
 //! the kernel refuses a folder in the name that is a symbolic link or a file, and the last
 //! component is looked at without following it, so a symbolic link, a folder or a special file
 //! there is refused too. What comes back is a handle of the folder and the file's own name in
@@ -22,9 +22,6 @@ pub(crate) const STAGING_DIR: &str = ".ferry-staging";
 
 /// Folder of digest records of stored files, inside the root; reserved and hidden likewise.
 pub(crate) const META_DIR: &str = ".ferry-meta";
-
-/// Prefix of the server's own entries at the top of the root.
-pub(crate) const RESERVED_PREFIX: &str = ferry_protocol::limits::RESERVED_PREFIX;
 
 /// A name resolved inside the root.
 #[derive(Debug)]

@@ -17,7 +17,7 @@ use crate::confined::{Folder, Kind, Status};
 use crate::digests::{DigestStore, FileId};
 use crate::error::StorageError;
 use crate::locks::{NameLock, UploadLocks};
-use crate::paths::{self, META_DIR, RESERVED_PREFIX, Resolved, STAGING_DIR};
+use crate::paths::{self, META_DIR, Resolved, STAGING_DIR};
 use crate::staging::{PartialKey, Staging};
 use crate::store::{Entry, FileContent, Held, OpenedFile, Store, Upload};
 use crate::upload;
@@ -59,7 +59,7 @@ impl Storage {
         staging.repair().map_err(io::Error::other)?;
         staging.sweep(config.staging_max_age, |key| staging.discard(key));
         let used = root
-            .bytes_under(|name| name.starts_with(RESERVED_PREFIX))
+            .bytes_under(ferry_protocol::is_reserved)
             .saturating_add(staging.bytes());
         Ok(Arc::new_cyclic(|me| Storage {
             path,
@@ -227,7 +227,7 @@ impl Store for Storage {
                 let Some(file_name) = file_name.to_str() else {
                     continue;
                 };
-                if relative.is_empty() && file_name.starts_with(RESERVED_PREFIX) {
+                if relative.is_empty() && ferry_protocol::is_reserved(file_name) {
                     continue;
                 }
                 let name = if relative.is_empty() {

@@ -39,7 +39,6 @@ use super::{ObjectInfo, PutCondition, S3Client, S3Config, S3Error};
 use crate::config::ServerConfig;
 use crate::error::StorageError;
 use crate::locks::UploadLocks;
-use crate::paths::RESERVED_PREFIX;
 use crate::store::{Entry, FileContent, Held, OpenedFile, Store, Upload};
 
 /// Keys asked for per listing request.
@@ -316,7 +315,7 @@ impl Store for S3Store {
                 .into_iter()
                 .filter_map(|object| {
                     let name = object.key.strip_prefix(&base)?;
-                    (!name.starts_with(RESERVED_PREFIX) && validate_name(name).is_ok()).then(|| {
+                    (!ferry_protocol::is_reserved(name) && validate_name(name).is_ok()).then(|| {
                         Entry {
                             name: name.to_owned(),
                             size: object.size,
