@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::Tokens;
-use crate::s3::S3Config;
 use crate::seed_compat::SeedCompatConfig;
+use crate::store::s3::S3Config;
 use crate::tls::TlsIdentity;
 
 /// Default listen address of the `ferryd` binary (the library's [`ServerConfig::new`] uses an

@@ -78,22 +78,12 @@ mod auth;
 mod config;
 mod confined;
 mod connection;
-mod crash_point;
-mod digests;
-mod error;
-mod locks;
-mod paths;
-mod s3;
 pub mod seaweedfs;
 mod seed_compat;
 mod server;
-mod staging;
-mod storage;
 mod store;
 mod tls;
 mod transfer_log;
-mod upload;
-mod usage;
 
 pub use crate::auth::{
     MIN_TOKEN_BITS, Rights, Tokens, TokensError, WeakToken, check_token_strength, generate_token,
@@ -104,8 +94,8 @@ pub use crate::config::{
     DEFAULT_S3_PART_SIZE, ServerConfig,
 };
 pub use crate::confined::StateFolderError;
-pub use crate::error::StorageError;
-pub use crate::s3::{S3Config, S3Error, S3UrlError};
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
+pub use crate::store::error::StorageError;
+pub use crate::store::s3::{S3Config, S3Error, S3UrlError};
 pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, Fingerprint, KEY_FILE, TlsError, TlsIdentity};

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use crate::s3::{S3Client, S3Config, S3Error};
+use crate::store::s3::{S3Client, S3Config, S3Error};
 
 /// How to get `weed` when it is missing.
 pub const INSTALL_HINT: &str = "SeaweedFS's `weed` was not found: install it with \
@@ -452,7 +452,7 @@ mod tests {
     use std::process::Command;
 
     use super::*;
-    use crate::s3::PutCondition;
+    use crate::store::s3::PutCondition;
 
     /// `weed` if the tests are to use it (as [`SeaweedFs::for_tests`] decides).
     fn weed() -> Option<PathBuf> {

@@ -14,10 +14,10 @@ use ferry_protocol::{ErrorCode, ServerConnection, Timestamp};
 
 use crate::config::ServerConfig;
 use crate::connection;
-use crate::s3::S3Store;
 use crate::seed_compat::{self, SeedListener};
-use crate::storage::Storage;
 use crate::store::Store;
+use crate::store::folder::Storage;
+use crate::store::s3::S3Store;
 
 /// Stack of a connection thread: its buffers live on the heap, so a small stack suffices and a
 /// thousand threads stay cheap.

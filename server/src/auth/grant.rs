@@ -3,7 +3,7 @@
 //! [`Grant::name`] and come back to the client through [`Grant::client_name`] and
 //! [`Grant::message`]; nothing else turns a stored name into text for a client.
 
-use crate::error::StorageError;
+use crate::store::error::StorageError;
 
 /// How a stored name outside the token's folder (the folder itself, or one above it) is shown
 /// to a confined client: the top of everything the client sees.

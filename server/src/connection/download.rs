@@ -9,7 +9,7 @@ use ferry_protocol::{Digest, ErrorCode, FileHasher};
 
 use super::writer::WriteFrom;
 use super::{Connection, Flow};
-use crate::error::StorageError;
+use crate::store::error::StorageError;
 use crate::transfer_log::{self, Op};
 
 impl Connection<'_> {

@@ -24,8 +24,8 @@ use ferry_protocol::{
 };
 
 use crate::auth::{Grant, Refusal};
-use crate::error::StorageError;
 use crate::server::{Shared, is_timeout, linger};
+use crate::store::error::StorageError;
 use crate::store::{Left, Upload};
 
 mod download;

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_protocol::{Digest, FileHasher, NameError, PutRequest, SourceTag, validate_name};
 
-use crate::error::StorageError;
 use crate::server::{Shared, is_timeout};
 use crate::store::Upload;
+use crate::store::error::StorageError;
 use crate::transfer_log::Transfer;
 
 use super::config::SeedCompatConfig;

@@ -18,7 +18,7 @@
 //! first bytes: the main port's policy (TLS, tokens) stays strict with no exception to get
 //! wrong, and an 8-byte size is arbitrary bytes that only a guess could tell from anything else.
 //!
-//! Uploads go through the same code as native ones ([`crate::upload`]): the same name rules, size
+//! Uploads go through the same code as native ones ([`crate::store::folder::upload`]): the same name rules, size
 //! limit, quota, one upload per name, staging, fsync and atomic rename, and the digest is
 //! recorded so a later `ferry get` verifies the file. They differ where the old protocol
 //! gives no choice: there is no resume (a connection that ends before `size` bytes leaves

@@ -21,8 +21,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ferry_protocol::{DIGEST_LEN, Digest, HashCheckpoint, SourceTag};
 
 use crate::confined::{Folder, Kind, Status};
-use crate::error::StorageError;
-use crate::paths::STAGING_DIR;
+use crate::store::PartialKey;
+use crate::store::error::StorageError;
+use crate::store::folder::paths::STAGING_DIR;
 
 /// Longest checkpoint record read back: a name, a tag and a hash state are far smaller.
 const MAX_STATE_LEN: u64 = 64 * 1024;
@@ -31,21 +32,6 @@ const MAX_STATE_LEN: u64 = 64 * 1024;
 const STAGED_FILE_MODE: u32 = 0o600;
 
 const STATE_MAGIC: &[u8; 8] = b"FRYSTAG1";
-
-/// Identifies one partial upload: a hash of its name and source tag.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct PartialKey(String);
-
-impl PartialKey {
-    /// The key of `name` uploaded from a file tagged `tag`.
-    pub(crate) fn new(name: &str, tag: &SourceTag) -> Self {
-        let mut input = Vec::with_capacity(name.len() + 17);
-        input.extend_from_slice(name.as_bytes());
-        input.push(0);
-        input.extend_from_slice(&tag.0);
-        PartialKey(Digest::of(&input).to_hex()[..32].to_owned())
-    }
-}
 
 /// What a checkpoint file holds.
 #[derive(Clone, Debug)]

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use ferry_protocol::{DIGEST_LEN, Digest};
 
 use crate::confined::{Folder, Status};
-use crate::error::StorageError;
-use crate::paths::META_DIR;
+use crate::store::error::StorageError;
+use crate::store::folder::paths::META_DIR;
 
 const RECORD_MAGIC: &[u8; 8] = b"FRYDGST1";
 const RECORD_LEN: usize = 8 + 5 * 8 + DIGEST_LEN + DIGEST_LEN;

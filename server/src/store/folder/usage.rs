@@ -7,7 +7,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use crate::error::StorageError;
+use crate::store::error::StorageError;
 
 /// The quota's ledger.
 #[derive(Debug)]

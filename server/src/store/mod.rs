@@ -1,11 +1,19 @@
 //! The storage interface: what a connection asks of the place files live, whichever backend
-//! holds them — a folder on this machine ([`crate::storage`]) or an S3-compatible object store
-//! shared by several nodes ([`crate::s3`]).
+//! holds them — a folder on this machine ([`crate::store::folder`]) or an S3-compatible object store
+//! shared by several nodes ([`crate::store::s3`]).
 //!
 //! Every backend keeps the same promises: a name shows a file only once all its bytes arrived
 //! and its digest matched; an interrupted upload stays resumable from its last checkpoint; one
 //! upload per name at a time (a reconnecting client takes its own upload over); downloads
 //! stream with bounded memory from any offset.
+
+pub(crate) mod error;
+pub(crate) mod folder;
+mod key;
+pub(crate) mod locks;
+pub(crate) mod s3;
+
+pub(crate) use key::PartialKey;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -15,7 +23,7 @@ use std::time::{Duration, Instant};
 use ferry_protocol::{Digest, HashCheckpoint, PutRequest, SourceTag};
 
 use crate::config::ServerConfig;
-use crate::error::StorageError;
+use crate::store::error::StorageError;
 use crate::transfer_log::{Op, Transfer};
 
 /// Where a server's files live. Shared by every connection of a server.

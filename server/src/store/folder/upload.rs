@@ -22,13 +22,14 @@ use rustix::io::Errno;
 
 use crate::config::ServerConfig;
 use crate::confined::{Folder, Replace, Status};
-use crate::crash_point::{self, CommitStep};
-use crate::digests::FileId;
-use crate::error::StorageError;
-use crate::locks::NameLock;
-use crate::paths;
-use crate::staging::{PartialKey, SavedState, Staging};
-use crate::storage::Storage;
+use crate::store::PartialKey;
+use crate::store::error::StorageError;
+use crate::store::folder::Storage;
+use crate::store::folder::crash_point::{self, CommitStep};
+use crate::store::folder::digests::FileId;
+use crate::store::folder::paths;
+use crate::store::folder::staging::{SavedState, Staging};
+use crate::store::locks::NameLock;
 use crate::store::{Left, StagedUpload, Upload};
 
 /// Stack of a checkpoint thread: it only syncs a file and writes a small one.

@@ -37,8 +37,8 @@ use super::record::{DIGESTS_DIR, DigestRecord, UPLOADS_DIR, UploadRecord, record
 use super::upload;
 use super::{ObjectInfo, PutCondition, S3Client, S3Config, S3Error};
 use crate::config::ServerConfig;
-use crate::error::StorageError;
-use crate::locks::UploadLocks;
+use crate::store::error::StorageError;
+use crate::store::locks::UploadLocks;
 use crate::store::{Entry, FileContent, Held, OpenedFile, Store, Upload};
 
 /// Keys asked for per listing request.

@@ -83,7 +83,7 @@ pub enum StorageError {
         during: &'static str,
         /// The object store's error.
         #[source]
-        source: Box<crate::s3::S3Error>,
+        source: Box<crate::store::s3::S3Error>,
     },
     /// Reading or writing storage failed.
     #[error("server storage error while {during}: {source}")]

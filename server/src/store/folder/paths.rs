@@ -14,7 +14,7 @@ use ferry_protocol::validate_name;
 use rustix::io::Errno;
 
 use crate::confined::{Folder, Kind, SHARED_FOLDER, Status};
-use crate::error::StorageError;
+use crate::store::error::StorageError;
 
 /// Folder of partial uploads, inside the root. Reserved by the protocol's `.ferry` prefix, so
 /// no client name can reach it, and hidden from listings.

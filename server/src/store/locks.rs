@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::error::StorageError;
-use crate::staging::PartialKey;
+use crate::store::PartialKey;
+use crate::store::error::StorageError;
 
 #[derive(Debug)]
 struct Holder {

@@ -2,6 +2,13 @@
 //! their names) and what they do not (staging, digest records), and the rules that keep the two
 //! apart.
 
+pub(crate) mod crash_point;
+pub(crate) mod digests;
+pub(crate) mod paths;
+pub(crate) mod staging;
+pub(crate) mod upload;
+pub(crate) mod usage;
+
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
@@ -14,14 +21,14 @@ use rustix::io::Errno;
 
 use crate::config::ServerConfig;
 use crate::confined::{Folder, Kind, Status};
-use crate::digests::{DigestStore, FileId};
-use crate::error::StorageError;
-use crate::locks::{NameLock, UploadLocks};
-use crate::paths::{self, META_DIR, Resolved, STAGING_DIR};
-use crate::staging::{PartialKey, Staging};
+use crate::store::PartialKey;
+use crate::store::error::StorageError;
+use crate::store::folder::digests::{DigestStore, FileId};
+use crate::store::folder::usage::Usage;
+use crate::store::locks::{NameLock, UploadLocks};
 use crate::store::{Entry, FileContent, Held, OpenedFile, Store, Upload};
-use crate::upload;
-use crate::usage::Usage;
+use paths::{META_DIR, Resolved, STAGING_DIR};
+use staging::Staging;
 
 /// How long a reconnecting client's upload waits for its old connection to stand down.
 const TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -88,7 +95,7 @@ impl Storage {
     }
 
     /// Marks an upload to `name` as under way, or fails with `InProgress` if another one is
-    /// (see [`crate::locks`] for how a reconnecting client takes its own upload back).
+    /// (see [`crate::store::locks`] for how a reconnecting client takes its own upload back).
     pub(crate) fn lock_name(&self, name: &str, key: &PartialKey) -> Result<NameLock, StorageError> {
         self.locks.lock(name, key, TAKEOVER_WAIT)
     }

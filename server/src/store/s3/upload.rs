@@ -25,9 +25,9 @@ use ferry_protocol::{Digest, HASH_UNIT_LEN, HashCheckpoint, PutRequest};
 use super::record::{Part, UploadRecord, multipart_etag, single_etag};
 use super::store::{S3Store, now_ms, s3_error};
 use super::{PutCondition, S3Error};
-use crate::error::StorageError;
-use crate::locks::NameLock;
-use crate::staging::PartialKey;
+use crate::store::PartialKey;
+use crate::store::error::StorageError;
+use crate::store::locks::NameLock;
 use crate::store::{Left, StagedUpload, Upload};
 
 /// Smallest part S3 accepts (but for the last one).
