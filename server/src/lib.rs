@@ -78,7 +78,6 @@ mod auth;
 mod config;
 mod confined;
 mod connection;
-pub mod seaweedfs;
 mod seed_compat;
 mod server;
 mod store;

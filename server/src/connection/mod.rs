@@ -466,7 +466,7 @@ impl Connection<'_> {
             return;
         };
         let transfer = upload.transfer();
-        if self.shared.config.fault_skip_digest_check
+        if self.shared.config.skips_digest_check()
             && let ProtocolError::DigestMismatch { actual, .. } = error
         {
             tracing::error!(

@@ -680,8 +680,9 @@ mod tests {
 
     use super::*;
     use crate::config::ServerConfig;
-    use crate::seaweedfs::SeaweedFs;
     use crate::store::Store;
+    use crate::store::s3::S3Config;
+    use ferry_testkit::SeaweedFs;
 
     /// An upload of `len` bytes with 5 MiB parts, fed until `stop` bytes; its multipart upload
     /// is aborted behind its back once the first part is recorded.
@@ -697,8 +698,11 @@ mod tests {
         fn start(weed: &SeaweedFs, test: &str, len: u32) -> (Doomed, Upload) {
             let mut config = ServerConfig::new(std::env::temp_dir());
             config.s3_part_size = MIN_PART_SIZE;
-            let store =
-                S3Store::open(&config, &weed.config(&SeaweedFs::unique_prefix(test))).unwrap();
+            let store = S3Store::open(
+                &config,
+                &S3Config::seaweedfs(weed, &SeaweedFs::unique_prefix(test)),
+            )
+            .unwrap();
             let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let request = PutRequest {
                 name: "gone".into(),
