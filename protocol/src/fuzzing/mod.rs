@@ -5,21 +5,21 @@
 //! and runs in ordinary `cargo test`. The functions assert invariants and panic when one
 //! breaks; "no panic" alone is not the point:
 //!
-//! - [`decode_frames`]: the codec is incremental (a prefix of a frame is "need more bytes" or
+//! - [`decode_frames()`]: the codec is incremental (a prefix of a frame is "need more bytes" or
 //!   the same error) and decode→encode gives back exactly the bytes consumed.
 //! - [`server_from_first_byte`], [`server_after_handshake`], [`client_from_server_bytes`]: one
 //!   machine fed hostile bytes at arbitrary split points. Consumed never exceeds the input;
 //!   file data is the tail of the consumed bytes and never more than the declared size;
 //!   verified digests match an independent BLAKE3 of the bytes handed out; events come only in
 //!   states that allow them; everything the machine transmits decodes; errors are sticky.
-//! - [`names`]: the name checks accept exactly the names an independent specification accepts,
+//! - [`names()`]: the name checks accept exactly the names an independent specification accepts,
 //!   and an accepted name joined to a root stays under it.
-//! - [`pair`]: a client and a server wired in memory run random operations against a small
+//! - [`pair()`]: a client and a server wired in memory run random operations against a small
 //!   in-memory store; both sides agree on every byte, digest and answer, and nothing stalls.
 //!
 //! Each target has a file of its own (`pair/` a folder: its input, links, store and operations);
 //! `checks` holds the invariant checks the targets share, `rng` the deterministic randomness they
-//! draw from their input, and `corpus` the seed corpora ([`seed_corpus`]).
+//! draw from their input, and `corpus` the seed corpora ([`seed_corpus()`]).
 
 mod checks;
 mod client;
