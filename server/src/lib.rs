@@ -81,6 +81,7 @@ mod connection;
 pub mod seaweedfs;
 mod seed_compat;
 mod server;
+mod session;
 mod store;
 mod tls;
 mod transfer_log;

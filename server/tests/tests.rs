@@ -16,5 +16,6 @@ mod s3;
 mod seed_compat;
 mod shutdown;
 mod symlinks;
+mod timeouts;
 mod tls;
 mod tokens;
