@@ -144,7 +144,11 @@ impl CrashConfig {
         config.load.large = (256 << 10)..=(1 << 20);
         config.load.large_chance = 0.4;
         config.uptime = Duration::from_millis(150)..=Duration::from_millis(900);
-        config.max_downtime = Duration::from_millis(1200);
+        // A budget of 350 ms of backoff against downtimes up to a second (plus the checks):
+        // most kills outlast it, so uploads are interrupted and rerun; some do not, so the
+        // library resumes others by itself.
+        config.client.retries = 3;
+        config.max_downtime = Duration::from_millis(1000);
         config.checkpoint_interval = 64 * 1024;
         config
     }

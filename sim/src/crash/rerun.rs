@@ -6,7 +6,9 @@
 //! name holding its bytes (downloaded and compared); a create-only rerun may instead be
 //! refused because the name exists, which is right whether another version holds it or its
 //! own bytes do (an earlier attempt committed and its acknowledgement was lost); the summary
-//! counts the two apart. Any other end is a [`Rule::RerunFailed`] violation.
+//! counts the two apart. Any other end is a [`Rule::RerunFailed`] violation, and so is an
+//! acknowledged rerun that resumed from less than the server said it held for it (a `QUERY`
+//! just before): the promise that a resume sends only what is missing.
 
 use std::net::SocketAddr;
 
@@ -44,6 +46,10 @@ pub fn rerun_interrupted(
                 when: "at the end".into(),
             });
         };
+        // What the server kept of it: a rerun must resume from there.
+        let (_, kept) = client.query(name, content.tag())?;
+        let kept = kept.unwrap_or(0);
+        summary.rerun_partials_kept += u64::from(kept > 0);
         let id = ledger.begin(name, content, record.overwrite, Origin::Rerun);
         let put = PutOptions {
             overwrite: record.overwrite,
@@ -62,6 +68,11 @@ pub fn rerun_interrupted(
                 summary.rerun_resumed += u64::from(resumed > 0);
                 if let Err(what) = holds_it {
                     violation(format!("acknowledged, but the server then serves {what}"));
+                }
+                if resumed < kept {
+                    violation(format!(
+                        "the server held {kept} resumable bytes but the rerun resumed from {resumed}"
+                    ));
                 }
             }
             Some(_) if refused && !record.overwrite => match holds_it {

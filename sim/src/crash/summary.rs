@@ -37,6 +37,8 @@ pub struct CrashSummary {
     pub reruns: u64,
     /// Reruns acknowledged.
     pub rerun_acked: u64,
+    /// Reruns for which the server held a partial upload (past byte 0) beforehand.
+    pub rerun_partials_kept: u64,
     /// Reruns that resumed past byte 0 (a partial upload survived the kills).
     pub rerun_resumed: u64,
     /// Create-only reruns refused because their very bytes were already stored under the name
@@ -87,7 +89,7 @@ impl CrashSummary {
     pub fn table(&self) -> String {
         let mut out = String::new();
         let mut row = |label: &str, value: String| {
-            let _ = writeln!(out, "  {label:<44} {value}");
+            let _ = writeln!(out, "  {label:<46} {value}");
         };
         row("seed", self.seed.to_string());
         row("clients", self.clients.to_string());
@@ -111,10 +113,10 @@ impl CrashSummary {
             self.resumed_in_load.to_string(),
         );
         row(
-            "reruns: acknowledged / resumed mid-file",
+            "reruns: acknowledged / partial kept / resumed",
             format!(
-                "{} of {} / {}",
-                self.rerun_acked, self.reruns, self.rerun_resumed
+                "{} of {} / {} / {}",
+                self.rerun_acked, self.reruns, self.rerun_partials_kept, self.rerun_resumed
             ),
         );
         row(
