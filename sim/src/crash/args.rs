@@ -32,6 +32,9 @@ pub struct CrashArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// No line per kill on standard error.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 impl CrashArgs {
@@ -48,6 +51,7 @@ impl CrashArgs {
         };
         config.kills = self.kills;
         config.root.clone_from(&self.root);
+        config.progress = !self.quiet;
         config
     }
 }

@@ -7,9 +7,9 @@
 //!   overwrite;
 //! - or a file under one of the **shared** names (`pool/p<k>`) every client writes, small or
 //!   large, with or without overwrite (without it, a name already stored is refused);
-//! - or, now and then, a **resend**: a version of the client's own that was not acknowledged,
-//!   sent again from the same client file (same tag) with overwrite, as a user would after an
-//!   error.
+//! - or, right after an upload of its own that was not acknowledged, sometimes a **resend**
+//!   of it: the same client file (same tag) sent again with overwrite, as a user would after
+//!   an error. The others are left to the final rerun, their partial uploads untouched.
 //!
 //! A version's bytes come from (seed, client, step, size) ([`ContentId`]), so the checker can
 //! produce every version ever sent. Clients start an upload only while the server is up (the
@@ -47,7 +47,7 @@ pub struct LoadShape {
     pub fresh_chance: f64,
     /// Chance that an upload to a shared name asks to overwrite.
     pub overwrite_chance: f64,
-    /// Chance that an upload resends a version that was not acknowledged.
+    /// Chance that an upload that was not acknowledged is sent again at once.
     pub resend_chance: f64,
 }
 
@@ -174,7 +174,7 @@ impl Worker {
         let mut rng = rng_for(self.seed, u64::from(self.id), LOAD_STREAM);
         let mut client: Option<Client> = None;
         let mut step = 0u32;
-        let mut unacked: Vec<(String, ContentId)> = Vec::new();
+        let mut unacked: Option<(String, ContentId)> = None;
         while self.gate.wait_open() {
             let connected = match client.as_mut() {
                 Some(client) => client,
@@ -205,7 +205,7 @@ impl Worker {
             let refused = is_refusal(&result);
             self.ledger.finish(id, |at| outcome(at, result));
             if !acked && !refused {
-                unacked.push((name, content));
+                unacked = Some((name, content));
             }
         }
     }
@@ -215,11 +215,12 @@ impl Worker {
         &self,
         rng: &mut SimRng,
         step: &mut u32,
-        unacked: &mut Vec<(String, ContentId)>,
+        unacked: &mut Option<(String, ContentId)>,
     ) -> (String, ContentId, bool, Origin) {
         let shape = &self.shape;
-        if !unacked.is_empty() && rng.random_bool(shape.resend_chance) {
-            let (name, content) = unacked.swap_remove(rng.random_range(0..unacked.len()));
+        if let Some((name, content)) = unacked.take()
+            && rng.random_bool(shape.resend_chance)
+        {
             return (name, content, true, Origin::Resend);
         }
         let this = *step;

@@ -98,6 +98,8 @@ pub struct CrashConfig {
     pub server_exe: PathBuf,
     /// Storage root; `None` makes a fresh temporary one, removed afterwards.
     pub root: Option<PathBuf>,
+    /// Print a line to standard error after each kill's checks.
+    pub progress: bool,
 }
 
 impl CrashConfig {
@@ -114,7 +116,7 @@ impl CrashConfig {
                 large_chance: 0.3,
                 fresh_chance: 0.15,
                 overwrite_chance: 0.6,
-                resend_chance: 0.1,
+                resend_chance: 0.3,
             },
             uptime: Duration::from_millis(150)..=Duration::from_millis(2000),
             max_downtime: Duration::from_millis(1500),
@@ -132,6 +134,7 @@ impl CrashConfig {
             },
             server_exe,
             root: None,
+            progress: false,
         }
     }
 
@@ -199,6 +202,13 @@ pub fn run(config: &CrashConfig) -> Result<CrashSummary, CrashError> {
         summary.in_flight_at_kills += in_flight;
         violations.extend(checker.after_kill(&ledger, kill, &mut summary)?);
         violations.extend(checker.after_restart(&ledger, kill, &mut summary)?);
+        if config.progress {
+            eprintln!(
+                "kill {kill}/{}: {in_flight} upload(s) under way; {} violation(s) so far",
+                config.kills,
+                violations.len()
+            );
+        }
         std::thread::sleep(rng.random_range(Duration::ZERO..=config.max_downtime));
         server = ServerProcess::restart(exe, &serve).map_err(CrashError::Server)?;
         gate.open();
