@@ -26,7 +26,8 @@ pub struct CrashArgs {
     /// The short shape `cargo test` runs (3 clients, files up to 1 MiB); --kills still counts.
     #[arg(long)]
     pub short: bool,
-    /// Storage root to use (kept afterwards); default a temporary folder, removed.
+    /// Storage root to use, empty or missing (kept afterwards); default a temporary folder,
+    /// removed.
     #[arg(long)]
     pub root: Option<PathBuf>,
     /// Print the summary as JSON.

@@ -65,6 +65,9 @@ pub enum CrashError {
     /// The storage root could not be made or read.
     #[error("cannot read the storage root: {0}")]
     Root(#[source] std::io::Error),
+    /// The storage root given holds files already, which the run did not send.
+    #[error("{} is not empty: a crash run needs an empty or missing root", .0.display())]
+    RootNotEmpty(PathBuf),
     /// A server process did not start or could not be killed.
     #[error("server process: {0}")]
     Server(#[source] std::io::Error),
@@ -96,7 +99,8 @@ pub struct CrashConfig {
     pub client: ClientOptions,
     /// The `ferry-sim` binary that runs the server (`crash-server` subcommand).
     pub server_exe: PathBuf,
-    /// Storage root; `None` makes a fresh temporary one, removed afterwards.
+    /// Storage root (empty or missing; kept afterwards); `None` makes a fresh temporary one,
+    /// removed afterwards.
     pub root: Option<PathBuf>,
     /// Print a line to standard error after each kill's checks.
     pub progress: bool,
@@ -165,6 +169,10 @@ pub fn run(config: &CrashConfig) -> Result<CrashSummary, CrashError> {
         .root
         .clone()
         .unwrap_or_else(|| temp.path().join("root"));
+    // Files the ledger does not know would all be violations.
+    if std::fs::read_dir(&root).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(CrashError::RootNotEmpty(root));
+    }
     let serve = ServeOptions {
         root,
         listen: free_port().map_err(CrashError::Server)?,
