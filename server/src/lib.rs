@@ -97,5 +97,10 @@ pub use crate::confined::StateFolderError;
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
 pub use crate::store::error::StorageError;
+#[cfg(feature = "memory-store")]
+pub use crate::store::memory;
+pub use crate::store::{
+    Entry, FileContent, Held, Left, OpenedFile, StagedUpload, Store, Upload,
+};
 pub use crate::store::s3::{S3Config, S3Error, S3UrlError};
 pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, Fingerprint, KEY_FILE, TlsError, TlsIdentity};
