@@ -13,6 +13,7 @@ pub(crate) mod folder;
 mod key;
 pub(crate) mod locks;
 #[cfg(any(test, feature = "memory-store"))]
+#[cfg_attr(not(feature = "memory-store"), allow(dead_code))]
 pub mod memory;
 #[cfg(test)]
 mod promises;

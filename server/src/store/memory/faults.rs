@@ -34,12 +34,10 @@ pub struct Faults {
 }
 
 impl Faults {
-    /// The simulated time a call moving `bytes` bytes of file data costs.
-    pub(super) fn cost(&self, bytes: usize) -> Duration {
-        let per_mib = self.latency_per_mib.as_nanos();
-        let nanos = per_mib.saturating_mul(bytes as u128) / MIB;
-        self.latency
-            .saturating_add(Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)))
+    /// The simulated time moving `bytes` bytes of file data costs, on top of the call's.
+    pub(super) fn data_cost(&self, bytes: usize) -> Duration {
+        let nanos = self.latency_per_mib.as_nanos().saturating_mul(bytes as u128) / MIB;
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 }
 
@@ -79,15 +77,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cost_is_per_call_plus_per_mebibyte() {
+    fn data_costs_its_share_of_a_mebibyte() {
         let faults = Faults {
-            latency: Duration::from_millis(2),
             latency_per_mib: Duration::from_millis(10),
             ..Faults::default()
         };
-        assert_eq!(faults.cost(0), Duration::from_millis(2));
-        assert_eq!(faults.cost(512 * 1024), Duration::from_millis(7));
-        assert_eq!(Faults::default().cost(1 << 30), Duration::ZERO);
+        assert_eq!(faults.data_cost(512 * 1024), Duration::from_millis(5));
+        assert_eq!(faults.data_cost(0), Duration::ZERO);
+        assert_eq!(Faults::default().data_cost(1 << 30), Duration::ZERO);
     }
 
     #[test]

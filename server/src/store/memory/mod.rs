@@ -102,9 +102,14 @@ struct Machine {
 }
 
 impl Machine {
-    /// Charges a call moving `bytes` bytes of file data.
-    fn charge(&mut self, bytes: usize) {
-        self.delay = self.delay.saturating_add(self.faults.cost(bytes));
+    /// Charges one call.
+    fn charge_call(&mut self) {
+        self.delay = self.delay.saturating_add(self.faults.latency);
+    }
+
+    /// Charges moving `bytes` bytes of file data, on top of the call.
+    fn charge_data(&mut self, bytes: usize) {
+        self.delay = self.delay.saturating_add(self.faults.data_cost(bytes));
     }
 
     /// Bytes a write can still store before the disk is full.
@@ -192,14 +197,15 @@ impl MemoryStore {
     }
 
     /// Places a file under `name` as someone outside the server would (a local user, another
-    /// node): durable at once, with its digest recorded, and none of an upload's checks, so
-    /// a test can set up a store or race an upload. Replaces a file of that name.
+    /// node): durable at once, with no digest recorded (a download computes it) and none of an
+    /// upload's checks, so a test can set up a store or race an upload. Replaces a file of that
+    /// name.
     pub fn insert(&self, name: &str, bytes: &[u8]) {
         let now = self.now();
         let mut machine = self.machine();
         let replaced = machine
             .disk
-            .publish(name, bytes.to_vec(), Some(Digest::of(bytes)), now);
+            .publish(name, bytes.to_vec(), None, now);
         machine.usage.release(replaced.unwrap_or(0));
         machine.usage.add(bytes.len() as u64);
     }
@@ -240,7 +246,7 @@ impl MemoryStore {
     /// The machine for a call `during` something: charged its latency, refused if lost.
     fn enter(&self, during: &'static str) -> Result<MutexGuard<'_, Machine>, StorageError> {
         let mut machine = self.machine();
-        machine.charge(0);
+        machine.charge_call();
         if machine.faults.lost {
             return Err(faults::unreachable(during));
         }
@@ -410,7 +416,7 @@ impl Read for MemoryReader<'_> {
             return Err(faults::unreachable_io());
         }
         let n = self.rest.read(buf)?;
-        machine.charge(n);
+        machine.charge_data(n);
         Ok(n)
     }
 }

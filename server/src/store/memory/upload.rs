@@ -124,7 +124,7 @@ impl StagedUpload for MemoryUpload {
         let now = self.store.now();
         let store = self.store.clone();
         let mut machine = enter(&store, self.boot, DURING)?;
-        machine.charge(data.len());
+        machine.charge_data(data.len());
         let room = machine.room(&self.store.shared.limits);
         let fits = &data[..usize::try_from(room).map_or(data.len(), |room| room.min(data.len()))];
         let machine = &mut *machine;
@@ -179,7 +179,7 @@ impl StagedUpload for MemoryUpload {
         if machine.boots != self.boot {
             return self.left();
         }
-        machine.charge(0);
+        machine.charge_call();
         if machine.faults.lost {
             machine.usage.release(self.size - self.written.min(self.size));
             return self.left();
@@ -210,7 +210,7 @@ impl StagedUpload for MemoryUpload {
         if self.published || machine.boots != self.boot {
             return Left::Removed;
         }
-        machine.charge(0);
+        machine.charge_call();
         if !machine.faults.lost {
             machine.disk.discard(&self.key);
         }
