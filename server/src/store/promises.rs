@@ -109,7 +109,12 @@ fn upload(subject: &Subject, request: &PutRequest, data: &[u8]) -> Result<(), St
     let (mut upload, checkpoint) = subject.store.begin_upload(&subject.config, request)?;
     assert_eq!(checkpoint.offset(), 0, "a fresh upload starts at 0");
     let mut hasher = FileHasher::new();
-    feed(&mut upload, &mut hasher, data, subject.config.checkpoint_interval);
+    feed(
+        &mut upload,
+        &mut hasher,
+        data,
+        subject.config.checkpoint_interval,
+    );
     upload.commit(&hasher.finalize())
 }
 
@@ -149,10 +154,18 @@ fn a_file_shows_only_once_committed_with_its_digest(subject: &Subject) {
     let request = put("f", data.len(), 1);
     let (mut upload, _) = store.begin_upload(&subject.config, &request).unwrap();
     let mut hasher = FileHasher::new();
-    feed(&mut upload, &mut hasher, &data, subject.config.checkpoint_interval);
+    feed(
+        &mut upload,
+        &mut hasher,
+        &data,
+        subject.config.checkpoint_interval,
+    );
 
     let held = store.query("f", &request.tag).unwrap();
-    assert_eq!(held.stored_size, None, "all bytes arrived but nothing committed");
+    assert_eq!(
+        held.stored_size, None,
+        "all bytes arrived but nothing committed"
+    );
     assert!(list(store, "").is_empty());
     assert!(matches!(
         store.open_for_download("f"),
@@ -163,7 +176,11 @@ fn a_file_shows_only_once_committed_with_its_digest(subject: &Subject) {
     upload.commit(&digest).unwrap();
     let held = store.query("f", &request.tag).unwrap();
     assert_eq!(held.stored_size, Some(data.len() as u64));
-    assert_eq!(held.stored_digest, Some(digest), "digest recorded at commit");
+    assert_eq!(
+        held.stored_digest,
+        Some(digest),
+        "digest recorded at commit"
+    );
     assert_eq!(held.partial_offset, None, "nothing staged once committed");
     assert_eq!(download(store, "f"), (data, Some(digest)));
 }
@@ -193,15 +210,27 @@ fn an_interrupted_upload_resumes_from_its_last_checkpoint(subject: &Subject) {
 
     let other_file = SourceTag([9; 16]);
     assert_eq!(store.query("r", &other_file).unwrap().partial_offset, None);
-    assert_eq!(store.query("r", &request.tag).unwrap().partial_offset, Some(latest));
+    assert_eq!(
+        store.query("r", &request.tag).unwrap().partial_offset,
+        Some(latest)
+    );
 
     let (mut upload, checkpoint) = store.begin_upload(&subject.config, &request).unwrap();
     assert_eq!(checkpoint.offset(), latest);
     assert_eq!(upload.start_offset(), latest);
     let mut hasher = FileHasher::resume(&checkpoint);
-    feed(&mut upload, &mut hasher, &data[latest as usize..], HASH_UNIT_LEN);
+    feed(
+        &mut upload,
+        &mut hasher,
+        &data[latest as usize..],
+        HASH_UNIT_LEN,
+    );
     let digest = hasher.finalize();
-    assert_eq!(digest, Digest::of(&data), "the saved hash state was the real one");
+    assert_eq!(
+        digest,
+        Digest::of(&data),
+        "the saved hash state was the real one"
+    );
     upload.commit(&digest).unwrap();
     assert_eq!(download(store, "r").0, data);
 }
@@ -254,12 +283,20 @@ fn a_second_upload_is_in_progress_and_the_same_client_file_takes_over(subject: &
     let data = bytes(3 * UNIT, 8);
     let request = put("t", data.len(), 8);
     let (mut first, _) = store.begin_upload(&subject.config, &request).unwrap();
-    feed(&mut first, &mut FileHasher::new(), &data[..2 * UNIT + 5], HASH_UNIT_LEN);
+    feed(
+        &mut first,
+        &mut FileHasher::new(),
+        &data[..2 * UNIT + 5],
+        HASH_UNIT_LEN,
+    );
     assert!(matches!(
         store.begin_upload(&subject.config, &put("t", data.len(), 9)),
         Err(StorageError::InProgress)
     ));
-    assert!(!first.is_superseded(), "another client's attempt does not stand it down");
+    assert!(
+        !first.is_superseded(),
+        "another client's attempt does not stand it down"
+    );
 
     let (taker_store, config, taker_request) =
         (Arc::clone(store), subject.config.clone(), request.clone());
@@ -319,7 +356,10 @@ fn a_digest_remembered_by_a_download_is_kept_for_its_version_only(subject: &Subj
     let digest = Digest::of(b"from outside");
     opened.content.remember_digest(&digest);
     let tag = SourceTag([0; 16]);
-    assert_eq!(store.query("placed", &tag).unwrap().stored_digest, Some(digest));
+    assert_eq!(
+        store.query("placed", &tag).unwrap().stored_digest,
+        Some(digest)
+    );
 
     let stale = store.open_for_download("placed").unwrap();
     (subject.place)("placed", b"replaced from outside");
@@ -331,7 +371,10 @@ fn remove_frees_the_name_and_a_missing_name_is_not_found(subject: &Subject) {
     let store = &*subject.store;
     upload(subject, &put("gone", 123, 12), &bytes(123, 12)).unwrap();
     assert_eq!(store.remove("gone").unwrap(), 123);
-    assert!(matches!(store.remove("gone"), Err(StorageError::NotFound(_))));
+    assert!(matches!(
+        store.remove("gone"),
+        Err(StorageError::NotFound(_))
+    ));
     assert!(matches!(
         store.open_for_download("gone"),
         Err(StorageError::NotFound(_))
@@ -374,19 +417,41 @@ fn sweep_removes_partials_past_their_age_and_spares_uploads_under_way(subject: &
     let data = bytes(3 * UNIT, 15);
     let (idle, busy) = (put("idle", data.len(), 15), put("busy", data.len(), 16));
     let (mut upload, _) = store.begin_upload(&subject.config, &idle).unwrap();
-    feed(&mut upload, &mut FileHasher::new(), &data[..2 * UNIT + 1], HASH_UNIT_LEN);
+    feed(
+        &mut upload,
+        &mut FileHasher::new(),
+        &data[..2 * UNIT + 1],
+        HASH_UNIT_LEN,
+    );
     assert!(matches!(upload.suspend(), Left::Resumable(_)));
     let (mut under_way, _) = store.begin_upload(&subject.config, &busy).unwrap();
-    feed(&mut under_way, &mut FileHasher::new(), &data[..2 * UNIT + 1], HASH_UNIT_LEN);
+    feed(
+        &mut under_way,
+        &mut FileHasher::new(),
+        &data[..2 * UNIT + 1],
+        HASH_UNIT_LEN,
+    );
 
     store.sweep_staging(Duration::from_secs(3600));
-    assert!(store.query("idle", &idle.tag).unwrap().partial_offset.is_some());
+    assert!(
+        store
+            .query("idle", &idle.tag)
+            .unwrap()
+            .partial_offset
+            .is_some()
+    );
 
     (subject.pass_time)(Duration::from_millis(60));
     store.sweep_staging(Duration::from_millis(20));
     assert_eq!(store.query("idle", &idle.tag).unwrap().partial_offset, None);
     assert!(matches!(under_way.suspend(), Left::Resumable(_)));
-    assert!(store.query("busy", &busy.tag).unwrap().partial_offset.is_some());
+    assert!(
+        store
+            .query("busy", &busy.tag)
+            .unwrap()
+            .partial_offset
+            .is_some()
+    );
 }
 
 /// Runs each promise against the folder store and the in-memory store.

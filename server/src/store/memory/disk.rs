@@ -113,10 +113,9 @@ impl Disk {
     ) -> Option<(&HashCheckpoint, u64)> {
         let partial = self.partials.get(&key.0)?;
         let checkpoint = partial.checkpoint.as_ref()?;
-        let whole = partial.data.len() as u64 >= checkpoint.offset()
-            && checkpoint.offset() <= partial.size;
-        (partial.name == name && partial.tag == *tag && whole)
-            .then_some((checkpoint, partial.size))
+        let whole =
+            partial.data.len() as u64 >= checkpoint.offset() && checkpoint.offset() <= partial.size;
+        (partial.name == name && partial.tag == *tag && whole).then_some((checkpoint, partial.size))
     }
 
     /// Stages `key` for an upload of `size` bytes of `name` from `tag` resuming at `offset`

@@ -36,7 +36,11 @@ pub struct Faults {
 impl Faults {
     /// The simulated time moving `bytes` bytes of file data costs, on top of the call's.
     pub(super) fn data_cost(&self, bytes: usize) -> Duration {
-        let nanos = self.latency_per_mib.as_nanos().saturating_mul(bytes as u128) / MIB;
+        let nanos = self
+            .latency_per_mib
+            .as_nanos()
+            .saturating_mul(bytes as u128)
+            / MIB;
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 }

@@ -18,7 +18,7 @@
 //! (`store::promises`): a name shows a file only once all its bytes arrived, its digest matched
 //! and it is durable; an interrupted upload resumes from its last durable checkpoint; a name
 //! that exists is refused unless overwritten, at the start and again at the commit; one upload
-//! per name, taken over by the same client file ([`crate::store::locks`]); a download reads
+//! per name, taken over by the same client file (the folder store's locks); a download reads
 //! the version it opened; listings are in name order and hide reserved `.ferry*` names; partial
 //! uploads are swept by age, on the store's clock.
 //!
@@ -114,9 +114,9 @@ impl Machine {
 
     /// Bytes a write can still store before the disk is full.
     fn room(&self, limits: &MemoryLimits) -> u64 {
-        let free = limits
-            .capacity
-            .map_or(u64::MAX, |capacity| capacity.saturating_sub(self.disk.bytes()));
+        let free = limits.capacity.map_or(u64::MAX, |capacity| {
+            capacity.saturating_sub(self.disk.bytes())
+        });
         free.min(self.faults.full_after.unwrap_or(u64::MAX))
     }
 }
@@ -203,9 +203,7 @@ impl MemoryStore {
     pub fn insert(&self, name: &str, bytes: &[u8]) {
         let now = self.now();
         let mut machine = self.machine();
-        let replaced = machine
-            .disk
-            .publish(name, bytes.to_vec(), None, now);
+        let replaced = machine.disk.publish(name, bytes.to_vec(), None, now);
         machine.usage.release(replaced.unwrap_or(0));
         machine.usage.add(bytes.len() as u64);
     }

@@ -73,7 +73,11 @@ fn bytes_written_after_the_last_checkpoint_are_lost_in_a_crash() {
         store.query("f", &tag).unwrap().partial_offset,
         Some(2 * HASH_UNIT_LEN)
     );
-    assert_eq!(store.uploads_under_way(), 0, "locks do not survive a power cut");
+    assert_eq!(
+        store.uploads_under_way(),
+        0,
+        "locks do not survive a power cut"
+    );
 }
 
 #[test]
@@ -105,7 +109,10 @@ fn an_upload_never_checkpointed_leaves_nothing_after_a_crash() {
     store.crash();
     assert_eq!(store.bytes_held(), 0);
     assert_eq!(
-        store.query("f", &put("f", 0, 1).tag).unwrap().partial_offset,
+        store
+            .query("f", &put("f", 0, 1).tag)
+            .unwrap()
+            .partial_offset,
         None
     );
 }
@@ -157,7 +164,11 @@ fn a_full_disk_mid_upload_fails_with_the_full_error_and_stays_resumable() {
     store.crash();
     store.set_faults(Faults::default());
     let (mut upload, checkpoint) = store.begin_upload(&config, &request).unwrap();
-    assert_eq!(checkpoint.offset(), HASH_UNIT_LEN, "durable before the crash");
+    assert_eq!(
+        checkpoint.offset(),
+        HASH_UNIT_LEN,
+        "durable before the crash"
+    );
     let mut hasher = FileHasher::resume(&checkpoint);
     feed(&mut upload, &mut hasher, &data[UNIT..], HASH_UNIT_LEN);
     upload.commit(&hasher.finalize()).unwrap();
@@ -173,7 +184,13 @@ fn an_upload_larger_than_the_free_space_is_refused_before_any_data_moves() {
     store.insert("there", &[0; 400]);
     let refused = store.begin_upload(&config, &put("f", 700, 1));
     assert!(
-        matches!(refused, Err(StorageError::DiskFull { need: 700, free: 600 })),
+        matches!(
+            refused,
+            Err(StorageError::DiskFull {
+                need: 700,
+                free: 600
+            })
+        ),
         "{:?}",
         refused.map(|_| ())
     );
@@ -211,11 +228,20 @@ fn a_lost_store_fails_every_call_with_a_clear_error_and_changes_nothing() {
         assert!(error.to_string().contains("unreachable"), "{error}");
     };
     unreachable(upload.write(b"x").unwrap_err());
-    unreachable(store.begin_upload(&config, &put("b", 1, 2)).map(|_| ()).unwrap_err());
+    unreachable(
+        store
+            .begin_upload(&config, &put("b", 1, 2))
+            .map(|_| ())
+            .unwrap_err(),
+    );
     unreachable(store.open_for_download("kept").map(|_| ()).unwrap_err());
     unreachable(store.query("kept", &put("", 0, 0).tag).unwrap_err());
     unreachable(store.remove("kept").unwrap_err());
-    unreachable(store.list("", &mut |_| ControlFlow::Continue(())).unwrap_err());
+    unreachable(
+        store
+            .list("", &mut |_| ControlFlow::Continue(()))
+            .unwrap_err(),
+    );
     let read = download.content.read_from(0).map(|_| ()).unwrap_err();
     assert!(read.to_string().contains("unreachable"), "{read}");
 
@@ -240,8 +266,15 @@ fn a_slow_store_reports_its_latency_and_never_sleeps() {
     // begin: two calls (the name, then the staging); write: one call and half a MiB.
     // 3 × 10 s + 60 s / 2
     assert_eq!(store.poll_delay(), Duration::from_secs(60));
-    assert_eq!(store.poll_delay(), Duration::ZERO, "each delay is reported once");
-    assert!(started.elapsed() < Duration::from_secs(5), "no real time spent");
+    assert_eq!(
+        store.poll_delay(),
+        Duration::ZERO,
+        "each delay is reported once"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no real time spent"
+    );
 }
 
 #[test]
@@ -250,12 +283,23 @@ fn a_sweep_ages_partials_on_the_stores_clock() {
     let data = bytes(3 * UNIT, 5);
     let request = put("p", data.len(), 5);
     let (mut upload, _) = store.begin_upload(&config, &request).unwrap();
-    feed(&mut upload, &mut FileHasher::new(), &data[..2 * UNIT + 1], HASH_UNIT_LEN);
+    feed(
+        &mut upload,
+        &mut FileHasher::new(),
+        &data[..2 * UNIT + 1],
+        HASH_UNIT_LEN,
+    );
     assert!(matches!(upload.suspend(), Left::Resumable(_)));
 
     clock.advance(Duration::from_secs(3600));
     store.sweep_staging(Duration::from_secs(3600));
-    assert!(store.query("p", &request.tag).unwrap().partial_offset.is_some());
+    assert!(
+        store
+            .query("p", &request.tag)
+            .unwrap()
+            .partial_offset
+            .is_some()
+    );
     clock.advance(Duration::from_micros(1));
     store.sweep_staging(Duration::from_secs(3600));
     assert_eq!(store.query("p", &request.tag).unwrap().partial_offset, None);
@@ -268,7 +312,12 @@ fn with_no_takeover_wait_the_same_client_file_stands_the_holder_down_and_retries
     let data = bytes(3 * UNIT, 6);
     let request = put("t", data.len(), 6);
     let (mut holder, _) = store.begin_upload(&config, &request).unwrap();
-    feed(&mut holder, &mut FileHasher::new(), &data[..2 * UNIT + 1], HASH_UNIT_LEN);
+    feed(
+        &mut holder,
+        &mut FileHasher::new(),
+        &data[..2 * UNIT + 1],
+        HASH_UNIT_LEN,
+    );
     assert!(matches!(
         store.begin_upload(&config, &request),
         Err(StorageError::InProgress)

@@ -181,7 +181,9 @@ impl StagedUpload for MemoryUpload {
         }
         machine.charge_call();
         if machine.faults.lost {
-            machine.usage.release(self.size - self.written.min(self.size));
+            machine
+                .usage
+                .release(self.size - self.written.min(self.size));
             return self.left();
         }
         // (The folder store first frees the bytes past the latest hash state, so that on a full
@@ -197,7 +199,9 @@ impl StagedUpload for MemoryUpload {
         }
         machine.disk.cut(&self.key, self.saved);
         self.written = self.saved;
-        machine.usage.release(self.size - self.written.min(self.size));
+        machine
+            .usage
+            .release(self.size - self.written.min(self.size));
         Left::Resumable(self.saved)
     }
 
