@@ -20,6 +20,9 @@ use crate::store::{Entry, Left, Store, Upload};
 /// One hash unit, the grain of checkpoints.
 const UNIT: usize = HASH_UNIT_LEN as usize;
 
+/// Places a file under a name as a local user or another node would.
+type Place = Box<dyn Fn(&str, &[u8])>;
+
 /// A backend under test, with the means to act on it from outside the server.
 pub(super) struct Subject {
     /// The store.
@@ -29,7 +32,7 @@ pub(super) struct Subject {
     /// Lets time pass for the store's notion of age.
     pass_time: Box<dyn Fn(Duration)>,
     /// Places a file as a local user or another node would.
-    place: Box<dyn Fn(&str, &[u8])>,
+    place: Place,
     _root: Option<tempfile::TempDir>,
 }
 
