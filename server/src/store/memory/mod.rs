@@ -137,7 +137,10 @@ pub struct MemoryStore {
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let machine = self.machine();
+        // Never waits: a handle may be printed while its machine is in use.
+        let Ok(machine) = self.shared.machine.try_lock() else {
+            return f.write_str("MemoryStore { <in use> }");
+        };
         f.debug_struct("MemoryStore")
             .field("files", &machine.disk.files.len())
             .field("partials", &machine.disk.partials.len())
@@ -220,7 +223,9 @@ impl MemoryStore {
 
     /// Uploads under way now (each holds its name's lock).
     pub fn uploads_under_way(&self) -> usize {
-        self.machine().locks.held_count()
+        // Never the locks' mutex under the machine's: a sweep takes them the other way round.
+        let locks = self.machine().locks.clone();
+        locks.held_count()
     }
 
     /// Bytes held: visible files and partial uploads' data.

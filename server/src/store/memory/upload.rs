@@ -82,7 +82,7 @@ pub(super) fn begin(
     let checkpoint = resumed.unwrap_or_else(HashCheckpoint::start);
     let offset = checkpoint.offset();
 
-    let need = request.size - offset;
+    let need = request.size.saturating_sub(offset);
     machine.usage.reserve(need, replaced.unwrap_or(0) as u64)?;
     if let Some(capacity) = store.shared.limits.capacity {
         let free = capacity.saturating_sub(machine.disk.bytes());
@@ -137,7 +137,7 @@ impl StagedUpload for MemoryUpload {
         partial.touched = now;
         self.written += fits.len() as u64;
         if let Some(left) = machine.faults.full_after.as_mut() {
-            *left -= fits.len() as u64;
+            *left = left.saturating_sub(fits.len() as u64);
         }
         if fits.len() < data.len() {
             return Err(faults::no_space(DURING));
