@@ -26,8 +26,10 @@
 //! file does not wait for the old one to stand down unless [`MemoryLimits::takeover_wait`] says
 //! so (a single-threaded simulator cannot wait: the old upload is told to stand down and the
 //! new request gets `InProgress`, to retry); a checkpoint is durable as soon as it is started
-//! (the folder store finishes it on a thread of its own); folders exist only while a file is in
-//! them.
+//! (the folder store finishes it on a thread of its own), and a full disk never fails one;
+//! a commit's digest is durable with its file (the folder store's unsynced record may be lost in
+//! a crash, which only costs a later download the hashing); folders exist only while a file is
+//! in them.
 //!
 //! ```
 //! # use std::sync::Arc;
