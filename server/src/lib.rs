@@ -104,4 +104,5 @@ pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
 pub use crate::store::error::StorageError;
 pub use crate::store::s3::{S3Config, S3Error, S3UrlError};
-pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, Fingerprint, KEY_FILE, TlsError, TlsIdentity};
+pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, KEY_FILE, TlsError, TlsIdentity};
+pub use ferry_transport::Fingerprint;
