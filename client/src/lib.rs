@@ -9,7 +9,7 @@
 //!     │                                                   │
 //!     ├─ Upload   (source → DATA frames, whole-file digest, resume from PUT_READY offset)
 //!     ├─ Download (DATA → sink, resume from the local hash checkpoint)
-//!     └─ Link     one TcpStream (plain, or TLS 1.3 via rustls) driving a
+//!     └─ Link     one TcpStream (plain, or TLS 1.3: ferry_transport::Transport) driving a
 //!                 ferry_protocol::ClientConnection
 //! ```
 //!

@@ -106,7 +106,10 @@ mod tests {
         let (_near, far) = pair();
         let start = Instant::now();
         let until = start + Duration::from_millis(150);
-        assert_eq!(sniff(&far, until, Duration::from_millis(20), || false), None);
+        assert_eq!(
+            sniff(&far, until, Duration::from_millis(20), || false),
+            None
+        );
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(150), "{waited:?}");
         assert!(waited < Duration::from_secs(5), "{waited:?}");
@@ -117,7 +120,10 @@ mod tests {
         let (near, far) = pair();
         drop(near);
         let until = Instant::now() + Duration::from_secs(10);
-        assert_eq!(sniff(&far, until, Duration::from_millis(50), || false), None);
+        assert_eq!(
+            sniff(&far, until, Duration::from_millis(50), || false),
+            None
+        );
 
         let (_near, far) = pair();
         let start = Instant::now();

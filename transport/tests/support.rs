@@ -1,9 +1,11 @@
 //! A loopback socket pair, a throwaway certificate, and a client verifier that pins it.
 
+use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use ferry_transport::Fingerprint;
+use ferry_transport::{Fingerprint, is_timeout};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
@@ -107,19 +109,19 @@ impl ServerCertVerifier for Pinned {
 }
 
 /// How long any test waits for its peer before failing rather than hanging.
-pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Reads until `buf` is full, retrying reads that only timed out (a TLS read reports "records
 /// but no plaintext yet" as a timeout), for at most [`PATIENCE`].
-pub fn read_exact_patiently(stream: &mut impl std::io::Read, buf: &mut [u8]) {
-    let until = std::time::Instant::now() + PATIENCE;
+pub fn read_exact_patiently(stream: &mut impl Read, buf: &mut [u8]) {
+    let until = Instant::now() + PATIENCE;
     let mut filled = 0;
     while filled < buf.len() {
-        assert!(std::time::Instant::now() < until, "the peer sent too little");
+        assert!(Instant::now() < until, "the peer sent too little");
         match stream.read(&mut buf[filled..]) {
             Ok(0) => panic!("the stream ended after {filled} of {} bytes", buf.len()),
             Ok(n) => filled += n,
-            Err(error) if ferry_transport::is_timeout(&error) => {}
+            Err(error) if is_timeout(&error) => {}
             Err(error) => panic!("read failed: {error}"),
         }
     }
@@ -127,16 +129,16 @@ pub fn read_exact_patiently(stream: &mut impl std::io::Read, buf: &mut [u8]) {
 
 /// Reads until the stream ends, retrying reads that only timed out; returns the error if one
 /// ends it instead.
-pub fn read_to_end_patiently(stream: &mut impl std::io::Read) -> std::io::Result<Vec<u8>> {
-    let until = std::time::Instant::now() + PATIENCE;
+pub fn read_to_end_patiently(stream: &mut impl Read) -> io::Result<Vec<u8>> {
+    let until = Instant::now() + PATIENCE;
     let mut out = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {
-        assert!(std::time::Instant::now() < until, "the stream did not end");
+        assert!(Instant::now() < until, "the stream did not end");
         match stream.read(&mut buf) {
             Ok(0) => return Ok(out),
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(error) if ferry_transport::is_timeout(&error) => {}
+            Err(error) if is_timeout(&error) => {}
             Err(error) => return Err(error),
         }
     }

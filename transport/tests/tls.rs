@@ -1,8 +1,9 @@
 //! TLS 1.3 between two `Transport`s: round trips, the end of a stream, timeouts, and each way
 //! a handshake fails.
 
-use std::io::{Read, Write};
-use std::net::Shutdown;
+use std::io::{IoSlice, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -10,12 +11,12 @@ use ferry_protocol::limits::MAGIC;
 use ferry_transport::{Fingerprint, FirstByte, HandshakeError, Transport, is_timeout, sniff};
 
 use crate::support::{
-    PATIENCE, client_config, identity, localhost, read_exact_patiently, read_to_end_patiently,
-    socket_pair,
+    Identity, PATIENCE, client_config, identity, localhost, read_exact_patiently,
+    read_to_end_patiently, socket_pair,
 };
 
 /// The server's end as `ferryd` opens it: sniff the first byte, then TLS driven by reads.
-fn accept_tls(socket: std::net::TcpStream, identity: &crate::support::Identity) -> Transport {
+fn accept_tls(socket: TcpStream, identity: &Identity) -> Transport {
     let until = Instant::now() + PATIENCE;
     let first = sniff(&socket, until, Duration::from_millis(50), || false);
     assert_eq!(first, Some(FirstByte::Tls));
@@ -65,17 +66,19 @@ fn megabytes_cross_tls_in_both_directions_unchanged() {
     thread::scope(|scope| {
         scope.spawn(|| {
             let mut server = accept_tls(server, &identity);
+            // Here the server completes the handshake first, as ferryd's early refusal does.
+            server.handshake(Instant::now() + PATIENCE).unwrap();
             let mut got = vec![0u8; LEN];
             read_exact_patiently(&mut server, &mut got);
             assert!(got == data, "the server received other bytes");
             // Back in uneven vectored pieces.
             for piece in got.chunks(100_003) {
                 let (head, tail) = piece.split_at(piece.len() / 3);
-                let mut slices = [std::io::IoSlice::new(head), std::io::IoSlice::new(tail)];
+                let mut slices = [IoSlice::new(head), IoSlice::new(tail)];
                 let mut slices = &mut slices[..];
                 while !slices.is_empty() {
                     let n = server.write_vectored(slices).unwrap();
-                    std::io::IoSlice::advance_slices(&mut slices, n);
+                    IoSlice::advance_slices(&mut slices, n);
                 }
             }
             server.flush().unwrap();
@@ -98,7 +101,7 @@ fn megabytes_cross_tls_in_both_directions_unchanged() {
 fn a_tls_read_with_nothing_to_read_is_a_timeout() {
     let identity = identity();
     let (client, server) = socket_pair();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
     let identity = &identity;
     thread::scope(|scope| {
         scope.spawn(move || {
