@@ -67,9 +67,10 @@
 //!   takes uploads from the clients of the original protocol (size, name, `go ahead`, data)
 //!   through the same upload code; they cannot resume and are refused by a silent close.
 //! - **TLS and tokens** (PROTOCOL.md §10): with [`ServerConfig::tls`] set, each connection
-//!   is TLS 1.3 (rustls, `ring`), driven in the same loop as the protocol machine; the first
-//!   byte tells a TLS client from a plaintext one, which is answered in plaintext that TLS is
-//!   required. [`TlsIdentity::load_or_create`] makes and keeps a self-signed certificate. With
+//!   is TLS 1.3 (rustls, `ring`, through `ferry_transport`, the client's transport too), driven
+//!   in the same loop as the protocol machine; the first byte tells a TLS client from a
+//!   plaintext one, which is answered in plaintext that TLS is required.
+//!   [`TlsIdentity::load_or_create`] makes and keeps a self-signed certificate. With
 //!   [`ServerConfig::tokens`], the `HELLO`'s token must match a hashed entry (constant-time);
 //!   its rights and folder then bound every request; wrong tokens are logged, and capped per
 //!   address and overall before any token is looked at.
@@ -112,4 +113,5 @@ pub use crate::store::error::StorageError;
 pub use crate::store::memory;
 pub use crate::store::s3::{S3Config, S3Error, S3UrlError};
 pub use crate::store::{Entry, FileContent, Held, Left, OpenedFile, StagedUpload, Store, Upload};
-pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, Fingerprint, KEY_FILE, TlsError, TlsIdentity};
+pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, KEY_FILE, TlsError, TlsIdentity};
+pub use ferry_transport::Fingerprint;

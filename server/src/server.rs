@@ -506,15 +506,6 @@ fn refuse_busy(shared: &Arc<Shared>, mut stream: TcpStream) {
     }
 }
 
-/// Whether a socket error only means its read or write timeout passed (the two kinds
-/// platforms report for it).
-pub(crate) fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
 /// Half-closes and reads what the peer still sends for up to `limit`, so that closing does not
 /// reset the connection before the peer has read our last bytes.
 pub(crate) fn linger(stream: &mut TcpStream, limit: Duration) {

@@ -14,15 +14,15 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::server::{Shared, is_timeout, linger};
+use ferry_transport::{Transport, is_timeout};
+
+use crate::server::{Shared, linger};
 use crate::session::Session;
 
 mod opening;
-mod transport;
 
 use opening::open_transport;
 pub(crate) use opening::refuse_early;
-use transport::Transport;
 
 /// Bytes read from the socket at once. Control frames are at most 16 KiB, so a frame always fits.
 const INPUT_BUFFER: usize = 256 * 1024;
