@@ -92,7 +92,7 @@ mod connection;
 pub mod seaweedfs;
 mod seed_compat;
 mod server;
-mod session;
+pub mod session;
 mod store;
 mod tls;
 mod transfer_log;
@@ -108,7 +108,9 @@ pub use crate::config::{
 pub use crate::confined::StateFolderError;
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
+pub use crate::session::{Context, Session};
 pub use crate::store::error::StorageError;
+pub use crate::store::locks::Waker;
 #[cfg(feature = "memory-store")]
 pub use crate::store::memory;
 pub use crate::store::s3::{S3Config, S3Error, S3UrlError};

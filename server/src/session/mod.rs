@@ -40,7 +40,7 @@ use outgoing::Outgoing;
 /// What every session of one server shares: its settings, where its files live, and the
 /// instant its timestamps count from (a value, not a clock: the session never reads the time).
 #[derive(Debug, Clone)]
-pub(crate) struct Context {
+pub struct Context {
     /// The server's settings.
     pub(crate) config: Arc<ServerConfig>,
     /// Where the files live.
@@ -50,6 +50,16 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// What the sessions of a server with `config`, over `store`, share; `epoch` is the
+    /// instant `Timestamp::ZERO` stands for.
+    pub fn new(config: ServerConfig, store: Arc<dyn Store>, epoch: Instant) -> Context {
+        Context {
+            config: Arc::new(config),
+            store,
+            epoch,
+        }
+    }
+
     fn instant(&self, now: Timestamp) -> Instant {
         self.epoch + std::time::Duration::from_micros(now.as_micros())
     }
@@ -66,7 +76,7 @@ enum Phase {
 }
 
 /// The server's side of one connection.
-pub(crate) struct Session {
+pub struct Session {
     context: Context,
     conn: ServerConnection,
     peer: SocketAddr,
@@ -83,7 +93,7 @@ pub(crate) struct Session {
 impl Session {
     /// A session for a connection from `peer`, accepted at `opened` (the handshake deadline
     /// counts from there, however slowly the client's bytes trickle in).
-    pub(crate) fn new(context: Context, peer: SocketAddr, opened: Timestamp) -> Session {
+    pub fn new(context: Context, peer: SocketAddr, opened: Timestamp) -> Session {
         Session {
             conn: ServerConnection::new(context.config.protocol(), opened),
             context,
@@ -98,14 +108,14 @@ impl Session {
 
     /// Gives the session a way to wake its driver when a newer connection of the same client
     /// takes its upload over (the driver may be waiting for input that will never come).
-    pub(crate) fn set_waker(&mut self, waker: Waker) {
+    pub fn set_waker(&mut self, waker: Waker) {
         self.waker = Some(waker);
     }
 
     /// Feeds bytes read from the client; returns how many were taken (keep the rest and offer
     /// it again with more). File data goes to the upload under way; requests are decided on
     /// the store.
-    pub(crate) fn handle_input(&mut self, now: Timestamp, bytes: &[u8]) -> usize {
+    pub fn handle_input(&mut self, now: Timestamp, bytes: &[u8]) -> usize {
         let mut start = 0;
         while !self.conn.is_closed() {
             let received = match self.conn.handle_input(now, &bytes[start..]) {
@@ -133,7 +143,7 @@ impl Session {
     }
 
     /// The client closed its side of the connection (or the driver was woken for a takeover).
-    pub(crate) fn handle_eof(&mut self, now: Timestamp) {
+    pub fn handle_eof(&mut self, now: Timestamp) {
         self.check_superseded();
         if let Err(error) = self.conn.handle_eof(now) {
             tracing::debug!(peer = %self.peer, "client left: {error}");
@@ -144,14 +154,14 @@ impl Session {
 
     /// The transport broke (a read or write failed): nothing more can be sent, and the driver
     /// closes the connection.
-    pub(crate) fn handle_lost(&mut self, reason: &str) {
+    pub fn handle_lost(&mut self, reason: &str) {
         tracing::debug!(peer = %self.peer, "connection lost: {reason}");
         self.interrupt_upload(reason);
         self.end_outgoing(&format!("client gone: {reason}"));
     }
 
     /// Tells the session the time: a client silent past its deadline is closed.
-    pub(crate) fn handle_timeout(&mut self, now: Timestamp) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         if let Err(error) = self.conn.handle_timeout(now) {
             tracing::warn!(peer = %self.peer, "closing a silent connection: {error}");
             self.interrupt_upload("client went silent");
@@ -161,7 +171,7 @@ impl Session {
     /// The server is shutting down: no new requests (an idle connection is told so and
     /// closed); with `past_grace`, transfers under way end too (an upload stays resumable).
     /// Call it again as long as the server stops: a transfer that ends is followed by the close.
-    pub(crate) fn handle_shutdown(&mut self, _now: Timestamp, past_grace: bool) {
+    pub fn handle_shutdown(&mut self, _now: Timestamp, past_grace: bool) {
         if self.conn.is_closed() {
             return;
         }
@@ -187,7 +197,7 @@ impl Session {
     /// Appends what to send to `out`: the machine's frames, then at most one chunk of a
     /// download or one batch of a listing. Returns how many bytes it added; call again until
     /// it adds none.
-    pub(crate) fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let before = out.len();
         self.check_superseded();
         self.conn.poll_transmit(out);
@@ -199,7 +209,7 @@ impl Session {
 
     /// When to call [`Session::handle_timeout`] next (a time already past means now); `None`
     /// while the server itself has the next move or the connection is over.
-    pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
         if self.outgoing.is_some() {
             return None;
         }
@@ -207,17 +217,17 @@ impl Session {
     }
 
     /// Whether the connection is over: write what [`Session::poll_transmit`] gives, then close.
-    pub(crate) fn is_closed(&self) -> bool {
+    pub fn is_closed(&self) -> bool {
         self.conn.is_closed() && !self.conn.wants_transmit()
     }
 
     /// Whether a transfer is under way (an upload, a download or a listing being sent).
-    pub(crate) fn is_busy(&self) -> bool {
+    pub fn is_busy(&self) -> bool {
         self.upload.is_some() || self.outgoing.is_some()
     }
 
     /// Ends the session for good, leaving an upload under way resumable.
-    pub(crate) fn close(&mut self) {
+    pub fn close(&mut self) {
         self.interrupt_upload("connection closed");
         self.end_outgoing("connection closed");
     }

@@ -16,7 +16,7 @@ use crate::store::PartialKey;
 use crate::store::error::StorageError;
 
 /// A way to wake a connection's driver (which may be waiting for input that never comes).
-pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Debug)]
 struct Holder {
