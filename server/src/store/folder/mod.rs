@@ -44,6 +44,8 @@ pub(crate) struct Storage {
     pub(crate) digests: DigestStore,
     pub(crate) usage: Usage,
     locks: UploadLocks,
+    /// Opened by a tool that only reads ([`Storage::open_read_only`]): every change is refused.
+    read_only: bool,
     /// This storage itself, for the uploads and downloads it hands out to hold on to.
     me: Weak<Storage>,
 }
@@ -75,8 +77,52 @@ impl Storage {
             digests,
             usage: Usage::new(used, config.quota),
             locks: UploadLocks::default(),
+            read_only: false,
             me: me.clone(),
         }))
+    }
+
+    /// Opens the existing root of `config` for a tool that only reads it, possibly beside a
+    /// live server (`ferryd scrub`): unlike [`Storage::open`] it creates nothing, repairs and
+    /// sweeps nothing (a running server's staged uploads are left alone), measures nothing,
+    /// and refuses uploads, removals and digest records. The server's own folders are not
+    /// owner-checked, so the tool may run as another user that can read them; a digest folder
+    /// that exists but cannot be opened is an error (rather than every file looking
+    /// unrecorded).
+    pub(crate) fn open_read_only(config: &ServerConfig) -> io::Result<Arc<Storage>> {
+        let path = config.root.canonicalize()?;
+        let root = Arc::new(Folder::open(&path)?);
+        match root.folder(META_DIR) {
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => {
+                let meta = path.join(META_DIR);
+                return Err(io::Error::new(
+                    error.kind(),
+                    format!("cannot open the digest records in {}: {error}", meta.display()),
+                ));
+            }
+        }
+        Ok(Arc::new_cyclic(|me| Storage {
+            path,
+            staging: Staging::new(Arc::clone(&root)),
+            digests: DigestStore::read_only(Arc::clone(&root)),
+            root,
+            usage: Usage::new(0, None),
+            locks: UploadLocks::default(),
+            read_only: true,
+            me: me.clone(),
+        }))
+    }
+
+    /// The refusal of a change to a storage opened read-only.
+    fn refuse_if_read_only(&self, during: &'static str) -> Result<(), StorageError> {
+        if self.read_only {
+            return Err(StorageError::io(during)(
+                io::ErrorKind::ReadOnlyFilesystem.into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The canonical root folder's path.
@@ -116,6 +162,7 @@ impl Store for Storage {
         config: &ServerConfig,
         request: &PutRequest,
     ) -> Result<(Upload, HashCheckpoint), StorageError> {
+        self.refuse_if_read_only("starting an upload")?;
         upload::begin(self.arc()?, config, request)
     }
 
@@ -157,6 +204,7 @@ impl Store for Storage {
     }
 
     fn remove(&self, name: &str) -> Result<u64, StorageError> {
+        self.refuse_if_read_only("removing a file")?;
         let Resolved {
             folder: Some(folder),
             leaf,
@@ -271,6 +319,9 @@ impl Store for Storage {
     }
 
     fn sweep_staging(&self, max_age: Duration) {
+        if self.read_only {
+            return;
+        }
         let freed = self.staging.sweep(max_age, |key| {
             // No upload can start using the files while they are removed.
             self.locks
