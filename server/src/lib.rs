@@ -78,6 +78,7 @@ mod auth;
 mod config;
 mod confined;
 mod connection;
+mod scrub;
 pub mod seaweedfs;
 mod seed_compat;
 mod server;
@@ -94,6 +95,9 @@ pub use crate::config::{
     DEFAULT_S3_PART_SIZE, ServerConfig,
 };
 pub use crate::confined::StateFolderError;
+pub use crate::scrub::{
+    Finding, FindingKind, Progress, ScrubError, ScrubOptions, ScrubReport, scrub,
+};
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
 pub use crate::store::error::StorageError;
