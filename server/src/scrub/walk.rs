@@ -40,7 +40,11 @@ enum Hashed {
 impl<'a, P: FnMut(&Progress)> Walk<'a, P> {
     /// A walk over `store`, reading at most `limit_rate` bytes per second, telling
     /// `on_progress`.
-    pub(super) fn new(store: &'a dyn Store, limit_rate: Option<NonZeroU64>, on_progress: P) -> Self {
+    pub(super) fn new(
+        store: &'a dyn Store,
+        limit_rate: Option<NonZeroU64>,
+        on_progress: P,
+    ) -> Self {
         Walk {
             store,
             limiter: limit_rate.map(|rate| RateLimiter::new(rate, Timestamp::ZERO)),
@@ -181,8 +185,5 @@ fn is_gone(error: &io::Error) -> bool {
     let s3 = error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<S3Error>());
-    matches!(
-        s3,
-        Some(S3Error::PreconditionFailed | S3Error::NotFound)
-    )
+    matches!(s3, Some(S3Error::PreconditionFailed | S3Error::NotFound))
 }

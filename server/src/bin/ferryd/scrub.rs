@@ -84,18 +84,14 @@ impl ScrubArgs {
             .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.s3_region));
         let (Some(access_key), Some(secret_key)) = (&self.s3_access_key, &self.s3_secret_key)
         else {
-            return Err("--store needs the object store's keys: set AWS_ACCESS_KEY_ID and \
+            return Err(
+                "--store needs the object store's keys: set AWS_ACCESS_KEY_ID and \
                  AWS_SECRET_ACCESS_KEY (or --s3-access-key and --s3-secret-key)"
-                .into());
+                    .into(),
+            );
         };
-        let s3 = S3Config::from_url(
-            location,
-            endpoint,
-            &self.s3_region,
-            access_key,
-            secret_key,
-        )
-        .map_err(|error| error.to_string())?;
+        let s3 = S3Config::from_url(location, endpoint, &self.s3_region, access_key, secret_key)
+            .map_err(|error| error.to_string())?;
         config.object_store = Some(s3);
         Ok(config)
     }
@@ -122,7 +118,9 @@ pub(crate) fn run(args: &ScrubArgs) -> i32 {
         limit_rate: args.limit_rate,
     };
     let mut last = None::<Instant>;
-    let report = scrub(&config, &options, |progress| print_progress(progress, &mut last));
+    let report = scrub(&config, &options, |progress| {
+        print_progress(progress, &mut last)
+    });
     match report {
         Ok(report) => finish(&report, args.json),
         Err(error) => {

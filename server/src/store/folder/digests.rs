@@ -214,7 +214,11 @@ mod tests {
         assert_eq!(reader.get("f", &id), Some(Digest::of(b"one")));
         assert!(reader.put("f", &id, &Digest::of(b"two")).is_err());
         reader.remove("f");
-        assert_eq!(writer.get("f", &id), Some(Digest::of(b"one")), "left as it was");
+        assert_eq!(
+            writer.get("f", &id),
+            Some(Digest::of(b"one")),
+            "left as it was"
+        );
     }
 
     #[test]

@@ -99,7 +99,10 @@ impl Storage {
                 let meta = path.join(META_DIR);
                 return Err(io::Error::new(
                     error.kind(),
-                    format!("cannot open the digest records in {}: {error}", meta.display()),
+                    format!(
+                        "cannot open the digest records in {}: {error}",
+                        meta.display()
+                    ),
                 ));
             }
         }
