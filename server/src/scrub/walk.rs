@@ -187,3 +187,6 @@ fn is_gone(error: &io::Error) -> bool {
         .and_then(|inner| inner.downcast_ref::<S3Error>());
     matches!(s3, Some(S3Error::PreconditionFailed | S3Error::NotFound))
 }
+
+#[cfg(test)]
+mod tests;
