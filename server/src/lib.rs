@@ -69,7 +69,7 @@
 //!   its rights and folder then bound every request; wrong tokens are logged, and capped per
 //!   address and overall before any token is looked at.
 //!   [`ServerConfig::new`] leaves both off; the `ferryd` binary turns TLS on by default.
-//! - **Scrub**: [`scrub`] (`ferryd scrub`) re-reads every stored file beside or without a
+//! - **Scrub**: [`scrub()`] (`ferryd scrub`) re-reads every stored file beside or without a
 //!   running server, changing nothing, and reports each one whose bytes no longer match the
 //!   digest recorded when it was stored, or that has none.
 //! - **Shutdown** stops accepting, refuses new requests, gives transfers a grace period and then
