@@ -361,3 +361,45 @@ impl FileContent for FolderFile {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_only_open_makes_nothing_and_refuses_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServerConfig::new(dir.path().join("root"));
+        assert!(
+            Storage::open_read_only(&config).is_err(),
+            "no root, no store"
+        );
+        assert!(!config.root.exists(), "the root is not made");
+
+        fs::create_dir(&config.root).unwrap();
+        fs::write(config.root.join("kept"), b"bytes").unwrap();
+        let storage = Storage::open_read_only(&config).unwrap();
+        let request = PutRequest {
+            name: "new".into(),
+            size: 1,
+            overwrite: false,
+            resume: true,
+            tag: SourceTag([1; 16]),
+        };
+        assert!(storage.begin_upload(&config, &request).is_err());
+        assert!(storage.remove("kept").is_err());
+        storage.sweep_staging(Duration::ZERO);
+        let opened = storage.open_for_download("kept").unwrap();
+        assert_eq!((opened.size, opened.digest), (5, None));
+        opened.content.remember_digest(&Digest::of(b"bytes"));
+
+        let mut left: Vec<_> = fs::read_dir(&config.root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["kept"], "no staging or digest folder made");
+        assert_eq!(fs::read(config.root.join("kept")).unwrap(), b"bytes");
+    }
+}
