@@ -18,12 +18,17 @@
 //!  accept thread ──► over the limit? ── yes ─► BUSY + close (never waits on the client)
 //!        │ no
 //!        ▼
-//!  one thread per connection: socket ⇄ ferry_protocol::ServerConnection
-//!        │ decisions
+//!  driver (connection/): one thread per connection, bytes and time in and out, nothing else
+//!        │ handle_input / handle_timeout / handle_eof / poll_transmit / poll_timeout
 //!        ▼
-//!  storage root/                 visible files, by name (subfolders allowed)
-//!        .ferry-staging/         partial uploads: <key>.part data + <key>.ckpt hash state
-//!        .ferry-meta/            digest records of stored files
+//!  session/: every rule of the server, sans-IO — the protocol machine, the token's grant,
+//!        │    the upload or download under way
+//!        ▼
+//!  store/: the Store interface, with its errors and locks
+//!        ├── folder/   storage root/  visible files, by name (subfolders allowed)
+//!        │                  .ferry-staging/  partial uploads: <key>.part + <key>.ckpt hash state
+//!        │                  .ferry-meta/     digest records of stored files
+//!        └── s3/       a bucket shared by several nodes
 //! ```
 //!
 //! - **Names** resolve strictly inside the root: the protocol's `validate_name` runs first,
@@ -85,6 +90,7 @@ mod scrub;
 pub mod seaweedfs;
 mod seed_compat;
 mod server;
+mod session;
 mod store;
 mod tls;
 mod transfer_log;

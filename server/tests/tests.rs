@@ -17,5 +17,6 @@ mod scrub;
 mod seed_compat;
 mod shutdown;
 mod symlinks;
+mod timeouts;
 mod tls;
 mod tokens;

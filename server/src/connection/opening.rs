@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 
 use ferry_protocol::{ErrorCode, ServerConnection};
 
+use super::CLOSE_LINGER;
 use super::transport::{self, FirstByte, Transport};
-use super::{CLOSE_LINGER, TICK};
+
+/// How often a wait for the client's first byte looks at the shutdown flag.
+const TICK: Duration = Duration::from_millis(250);
 use crate::server::{Shared, linger};
 
 /// What a plaintext ferry client of a TLS server is told (the client recognises "requires TLS").

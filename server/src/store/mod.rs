@@ -14,6 +14,7 @@ pub(crate) mod locks;
 pub(crate) mod s3;
 
 pub(crate) use key::PartialKey;
+use locks::Waker;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -110,8 +111,9 @@ pub(crate) struct OpenedFile {
 
 /// The bytes of one version of a stored file.
 pub(crate) trait FileContent: Send {
-    /// A reader of this version from `offset` to its end.
-    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + '_>>;
+    /// A reader of this version from `offset` to its end, independent of this handle (a
+    /// session keeps it while the download runs).
+    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + Send>>;
 
     /// Records a digest computed for this version, if the name still is this version.
     fn remember_digest(&self, digest: &Digest);
@@ -142,6 +144,9 @@ pub(crate) trait StagedUpload: Send + fmt::Debug {
 
     /// Whether a newer connection for the same client file took this upload over.
     fn is_superseded(&self) -> bool;
+
+    /// Calls `wake` when a newer connection for the same client file takes this upload over.
+    fn when_superseded(&self, wake: Waker);
 
     /// Leaves the upload resumable from its last durable checkpoint.
     fn suspend(self: Box<Self>) -> Left;
@@ -185,6 +190,11 @@ impl Upload {
     /// Whether a newer connection for the same client file is taking this upload over.
     pub(crate) fn is_superseded(&self) -> bool {
         self.staged.is_superseded()
+    }
+
+    /// Calls `wake` when a newer connection for the same client file takes this upload over.
+    pub(crate) fn when_superseded(&self, wake: Waker) {
+        self.staged.when_superseded(wake);
     }
 
     /// Its transfer-log entry so far, to log once its outcome is known.

@@ -345,9 +345,12 @@ struct FolderFile {
 }
 
 impl FileContent for FolderFile {
-    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + '_>> {
-        self.file.seek(SeekFrom::Start(offset))?;
-        Ok(Box::new(&mut self.file))
+    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + Send>> {
+        // A handle of its own on the same open file: the same version, whatever the name
+        // holds now.
+        let mut file = self.file.try_clone()?;
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(Box::new(file))
     }
 
     fn remember_digest(&self, digest: &Digest) {
