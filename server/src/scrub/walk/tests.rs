@@ -128,9 +128,9 @@ impl Read for Failing {
 }
 
 impl FileContent for FakeContent {
-    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + '_>> {
+    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + Send>> {
         assert_eq!(offset, 0, "a scrub reads whole files");
-        let half = &self.bytes[..self.bytes.len() / 2];
+        let half = io::Cursor::new(self.bytes[..self.bytes.len() / 2].to_vec());
         Ok(match self.fault {
             Fault::ReadFails => {
                 Box::new(half.chain(Failing(|| io::Error::other("Input/output error"))))
@@ -139,7 +139,7 @@ impl FileContent for FakeContent {
                 Box::new(half.chain(Failing(|| io::Error::other(S3Error::PreconditionFailed))))
             }
             Fault::Short => Box::new(half),
-            _ => Box::new(&self.bytes[..]),
+            _ => Box::new(io::Cursor::new(self.bytes.clone())),
         })
     }
 
