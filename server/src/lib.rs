@@ -74,6 +74,11 @@
 //!   its rights and folder then bound every request; wrong tokens are logged, and capped per
 //!   address and overall before any token is looked at.
 //!   [`ServerConfig::new`] leaves both off; the `ferryd` binary turns TLS on by default.
+//! - **Storage** is behind the [`Store`] interface: the folder above, an S3-compatible bucket
+//!   ([`ServerConfig::object_store`]), or any store handed to [`Server::start_with_store`]. With
+//!   the `memory-store` feature, `memory::MemoryStore` keeps the same promises in memory, on a
+//!   clock it is given, and can be told to fill up, answer slowly, be lost, or lose power
+//!   (keeping only what was durable): the simulator and tests run the real server over it.
 //! - **Scrub**: [`scrub()`] (`ferryd scrub`) re-reads every stored file beside or without a
 //!   running server, changing nothing, and reports each one whose bytes no longer match the
 //!   digest recorded when it was stored, or that has none.
@@ -110,5 +115,8 @@ pub use crate::scrub::{
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
 pub use crate::store::error::StorageError;
+#[cfg(feature = "memory-store")]
+pub use crate::store::memory;
 pub use crate::store::s3::{S3Config, S3Error, S3UrlError};
+pub use crate::store::{Entry, FileContent, Held, Left, OpenedFile, StagedUpload, Store, Upload};
 pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, Fingerprint, KEY_FILE, TlsError, TlsIdentity};

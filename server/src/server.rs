@@ -245,6 +245,28 @@ impl Server {
     /// binds the listen address and starts accepting in a background thread. Returns at once.
     pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
         let (store, root) = open_store(&config)?;
+        Server::start_over(config, store, root)
+    }
+
+    /// Like [`Server::start`], over `store` instead of the folder or bucket the configuration
+    /// names (an in-memory store in tests, say): [`ServerConfig::root`],
+    /// [`ServerConfig::object_store`] and [`ServerConfig::quota`] are not used (the store has its
+    /// own limits, and [`ServerHandle::root`] gives the root as configured); every other setting
+    /// applies as usual.
+    pub fn start_with_store(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+    ) -> io::Result<ServerHandle> {
+        let root = config.root.clone();
+        Server::start_over(config, store, root)
+    }
+
+    /// Starts serving `store`, whose local state folder is `root`.
+    fn start_over(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        root: std::path::PathBuf,
+    ) -> io::Result<ServerHandle> {
         let listener = listen(config.listen)?;
         let local_addr = listener.local_addr()?;
         let seed_listener = config
@@ -324,7 +346,8 @@ impl ServerHandle {
         self.seed.as_ref().map(SeedListener::local_addr)
     }
 
-    /// The canonical storage root.
+    /// The canonical storage root (for a server started over a given store, the root as
+    /// configured).
     pub fn root(&self) -> &std::path::Path {
         &self.shared.root
     }

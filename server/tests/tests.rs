@@ -9,6 +9,7 @@ mod crash_points;
 mod disk_full;
 mod integrity;
 mod limits;
+mod memory_store;
 mod names;
 mod process;
 mod resume;

@@ -157,6 +157,12 @@ impl UploadLocks {
         }
     }
 
+    /// How many names are held now.
+    #[cfg(any(test, feature = "memory-store"))]
+    pub(crate) fn held_count(&self) -> usize {
+        self.held().len()
+    }
+
     /// Runs `f` unless an upload is using the partial `key`, with no upload able to start
     /// meanwhile; returns what `f` returned, or `None` if the partial is in use.
     pub(crate) fn unless_busy<T>(&self, key: &PartialKey, f: impl FnOnce() -> T) -> Option<T> {
