@@ -14,6 +14,7 @@ mod names;
 mod process;
 mod resume;
 mod s3;
+mod scrub;
 mod seed_compat;
 mod shutdown;
 mod symlinks;
