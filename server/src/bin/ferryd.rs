@@ -20,6 +20,9 @@ use ferry_server::{
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+#[path = "ferryd/scrub.rs"]
+mod scrub;
+
 /// ferryd: receive, store and serve files over the ferry protocol.
 ///
 /// Files appear under their names in the storage root only once every byte has arrived, matched
@@ -189,6 +192,8 @@ enum Tool {
         #[arg(long)]
         generate: bool,
     },
+    /// Re-read every stored file and check it against its recorded digest (bit rot).
+    Scrub(scrub::ScrubArgs),
 }
 
 /// Prints the tokens-file line for the token on standard input, or for a new one.
@@ -311,6 +316,9 @@ fn main() -> anyhow::Result<()> {
     }) = &args.tool
     {
         return hash_token(*read_only, folder.as_deref(), *generate);
+    }
+    if let Some(Tool::Scrub(scrub)) = &args.tool {
+        std::process::exit(scrub::run(scrub));
     }
     tracing_subscriber::fmt()
         .with_env_filter(
