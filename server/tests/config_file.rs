@@ -100,7 +100,10 @@ fn config_file_settings_apply_and_environment_then_flags_override_them() {
 
     // The environment beats the file.
     let server = start(&["--config", config], &[("FERRY_MAX_FILE_SIZE", "4K")]);
-    assert!(accepts_2000_bytes(server.addr), "the environment overrides the file");
+    assert!(
+        accepts_2000_bytes(server.addr),
+        "the environment overrides the file"
+    );
     drop(server);
 
     // A flag beats the environment.
@@ -108,12 +111,18 @@ fn config_file_settings_apply_and_environment_then_flags_override_them() {
         &["--config", config, "--max-file-size", "1000"],
         &[("FERRY_MAX_FILE_SIZE", "4K")],
     );
-    assert!(!accepts_2000_bytes(server.addr), "a flag overrides the environment");
+    assert!(
+        !accepts_2000_bytes(server.addr),
+        "a flag overrides the environment"
+    );
     drop(server);
 
     // The config file itself may come from the environment.
     let server = start(&[], &[("FERRY_CONFIG", config)]);
-    assert!(!accepts_2000_bytes(server.addr), "FERRY_CONFIG names the file");
+    assert!(
+        !accepts_2000_bytes(server.addr),
+        "FERRY_CONFIG names the file"
+    );
 }
 
 #[test]
@@ -131,7 +140,10 @@ fn unknown_key_stops_ferryd_naming_the_key_and_its_line() {
         stderr.contains(&format!("{}:4: unknown key `colour`", config.display())),
         "{stderr}"
     );
-    assert!(stderr.contains("max-file-size"), "the known keys are listed: {stderr}");
+    assert!(
+        stderr.contains("max-file-size"),
+        "the known keys are listed: {stderr}"
+    );
     assert!(output.stdout.is_empty(), "nothing was started");
 }
 
@@ -154,17 +166,44 @@ fn check_config_accepts_the_shipped_example_with_a_one_line_summary() {
 fn check_config_refuses_each_kind_of_bad_file_saying_where() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("root = \"/srv\"\nmax_file_size = \"1G\"\n", ":2: unknown key `max_file_size`: write it as the flag is spelt, `max-file-size`"),
-        ("\n\nmax-file-size = \"12 parsecs\"\n", ":3: bad value for `max-file-size`: unknown size unit \"parsecs\""),
+        (
+            "root = \"/srv\"\nmax_file_size = \"1G\"\n",
+            ":2: unknown key `max_file_size`: write it as the flag is spelt, `max-file-size`",
+        ),
+        (
+            "\n\nmax-file-size = \"12 parsecs\"\n",
+            ":3: bad value for `max-file-size`: unknown size unit \"parsecs\"",
+        ),
         ("listen = \"nowhere\"\n", ":1: bad value for `listen`"),
-        ("insecure = \"yes\"\n", ":1: `insecure` takes true or false, not string"),
-        ("idle-timeout = true\n", ":1: `idle-timeout` takes a string or a number, not boolean"),
-        ("log-format = \"xml\"\n", ":1: bad value for `log-format`: invalid value 'xml'"),
-        ("config = \"other.toml\"\n", ":1: unknown key `config`: a config file cannot name another"),
-        ("[server]\nlisten = \"0.0.0.0:7070\"\n", ":1: unknown key `server`"),
+        (
+            "insecure = \"yes\"\n",
+            ":1: `insecure` takes true or false, not string",
+        ),
+        (
+            "idle-timeout = true\n",
+            ":1: `idle-timeout` takes a string or an integer, not boolean",
+        ),
+        (
+            "log-format = \"xml\"\n",
+            ":1: bad value for `log-format`: invalid value 'xml'",
+        ),
+        (
+            "config = \"other.toml\"\n",
+            ":1: unknown key `config`: a config file cannot name another",
+        ),
+        (
+            "[server]\nlisten = \"0.0.0.0:7070\"\n",
+            ":1: unknown key `server`",
+        ),
         ("listen = \n", "is not valid TOML"),
-        ("listen = \"127.0.0.1:1\"\nlisten = \"127.0.0.1:2\"\n", "is not valid TOML"),
-        ("insecure = true\ntls-cert = \"a.pem\"\ntls-key = \"a.key\"\n", "do not go together: the argument '--insecure' cannot be used with"),
+        (
+            "listen = \"127.0.0.1:1\"\nlisten = \"127.0.0.1:2\"\n",
+            "is not valid TOML",
+        ),
+        (
+            "insecure = true\ntls-cert = \"a.pem\"\ntls-key = \"a.key\"\n",
+            "do not go together: the argument '--insecure' cannot be used with",
+        ),
         ("s3-region = \"eu-west-1\"\n", "do not go together"),
     ];
     for (text, expected) in cases {
@@ -186,7 +225,10 @@ fn check_config_checks_the_files_the_config_names() {
     let config = write(
         dir.path(),
         "ferryd.toml",
-        &format!("tokens = {:?}\n", dir.path().join("missing-tokens").to_str().unwrap()),
+        &format!(
+            "tokens = {:?}\n",
+            dir.path().join("missing-tokens").to_str().unwrap()
+        ),
     );
     let output = run(&["check-config", config.to_str().unwrap()], &[]);
     assert!(!output.status.success());
@@ -219,5 +261,8 @@ fn help_states_the_precedence_of_flags_environment_and_config_file() {
         help.contains("Settings come from, highest first: a flag on the command line, its environment variable"),
         "{help}"
     );
-    assert!(help.contains("a key of the --config file, the default"), "{help}");
+    assert!(
+        help.contains("a key of the --config file, the default"),
+        "{help}"
+    );
 }

@@ -54,7 +54,13 @@ fn render(page: &Path) -> String {
 fn completions_of_every_shell_name_the_flags_and_tools() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let script = ferryd(&["completions", shell]);
-        for word in ["ferryd", "max-file-size", "log-format", "check-config", "hash-token"] {
+        for word in [
+            "ferryd",
+            "max-file-size",
+            "log-format",
+            "check-config",
+            "hash-token",
+        ] {
             assert!(script.contains(word), "{shell} completions lack {word}");
         }
     }

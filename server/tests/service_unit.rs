@@ -14,7 +14,9 @@ const INSTALLED_FERRYD: &str = "/usr/local/bin/ferryd";
 const MAX_EXPOSURE: &str = "20";
 
 fn dist(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../dist")
+        .join(name)
 }
 
 fn unit_text() -> String {
@@ -107,7 +109,10 @@ fn service_unit_is_hardened_by_systemds_own_measure() {
         "exposure above {MAX_EXPOSURE}/100: {stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("Overall exposure level for ferryd.service"), "{stdout}");
+    assert!(
+        stdout.contains("Overall exposure level for ferryd.service"),
+        "{stdout}"
+    );
 }
 
 #[test]

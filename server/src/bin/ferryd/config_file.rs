@@ -174,7 +174,10 @@ impl ConfigFile {
             path: self.path.clone(),
             message: clap_message(&error),
         };
-        let first = command.clone().try_get_matches_from(argv).map_err(combination)?;
+        let first = command
+            .clone()
+            .try_get_matches_from(argv)
+            .map_err(combination)?;
         let mut merged = argv.to_vec();
         for (key, flags) in &self.settings {
             let set_elsewhere = command
@@ -251,17 +254,22 @@ fn flag_args(path: &Path, entry: &Entry, arg: &Arg) -> Result<Vec<OsString>, Con
         (ArgAction::SetTrue | ArgAction::SetFalse, _) => Err(wrong_type("true or false")),
         (ArgAction::Append, toml::Value::Array(values)) => values
             .iter()
-            .map(|value| one(value).ok_or_else(|| wrong_type("a list of strings or numbers")))
+            .map(|value| one(value).ok_or_else(|| wrong_type("a list of strings or integers")))
             .collect(),
         (_, value) => one(value)
             .map(|flag| vec![flag])
-            .ok_or_else(|| wrong_type("a string or a number")),
+            .ok_or_else(|| wrong_type("a string or an integer")),
     }
 }
 
 /// Runs `flags` through `arg`'s own value parser, alone, so that a bad value is reported at
 /// its line (relations between flags are checked later, by [`ConfigFile::merge`]).
-fn check_value(path: &Path, entry: &Entry, arg: &Arg, flags: &[OsString]) -> Result<(), ConfigError> {
+fn check_value(
+    path: &Path,
+    entry: &Entry,
+    arg: &Arg,
+    flags: &[OsString],
+) -> Result<(), ConfigError> {
     let Some(long) = arg.get_long() else {
         return Ok(());
     };
@@ -298,4 +306,85 @@ fn clap_message(error: &clap::Error) -> String {
         .collect();
     let gist = gist.join(" ");
     gist.strip_prefix("error: ").unwrap_or(&gist).to_owned()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap: a failure is the test failing
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+    use crate::args::Args;
+
+    fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
+        ConfigFile::parse(Path::new("ferryd.toml"), text, &Args::command())
+    }
+
+    #[test]
+    fn every_long_flag_of_ferryd_but_config_help_and_version_is_a_key() {
+        let command = Args::command();
+        let keys = file_keys(&command);
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let expected = !matches!(long, "config" | "help" | "version");
+            assert_eq!(keys.contains_key(long), expected, "--{long}");
+        }
+    }
+
+    #[test]
+    fn a_key_is_the_flag_it_names() {
+        let file = parse("max-file-size = \"2G\"\ninsecure = true\nquota = 1000\n").unwrap();
+        assert_eq!(
+            file.keys().collect::<Vec<_>>(),
+            ["max-file-size", "insecure", "quota"]
+        );
+        assert_eq!(
+            file.settings
+                .iter()
+                .flat_map(|(_, flags)| flags)
+                .collect::<Vec<_>>(),
+            ["--max-file-size=2G", "--insecure", "--quota=1000"]
+        );
+    }
+
+    #[test]
+    fn a_switch_set_to_false_adds_no_flag() {
+        let file = parse("insecure = false\n").unwrap();
+        assert_eq!(file.settings, [("insecure".to_owned(), Vec::new())]);
+    }
+
+    #[test]
+    fn errors_name_the_line_of_the_key_or_value() {
+        let error = parse("listen = \"127.0.0.1:1\"\n\n\nbogus = 1\n").unwrap_err();
+        assert!(
+            matches!(error, ConfigError::UnknownKey { line: 4, .. }),
+            "{error}"
+        );
+        let error = parse("# x\nquota = \"lots\"\n").unwrap_err();
+        assert!(
+            matches!(error, ConfigError::BadValue { line: 2, .. }),
+            "{error}"
+        );
+        let error = parse("quota = [1]\n").unwrap_err();
+        assert!(
+            matches!(error, ConfigError::WrongType { line: 1, .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file_whose_values_arrive_as_flags() {
+        let file = parse("max-connections = 5\nquota = \"1K\"\n").unwrap();
+        let argv: Vec<OsString> = ["ferryd", "--max-connections", "7"]
+            .map(OsString::from)
+            .to_vec();
+        let matches = file.merge(Args::command(), &argv).unwrap();
+        assert_eq!(matches.get_one::<usize>("max_connections"), Some(&7));
+        assert_eq!(matches.get_one::<u64>("quota"), Some(&1024));
+        assert_eq!(
+            matches.value_source("quota"),
+            Some(ValueSource::CommandLine),
+            "the file's values are passed as flags"
+        );
+    }
 }

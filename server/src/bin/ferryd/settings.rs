@@ -20,9 +20,9 @@ pub fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
     config.staging_max_age = args.staging_max_age;
     config.shutdown_grace = args.shutdown_grace;
     config.checkpoint_interval = args.checkpoint_interval;
-    config.object_store = object_store(&args)?;
+    config.object_store = object_store(args)?;
     config.s3_part_size = args.s3_part_size;
-    config.tls = tls_identity(&args)?;
+    config.tls = tls_identity(args)?;
     config.tokens = match &args.tokens {
         Some(path) => Some(Tokens::from_file(path)?),
         None => None,
@@ -63,7 +63,11 @@ pub fn check_config(file: &Path) -> anyhow::Result<()> {
         file.display(),
         keys.len(),
         if keys.len() == 1 { "" } else { "s" },
-        if keys.is_empty() { "none".to_owned() } else { keys.join(", ") },
+        if keys.is_empty() {
+            "none".to_owned()
+        } else {
+            keys.join(", ")
+        },
         args.listen
     );
     Ok(())
@@ -95,7 +99,7 @@ fn tls_identity(args: &Args) -> anyhow::Result<Option<TlsIdentity>> {
 }
 
 /// The object store named by `--store` and its flags, if any.
-pub fn object_store(args: &Args) -> anyhow::Result<Option<S3Config>> {
+fn object_store(args: &Args) -> anyhow::Result<Option<S3Config>> {
     let Some(location) = &args.store else {
         return Ok(None);
     };
