@@ -17,6 +17,7 @@ mod process;
 mod resume;
 mod s3;
 mod seed_compat;
+mod service_syscalls;
 mod service_unit;
 mod shutdown;
 mod symlinks;
