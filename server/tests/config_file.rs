@@ -266,3 +266,18 @@ fn help_states_the_precedence_of_flags_environment_and_config_file() {
         "{help}"
     );
 }
+
+#[test]
+fn tools_run_with_ferry_config_set_for_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "ferryd.toml", "listen = \"127.0.0.1:0\"\n");
+    let env = [("FERRY_CONFIG", config.to_str().unwrap())];
+    let output = run(&["hash-token", "--generate"], &env);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("sha256:"));
+    assert!(run(&["completions", "bash"], &env).status.success());
+}

@@ -189,14 +189,16 @@ pub struct Args {
 
 impl Args {
     /// Parses `argv` as [`Parser::parse_from`] does (a usage error, `--help` or `--version`
-    /// exits with clap's message), then, if `--config` names a file, takes its value for every
-    /// flag that neither `argv` nor the environment sets. Returns the file too.
+    /// exits with clap's message), then, if `--config` names a file and no tool is asked for,
+    /// takes its value for every flag that neither `argv` nor the environment sets. Returns the
+    /// file too.
     pub fn parse_from_with_config(
         argv: impl IntoIterator<Item = impl Into<OsString>>,
     ) -> Result<(Args, Option<ConfigFile>), ConfigError> {
         let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
         let args = Args::parse_from(&argv);
-        let Some(path) = &args.config else {
+        // The tools take no serving settings (FERRY_CONFIG may still be set for the server).
+        let (Some(path), None) = (&args.config, &args.tool) else {
             return Ok((args, None));
         };
         let file = ConfigFile::read(path, &Args::command())?;
@@ -224,22 +226,26 @@ pub enum Tool {
         #[arg(long)]
         generate: bool,
     },
-    /// Check a config file without starting: every key known, every value valid, the files it
-    /// names readable. Prints a one-line summary, or the error and exits non-zero. Environment
-    /// variables count as they would at start.
+    /// Check a config file without starting.
+    ///
+    /// Every key must be a flag, every value valid for it, and the files it names (tokens,
+    /// certificate and key) readable. Prints a one-line summary, or the error with the file's
+    /// line and exits non-zero. Environment variables count as they would at start.
     CheckConfig {
         /// The TOML file.
         file: PathBuf,
     },
-    /// Print a shell completion script for ferryd on stdout (e.g. `ferryd completions bash >
-    /// /usr/share/bash-completion/completions/ferryd`).
+    /// Print a shell completion script for ferryd.
+    ///
+    /// For example `ferryd completions bash > /usr/share/bash-completion/completions/ferryd`.
     Completions {
         /// The shell to complete in.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print ferryd's man page (roff) on stdout (e.g. `ferryd man > /usr/share/man/man1/ferryd.1`),
-    /// or write it and one page per tool into a folder.
+    /// Print ferryd's man page (roff), or write it and one page per tool into a folder.
+    ///
+    /// For example `ferryd man > /usr/share/man/man1/ferryd.1`.
     Man {
         /// Write ferryd.1 and a page per tool (ferryd-hash-token.1, ...) into this folder.
         #[arg(long, value_name = "DIR")]
