@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ferry_protocol::{CommandError, ErrorCode, NameError, ProtocolError};
-
-use crate::security::Fingerprint;
+use ferry_transport::Fingerprint;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;

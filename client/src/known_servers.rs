@@ -5,7 +5,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::security::Fingerprint;
+use ferry_transport::Fingerprint;
 
 /// The user's ferry config folder, where the known-servers file lives: `FERRY_CONFIG_DIR`,
 /// else `$XDG_CONFIG_HOME/ferry`, else `~/.config/ferry` (`%APPDATA%\ferry` on Windows).

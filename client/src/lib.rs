@@ -9,7 +9,7 @@
 //!     │                                                   │
 //!     ├─ Upload   (source → DATA frames, whole-file digest, resume from PUT_READY offset)
 //!     ├─ Download (DATA → sink, resume from the local hash checkpoint)
-//!     └─ Link     one TcpStream (plain, or TLS 1.3 via rustls) driving a
+//!     └─ Link     one TcpStream (plain, or TLS 1.3: ferry_transport::Transport) driving a
 //!                 ferry_protocol::ClientConnection
 //! ```
 //!
@@ -81,7 +81,6 @@ mod security;
 mod tag;
 mod time;
 mod tls;
-mod transport;
 mod upload;
 
 pub use crate::client::Client;
@@ -95,7 +94,8 @@ pub use crate::local_name::name_from_local;
 pub use crate::options::{
     ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutOutcome, PutReport,
 };
-pub use crate::security::{Fingerprint, FingerprintError, Security, Trust};
+pub use crate::security::{Security, Trust};
 pub use crate::tag::{file_tag, name_tag};
 pub use crate::time::utc_time;
 pub use ferry_protocol::{Digest, ErrorCode, ListEntry, SourceTag};
+pub use ferry_transport::{Fingerprint, FingerprintError};

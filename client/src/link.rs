@@ -11,11 +11,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use ferry_protocol::{ClientConnection, ClientEvent, Config, ProtocolError, Timestamp};
+use ferry_transport::{Transport, is_timeout};
 
 use crate::error::ClientError;
 use crate::options::ClientOptions;
 use crate::security::Security;
-use crate::transport::{Transport, is_timeout};
 
 /// Size of the receive buffer: several default data chunks, far above the largest control frame.
 const RECV_BUF_LEN: usize = 512 * 1024;
@@ -59,7 +59,7 @@ impl Link {
             .map_err(|source| ClientError::Network { during, source })?;
         let (host, server) = server_names(&stream, options);
         let stream = match &options.security {
-            Security::Insecure => Transport::Plain(stream),
+            Security::Insecure => Transport::plain(stream),
             Security::Tls(trust) => {
                 crate::tls::connect(stream, &host, &server, trust, options.connect_timeout)?
             }
@@ -158,10 +158,7 @@ impl Link {
     /// After a failed write: the server may have said why before it closed (a full disk, a
     /// shutdown). Reads what already arrived, briefly, and returns the server's `ERROR` if any.
     fn salvage_peer_error(&mut self) -> Option<ClientError> {
-        self.stream
-            .socket()
-            .set_read_timeout(Some(SALVAGE_WAIT))
-            .ok()?;
+        self.stream.set_read_timeout(Some(SALVAGE_WAIT)).ok()?;
         loop {
             if self.end == self.buf.len() {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -256,7 +253,6 @@ impl Link {
             }
             let wait = deadline.saturating_duration_since(now).max(MIN_WAIT);
             self.stream
-                .socket()
                 .set_read_timeout(Some(wait))
                 .map_err(|source| ClientError::Network { during, source })?;
             match self.stream.read(&mut self.buf[self.end..]) {

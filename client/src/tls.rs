@@ -2,11 +2,12 @@
 //! known from an earlier visit, or signed by a well-known authority) and what it tells the
 //! user when the answer is no.
 
-use std::io::{self, BufRead};
+use std::io;
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use ferry_transport::{Fingerprint, HandshakeError, Transport};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -15,11 +16,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::error::ClientError;
 use crate::known_servers::{self, Known};
-use crate::security::{Fingerprint, Trust};
-use crate::transport::{Tls, Transport, is_timeout};
-
-/// First byte of the ferry magic: a server answering a TLS hello with it runs `--insecure`.
-const FERRY_MAGIC_FIRST: u8 = 0x89;
+use crate::security::Trust;
 
 /// What the verifier concluded about the server's certificate.
 #[derive(Clone, Debug)]
@@ -185,19 +182,14 @@ pub(crate) fn connect(
     trust: &Trust,
     timeout: Duration,
 ) -> Result<Transport, ClientError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(Verifier {
         trust: trust.clone(),
         server: server.to_owned(),
-        provider: Arc::clone(&provider),
+        provider: ferry_transport::provider(),
         verdict: Mutex::new(None),
     });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| tls_error(server, &e))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::<Verifier>::clone(&verifier))
-        .with_no_client_auth();
+    let config = ferry_transport::client_config(Arc::<Verifier>::clone(&verifier))
+        .map_err(|e| tls_error(server, &e))?;
     // A host name TLS cannot carry (an underscore, say) is left out: the address stands in.
     let name = match (ServerName::try_from(host.to_owned()), socket.peer_addr()) {
         (Ok(name), _) => name,
@@ -209,10 +201,9 @@ pub(crate) fn connect(
             });
         }
     };
-    let conn =
-        rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| tls_error(server, &e))?;
-    let mut tls = Tls::new(conn, socket);
-    let result = handshake(&mut tls, timeout);
+    let mut transport =
+        Transport::tls_client(socket, config, name).map_err(|e| tls_error(server, &e))?;
+    let result = transport.handshake(Instant::now() + timeout);
     let verdict = verifier
         .verdict
         .lock()
@@ -234,9 +225,9 @@ pub(crate) fn connect(
                     tracing::warn!(server, fingerprint = %seen, file = %file.display(), "trusting a new server on first use");
                 }
             }
-            Ok(Transport::Tls(Box::new(tls)))
+            Ok(transport)
         }
-        (Ok(()), _) => Ok(Transport::Tls(Box::new(tls))),
+        (Ok(()), _) => Ok(transport),
         (Err(_), Some(Verdict::Changed { known, seen })) => {
             let file = match trust {
                 Trust::KnownServers(file) => file.clone(),
@@ -258,67 +249,35 @@ pub(crate) fn connect(
             server: server.to_owned(),
             reason,
         }),
-        (Err(error), _) => Err(error.into_client_error(server, timeout)),
+        (Err(error), _) => Err(handshake_error(error, server, timeout)),
     }
 }
 
-/// Why a handshake failed.
-enum Failure {
-    Io(io::Error),
-    Tls(rustls::Error),
-    PlaintextServer,
-}
-
-impl Failure {
-    fn into_client_error(self, server: &str, timeout: Duration) -> ClientError {
-        match self {
-            Failure::Io(source) if is_timeout(&source) => ClientError::TimedOut {
-                what: "the TLS handshake",
-                after: timeout,
-            },
-            Failure::Io(source) => ClientError::Network {
-                during: "the TLS handshake",
-                source,
-            },
-            Failure::Tls(error) => tls_error(server, &error),
-            Failure::PlaintextServer => ClientError::ServerInsecure {
-                server: server.to_owned(),
-            },
-        }
-    }
-}
-
-fn handshake(tls: &mut Tls, timeout: Duration) -> Result<(), Failure> {
-    let until = Instant::now() + timeout;
-    let mut first = true;
-    while tls.conn.is_handshaking() {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Failure::Io(io::ErrorKind::TimedOut.into()));
-        }
-        tls.push().map_err(Failure::Io)?;
-        let socket = tls.socket.get_ref();
-        socket.set_read_timeout(Some(left)).map_err(Failure::Io)?;
-        if first {
-            // A plaintext server answers a TLS hello with its own magic and an error.
-            let buffered = tls.socket.fill_buf().map_err(Failure::Io)?;
-            if buffered.first() == Some(&FERRY_MAGIC_FIRST) {
-                return Err(Failure::PlaintextServer);
-            }
-            first = false;
-        }
-        if tls.conn.read_tls(&mut tls.socket).map_err(Failure::Io)? == 0 {
-            return Err(Failure::Io(io::Error::new(
+/// What the user is told when the handshake failed for another reason than the certificate.
+fn handshake_error(error: HandshakeError, server: &str, timeout: Duration) -> ClientError {
+    let during = "the TLS handshake";
+    match error {
+        HandshakeError::TimedOut => ClientError::TimedOut {
+            what: during,
+            after: timeout,
+        },
+        HandshakeError::Closed => ClientError::Network {
+            during,
+            source: io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the server closed the connection during the TLS handshake",
-            )));
-        }
-        if let Err(error) = tls.conn.process_new_packets() {
-            let _ = tls.push(); // the alert that tells the server why
-            return Err(Failure::Tls(error));
-        }
+            ),
+        },
+        HandshakeError::PlaintextPeer => ClientError::ServerInsecure {
+            server: server.to_owned(),
+        },
+        HandshakeError::Tls(error) => tls_error(server, &error),
+        HandshakeError::Io(source) => ClientError::Network { during, source },
+        other => ClientError::Network {
+            during,
+            source: io::Error::other(other),
+        },
     }
-    tls.push().map_err(Failure::Io)
 }
 
 fn tls_error(server: &str, error: &rustls::Error) -> ClientError {

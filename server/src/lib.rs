@@ -18,12 +18,17 @@
 //!  accept thread ──► over the limit? ── yes ─► BUSY + close (never waits on the client)
 //!        │ no
 //!        ▼
-//!  one thread per connection: socket ⇄ ferry_protocol::ServerConnection
-//!        │ decisions
+//!  driver (connection/): one thread per connection, bytes and time in and out, nothing else
+//!        │ handle_input / handle_timeout / handle_eof / poll_transmit / poll_timeout
 //!        ▼
-//!  storage root/                 visible files, by name (subfolders allowed)
-//!        .ferry-staging/         partial uploads: <key>.part data + <key>.ckpt hash state
-//!        .ferry-meta/            digest records of stored files
+//!  session/: every rule of the server, sans-IO — the protocol machine, the token's grant,
+//!        │    the upload or download under way
+//!        ▼
+//!  store/: the Store interface, with its errors and locks
+//!        ├── folder/   storage root/  visible files, by name (subfolders allowed)
+//!        │                  .ferry-staging/  partial uploads: <key>.part + <key>.ckpt hash state
+//!        │                  .ferry-meta/     digest records of stored files
+//!        └── s3/       a bucket shared by several nodes
 //! ```
 //!
 //! - **Names** resolve strictly inside the root: the protocol's `validate_name` runs first,
@@ -62,13 +67,22 @@
 //!   takes uploads from the clients of the original protocol (size, name, `go ahead`, data)
 //!   through the same upload code; they cannot resume and are refused by a silent close.
 //! - **TLS and tokens** (PROTOCOL.md §10): with [`ServerConfig::tls`] set, each connection
-//!   is TLS 1.3 (rustls, `ring`), driven in the same loop as the protocol machine; the first
-//!   byte tells a TLS client from a plaintext one, which is answered in plaintext that TLS is
-//!   required. [`TlsIdentity::load_or_create`] makes and keeps a self-signed certificate. With
+//!   is TLS 1.3 (rustls, `ring`, through `ferry_transport`, the client's transport too), driven
+//!   in the same loop as the protocol machine; the first byte tells a TLS client from a
+//!   plaintext one, which is answered in plaintext that TLS is required.
+//!   [`TlsIdentity::load_or_create`] makes and keeps a self-signed certificate. With
 //!   [`ServerConfig::tokens`], the `HELLO`'s token must match a hashed entry (constant-time);
 //!   its rights and folder then bound every request; wrong tokens are logged, and capped per
 //!   address and overall before any token is looked at.
 //!   [`ServerConfig::new`] leaves both off; the `ferryd` binary turns TLS on by default.
+//! - **Storage** is behind the [`Store`] interface: the folder above, an S3-compatible bucket
+//!   ([`ServerConfig::object_store`]), or any store handed to [`Server::start_with_store`]. With
+//!   the `memory-store` feature, `memory::MemoryStore` keeps the same promises in memory, on a
+//!   clock it is given, and can be told to fill up, answer slowly, be lost, or lose power
+//!   (keeping only what was durable): the simulator and tests run the real server over it.
+//! - **Scrub**: [`scrub()`] (`ferryd scrub`) re-reads every stored file beside or without a
+//!   running server, changing nothing, and reports each one whose bytes no longer match the
+//!   digest recorded when it was stored, or that has none.
 //! - **Shutdown** stops accepting, refuses new requests, gives transfers a grace period and then
 //!   ends them; uploads stay resumable, and after a `kill -9` no partial file is ever visible.
 #![forbid(unsafe_code, unused_must_use)]
@@ -78,9 +92,11 @@ mod auth;
 mod config;
 mod confined;
 mod connection;
+mod scrub;
 pub mod seaweedfs;
 mod seed_compat;
 mod server;
+pub mod session;
 mod store;
 mod tls;
 mod transfer_log;
@@ -94,8 +110,17 @@ pub use crate::config::{
     DEFAULT_S3_PART_SIZE, ServerConfig,
 };
 pub use crate::confined::StateFolderError;
+pub use crate::scrub::{
+    Finding, FindingKind, Progress, ScrubError, ScrubOptions, ScrubReport, scrub,
+};
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
+pub use crate::session::{Context, Session};
 pub use crate::store::error::StorageError;
+pub use crate::store::locks::Waker;
+#[cfg(feature = "memory-store")]
+pub use crate::store::memory;
 pub use crate::store::s3::{S3Config, S3Error, S3UrlError};
-pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, Fingerprint, KEY_FILE, TlsError, TlsIdentity};
+pub use crate::store::{Entry, FileContent, Held, Left, OpenedFile, StagedUpload, Store, Upload};
+pub use crate::tls::{CERT_FILE, DEFAULT_STATE_DIR, KEY_FILE, TlsError, TlsIdentity};
+pub use ferry_transport::Fingerprint;

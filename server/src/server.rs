@@ -1,11 +1,12 @@
 //! Starting and stopping a server: the accept thread, the connection threads and their bound,
 //! the staging janitor, and graceful shutdown.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown as SocketShutdown, SocketAddr, TcpListener, TcpStream,
 };
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use ferry_protocol::{ErrorCode, ServerConnection, Timestamp};
 use crate::config::ServerConfig;
 use crate::connection;
 use crate::seed_compat::{self, SeedListener};
+use crate::session::Context;
 use crate::store::Store;
 use crate::store::folder::Storage;
 use crate::store::s3::S3Store;
@@ -36,7 +38,7 @@ const REFUSAL_LINGER: Duration = Duration::from_millis(500);
 /// State every thread of one server shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) config: ServerConfig,
+    pub(crate) config: Arc<ServerConfig>,
     /// Where the files live.
     pub(crate) store: Arc<dyn Store>,
     /// The canonical local state folder (the folder backend's root).
@@ -55,6 +57,15 @@ impl Shared {
             .then(|| Seat(Arc::clone(self)))
     }
 
+    /// What the sessions of this server share.
+    pub(crate) fn context(&self) -> Context {
+        Context {
+            config: Arc::clone(&self.config),
+            store: Arc::clone(&self.store),
+            epoch: self.started,
+        }
+    }
+
     /// The protocol's clock: microseconds since the server started.
     pub(crate) fn now(&self) -> Timestamp {
         Timestamp::from_micros(
@@ -63,13 +74,46 @@ impl Shared {
     }
 }
 
-/// Shutdown: a flag, the end of the grace period, and a wake-up for sleeping threads.
+/// Shutdown: a flag, the end of the grace period, and a wake-up for sleeping threads: the
+/// janitor's sleep, and the reads of connections waiting for their client (their read side is
+/// shut, which ends the read at once; the connection then sees the flag).
 #[derive(Debug, Default)]
 pub(crate) struct ShutdownSignal {
     stopping: AtomicBool,
     grace_end: OnceLock<Instant>,
     lock: Mutex<()>,
     wake: Condvar,
+    connections: Mutex<HashMap<u64, Registered>>,
+    next_id: AtomicU64,
+}
+
+/// A connection's socket, to wake its thread at shutdown.
+#[derive(Debug)]
+struct Registered {
+    socket: TcpStream,
+    busy: Arc<AtomicBool>,
+}
+
+/// A connection's place in the shutdown's wake-up list; leaves it when dropped.
+#[derive(Debug)]
+pub(crate) struct Wake<'a> {
+    signal: &'a ShutdownSignal,
+    id: u64,
+    busy: Arc<AtomicBool>,
+}
+
+impl Wake<'_> {
+    /// Says whether a transfer is under way: shutdown wakes idle connections at once, busy
+    /// ones only when the grace period ends.
+    pub(crate) fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, Ordering::Release);
+    }
+}
+
+impl Drop for Wake<'_> {
+    fn drop(&mut self) {
+        self.signal.lock_connections().remove(&self.id);
+    }
 }
 
 impl ShutdownSignal {
@@ -88,8 +132,41 @@ impl ShutdownSignal {
     fn begin(&self, grace: Duration) {
         let _ = self.grace_end.set(Instant::now() + grace);
         self.stopping.store(true, Ordering::Release);
+        self.wake_connections(false);
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         self.wake.notify_all();
+    }
+
+    /// Puts a connection's socket on the wake-up list.
+    pub(crate) fn register(&self, socket: &TcpStream) -> io::Result<Wake<'_>> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let busy = Arc::new(AtomicBool::new(false));
+        let registered = Registered {
+            socket: socket.try_clone()?,
+            busy: Arc::clone(&busy),
+        };
+        self.lock_connections().insert(id, registered);
+        Ok(Wake {
+            signal: self,
+            id,
+            busy,
+        })
+    }
+
+    /// Ends the reads of the connections waiting for their clients (with `busy`, also of those
+    /// with a transfer under way).
+    fn wake_connections(&self, busy: bool) {
+        for registered in self.lock_connections().values() {
+            if busy || !registered.busy.load(Ordering::Acquire) {
+                let _ = registered.socket.shutdown(SocketShutdown::Read);
+            }
+        }
+    }
+
+    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Registered>> {
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Sleeps up to `timeout`; returns whether the server is stopping.
@@ -168,6 +245,28 @@ impl Server {
     /// binds the listen address and starts accepting in a background thread. Returns at once.
     pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
         let (store, root) = open_store(&config)?;
+        Server::start_over(config, store, root)
+    }
+
+    /// Like [`Server::start`], over `store` instead of the folder or bucket the configuration
+    /// names (an in-memory store in tests, say): [`ServerConfig::root`],
+    /// [`ServerConfig::object_store`] and [`ServerConfig::quota`] are not used (the store has its
+    /// own limits, and [`ServerHandle::root`] gives the root as configured); every other setting
+    /// applies as usual.
+    pub fn start_with_store(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+    ) -> io::Result<ServerHandle> {
+        let root = config.root.clone();
+        Server::start_over(config, store, root)
+    }
+
+    /// Starts serving `store`, whose local state folder is `root`.
+    fn start_over(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        root: std::path::PathBuf,
+    ) -> io::Result<ServerHandle> {
         let listener = listen(config.listen)?;
         let local_addr = listener.local_addr()?;
         let seed_listener = config
@@ -182,7 +281,7 @@ impl Server {
             "ferryd started"
         );
         let shared = Arc::new(Shared {
-            config,
+            config: Arc::new(config),
             store,
             root,
             started: Instant::now(),
@@ -247,7 +346,8 @@ impl ServerHandle {
         self.seed.as_ref().map(SeedListener::local_addr)
     }
 
-    /// The canonical storage root.
+    /// The canonical storage root (for a server started over a given store, the root as
+    /// configured).
     pub fn root(&self) -> &std::path::Path {
         &self.shared.root
     }
@@ -280,12 +380,15 @@ impl ServerHandle {
         if let Some(janitor) = self.janitor.take() {
             let _ = janitor.join();
         }
-        // Transfers end at the grace period's end; a write to a client that stopped reading
-        // ends at the latest after the idle timeout.
-        let deadline = Instant::now()
-            + config.shutdown_grace
-            + config.idle_timeout.min(Duration::from_secs(5))
-            + Duration::from_secs(1);
+        // Transfers end at the grace period's end: wake the connections still waiting on
+        // their clients then. A write to a client that stopped reading ends at the latest
+        // after the idle timeout.
+        let grace_end = Instant::now() + config.shutdown_grace;
+        if self.shared.connections.wait_empty(grace_end) > 0 {
+            self.shared.shutdown.wake_connections(true);
+        }
+        let deadline =
+            grace_end + config.idle_timeout.min(Duration::from_secs(5)) + Duration::from_secs(1);
         let left = self.shared.connections.wait_empty(deadline);
         if left > 0 {
             tracing::warn!(left, "shutdown: connections still closing");
@@ -401,15 +504,6 @@ fn refuse_busy(shared: &Arc<Shared>, mut stream: TcpStream) {
     if spawned.is_err() {
         shared.refusers.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// Whether a socket error only means its read or write timeout passed (the two kinds
-/// platforms report for it).
-pub(crate) fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// Half-closes and reads what the peer still sends for up to `limit`, so that closing does not

@@ -10,11 +10,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ferry_transport::Fingerprint;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::confined::{Folder, Kind, StateFolderError};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use sha2::{Digest as _, Sha256};
 
 /// Default state folder inside the storage root. Names starting with `.ferry` are reserved
 /// (PROTOCOL.md §6), so no client can read or replace it.
@@ -68,31 +68,8 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
-/// The SHA-256 digest of a certificate (its DER bytes), shown as `SHA256:<64 hex digits>`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Fingerprint([u8; 32]);
-
-impl Fingerprint {
-    /// The fingerprint of a DER-encoded certificate.
-    pub fn of(der: &[u8]) -> Fingerprint {
-        Fingerprint(Sha256::digest(der).into())
-    }
-}
-
-impl fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SHA256:")?;
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
-    }
-}
-
-impl fmt::Debug for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// The server's certificate and key as a ready rustls configuration (TLS 1.3 only, `ring`).
+/// The server's certificate and key as a ready rustls configuration (TLS 1.3 only, `ring`:
+/// [`ferry_transport::server_config`]).
 #[derive(Clone)]
 pub struct TlsIdentity {
     config: Arc<rustls::ServerConfig>,
@@ -197,15 +174,8 @@ impl TlsIdentity {
             path: key.to_owned(),
             what: "private key",
         })?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_no_client_auth()
-            .with_single_cert(chain, key_der)?;
-        // Clients open a fresh connection per transfer batch and never resume sessions.
-        config.send_tls13_tickets = 0;
         Ok(TlsIdentity {
-            config: Arc::new(config),
+            config: ferry_transport::server_config(chain, key_der)?,
             fingerprint,
             created: false,
         })
@@ -271,15 +241,6 @@ fn warn_if_readable_by_others(key: &Path) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fingerprint_is_sha256_in_hex() {
-        let shown = Fingerprint::of(b"abc").to_string();
-        assert_eq!(
-            shown,
-            "SHA256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
 
     #[test]
     fn the_identity_is_made_once_and_reused() {

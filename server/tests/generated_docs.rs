@@ -115,6 +115,7 @@ fn man_dir_writes_a_page_per_tool_that_man_renders() {
             "ferryd-completions.1",
             "ferryd-hash-token.1",
             "ferryd-man.1",
+            "ferryd-scrub.1",
             "ferryd.1"
         ]
     );

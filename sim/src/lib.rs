@@ -9,6 +9,10 @@
 //!   behind a round-robin balancer) and hundreds of real `ferry_client` clients on a rayon
 //!   pool, each behind a fault-injecting TCP relay, hostile raw-socket clients mixed in, and
 //!   every byte checked after the run.
+//! - [`crash`]: the crash mode. A real server process killed with `SIGKILL` at random
+//!   moments under a mixed load of real clients, restarted on the same root, every visible
+//!   file checked against what the clients sent and were told, every interrupted upload run
+//!   again at the end.
 //! - [`store`]: where the nodes keep files (`--store`): a folder, an S3 bucket, or a private
 //!   SeaweedFS started for the run.
 //! - [`content`]: file content generated from the seed, so nothing is kept twice.
@@ -22,6 +26,7 @@
 //! cargo run --release -p ferry-sim -- --server 127.0.0.1:7070    # a ferryd running elsewhere
 //! cargo run --release -p ferry-sim -- --deterministic --seeds 10000 --seed 0
 //! cargo run --release -p ferry-sim -- --clients 200 --small --json
+//! cargo run --release -p ferry-sim -- crash --kills 120 --seed 1
 //! cargo run --release -p ferry-sim -- --clients 60 --nodes 3 --store seaweedfs
 //! AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… cargo run --release -p ferry-sim -- \
 //!     --nodes 3 --store s3://BUCKET/PREFIX --s3-endpoint http://127.0.0.1:8333
@@ -55,6 +60,7 @@
 #![deny(missing_docs)]
 
 pub mod content;
+pub mod crash;
 pub mod det;
 pub mod plan;
 pub mod report;

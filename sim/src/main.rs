@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use ferry_sim::crash::{self, CrashArgs, ServeArgs};
 use ferry_sim::det::{DetConfig, run_seeds};
 use ferry_sim::report::Summary;
 use ferry_sim::sockets::{self, SocketConfig};
@@ -12,8 +13,11 @@ use ferry_sim::store::StoreArgs;
 
 /// Hundreds of concurrent ferry clients with injected delays and faults; every byte checked.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Args {
+    /// Another mode than the simulation.
+    #[command(subcommand)]
+    mode: Option<Mode>,
     /// Concurrent clients, hostile ones included (socket mode default 200; deterministic
     /// mode default 3 well-behaved plus one hostile per seed).
     #[arg(long)]
@@ -74,6 +78,17 @@ struct Args {
     sabotage_skip_digest_check: bool,
 }
 
+/// Modes other than the simulation.
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Crash consistency: kill -9 the server at random moments under a mixed load, restart
+    /// it, and check every file against what clients sent and were told.
+    Crash(CrashArgs),
+    /// The server process the crash mode starts and kills.
+    #[command(hide = true)]
+    CrashServer(ServeArgs),
+}
+
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     // The in-process servers' and the clients' logs, when RUST_LOG asks for them (for
@@ -83,6 +98,14 @@ fn main() -> anyhow::Result<ExitCode> {
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .init();
+    }
+    match &args.mode {
+        Some(Mode::CrashServer(serve)) => {
+            crash::process::serve(&serve.options()).context("the crash-mode server")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Mode::Crash(crash_args)) => return crash_mode(crash_args),
+        None => {}
     }
     let seed = args.seed.unwrap_or_else(rand::random);
     if args.seed.is_none() {
@@ -125,6 +148,27 @@ fn main() -> anyhow::Result<ExitCode> {
         sockets::run(&config).context("the simulation could not start")?
     };
     report(&summary, args.json)?;
+    Ok(if summary.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `ferry-sim crash`: runs the crash test, prints its figures and violations.
+fn crash_mode(args: &CrashArgs) -> anyhow::Result<ExitCode> {
+    let seed = args.seed.unwrap_or_else(rand::random);
+    eprintln!("ferry-sim crash: seed {seed} (rerun with --seed {seed})");
+    let exe = std::env::current_exe().context("finding the ferry-sim binary to run servers")?;
+    let summary = crash::run(&args.config(seed, exe)).context("the crash run could not go on")?;
+    for violation in &summary.violations {
+        eprintln!("{violation}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", summary.table());
+    }
     Ok(if summary.passed() {
         ExitCode::SUCCESS
     } else {

@@ -8,10 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_protocol::{ErrorCode, ServerConnection};
+use ferry_transport::{FirstByte, Transport, sniff};
 
-use super::transport::{self, FirstByte, Transport};
-use super::{CLOSE_LINGER, TICK};
+use super::CLOSE_LINGER;
 use crate::server::{Shared, linger};
+
+/// How often a wait for the client's first byte looks at the shutdown flag.
+const TICK: Duration = Duration::from_millis(250);
 
 /// What a plaintext ferry client of a TLS server is told (the client recognises "requires TLS").
 const REQUIRES_TLS: &str =
@@ -26,23 +29,23 @@ pub(super) fn open_transport(
     opened: Instant,
 ) -> Option<Transport> {
     let Some(identity) = shared.config.tls.as_ref() else {
-        return Some(Transport::Plain(stream));
+        return Some(Transport::plain(stream));
     };
     let until = opened + shared.config.handshake_timeout;
-    match transport::sniff(&stream, until, TICK, || shared.shutdown.is_stopping()) {
-        FirstByte::Tls => match Transport::tls(stream, Arc::clone(identity.config())) {
+    match sniff(&stream, until, TICK, || shared.shutdown.is_stopping())? {
+        FirstByte::PlainFerry => {
+            tracing::warn!(%peer, "refused a plaintext client: this server requires TLS");
+            refuse_plaintext(shared, stream, ErrorCode::NotAuthorised, REQUIRES_TLS);
+            None
+        }
+        // Anything else goes to TLS, which refuses what is not a TLS hello with an alert.
+        _ => match Transport::tls_server(stream, Arc::clone(identity.config())) {
             Ok(transport) => Some(transport),
             Err(error) => {
                 tracing::error!(%peer, "cannot start TLS: {error}");
                 None
             }
         },
-        FirstByte::PlainFerry => {
-            tracing::warn!(%peer, "refused a plaintext client: this server requires TLS");
-            refuse_plaintext(shared, stream, ErrorCode::NotAuthorised, REQUIRES_TLS);
-            None
-        }
-        FirstByte::Nothing => None,
     }
 }
 
@@ -72,15 +75,16 @@ pub(crate) fn refuse_early(
         return;
     };
     let until = Instant::now() + patience;
-    match transport::sniff(&stream, until, patience, || false) {
-        FirstByte::PlainFerry => {
+    match sniff(&stream, until, patience, || false) {
+        Some(FirstByte::PlainFerry) => {
             refuse_plaintext(shared, stream, ErrorCode::NotAuthorised, REQUIRES_TLS)
         }
-        FirstByte::Nothing => {}
-        FirstByte::Tls => {
+        None => {}
+        Some(_) => {
             let _ = stream.set_read_timeout(Some(patience));
             let _ = stream.set_write_timeout(Some(patience));
-            let Ok(mut transport) = Transport::tls(stream, Arc::clone(identity.config())) else {
+            let Ok(mut transport) = Transport::tls_server(stream, Arc::clone(identity.config()))
+            else {
                 return;
             };
             let mut conn = ServerConnection::new(shared.config.protocol(), shared.now());

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_protocol::{Digest, FileHasher, NameError, PutRequest, SourceTag, validate_name};
+use ferry_transport::is_timeout;
 
-use crate::server::{Shared, is_timeout};
+use crate::server::Shared;
 use crate::store::Upload;
 use crate::store::error::StorageError;
 use crate::transfer_log::Transfer;

@@ -15,10 +15,42 @@ use std::time::{Duration, Instant};
 use crate::store::PartialKey;
 use crate::store::error::StorageError;
 
+/// A way to wake a connection's driver (which may be waiting for input that never comes).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
 #[derive(Debug)]
 struct Holder {
     key: PartialKey,
-    stand_down: Arc<AtomicBool>,
+    stand_down: Arc<StandDown>,
+}
+
+/// A newer connection's request that the holder stand down, and how to wake the holder.
+#[derive(Default)]
+struct StandDown {
+    asked: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl std::fmt::Debug for StandDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StandDown")
+            .field("asked", &self.asked)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StandDown {
+    fn ask(&self) {
+        self.asked.store(true, Ordering::Release);
+        let waker = self
+            .waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(wake) = waker {
+            wake();
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -38,13 +70,25 @@ pub(crate) struct UploadLocks {
 pub(crate) struct NameLock {
     inner: Arc<Inner>,
     name: String,
-    stand_down: Arc<AtomicBool>,
+    stand_down: Arc<StandDown>,
 }
 
 impl NameLock {
     /// Whether a newer connection for the same client file asked this upload to stop.
     pub(crate) fn is_superseded(&self) -> bool {
-        self.stand_down.load(Ordering::Acquire)
+        self.stand_down.asked.load(Ordering::Acquire)
+    }
+
+    /// Calls `wake` when a newer connection asks this upload to stop (at once if one has).
+    pub(crate) fn when_superseded(&self, wake: Waker) {
+        *self
+            .stand_down
+            .waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&wake));
+        if self.is_superseded() {
+            wake();
+        }
     }
 }
 
@@ -82,7 +126,7 @@ impl UploadLocks {
         loop {
             match held.get(name) {
                 None => {
-                    let stand_down = Arc::new(AtomicBool::new(false));
+                    let stand_down = Arc::new(StandDown::default());
                     held.insert(
                         name.to_owned(),
                         Holder {
@@ -97,7 +141,7 @@ impl UploadLocks {
                     });
                 }
                 Some(holder) if holder.key == *key => {
-                    holder.stand_down.store(true, Ordering::Release);
+                    holder.stand_down.ask();
                     let Some(left) = end.checked_duration_since(Instant::now()) else {
                         return Err(StorageError::InProgress);
                     };
@@ -111,6 +155,12 @@ impl UploadLocks {
                 Some(_) => return Err(StorageError::InProgress),
             }
         }
+    }
+
+    /// How many names are held now.
+    #[cfg(any(test, feature = "memory-store"))]
+    pub(crate) fn held_count(&self) -> usize {
+        self.held().len()
     }
 
     /// Runs `f` unless an upload is using the partial `key`, with no upload able to start

@@ -1,6 +1,7 @@
 //! The storage interface: what a connection asks of the place files live, whichever backend
-//! holds them — a folder on this machine ([`crate::store::folder`]) or an S3-compatible object store
-//! shared by several nodes ([`crate::store::s3`]).
+//! holds them — a folder on this machine ([`crate::store::folder`]), an S3-compatible object store
+//! shared by several nodes ([`crate::store::s3`]), or memory, for tests and the simulator
+//! ([`crate::store::memory`], with the `memory-store` feature).
 //!
 //! Every backend keeps the same promises: a name shows a file only once all its bytes arrived
 //! and its digest matched; an interrupted upload stays resumable from its last checkpoint; one
@@ -11,9 +12,15 @@ pub(crate) mod error;
 pub(crate) mod folder;
 mod key;
 pub(crate) mod locks;
+#[cfg(any(test, feature = "memory-store"))]
+#[cfg_attr(not(feature = "memory-store"), allow(dead_code))]
+pub mod memory;
+#[cfg(test)]
+mod promises;
 pub(crate) mod s3;
 
 pub(crate) use key::PartialKey;
+use locks::Waker;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -27,7 +34,7 @@ use crate::store::error::StorageError;
 use crate::transfer_log::{Op, Transfer};
 
 /// Where a server's files live. Shared by every connection of a server.
-pub(crate) trait Store: Send + Sync + fmt::Debug {
+pub trait Store: Send + Sync + fmt::Debug {
     /// Where the files are, for logs: a folder path or an `s3://` location.
     fn describe(&self) -> String;
 
@@ -78,40 +85,42 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
 }
 
 /// What the server holds under a name, as a `QUERY` reports it.
-pub(crate) struct Held {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
     /// Size of the stored file, if any.
-    pub(crate) stored_size: Option<u64>,
+    pub stored_size: Option<u64>,
     /// Its digest, if recorded for this exact version.
-    pub(crate) stored_digest: Option<Digest>,
+    pub stored_digest: Option<Digest>,
     /// Resumable offset of a partial upload with the asked tag, if any.
-    pub(crate) partial_offset: Option<u64>,
+    pub partial_offset: Option<u64>,
 }
 
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
+pub struct Entry {
     /// The file's name.
-    pub(crate) name: String,
+    pub name: String,
     /// Its size in bytes.
-    pub(crate) size: u64,
+    pub size: u64,
     /// When it was last written, in milliseconds since the Unix epoch.
-    pub(crate) modified_ms: u64,
+    pub modified_ms: u64,
 }
 
 /// A file opened for download.
-pub(crate) struct OpenedFile {
+pub struct OpenedFile {
     /// Its size in bytes.
-    pub(crate) size: u64,
+    pub size: u64,
     /// The digest of exactly this version, if one is recorded.
-    pub(crate) digest: Option<Digest>,
+    pub digest: Option<Digest>,
     /// Its bytes.
-    pub(crate) content: Box<dyn FileContent>,
+    pub content: Box<dyn FileContent>,
 }
 
 /// The bytes of one version of a stored file.
-pub(crate) trait FileContent: Send {
-    /// A reader of this version from `offset` to its end.
-    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + '_>>;
+pub trait FileContent: Send {
+    /// A reader of this version from `offset` to its end, independent of this handle (a
+    /// session keeps it while the download runs).
+    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + Send>>;
 
     /// Records a digest computed for this version, if the name still is this version.
     fn remember_digest(&self, digest: &Digest);
@@ -119,7 +128,8 @@ pub(crate) trait FileContent: Send {
 
 /// How an upload that did not commit was left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Left {
+#[non_exhaustive]
+pub enum Left {
     /// Resumable from this offset.
     Resumable(u64),
     /// Nothing worth keeping was staged.
@@ -127,7 +137,7 @@ pub(crate) enum Left {
 }
 
 /// An upload's staged data in a backend: what [`Upload`] drives.
-pub(crate) trait StagedUpload: Send + fmt::Debug {
+pub trait StagedUpload: Send + fmt::Debug {
     /// Appends received file data.
     fn write(&mut self, data: &[u8]) -> Result<(), StorageError>;
 
@@ -143,6 +153,9 @@ pub(crate) trait StagedUpload: Send + fmt::Debug {
     /// Whether a newer connection for the same client file took this upload over.
     fn is_superseded(&self) -> bool;
 
+    /// Calls `wake` when a newer connection for the same client file takes this upload over.
+    fn when_superseded(&self, wake: Waker);
+
     /// Leaves the upload resumable from its last durable checkpoint.
     fn suspend(self: Box<Self>) -> Left;
 
@@ -157,7 +170,7 @@ pub(crate) trait StagedUpload: Send + fmt::Debug {
 /// An upload under way, whatever the backend. Its name is locked against other uploads until it
 /// is committed, suspended or discarded.
 #[derive(Debug)]
-pub(crate) struct Upload {
+pub struct Upload {
     name: String,
     start_offset: u64,
     received: u64,
@@ -167,7 +180,7 @@ pub(crate) struct Upload {
 
 impl Upload {
     /// An upload of `name` resumed at `start_offset` (0 for a new one) into `staged`.
-    pub(crate) fn new(name: &str, start_offset: u64, staged: Box<dyn StagedUpload>) -> Upload {
+    pub fn new(name: &str, start_offset: u64, staged: Box<dyn StagedUpload>) -> Upload {
         Upload {
             name: name.to_owned(),
             start_offset,
@@ -178,13 +191,18 @@ impl Upload {
     }
 
     /// The file's name.
-    pub(crate) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Whether a newer connection for the same client file is taking this upload over.
-    pub(crate) fn is_superseded(&self) -> bool {
+    pub fn is_superseded(&self) -> bool {
         self.staged.is_superseded()
+    }
+
+    /// Calls `wake` when a newer connection for the same client file takes this upload over.
+    pub(crate) fn when_superseded(&self, wake: Waker) {
+        self.staged.when_superseded(wake);
     }
 
     /// Its transfer-log entry so far, to log once its outcome is known.
@@ -198,51 +216,51 @@ impl Upload {
     }
 
     /// Offset this session resumed from.
-    pub(crate) fn start_offset(&self) -> u64 {
+    pub fn start_offset(&self) -> u64 {
         self.start_offset
     }
 
     /// Appends received file data.
-    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+    pub fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
         self.staged.write(data)?;
         self.received += data.len() as u64;
         Ok(())
     }
 
     /// Records the protocol's hash state after the data written so far.
-    pub(crate) fn note_progress(&mut self, checkpoint: HashCheckpoint) {
+    pub fn note_progress(&mut self, checkpoint: HashCheckpoint) {
         self.staged.note_progress(checkpoint);
     }
 
     /// Whether a checkpoint is due.
-    pub(crate) fn wants_checkpoint(&self, interval: u64) -> bool {
+    pub fn wants_checkpoint(&self, interval: u64) -> bool {
         self.staged.wants_checkpoint(interval)
     }
 
     /// Starts making the latest hash state durable.
-    pub(crate) fn start_checkpoint(&mut self) -> Result<(), StorageError> {
+    pub fn start_checkpoint(&mut self) -> Result<(), StorageError> {
         self.staged.start_checkpoint()
     }
 
     /// Leaves the upload resumable from its last durable checkpoint.
-    pub(crate) fn suspend(self) -> Left {
+    pub fn suspend(self) -> Left {
         self.staged.suspend()
     }
 
     /// Deletes the staged data.
-    pub(crate) fn discard(self) -> Left {
+    pub fn discard(self) -> Left {
         self.staged.discard()
     }
 
     /// Makes the verified upload visible under its name; on failure it stays resumable from
     /// its last checkpoint, whatever the backend.
-    pub(crate) fn commit(self, digest: &Digest) -> Result<(), StorageError> {
+    pub fn commit(self, digest: &Digest) -> Result<(), StorageError> {
         self.finish(digest, StagedUpload::suspend)
     }
 
     /// Like [`Upload::commit`], for an upload no client can resume (the original protocol's):
     /// on failure its staged data is deleted instead.
-    pub(crate) fn commit_or_discard(self, digest: &Digest) -> Result<(), StorageError> {
+    pub fn commit_or_discard(self, digest: &Digest) -> Result<(), StorageError> {
         self.finish(digest, StagedUpload::discard)
     }
 

@@ -63,3 +63,19 @@ fn several_nodes_over_a_folder_are_refused_with_what_to_do() {
         "{stderr}"
     );
 }
+
+#[test]
+fn crash_mode_runs_its_own_server_process_and_prints_a_json_summary() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry-sim"))
+        .args(["crash", "--short", "--kills", "1", "--seed", "5"])
+        .args(["--json", "--quiet"])
+        .output()
+        .expect("ferry-sim runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("seed 5"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(summary["kills"], 1);
+    assert_eq!(summary["violations"].as_array().map(Vec::len), Some(0));
+    assert!(summary["acked"].as_u64() > Some(0), "{summary}");
+}

@@ -1,11 +1,10 @@
 //! The command line of `ferryd`, declared with clap: the serving flags (which the `--config`
 //! file mirrors key for key) and the tools run instead of serving.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-use std::ffi::OsString;
 
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
@@ -251,6 +250,8 @@ pub enum Tool {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Re-read every stored file and check it against its recorded digest (bit rot).
+    Scrub(crate::scrub::ScrubArgs),
 }
 
 /// Parses a byte size: a number with an optional suffix (K, M, G, T, P; KiB etc. are the same

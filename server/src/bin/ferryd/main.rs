@@ -12,6 +12,7 @@ mod config_file;
 mod generate;
 mod hash_token;
 mod logging;
+mod scrub;
 mod settings;
 
 use std::io::Write as _;
@@ -23,6 +24,8 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::args::{Args, Tool};
+// `scrub --limit-rate` parses sizes as the serving flags do (`super::parse_size`).
+use crate::args::parse_size;
 
 fn main() -> ExitCode {
     match run() {
@@ -53,6 +56,7 @@ fn run_tool(tool: Tool) -> anyhow::Result<()> {
         Tool::CheckConfig { file } => settings::check_config(&file),
         Tool::Completions { shell } => generate::completions(shell),
         Tool::Man { dir } => generate::man(dir.as_deref()),
+        Tool::Scrub(args) => std::process::exit(scrub::run(&args)),
     }
 }
 

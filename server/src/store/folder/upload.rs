@@ -29,7 +29,7 @@ use crate::store::folder::crash_point::{self, CommitStep};
 use crate::store::folder::digests::FileId;
 use crate::store::folder::paths;
 use crate::store::folder::staging::{SavedState, Staging};
-use crate::store::locks::NameLock;
+use crate::store::locks::{NameLock, Waker};
 use crate::store::{Left, StagedUpload, Upload};
 
 /// Stack of a checkpoint thread: it only syncs a file and writes a small one.
@@ -148,6 +148,10 @@ pub(crate) fn begin(
 impl StagedUpload for FolderUpload {
     fn is_superseded(&self) -> bool {
         self.lock.is_superseded()
+    }
+
+    fn when_superseded(&self, wake: Waker) {
+        self.lock.when_superseded(wake);
     }
 
     /// Appends received file data to the staged file.

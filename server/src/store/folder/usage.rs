@@ -48,6 +48,13 @@ impl Usage {
         Ok(())
     }
 
+    /// Counts `bytes` more whatever the quota (a file placed from outside the server).
+    #[cfg(any(test, feature = "memory-store"))]
+    pub(crate) fn add(&self, bytes: u64) {
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        *used = used.saturating_add(bytes);
+    }
+
     /// Stops counting `bytes` (removed, or reserved and never written).
     pub(crate) fn release(&self, bytes: u64) {
         let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);

@@ -460,7 +460,7 @@ struct S3File {
 }
 
 impl FileContent for S3File {
-    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + '_>> {
+    fn read_from(&mut self, offset: u64) -> io::Result<Box<dyn Read + Send>> {
         if offset >= self.object.size {
             return Ok(Box::new(io::empty()));
         }

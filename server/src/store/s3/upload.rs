@@ -27,7 +27,7 @@ use super::store::{S3Store, now_ms, s3_error};
 use super::{PutCondition, S3Error};
 use crate::store::PartialKey;
 use crate::store::error::StorageError;
-use crate::store::locks::NameLock;
+use crate::store::locks::{NameLock, Waker};
 use crate::store::{Left, StagedUpload, Upload};
 
 /// Smallest part S3 accepts (but for the last one).
@@ -307,6 +307,10 @@ impl StagedUpload for S3Upload {
 
     fn is_superseded(&self) -> bool {
         self.lost || self.lock.is_superseded()
+    }
+
+    fn when_superseded(&self, wake: Waker) {
+        self.lock.when_superseded(wake);
     }
 
     fn suspend(mut self: Box<Self>) -> Left {

@@ -1,0 +1,233 @@
+//! The session's decisions: what each event of the protocol machine asks of the store, and the
+//! answer the client gets.
+
+use ferry_protocol::{
+    CommandError, Digest, ErrorCode, ProtocolError, PutRequest, ServerEvent, SourceTag, Timestamp,
+};
+
+use super::outgoing::{Download, Listing, Outgoing};
+use super::{Phase, Session};
+use crate::auth::{Grant, Refusal};
+use crate::store::error::StorageError;
+
+impl Session {
+    /// Acts on one event of the machine.
+    pub(super) fn handle_event(&mut self, now: Timestamp, event: ServerEvent) {
+        let result = match event {
+            ServerEvent::ClientHello { token, .. } => self.on_hello(now, &token),
+            ServerEvent::PutRequested(mut request) => {
+                if !self.grant.may_write() {
+                    self.forbid(&request.name, "upload")
+                } else {
+                    request.name = self.grant.name(&request.name);
+                    self.on_put(&request)
+                }
+            }
+            ServerEvent::GetRequested { name, offset } => {
+                let name = self.grant.name(&name);
+                self.on_get(now, &name, offset)
+            }
+            ServerEvent::ListRequested { prefix } => {
+                let prefix = self.grant.name(&prefix);
+                self.on_list(&prefix)
+            }
+            ServerEvent::RemoveRequested { name } => {
+                if !self.grant.may_write() {
+                    self.forbid(&name, "removal")
+                } else {
+                    let name = self.grant.name(&name);
+                    self.on_remove(&name)
+                }
+            }
+            ServerEvent::QueryRequested { name, tag } => {
+                let name = self.grant.name(&name);
+                self.on_query(&name, &tag)
+            }
+            ServerEvent::UploadVerified { digest, .. } => self.on_verified(&digest),
+            ServerEvent::UploadRejected { error } => {
+                self.on_rejected(&error);
+                Ok(())
+            }
+            ServerEvent::UploadCancelled { .. } => {
+                self.interrupt_upload("cancelled by the client");
+                Ok(())
+            }
+            ServerEvent::RequestRefused { code, message } => {
+                tracing::warn!(peer = %self.peer, %code, "refused a request: {message}");
+                Ok(())
+            }
+            other => {
+                tracing::debug!(peer = %self.peer, ?other, "ignored an event");
+                Ok(())
+            }
+        };
+        if let Err(error) = result {
+            tracing::error!(peer = %self.peer, "connection state error (a server bug): {error}");
+            self.abort(ErrorCode::StorageError, "internal error in the server");
+        }
+    }
+
+    fn on_hello(&mut self, now: Timestamp, token: &[u8]) -> Result<(), CommandError> {
+        if self.phase != Phase::Serving {
+            return self
+                .conn
+                .refuse_connection(ErrorCode::ShuttingDown, "the server is shutting down");
+        }
+        match self.authorise(now, token) {
+            Ok(grant) => {
+                self.grant = grant;
+                self.conn.accept_client()
+            }
+            Err(refusal) => self
+                .conn
+                .refuse_connection(refusal.code(), &refusal.to_string()),
+        }
+    }
+
+    /// The grant for `token`, or why it is refused (logged): a wrong token, or too many
+    /// attempts, in which case the token was not looked at.
+    fn authorise(&self, now: Timestamp, token: &[u8]) -> Result<Grant, Refusal> {
+        let Some(tokens) = self.context.config.tokens.as_ref() else {
+            return Ok(Grant::full());
+        };
+        let refusal = match tokens.check(self.peer.ip(), token, self.context.instant(now)) {
+            Ok(grant) => return Ok(grant),
+            Err(refusal) => refusal,
+        };
+        match &refusal {
+            Refusal::WrongToken { guesses_left } => tracing::warn!(
+                peer = %self.peer, guesses_left, token_given = !token.is_empty(),
+                "refused a connection: wrong or missing access token"
+            ),
+            // Not a warning: these are as many as an attacker sends, while the wrong tokens
+            // above (which are warned of) are bounded by the caps.
+            Refusal::TooManyGuesses(cap) => {
+                tracing::debug!(peer = %self.peer, "refused a connection unchecked: {cap}")
+            }
+        }
+        Err(refusal)
+    }
+
+    /// Refuses a write with a read-only token.
+    fn forbid(&mut self, name: &str, what: &str) -> Result<(), CommandError> {
+        tracing::warn!(peer = %self.peer, name, "refused a {what}: the token is read-only");
+        let message = format!("this token is read-only; {what}s are not allowed");
+        self.conn.refuse(ErrorCode::Forbidden, &message)
+    }
+
+    /// Refuses the request with `error`. Its message reaches the client through
+    /// [`Grant::message`], like every storage error's, so names in it are the client's own.
+    fn refuse(&mut self, name: &str, error: &StorageError) -> Result<(), CommandError> {
+        tracing::warn!(peer = %self.peer, name, code = %error.code(), "refused: {error}");
+        self.conn.refuse(error.code(), &self.grant.message(error))
+    }
+
+    /// Refuses a request that needs the server to be serving, while it shuts down.
+    fn refuse_if_stopping(&mut self, name: &str) -> Option<Result<(), CommandError>> {
+        (self.phase != Phase::Serving).then(|| self.refuse(name, &StorageError::ShuttingDown))
+    }
+
+    fn on_put(&mut self, request: &PutRequest) -> Result<(), CommandError> {
+        if let Some(refused) = self.refuse_if_stopping(&request.name) {
+            return refused;
+        }
+        let context = &self.context;
+        match context.store.begin_upload(&context.config, request) {
+            Ok((upload, checkpoint)) => {
+                if let Some(waker) = &self.waker {
+                    upload.when_superseded(std::sync::Arc::clone(waker));
+                }
+                tracing::debug!(
+                    peer = %self.peer, name = request.name, size = request.size,
+                    offset = checkpoint.offset(), "upload accepted"
+                );
+                self.upload = Some(upload);
+                self.conn.accept_put(&checkpoint)
+            }
+            Err(error) => self.refuse(&request.name, &error),
+        }
+    }
+
+    fn on_verified(&mut self, digest: &Digest) -> Result<(), CommandError> {
+        let Some(upload) = self.upload.take() else {
+            return self
+                .conn
+                .refuse(ErrorCode::StorageError, "no upload under way");
+        };
+        let transfer = upload.transfer();
+        match upload.commit(digest) {
+            Ok(()) => {
+                transfer.finished(self.peer, "ok");
+                self.conn.confirm()
+            }
+            Err(error) => {
+                transfer.finished(self.peer, &format!("commit failed: {error}"));
+                self.conn.refuse(error.code(), &self.grant.message(&error))
+            }
+        }
+    }
+
+    fn on_rejected(&mut self, error: &ProtocolError) {
+        let Some(upload) = self.upload.take() else {
+            return;
+        };
+        let transfer = upload.transfer();
+        if self.context.config.fault_skip_digest_check
+            && let ProtocolError::DigestMismatch { actual, .. } = error
+        {
+            tracing::error!(
+                name = transfer.name,
+                "FAULT INJECTED: storing an upload whose digest did not match"
+            );
+            let _ = upload.commit(actual);
+        } else {
+            upload.discard();
+        }
+        transfer.finished(self.peer, &format!("rejected: {error}"));
+    }
+
+    fn on_get(&mut self, now: Timestamp, name: &str, offset: u64) -> Result<(), CommandError> {
+        if let Some(refused) = self.refuse_if_stopping(name) {
+            return refused;
+        }
+        let started = self.context.instant(now);
+        match Download::open(self.context.store.as_ref(), name, offset, started) {
+            Ok(download) => {
+                let size = download.size();
+                self.outgoing = Some(Outgoing::Download(Box::new(download)));
+                self.conn.accept_get(size)
+            }
+            Err(error) => self.refuse(name, &error),
+        }
+    }
+
+    fn on_list(&mut self, prefix: &str) -> Result<(), CommandError> {
+        match Listing::collect(self.context.store.as_ref(), &self.grant, prefix) {
+            Ok(listing) => {
+                self.outgoing = Some(Outgoing::Listing(listing));
+                Ok(())
+            }
+            Err(error) => self.refuse(prefix, &error),
+        }
+    }
+
+    fn on_remove(&mut self, name: &str) -> Result<(), CommandError> {
+        match self.context.store.remove(name) {
+            Ok(size) => {
+                tracing::info!(peer = %self.peer, name, size, "removed");
+                self.conn.confirm()
+            }
+            Err(error) => self.refuse(name, &error),
+        }
+    }
+
+    fn on_query(&mut self, name: &str, tag: &SourceTag) -> Result<(), CommandError> {
+        match self.context.store.query(name, tag) {
+            Ok(held) => {
+                self.conn
+                    .reply_query(held.stored_size, held.stored_digest, held.partial_offset)
+            }
+            Err(error) => self.refuse(name, &error),
+        }
+    }
+}
