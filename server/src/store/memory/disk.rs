@@ -190,7 +190,11 @@ impl Disk {
     /// Takes `name` back to `before` if it still shows `version` (a commit that was never
     /// durable, under the sabotage `Faults::volatile_commits`).
     pub(super) fn undo_publish(&mut self, name: &str, version: u64, before: Option<StoredFile>) {
-        if self.files.get(name).is_none_or(|file| file.version != version) {
+        if self
+            .files
+            .get(name)
+            .is_none_or(|file| file.version != version)
+        {
             return;
         }
         match before {
