@@ -123,7 +123,10 @@ impl ServerEnd {
             session.handle_lost("writing failed: the client took no bytes for the idle timeout");
             self.finish(now, link);
             return;
-        } else if session.poll_timeout().is_some_and(|deadline| deadline <= ts) {
+        } else if session
+            .poll_timeout()
+            .is_some_and(|deadline| deadline <= ts)
+        {
             session.handle_timeout(ts);
         }
         self.pump(now, link);

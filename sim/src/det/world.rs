@@ -464,7 +464,9 @@ impl World {
         if under_way > 0 {
             breaches.push(Breach::global(
                 seed,
-                format!("{under_way} uploads still marked as under way after every connection closed"),
+                format!(
+                    "{under_way} uploads still marked as under way after every connection closed"
+                ),
             ));
         }
         for fault in &self.faults {

@@ -26,7 +26,11 @@ fn ten_thousand_seeds_keep_every_promise_through_cuts_stalls_and_crashes() {
     assert!(fault("net_tiny_segments") > 1_000);
     assert!(fault("hostile_wrong_digest") > 1_000);
     // About a third of the runs crash the server, and the crashes break live connections.
-    assert!(fault("server_restart") > 2_500, "{}", fault("server_restart"));
+    assert!(
+        fault("server_restart") > 2_500,
+        "{}",
+        fault("server_restart")
+    );
     assert!(fault("server_crash") > 2_500, "{}", fault("server_crash"));
     assert!(summary.resumes >= fault("cut") + fault("stall"));
     // Some interrupted transfers continue from a durable checkpoint instead of starting over.
@@ -70,6 +74,10 @@ fn crashes_at_every_run_lose_nothing_that_was_acknowledged() {
     }
     assert!(summary.passed(), "{} breaches", summary.breaches.len());
     let fault = |kind: &str| summary.faults.get(kind).copied().unwrap_or(0);
-    assert!(fault("server_restart") >= 300, "{}", fault("server_restart"));
+    assert!(
+        fault("server_restart") >= 300,
+        "{}",
+        fault("server_restart")
+    );
     assert!(fault("server_crash") > 300, "{}", fault("server_crash"));
 }

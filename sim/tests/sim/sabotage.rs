@@ -61,8 +61,10 @@ fn a_store_that_acknowledges_before_durability_is_caught_by_a_crash() {
     let summary = sabotaged(sabotage, 100, crashing.clone());
     assert!(!summary.passed());
     assert!(
-        summary.breaches.iter().any(|b| b.what.contains("is missing")
-            || b.what.contains("NotFound")),
+        summary
+            .breaches
+            .iter()
+            .any(|b| b.what.contains("is missing") || b.what.contains("NotFound")),
         "{:?}",
         summary.breaches
     );
