@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod mini_server;
 pub mod relay;
+pub mod tools;
 
 /// `len` bytes of reproducible, incompressible-looking data (xorshift), different per `seed`.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
