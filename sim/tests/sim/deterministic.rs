@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use ferry_sim::det::{DetConfig, run_seed, run_seeds};
 
-/// Seeds `cargo test` sweeps: about 55 s of CPU in a debug build, spread over the cores.
+/// Seeds `cargo test` sweeps: about 59 s of CPU in a debug build, spread over the cores.
 const SEEDS: u64 = 10_000;
 
 #[test]
