@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::metrics::Metrics;
+
 /// Which way a transfer went.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Op {
@@ -34,14 +36,23 @@ pub(crate) struct Transfer {
 
 impl Transfer {
     /// Logs it as finished with `outcome` (see [`finished`]).
-    pub(crate) fn finished(&self, peer: SocketAddr, outcome: &str) {
-        finished(peer, self.op, &self.name, self.bytes, self.started, outcome);
+    pub(crate) fn finished(&self, metrics: &Metrics, peer: SocketAddr, outcome: &str) {
+        finished(
+            metrics,
+            peer,
+            self.op,
+            &self.name,
+            self.bytes,
+            self.started,
+            outcome,
+        );
     }
 }
 
 /// Logs a finished transfer: peer, operation, name, bytes moved in this session, duration,
-/// rate and outcome. Successes are `info`, everything else `warn`.
+/// rate and outcome. Successes are `info`, everything else `warn`. Counts it in `metrics`.
 pub(crate) fn finished(
+    metrics: &Metrics,
     peer: SocketAddr,
     op: Op,
     name: &str,
@@ -50,6 +61,7 @@ pub(crate) fn finished(
     outcome: &str,
 ) {
     let elapsed = started.elapsed();
+    metrics.handle_transfer(op.as_str(), outcome, bytes, elapsed);
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
         format!("{:.1} MiB/s", bytes as f64 / secs / (1024.0 * 1024.0))

@@ -124,7 +124,7 @@ pub(crate) fn serve(shared: &Shared, seed: &SeedCompatConfig, stream: TcpStream,
             format!("abandoned, nothing kept: {error}")
         }
     };
-    transfer.finished(peer, &outcome);
+    transfer.finished(&shared.metrics, peer, &outcome);
 }
 
 struct Client<'a> {

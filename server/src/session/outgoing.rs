@@ -225,6 +225,7 @@ impl Session {
     /// Logs a download that ends now (also one cut short), with the bytes sent in this session.
     fn log_download(&self, download: &Download, outcome: &str) {
         transfer_log::finished(
+            &self.context.metrics,
             self.peer,
             Op::Get,
             &download.name,

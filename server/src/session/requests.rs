@@ -157,11 +157,15 @@ impl Session {
         let transfer = upload.transfer();
         match upload.commit(digest) {
             Ok(()) => {
-                transfer.finished(self.peer, "ok");
+                transfer.finished(&self.context.metrics, self.peer, "ok");
                 self.conn.confirm()
             }
             Err(error) => {
-                transfer.finished(self.peer, &format!("commit failed: {error}"));
+                transfer.finished(
+                    &self.context.metrics,
+                    self.peer,
+                    &format!("commit failed: {error}"),
+                );
                 self.conn.refuse(error.code(), &self.grant.message(&error))
             }
         }
@@ -183,7 +187,11 @@ impl Session {
         } else {
             upload.discard();
         }
-        transfer.finished(self.peer, &format!("rejected: {error}"));
+        transfer.finished(
+            &self.context.metrics,
+            self.peer,
+            &format!("rejected: {error}"),
+        );
     }
 
     fn on_get(&mut self, now: Timestamp, name: &str, offset: u64) -> Result<(), CommandError> {
