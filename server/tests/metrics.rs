@@ -6,11 +6,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ferry_protocol::{ErrorCode, ProtocolError};
+use ferry_protocol::{ClientEvent, Digest, ErrorCode, ProtocolError};
 use ferry_server::TlsIdentity;
 
 use crate::support::tools;
-use crate::support::{Client, TestServer, data, wait_until};
+use crate::support::{Client, TestServer, data, tag, wait_until};
 
 /// Most protocol bytes (handshake, requests, frame headers, digests) the few transfers of a
 /// test add to the file bytes they move.
@@ -198,6 +198,58 @@ fn a_failed_store_call_is_counted_as_an_error() {
         ),
         1.0
     );
+}
+
+#[test]
+fn a_failed_and_an_interrupted_upload_are_counted_by_outcome() {
+    let server = TestServer::start(|config| {
+        config.metrics = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    });
+    let metrics = server.handle.as_ref().unwrap().metrics_addr().unwrap();
+    let body = data(50_000, 9);
+    let mut client = server.client();
+    assert!(matches!(
+        client.put_request("tampered", body.len() as u64, false, true, tag(4)),
+        ClientEvent::PutReady { offset: 0 }
+    ));
+    client.send_data(&body);
+    match client.finish_upload(Digest::of(b"something else")).unwrap() {
+        ClientEvent::Refused { code, .. } => assert_eq!(code, ErrorCode::DigestMismatch),
+        other => panic!("expected DigestMismatch, got {other:?}"),
+    }
+    assert!(matches!(
+        client.put_request("cut", 1 << 20, false, true, tag(5)),
+        ClientEvent::PutReady { offset: 0 }
+    ));
+    client.send_data(&body);
+    client.sync();
+    // Staged bytes of the upload under way are held until it ends.
+    assert_eq!(
+        value(&scrape(metrics), "ferry_staging_bytes"),
+        body.len() as f64
+    );
+    drop(client);
+    wait_until("the cut upload to be counted", || {
+        let page = scrape(metrics);
+        sample(
+            &page,
+            r#"ferry_transfers_total{op="put",outcome="interrupted"}"#,
+        ) == Some(1.0)
+    });
+    let page = scrape(metrics);
+    assert_eq!(
+        value(
+            &page,
+            r#"ferry_transfers_total{op="put",outcome="digest_mismatch"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&page, r#"ferry_transfers_total{op="put",outcome="ok"}"#),
+        None
+    );
+    assert_eq!(value(&page, "ferry_staging_bytes"), 0.0);
+    check_with_promtool(&page);
 }
 
 #[test]

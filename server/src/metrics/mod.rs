@@ -4,18 +4,21 @@
 //!
 //! Every server has its own [`Metrics`], served or not: counting costs a few atomic additions
 //! per event. Labels come from fixed lists (a refusal's reason, a transfer's operation and
-//! outcome class, a store call's name), never from a file name or an address, so the number of
+//! outcome, a store call's name), never from a file name or an address, so the number of
 //! series stays bounded whatever clients do.
 
 use std::fmt;
 use std::time::Duration;
 
+use ferry_protocol::ErrorCode;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+
+use crate::transfer_log::Ending;
 
 pub(crate) mod scrape;
 
@@ -198,15 +201,15 @@ impl Metrics {
         self.sent.inc_by(bytes as u64);
     }
 
-    /// A transfer finished: `op` is `put` or `get`, `outcome` the transfer log's outcome text.
+    /// A transfer finished: `op` is `put` or `get`.
     pub(crate) fn handle_transfer(
         &self,
         op: &'static str,
-        outcome: &str,
+        ending: Ending,
         bytes: u64,
         took: Duration,
     ) {
-        let outcome = outcome_class(outcome);
+        let outcome = outcome_label(ending);
         self.transfers
             .get_or_create(&vec![("op", op), ("outcome", outcome)])
             .inc();
@@ -260,22 +263,36 @@ impl fmt::Debug for Metrics {
     }
 }
 
-/// The outcome label of a transfer-log outcome: `ok`, or the kind of failure named by the text's
-/// first words (a fixed list, so a file name or an error message never becomes a label).
-pub(crate) fn outcome_class(outcome: &str) -> &'static str {
-    const CLASSES: [(&str, &str); 4] = [
-        ("commit failed", "commit_failed"),
-        ("rejected", "rejected"),
-        ("interrupted", "interrupted"),
-        ("abandoned", "abandoned"),
-    ];
-    if outcome == "ok" {
-        return "ok";
+/// The `outcome` label of a transfer's ending: `ok`, `interrupted`, or the error code's name
+/// in snake case (`other` for a code this server does not know by name).
+fn outcome_label(ending: Ending) -> &'static str {
+    let code = match ending {
+        Ending::Ok => return "ok",
+        Ending::Interrupted => return "interrupted",
+        Ending::Failed(code) => code,
+    };
+    match code {
+        ErrorCode::BadName => "bad_name",
+        ErrorCode::AlreadyExists => "already_exists",
+        ErrorCode::TooLarge => "too_large",
+        ErrorCode::OverQuota => "over_quota",
+        ErrorCode::DiskFull => "disk_full",
+        ErrorCode::Busy => "busy",
+        ErrorCode::NotAuthorised => "not_authorised",
+        ErrorCode::UnsupportedVersion => "unsupported_version",
+        ErrorCode::NotFound => "not_found",
+        ErrorCode::InProgress => "in_progress",
+        ErrorCode::DigestMismatch => "digest_mismatch",
+        ErrorCode::SizeMismatch => "size_mismatch",
+        ErrorCode::MalformedFrame => "malformed_frame",
+        ErrorCode::UnexpectedFrame => "unexpected_frame",
+        ErrorCode::Timeout => "timeout",
+        ErrorCode::StorageError => "storage_error",
+        ErrorCode::ShuttingDown => "shutting_down",
+        ErrorCode::Forbidden => "forbidden",
+        ErrorCode::NotFerry => "not_ferry",
+        _ => "other",
     }
-    CLASSES
-        .iter()
-        .find(|(prefix, _)| outcome.starts_with(prefix))
-        .map_or("failed", |(_, class)| class)
 }
 
 #[cfg(test)]
@@ -283,15 +300,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn outcome_labels_come_from_a_fixed_list() {
-        assert_eq!(outcome_class("ok"), "ok");
-        assert_eq!(outcome_class("commit failed: disk full"), "commit_failed");
-        assert_eq!(outcome_class("rejected: digest mismatch"), "rejected");
-        assert_eq!(
-            outcome_class("interrupted (client left); resumable from byte 4"),
-            "interrupted"
-        );
-        assert_eq!(outcome_class("reading /etc/secret failed"), "failed");
+    fn outcome_labels_name_the_error_code() {
+        assert_eq!(outcome_label(Ending::Ok), "ok");
+        assert_eq!(outcome_label(Ending::Interrupted), "interrupted");
+        let failed = |code| outcome_label(Ending::Failed(code));
+        assert_eq!(failed(ErrorCode::DiskFull), "disk_full");
+        assert_eq!(failed(ErrorCode::DigestMismatch), "digest_mismatch");
+        assert_eq!(failed(ErrorCode::Other(4242)), "other");
     }
 
     #[test]
@@ -299,7 +314,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.handle_refused(Refusal::Busy);
         metrics.handle_received(10);
-        metrics.handle_transfer("put", "ok", 10, Duration::from_millis(5));
+        metrics.handle_transfer("put", Ending::Ok, 10, Duration::from_millis(5));
         let page = metrics.poll_page();
         assert!(page.contains("ferry_connections_refused_total{reason=\"busy\"} 1"));
         assert!(page.contains("ferry_received_bytes_total 10"));

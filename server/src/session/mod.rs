@@ -32,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::store::error::StorageError;
 use crate::store::locks::Waker;
 use crate::store::{Left, Store, Upload};
+use crate::transfer_log::Ending;
 
 mod outgoing;
 mod requests;
@@ -308,7 +309,12 @@ impl Session {
             Left::Removed => format!("interrupted ({reason}); nothing kept"),
         };
         tracing::debug!(name = transfer.name, from, "upload interrupted");
-        transfer.finished(&self.context.metrics, self.peer, &outcome);
+        transfer.finished(
+            &self.context.metrics,
+            self.peer,
+            &outcome,
+            Ending::Interrupted,
+        );
         Some(left)
     }
 }

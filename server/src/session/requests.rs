@@ -9,6 +9,7 @@ use super::outgoing::{Download, Listing, Outgoing};
 use super::{Phase, Session};
 use crate::auth::{Grant, Refusal};
 use crate::store::error::StorageError;
+use crate::transfer_log::Ending;
 
 impl Session {
     /// Acts on one event of the machine.
@@ -157,7 +158,7 @@ impl Session {
         let transfer = upload.transfer();
         match upload.commit(digest) {
             Ok(()) => {
-                transfer.finished(&self.context.metrics, self.peer, "ok");
+                transfer.finished(&self.context.metrics, self.peer, "ok", Ending::Ok);
                 self.conn.confirm()
             }
             Err(error) => {
@@ -165,6 +166,7 @@ impl Session {
                     &self.context.metrics,
                     self.peer,
                     &format!("commit failed: {error}"),
+                    Ending::Failed(error.code()),
                 );
                 self.conn.refuse(error.code(), &self.grant.message(&error))
             }
@@ -191,6 +193,7 @@ impl Session {
             &self.context.metrics,
             self.peer,
             &format!("rejected: {error}"),
+            Ending::Failed(error.code()),
         );
     }
 
