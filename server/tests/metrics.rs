@@ -7,8 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ferry_protocol::{ClientEvent, Digest, ErrorCode, ProtocolError};
-use ferry_server::TlsIdentity;
+use ferry_server::{Rights, TlsIdentity, Tokens, token_line};
 
+use crate::support::ferryd::Ferryd;
 use crate::support::tools;
 use crate::support::{Client, TestServer, data, tag, wait_until};
 
@@ -278,6 +279,53 @@ fn refused_plaintext_and_failed_tls_handshakes_are_counted() {
         1.0
     );
     check_with_promtool(&page);
+}
+
+#[test]
+fn ferryd_serves_metrics_on_the_address_of_its_flag() {
+    // A free port for the flag (ferryd prints the address after the line the harness reads).
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Ferryd::start(&dir.path().join("root"), &["--metrics", &addr.to_string()]);
+    let body = data(123_456, 3);
+    let mut client = Client::connect(server.addr);
+    client.put_new("report.pdf", &body);
+    assert_eq!(client.get("report.pdf").unwrap(), body);
+    let page = scrape(addr);
+    assert_eq!(
+        value(&page, r#"ferry_transfers_total{op="put",outcome="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&page, r#"ferry_transfer_size_bytes_sum{op="put"}"#),
+        body.len() as f64
+    );
+    check_with_promtool(&page);
+}
+
+#[test]
+fn a_wrong_token_is_counted_as_a_refusal() {
+    let server = TestServer::start(|config| {
+        let line = token_line("3f9a0c7e51b2d86e4a1f0b9c7d2e5a83", Rights::ReadWrite, None).unwrap();
+        config.tokens = Some(Tokens::parse(&line).unwrap());
+        config.metrics = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    });
+    let metrics = server.handle.as_ref().unwrap().metrics_addr().unwrap();
+    match Client::try_connect(server.addr) {
+        Err(ProtocolError::Peer { code, .. }) => assert_eq!(code, ErrorCode::NotAuthorised),
+        other => panic!("expected NotAuthorised, got {:?}", other.err()),
+    }
+    let page = scrape(metrics);
+    assert_eq!(
+        value(
+            &page,
+            r#"ferry_connections_refused_total{reason="wrong-token"}"#
+        ),
+        1.0
+    );
 }
 
 #[test]

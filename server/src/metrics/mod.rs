@@ -35,6 +35,12 @@ pub(crate) enum Refusal {
     Busy,
     /// A plaintext ferry client reached a server that requires TLS.
     PlaintextOnTls,
+    /// The client's access token matched no line.
+    WrongToken,
+    /// The client's address (or all clients) made too many wrong guesses: not checked.
+    TooManyGuesses,
+    /// The server was shutting down.
+    ShuttingDown,
 }
 
 impl Refusal {
@@ -42,6 +48,9 @@ impl Refusal {
         match self {
             Refusal::Busy => "busy",
             Refusal::PlaintextOnTls => "plaintext-on-tls",
+            Refusal::WrongToken => "wrong-token",
+            Refusal::TooManyGuesses => "too-many-guesses",
+            Refusal::ShuttingDown => "shutting-down",
         }
     }
 }
@@ -115,7 +124,7 @@ impl Metrics {
         );
         r.register(
             "connections_refused",
-            "Connections refused before being served, by reason",
+            "Connections refused before being served or at their HELLO, by reason",
             self.connections_refused.clone(),
         );
         r.register_with_unit(
@@ -184,7 +193,7 @@ impl Metrics {
         self.connections_open.dec();
     }
 
-    /// A connection was refused before being served.
+    /// A connection was refused before being served, or at its `HELLO`.
     pub(crate) fn handle_refused(&self, why: Refusal) {
         self.connections_refused
             .get_or_create(&vec![("reason", why.label())])

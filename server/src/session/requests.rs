@@ -8,6 +8,7 @@ use ferry_protocol::{
 use super::outgoing::{Download, Listing, Outgoing};
 use super::{Phase, Session};
 use crate::auth::{Grant, Refusal};
+use crate::metrics::Refusal as Refused;
 use crate::store::error::StorageError;
 use crate::transfer_log::Ending;
 
@@ -69,7 +70,9 @@ impl Session {
     }
 
     fn on_hello(&mut self, now: Timestamp, token: &[u8]) -> Result<(), CommandError> {
+        let metrics = &self.context.metrics;
         if self.phase != Phase::Serving {
+            metrics.handle_refused(Refused::ShuttingDown);
             return self
                 .conn
                 .refuse_connection(ErrorCode::ShuttingDown, "the server is shutting down");
@@ -79,9 +82,14 @@ impl Session {
                 self.grant = grant;
                 self.conn.accept_client()
             }
-            Err(refusal) => self
-                .conn
-                .refuse_connection(refusal.code(), &refusal.to_string()),
+            Err(refusal) => {
+                metrics.handle_refused(match refusal {
+                    Refusal::WrongToken { .. } => Refused::WrongToken,
+                    Refusal::TooManyGuesses(_) => Refused::TooManyGuesses,
+                });
+                self.conn
+                    .refuse_connection(refusal.code(), &refusal.to_string())
+            }
         }
     }
 

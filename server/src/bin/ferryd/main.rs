@@ -85,7 +85,7 @@ fn serve(args: &Args) -> anyhow::Result<()> {
         println!("ferryd seed-compat (plaintext, unauthenticated) listening on {addr}");
     }
     if let Some(addr) = server.metrics_addr() {
-        println!("ferryd metrics on http://{addr}/metrics");
+        let _ = writeln!(std::io::stdout(), "ferryd metrics on http://{addr}/metrics");
     }
 
     if let Some(signal) = signals.forever().next() {
