@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ferry_protocol::{ClientEvent, Digest, ErrorCode, ProtocolError};
+use ferry_server::seaweedfs::SeaweedFs;
 use ferry_server::{Rights, TlsIdentity, Tokens, token_line};
 
 use crate::support::ferryd::Ferryd;
@@ -250,6 +251,51 @@ fn a_failed_and_an_interrupted_upload_are_counted_by_outcome() {
         None
     );
     assert_eq!(value(&page, "ferry_staging_bytes"), 0.0);
+    check_with_promtool(&page);
+}
+
+#[test]
+fn store_calls_to_s3_are_timed_and_their_errors_counted() {
+    let Some(weed) = SeaweedFs::for_tests() else {
+        return;
+    };
+    let store = weed.config(&SeaweedFs::unique_prefix("metrics"));
+    let server = TestServer::start(move |config| {
+        config.object_store = Some(store);
+        config.metrics = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    });
+    let metrics = server.handle.as_ref().unwrap().metrics_addr().unwrap();
+    let body = data(200_000, 11);
+    let mut client = server.client();
+    client.put_new("in-the-bucket", &body);
+    assert_eq!(client.get("in-the-bucket").unwrap(), body);
+    assert_eq!(client.get("not-there").unwrap_err().0, ErrorCode::NotFound);
+    let page = scrape(metrics);
+    assert_eq!(
+        value(
+            &page,
+            r#"ferry_store_call_duration_seconds_count{call="commit"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &page,
+            r#"ferry_store_call_duration_seconds_count{call="open_for_download"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &page,
+            r#"ferry_store_errors_total{call="open_for_download"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&page, r#"ferry_store_errors_total{call="commit"}"#),
+        None
+    );
     check_with_promtool(&page);
 }
 
