@@ -99,7 +99,6 @@ mod confined;
 mod connection;
 mod metrics;
 mod scrub;
-pub mod seaweedfs;
 mod seed_compat;
 mod server;
 pub mod session;

@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ferry_protocol::{ClientEvent, Digest, ErrorCode, ProtocolError};
-use ferry_server::seaweedfs::SeaweedFs;
 use ferry_server::{Rights, TlsIdentity, Tokens, token_line};
+use ferry_testkit::SeaweedFs;
 
 use crate::support::ferryd::Ferryd;
 use crate::support::tools;
