@@ -283,12 +283,7 @@ impl Session {
     /// tells the client what of it was kept.
     fn abort(&mut self, code: ErrorCode, reason: &str) {
         let message = match self.interrupt_upload(reason) {
-            Some(Left::Resumable(offset)) => {
-                format!("{reason}; the upload stays resumable from byte {offset}")
-            }
-            Some(Left::Removed) => {
-                format!("{reason}; nothing of the upload was kept, a retry starts over")
-            }
+            Some(left) => format!("{reason}; {}", kept(left)),
             None => reason.to_owned(),
         };
         self.end_outgoing(reason);
@@ -316,6 +311,14 @@ impl Session {
             Ending::Interrupted,
         );
         Some(left)
+    }
+}
+
+/// What the client is told was kept of an upload that did not commit.
+fn kept(left: Left) -> String {
+    match left {
+        Left::Resumable(offset) => format!("the upload stays resumable from byte {offset}"),
+        Left::Removed => "nothing of the upload was kept, a retry starts over".to_owned(),
     }
 }
 

@@ -164,19 +164,21 @@ impl Session {
                 .refuse(ErrorCode::StorageError, "no upload under way");
         };
         let transfer = upload.transfer();
-        match upload.commit(digest) {
+        match upload.commit_or_keep(digest) {
             Ok(()) => {
                 transfer.finished(&self.context.metrics, self.peer, "ok", Ending::Ok);
                 self.conn.confirm()
             }
-            Err(error) => {
+            Err((error, left)) => {
+                let kept = super::kept(left);
                 transfer.finished(
                     &self.context.metrics,
                     self.peer,
-                    &format!("commit failed: {error}"),
+                    &format!("commit failed: {error}; {kept}"),
                     Ending::Failed(error.code()),
                 );
-                self.conn.refuse(error.code(), &self.grant.message(&error))
+                let message = format!("{}; {kept}", self.grant.message(&error));
+                self.conn.refuse(error.code(), &message)
             }
         }
     }

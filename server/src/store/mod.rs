@@ -256,6 +256,12 @@ impl Upload {
     /// Makes the verified upload visible under its name; on failure it stays resumable from
     /// its last checkpoint, whatever the backend.
     pub fn commit(self, digest: &Digest) -> Result<(), StorageError> {
+        self.commit_or_keep(digest).map_err(|(error, _)| error)
+    }
+
+    /// Like [`Upload::commit`], also saying, when it failed, how the upload was left (so the
+    /// client can be told the truth).
+    pub fn commit_or_keep(self, digest: &Digest) -> Result<(), (StorageError, Left)> {
         self.finish(digest, StagedUpload::suspend)
     }
 
@@ -263,18 +269,17 @@ impl Upload {
     /// on failure its staged data is deleted instead.
     pub fn commit_or_discard(self, digest: &Digest) -> Result<(), StorageError> {
         self.finish(digest, StagedUpload::discard)
+            .map_err(|(error, _)| error)
     }
 
     fn finish(
         self,
         digest: &Digest,
         on_failure: fn(Box<dyn StagedUpload>) -> Left,
-    ) -> Result<(), StorageError> {
+    ) -> Result<(), (StorageError, Left)> {
         let mut staged = self.staged;
-        let committed = staged.commit(digest);
-        if committed.is_err() {
-            on_failure(staged);
-        }
-        committed
+        staged
+            .commit(digest)
+            .map_err(|error| (error, on_failure(staged)))
     }
 }
