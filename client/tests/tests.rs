@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 mod cli;
+mod generated_docs;
 mod library;
 mod names;
 mod reupload;

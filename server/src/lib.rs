@@ -80,6 +80,9 @@
 //!   the `memory-store` feature, `memory::MemoryStore` keeps the same promises in memory, on a
 //!   clock it is given, and can be told to fill up, answer slowly, be lost, or lose power
 //!   (keeping only what was durable): the simulator and tests run the real server over it.
+//! - **Scrub**: [`scrub()`] (`ferryd scrub`) re-reads every stored file beside or without a
+//!   running server, changing nothing, and reports each one whose bytes no longer match the
+//!   digest recorded when it was stored, or that has none.
 //! - **Shutdown** stops accepting, refuses new requests, gives transfers a grace period and then
 //!   ends them; uploads stay resumable, and after a `kill -9` no partial file is ever visible.
 #![forbid(unsafe_code, unused_must_use)]
@@ -89,6 +92,7 @@ mod auth;
 mod config;
 mod confined;
 mod connection;
+mod scrub;
 pub mod seaweedfs;
 mod seed_compat;
 mod server;
@@ -106,6 +110,9 @@ pub use crate::config::{
     DEFAULT_S3_PART_SIZE, ServerConfig,
 };
 pub use crate::confined::StateFolderError;
+pub use crate::scrub::{
+    Finding, FindingKind, Progress, ScrubError, ScrubOptions, ScrubReport, scrub,
+};
 pub use crate::seed_compat::{DEFAULT_SEED_NAME_PAUSE, SeedCompatConfig};
 pub use crate::server::{Server, ServerHandle};
 pub use crate::session::{Context, Session};

@@ -71,6 +71,8 @@ fn drive(
         if shared.shutdown.is_stopping() {
             session.handle_shutdown(shared.now(), shared.shutdown.is_past_grace());
         }
+        // Before the answer goes out, so a client told to go ahead is never woken as idle.
+        wake.set_busy(session.is_busy());
         while {
             out.clear();
             session.poll_transmit(&mut out) > 0
@@ -86,7 +88,6 @@ fn drive(
         if session.is_closed() || peer_closed {
             return peer_closed;
         }
-        wake.set_busy(session.is_busy());
         let now = shared.now();
         let wait = match session.poll_timeout() {
             Some(deadline) if deadline <= now => {
@@ -102,7 +103,11 @@ fn drive(
             Ok(0) if shared.shutdown.is_stopping() => {
                 session.handle_shutdown(shared.now(), true);
             }
-            Err(error) if !is_timeout(&error) && shared.shutdown.is_stopping() => {
+            Err(error)
+                if !is_timeout(&error)
+                    && error.kind() != io::ErrorKind::Interrupted
+                    && shared.shutdown.is_stopping() =>
+            {
                 session.handle_shutdown(shared.now(), true);
             }
             Ok(0) => {

@@ -54,11 +54,13 @@ impl std::fmt::Debug for Download {
 
 impl Download {
     /// Opens `name` for sending from `offset`, with the digest of exactly this version:
-    /// recorded, hashed while sending (from 0), or computed now (from elsewhere).
+    /// recorded, hashed while sending (from 0), or computed now (from elsewhere). `started`
+    /// is when the request came, for the transfer log.
     pub(super) fn open(
         store: &dyn Store,
         name: &str,
         offset: u64,
+        started: Instant,
     ) -> Result<Download, StorageError> {
         let mut opened = store.open_for_download(name)?;
         let size = opened.size;
@@ -94,7 +96,7 @@ impl Download {
             digest,
             hasher,
             chunk: Vec::new(),
-            started: Instant::now(),
+            started,
         })
     }
 

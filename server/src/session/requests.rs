@@ -25,7 +25,7 @@ impl Session {
             }
             ServerEvent::GetRequested { name, offset } => {
                 let name = self.grant.name(&name);
-                self.on_get(&name, offset)
+                self.on_get(now, &name, offset)
             }
             ServerEvent::ListRequested { prefix } => {
                 let prefix = self.grant.name(&prefix);
@@ -186,11 +186,12 @@ impl Session {
         transfer.finished(self.peer, &format!("rejected: {error}"));
     }
 
-    fn on_get(&mut self, name: &str, offset: u64) -> Result<(), CommandError> {
+    fn on_get(&mut self, now: Timestamp, name: &str, offset: u64) -> Result<(), CommandError> {
         if let Some(refused) = self.refuse_if_stopping(name) {
             return refused;
         }
-        match Download::open(self.context.store.as_ref(), name, offset) {
+        let started = self.context.instant(now);
+        match Download::open(self.context.store.as_ref(), name, offset, started) {
             Ok(download) => {
                 let size = download.size();
                 self.outgoing = Some(Outgoing::Download(Box::new(download)));

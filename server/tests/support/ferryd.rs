@@ -43,21 +43,31 @@ impl Ferryd {
         node
     }
 
+    /// Starts one whose stderr (its logs) the test reads from `child.stderr`.
+    pub fn start_piping_stderr(root: &Path, extra: &[&str]) -> Ferryd {
+        Self::spawn(root, extra, &[], Stdio::piped())
+    }
+
     pub fn start_with(root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Ferryd {
+        Self::spawn(root, extra, env, Stdio::inherit())
+    }
+
+    fn spawn(root: &Path, extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Ferryd {
+        // Quiet unless the test asks for its own level.
+        let level: &[&str] = if extra.contains(&"--log-level") {
+            &[]
+        } else {
+            &["--log-level", "warn"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferryd"))
             .envs(env.iter().copied())
             .arg("--root")
             .arg(root)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--log-level",
-                "warn",
-                "--insecure",
-            ])
+            .args(["--listen", "127.0.0.1:0", "--insecure"])
+            .args(level)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();

@@ -127,4 +127,28 @@ pub enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Shell completions and man pages.
+    #[command(flatten)]
+    Generate(Generate),
+}
+
+/// Subcommands that print what packagers install; they need no server.
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// Print a shell completion script for ferry.
+    ///
+    /// For example `ferry completions bash > /usr/share/bash-completion/completions/ferry`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print ferry's man page (roff), or write it and one page per subcommand into a folder.
+    ///
+    /// For example `ferry man > /usr/share/man/man1/ferry.1`.
+    Man {
+        /// Write ferry.1 and a page per subcommand (ferry-put.1, ...) into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }

@@ -2,6 +2,7 @@
 //! through `ferry_client`, shows progress and results, and exits with a documented code.
 
 mod cli;
+mod generate;
 mod plan;
 mod run;
 mod show;
@@ -19,7 +20,7 @@ use ferry_client::{
 };
 use serde::Serialize;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Generate};
 use crate::plan::{Job, Usage};
 use crate::show::Display;
 
@@ -28,6 +29,16 @@ const LOG_ENV: &str = "FERRY_LOG";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Generate(what) = &cli.command {
+        // Needs no server, config folder or logs (packagers run it in bare build sandboxes).
+        return match generate::run(what) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("ferry: {error:#}");
+                ExitCode::from(u8::try_from(EXIT_OTHER).unwrap_or(1))
+            }
+        };
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
         // By default only the note that a server was trusted on first use is shown.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off,ferry_client::tls=warn"));
@@ -70,6 +81,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Get { .. } => "get",
         Command::Ls { .. } => "ls",
         Command::Rm { .. } => "rm",
+        Command::Generate(Generate::Completions { .. }) => "completions",
+        Command::Generate(Generate::Man { .. }) => "man",
     }
 }
 
@@ -365,6 +378,11 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
                     println!("{}", show::listing_line(entry));
                 }
             }
+            Ok(0)
+        }
+        // Run by `main` before anything else; here for completeness.
+        Command::Generate(what) => {
+            generate::run(what)?;
             Ok(0)
         }
         Command::Rm { names } => {

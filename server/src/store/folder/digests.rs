@@ -69,16 +69,37 @@ impl FileId {
 #[derive(Debug)]
 pub(crate) struct DigestStore {
     root: Arc<Folder>,
+    /// False for a store opened by a tool that only reads ([`DigestStore::read_only`]).
+    writable: bool,
 }
 
 impl DigestStore {
     /// Records kept in the meta folder of `root`.
     pub(crate) fn new(root: Arc<Folder>) -> Self {
-        DigestStore { root }
+        DigestStore {
+            root,
+            writable: true,
+        }
     }
 
-    /// The meta folder, made if missing.
+    /// The records of `root` for a tool that only reads them beside a live server (`ferryd
+    /// scrub`): the meta folder is opened as it is (never made, never narrowed, whoever owns
+    /// it), and nothing is ever written or removed.
+    pub(crate) fn read_only(root: Arc<Folder>) -> Self {
+        DigestStore {
+            root,
+            writable: false,
+        }
+    }
+
+    /// The meta folder, made if missing (unless read-only).
     pub(crate) fn folder(&self) -> Result<Folder, StorageError> {
+        if !self.writable {
+            return self
+                .root
+                .folder(META_DIR)
+                .map_err(StorageError::io("opening the digest folder"));
+        }
         self.root
             .own_folder(META_DIR, Path::new(META_DIR))
             .map_err(|error| StorageError::io("opening the digest folder")(error.into()))
@@ -111,6 +132,11 @@ impl DigestStore {
     /// Records `digest` for version `id` of `name` (written aside, then renamed over; not
     /// synced: a record lost in a crash only costs a download the digest's computation).
     pub(crate) fn put(&self, name: &str, id: &FileId, digest: &Digest) -> Result<(), StorageError> {
+        if !self.writable {
+            return Err(StorageError::io("writing a digest record")(
+                std::io::ErrorKind::ReadOnlyFilesystem.into(),
+            ));
+        }
         self.folder()?
             .write_atomically(
                 &Self::record_name(name),
@@ -123,6 +149,9 @@ impl DigestStore {
 
     /// Forgets the record of `name`.
     pub(crate) fn remove(&self, name: &str) {
+        if !self.writable {
+            return;
+        }
         if let Ok(folder) = self.folder() {
             let _ = folder.remove(&Self::record_name(name));
         }
@@ -131,6 +160,9 @@ impl DigestStore {
     /// Removes leftovers of writes cut short by a crash (only at start: while the server runs,
     /// a `.tmp` file is a record being written).
     pub(crate) fn clean_temporaries(&self) -> Result<(), StorageError> {
+        if !self.writable {
+            return Ok(());
+        }
         let folder = self.folder()?;
         for (name, _) in folder
             .entries()
@@ -165,6 +197,28 @@ mod tests {
         };
         assert_eq!(store.get("f", &other), None);
         assert_eq!(store.get("g", &id), None);
+    }
+
+    #[test]
+    fn a_read_only_store_reads_records_and_never_writes_or_makes_its_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let folder = Arc::new(Folder::open(root.path()).unwrap());
+        let reader = DigestStore::read_only(Arc::clone(&folder));
+        let id = FileId::of(&Status::of(&std::fs::File::open(root.path()).unwrap()).unwrap());
+        assert_eq!(reader.get("f", &id), None);
+        assert!(reader.put("f", &id, &Digest::of(b"x")).is_err());
+        assert!(!root.path().join(META_DIR).exists(), "no meta folder made");
+
+        let writer = DigestStore::new(folder);
+        writer.put("f", &id, &Digest::of(b"one")).unwrap();
+        assert_eq!(reader.get("f", &id), Some(Digest::of(b"one")));
+        assert!(reader.put("f", &id, &Digest::of(b"two")).is_err());
+        reader.remove("f");
+        assert_eq!(
+            writer.get("f", &id),
+            Some(Digest::of(b"one")),
+            "left as it was"
+        );
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub(crate) struct Storage {
     pub(crate) digests: DigestStore,
     pub(crate) usage: Usage,
     locks: UploadLocks,
+    /// Opened by a tool that only reads ([`Storage::open_read_only`]): every change is refused.
+    read_only: bool,
     /// This storage itself, for the uploads and downloads it hands out to hold on to.
     me: Weak<Storage>,
 }
@@ -75,8 +77,55 @@ impl Storage {
             digests,
             usage: Usage::new(used, config.quota),
             locks: UploadLocks::default(),
+            read_only: false,
             me: me.clone(),
         }))
+    }
+
+    /// Opens the existing root of `config` for a tool that only reads it, possibly beside a
+    /// live server (`ferryd scrub`): unlike [`Storage::open`] it creates nothing, repairs and
+    /// sweeps nothing (a running server's staged uploads are left alone), measures nothing,
+    /// and refuses uploads, removals and digest records. The server's own folders are not
+    /// owner-checked, so the tool may run as another user that can read them; a digest folder
+    /// that exists but cannot be opened is an error (rather than every file looking
+    /// unrecorded).
+    pub(crate) fn open_read_only(config: &ServerConfig) -> io::Result<Arc<Storage>> {
+        let path = config.root.canonicalize()?;
+        let root = Arc::new(Folder::open(&path)?);
+        match root.folder(META_DIR) {
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => {
+                let meta = path.join(META_DIR);
+                return Err(io::Error::new(
+                    error.kind(),
+                    format!(
+                        "cannot open the digest records in {}: {error}",
+                        meta.display()
+                    ),
+                ));
+            }
+        }
+        Ok(Arc::new_cyclic(|me| Storage {
+            path,
+            staging: Staging::new(Arc::clone(&root)),
+            digests: DigestStore::read_only(Arc::clone(&root)),
+            root,
+            usage: Usage::new(0, None),
+            locks: UploadLocks::default(),
+            read_only: true,
+            me: me.clone(),
+        }))
+    }
+
+    /// The refusal of a change to a storage opened read-only.
+    fn refuse_if_read_only(&self, during: &'static str) -> Result<(), StorageError> {
+        if self.read_only {
+            return Err(StorageError::io(during)(
+                io::ErrorKind::ReadOnlyFilesystem.into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The canonical root folder's path.
@@ -116,6 +165,7 @@ impl Store for Storage {
         config: &ServerConfig,
         request: &PutRequest,
     ) -> Result<(Upload, HashCheckpoint), StorageError> {
+        self.refuse_if_read_only("starting an upload")?;
         upload::begin(self.arc()?, config, request)
     }
 
@@ -157,6 +207,7 @@ impl Store for Storage {
     }
 
     fn remove(&self, name: &str) -> Result<u64, StorageError> {
+        self.refuse_if_read_only("removing a file")?;
         let Resolved {
             folder: Some(folder),
             leaf,
@@ -271,6 +322,9 @@ impl Store for Storage {
     }
 
     fn sweep_staging(&self, max_age: Duration) {
+        if self.read_only {
+            return;
+        }
         let freed = self.staging.sweep(max_age, |key| {
             // No upload can start using the files while they are removed.
             self.locks
@@ -308,5 +362,47 @@ impl FileContent for FolderFile {
         {
             let _ = self.storage.digests.put(&self.name, &self.id, digest);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_only_open_makes_nothing_and_refuses_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServerConfig::new(dir.path().join("root"));
+        assert!(
+            Storage::open_read_only(&config).is_err(),
+            "no root, no store"
+        );
+        assert!(!config.root.exists(), "the root is not made");
+
+        fs::create_dir(&config.root).unwrap();
+        fs::write(config.root.join("kept"), b"bytes").unwrap();
+        let storage = Storage::open_read_only(&config).unwrap();
+        let request = PutRequest {
+            name: "new".into(),
+            size: 1,
+            overwrite: false,
+            resume: true,
+            tag: SourceTag([1; 16]),
+        };
+        assert!(storage.begin_upload(&config, &request).is_err());
+        assert!(storage.remove("kept").is_err());
+        storage.sweep_staging(Duration::ZERO);
+        let opened = storage.open_for_download("kept").unwrap();
+        assert_eq!((opened.size, opened.digest), (5, None));
+        opened.content.remember_digest(&Digest::of(b"bytes"));
+
+        let mut left: Vec<_> = fs::read_dir(&config.root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["kept"], "no staging or digest folder made");
+        assert_eq!(fs::read(config.root.join("kept")).unwrap(), b"bytes");
     }
 }

@@ -1,50 +1,60 @@
-//! `ferryd`: the ferry file-transfer server.
-//!
-//! Every flag can also be set by an environment variable (shown in `--help`). Sizes take
-//! suffixes (`10G`, `512MiB`), durations human forms (`30s`, `7days`).
-//!
-//! TLS is on unless `--insecure` is given: the first start makes a self-signed certificate in
-//! the state folder and every start prints its fingerprint for clients to pin.
+//! The command line of `ferryd`, declared with clap: the serving flags (which the `--config`
+//! file mirrors key for key) and the tools run instead of serving.
 
-use std::io::Write as _;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use ferry_server::{
-    Rights, S3Config, SeedCompatConfig, Server, ServerConfig, TlsIdentity, Tokens,
-    check_token_strength, generate_token, token_line,
-};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+
+use crate::config_file::{ConfigError, ConfigFile};
+use crate::logging::LogFormat;
+
+/// Printed after `--help`: where settings come from.
+const AFTER_HELP: &str = "\
+Settings come from, highest first: a flag on the command line, its environment variable
+(shown with each flag), a key of the --config file, the default. The config file is TOML whose
+keys are the long flags without their dashes, e.g. `max-file-size = \"500G\"` or
+`insecure = true`; `ferryd check-config FILE` checks one without starting.";
 
 /// ferryd: receive, store and serve files over the ferry protocol.
 ///
 /// Files appear under their names in the storage root only once every byte has arrived, matched
 /// its digest and is durable on disk. Interrupted uploads stay resumable.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about, args_conflicts_with_subcommands = true)]
-struct Args {
+#[command(
+    name = "ferryd",
+    version,
+    about,
+    long_about,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Args {
     /// A tool instead of serving.
     #[command(subcommand)]
-    tool: Option<Tool>,
+    pub tool: Option<Tool>,
+
+    /// Read settings from this TOML file: keys named like the long flags (`listen = "0.0.0.0:7070"`).
+    /// Flags and environment variables override it.
+    #[arg(long, env = "FERRY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Storage root: files are stored under their names inside it (created if missing).
     #[arg(long, env = "FERRY_ROOT", default_value = "./ferry-data")]
-    root: PathBuf,
+    pub root: PathBuf,
 
     /// Keep files in an S3-compatible bucket instead of --root: `s3://BUCKET` or
     /// `s3://BUCKET/PREFIX`. Every ferryd given the same bucket and prefix serves one namespace
     /// (run several behind a TCP load balancer); --root then only keeps this node's TLS
     /// identity.
     #[arg(long, env = "FERRY_STORE", value_name = "s3://BUCKET/PREFIX")]
-    store: Option<String>,
+    pub store: Option<String>,
 
     /// The object store's URL [default: AWS S3 in --s3-region].
     #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL", requires = "store")]
-    s3_endpoint: Option<String>,
+    pub s3_endpoint: Option<String>,
 
     /// The region requests to the object store are signed for.
     #[arg(
@@ -53,11 +63,11 @@ struct Args {
         default_value = "us-east-1",
         requires = "store"
     )]
-    s3_region: String,
+    pub s3_region: String,
 
     /// The object store's access key id.
     #[arg(long, env = "AWS_ACCESS_KEY_ID", requires = "store")]
-    s3_access_key: Option<String>,
+    pub s3_access_key: Option<String>,
 
     /// The object store's secret key (prefer the environment variable: arguments are visible
     /// to other users of the machine).
@@ -67,79 +77,79 @@ struct Args {
         hide_env_values = true,
         requires = "store"
     )]
-    s3_secret_key: Option<String>,
+    pub s3_secret_key: Option<String>,
 
     /// Bytes per part of an upload to the object store (at least 5MiB); each upload sends two
     /// parts at once and keeps up to three in memory.
     #[arg(long, env = "FERRY_S3_PART_SIZE", default_value = "8MiB", value_parser = parse_size)]
-    s3_part_size: u64,
+    pub s3_part_size: u64,
 
     /// Address and port to listen on. Use 0.0.0.0:7070 to accept other machines.
     #[arg(long, env = "FERRY_LISTEN", default_value = ferry_server::DEFAULT_LISTEN)]
-    listen: SocketAddr,
+    pub listen: SocketAddr,
 
     /// Most clients served at once; further clients get a "busy" refusal at once.
     #[arg(long, env = "FERRY_MAX_CONNECTIONS", default_value_t = ferry_server::DEFAULT_MAX_CONNECTIONS)]
-    max_connections: usize,
+    pub max_connections: usize,
 
     /// Largest file accepted (e.g. 500G); larger uploads are refused before any data moves.
     #[arg(long, env = "FERRY_MAX_FILE_SIZE", default_value = "1TiB", value_parser = parse_size)]
-    max_file_size: u64,
+    pub max_file_size: u64,
 
     /// Most bytes stored in all, partial uploads included (e.g. 2T). No limit if unset.
     #[arg(long, env = "FERRY_QUOTA", value_parser = parse_size)]
-    quota: Option<u64>,
+    pub quota: Option<u64>,
 
     /// Close a client silent this long while the server waits for it (a request or upload
     /// data); also ends a download to a client that stops reading. Stalled uploads stay
     /// resumable.
     #[arg(long, env = "FERRY_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
-    idle_timeout: Duration,
+    pub idle_timeout: Duration,
 
     /// Close a new connection that has not completed its handshake in this time.
     #[arg(long, env = "FERRY_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    handshake_timeout: Duration,
+    pub handshake_timeout: Duration,
 
     /// Delete partial uploads untouched for this long.
     #[arg(long, env = "FERRY_STAGING_MAX_AGE", default_value = "7days", value_parser = humantime::parse_duration)]
-    staging_max_age: Duration,
+    pub staging_max_age: Duration,
 
     /// On SIGINT/SIGTERM, let transfers under way run this long before ending them (uploads
     /// stay resumable). A second signal exits at once.
     #[arg(long, env = "FERRY_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
-    shutdown_grace: Duration,
+    pub shutdown_grace: Duration,
 
     /// Received bytes between durable checkpoints of an upload (the most a crash can make a
     /// client resend).
     #[arg(long, env = "FERRY_CHECKPOINT_INTERVAL", default_value = "64MiB", value_parser = parse_size)]
-    checkpoint_interval: u64,
+    pub checkpoint_interval: u64,
 
     /// Also listen here, in plaintext, for the original Python clients (8-byte size, name,
     /// `go ahead`, data). Off unless set. The original protocol has NO encryption, NO
     /// authentication and NO checksum: anyone who reaches this address can store files. A port
     /// of its own keeps the main port's policy strict.
     #[arg(long, env = "FERRY_SEED_COMPAT", value_name = "ADDR")]
-    seed_compat: Option<SocketAddr>,
+    pub seed_compat: Option<SocketAddr>,
 
     /// Let original clients replace an existing file, as the original server did. Without it an
     /// upload to an existing name is refused (the connection is closed without `go ahead`).
     #[arg(long, env = "FERRY_SEED_COMPAT_OVERWRITE", requires = "seed_compat")]
-    seed_compat_overwrite: bool,
+    pub seed_compat_overwrite: bool,
 
     /// Silence that ends an original client's file name (the original protocol sends it with no
     /// length or terminator and then waits for `go ahead`).
     #[arg(long, env = "FERRY_SEED_COMPAT_PAUSE", default_value = "200ms", value_parser = humantime::parse_duration)]
-    seed_compat_pause: Duration,
+    pub seed_compat_pause: Duration,
 
     /// Serve plaintext instead of TLS: anyone on the network can read and change the data.
     /// Clients must say --insecure too.
     #[arg(long, env = "FERRY_INSECURE", conflicts_with_all = ["tls_cert", "tls_key", "state_dir"])]
-    insecure: bool,
+    pub insecure: bool,
 
     /// Folder keeping the self-signed certificate and key made on first start [default:
     /// ROOT/.ferry-tls].
     #[arg(long, env = "FERRY_STATE_DIR", value_name = "DIR")]
-    state_dir: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
 
     /// A certificate chain (PEM, leaf first) to serve instead of the self-signed one.
     #[arg(
@@ -148,7 +158,7 @@ struct Args {
         value_name = "FILE",
         requires = "tls_key"
     )]
-    tls_cert: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
 
     /// The private key (PEM) of --tls-cert.
     #[arg(
@@ -157,23 +167,49 @@ struct Args {
         value_name = "FILE",
         requires = "tls_cert"
     )]
-    tls_key: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 
     /// Accept only clients presenting a token listed (hashed) in this file: lines of
     /// `sha256:<hex> [ro|rw] [folder]`, made by `ferryd hash-token`. Without it, any client
     /// that reaches the server may read and write everything.
     #[arg(long, env = "FERRY_TOKENS", value_name = "FILE")]
-    tokens: Option<PathBuf>,
+    pub tokens: Option<PathBuf>,
 
     /// Log filter: error, warn, info, debug, trace, or a tracing directive like
     /// `ferry_server=debug`.
     #[arg(long, env = "FERRY_LOG", default_value = "info")]
-    log_level: String,
+    pub log_level: String,
+
+    /// Log format on stderr: `text` for people, `json` for log collectors (one object a line,
+    /// the same fields as the text).
+    #[arg(long, env = "FERRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Args {
+    /// Parses `argv` as [`Parser::parse_from`] does (a usage error, `--help` or `--version`
+    /// exits with clap's message), then, if `--config` names a file and no tool is asked for,
+    /// takes its value for every flag that neither `argv` nor the environment sets. Returns the
+    /// file too.
+    pub fn parse_from_with_config(
+        argv: impl IntoIterator<Item = impl Into<OsString>>,
+    ) -> Result<(Args, Option<ConfigFile>), ConfigError> {
+        let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+        let args = Args::parse_from(&argv);
+        // The tools take no serving settings (FERRY_CONFIG may still be set for the server).
+        let (Some(path), None) = (&args.config, &args.tool) else {
+            return Ok((args, None));
+        };
+        let file = ConfigFile::read(path, &Args::command())?;
+        let matches = file.merge(Args::command(), &argv)?;
+        let args = Args::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+        Ok((args, Some(file)))
+    }
 }
 
 /// Tools run instead of the server.
 #[derive(Debug, Subcommand)]
-enum Tool {
+pub enum Tool {
     /// Read a token from standard input (or make one with --generate) and print its line for
     /// the --tokens file. A token needs at least 128 bits of entropy: 32 random hex digits or 22
     /// random base64url characters; weaker ones are refused.
@@ -189,91 +225,38 @@ enum Tool {
         #[arg(long)]
         generate: bool,
     },
-}
-
-/// Prints the tokens-file line for the token on standard input, or for a new one.
-fn hash_token(read_only: bool, folder: Option<&str>, generate: bool) -> anyhow::Result<()> {
-    let token = if generate {
-        generate_token().context("making a token")?
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .context("reading the token from standard input")?;
-        let token = line.trim_end_matches(['\r', '\n']).to_owned();
-        anyhow::ensure!(
-            !token.is_empty(),
-            "no token on standard input; `ferryd hash-token --generate` makes one"
-        );
-        check_token_strength(&token)?;
-        token
-    };
-    let rights = if read_only {
-        Rights::ReadOnly
-    } else {
-        Rights::ReadWrite
-    };
-    let line = token_line(&token, rights, folder)?;
-    if generate {
-        eprintln!("# the new token, shown only now; give it to its client (ferry --token):");
-        eprintln!("{token}");
-    }
-    println!("{line}");
-    Ok(())
-}
-
-/// The TLS identity the flags ask for, or `None` for `--insecure`.
-fn tls_identity(args: &Args) -> anyhow::Result<Option<TlsIdentity>> {
-    if args.insecure {
-        tracing::warn!(
-            "--insecure: serving PLAINTEXT; anyone on the network can read and change transfers and tokens"
-        );
-        return Ok(None);
-    }
-    let identity = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => TlsIdentity::from_pem_files(cert, key)?,
-        _ => {
-            let dir = args
-                .state_dir
-                .clone()
-                .unwrap_or_else(|| args.root.join(ferry_server::DEFAULT_STATE_DIR));
-            let identity = TlsIdentity::load_or_create(&dir)?;
-            if identity.is_new() {
-                tracing::info!(dir = %dir.display(), "made a self-signed TLS certificate");
-            }
-            identity
-        }
-    };
-    Ok(Some(identity))
+    /// Check a config file without starting.
+    ///
+    /// Every key must be a flag, every value valid for it, and the files it names (tokens,
+    /// certificate and key) readable. Prints a one-line summary, or the error with the file's
+    /// line and exits non-zero. Environment variables count as they would at start.
+    CheckConfig {
+        /// The TOML file.
+        file: PathBuf,
+    },
+    /// Print a shell completion script for ferryd.
+    ///
+    /// For example `ferryd completions bash > /usr/share/bash-completion/completions/ferryd`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print ferryd's man page (roff), or write it and one page per tool into a folder.
+    ///
+    /// For example `ferryd man > /usr/share/man/man1/ferryd.1`.
+    Man {
+        /// Write ferryd.1 and a page per tool (ferryd-hash-token.1, ...) into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Re-read every stored file and check it against its recorded digest (bit rot).
+    Scrub(crate::scrub::ScrubArgs),
 }
 
 /// Parses a byte size: a number with an optional suffix (K, M, G, T, P; KiB etc. are the same
 /// powers of 1024; KB etc. powers of 1000).
-/// The object store named by `--store` and its flags, if any.
-fn object_store(args: &Args) -> anyhow::Result<Option<S3Config>> {
-    let Some(location) = &args.store else {
-        return Ok(None);
-    };
-    let endpoint = args
-        .s3_endpoint
-        .clone()
-        .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", args.s3_region));
-    let (Some(access_key), Some(secret_key)) = (&args.s3_access_key, &args.s3_secret_key) else {
-        anyhow::bail!(
-            "--store needs the object store's keys: set AWS_ACCESS_KEY_ID and \
-             AWS_SECRET_ACCESS_KEY (or --s3-access-key and --s3-secret-key)"
-        );
-    };
-    Ok(Some(S3Config::from_url(
-        location,
-        endpoint,
-        &args.s3_region,
-        access_key,
-        secret_key,
-    )?))
-}
-
-fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -302,91 +285,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    if let Some(Tool::HashToken {
-        read_only,
-        folder,
-        generate,
-    }) = &args.tool
-    {
-        return hash_token(*read_only, folder.as_deref(), *generate);
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log_level)
-                .with_context(|| format!("bad --log-level {:?}", args.log_level))?,
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-
-    let mut config = ServerConfig::new(&args.root);
-    config.listen = args.listen;
-    config.max_connections = args.max_connections;
-    config.max_file_size = args.max_file_size;
-    config.quota = args.quota;
-    config.idle_timeout = args.idle_timeout;
-    config.handshake_timeout = args.handshake_timeout;
-    config.staging_max_age = args.staging_max_age;
-    config.shutdown_grace = args.shutdown_grace;
-    config.checkpoint_interval = args.checkpoint_interval;
-    config.object_store = object_store(&args)?;
-    config.s3_part_size = args.s3_part_size;
-    config.tls = tls_identity(&args)?;
-    config.tokens = match &args.tokens {
-        Some(path) => Some(Tokens::from_file(path)?),
-        None => None,
-    };
-    config.seed_compat = args.seed_compat.map(|listen| SeedCompatConfig {
-        overwrite: args.seed_compat_overwrite,
-        name_pause: args.seed_compat_pause,
-        ..SeedCompatConfig::new(listen)
-    });
-    if config.tokens.is_some() && config.seed_compat.is_some() {
-        tracing::warn!(
-            "--tokens does not protect the --seed-compat listener: the original protocol has no \
-             authentication, so anyone who reaches it can upload"
-        );
-    }
-
-    let config_tls = config.tls.as_ref().map(TlsIdentity::fingerprint);
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
-    let server = Server::start(config).with_context(|| {
-        format!(
-            "starting on {} with root {}",
-            args.listen,
-            args.root.display()
-        )
-    })?;
-    // The first line on stdout tells scripts (and tests) the real address.
-    println!("ferryd listening on {}", server.local_addr());
-    // Scripts that read only the first line may have closed stdout already: never fail here.
-    let _ = match &config_tls {
-        Some(fingerprint) => writeln!(std::io::stdout(), "ferryd TLS certificate {fingerprint}"),
-        None => writeln!(std::io::stdout(), "ferryd serving plaintext (--insecure)"),
-    };
-    if let Some(addr) = server.seed_compat_addr() {
-        println!("ferryd seed-compat (plaintext, unauthenticated) listening on {addr}");
-    }
-
-    if let Some(signal) = signals.forever().next() {
-        tracing::info!(
-            signal,
-            "signal received; shutting down (send it again to exit at once)"
-        );
-    }
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            std::process::exit(130);
-        }
-    });
-    server.shutdown();
-    Ok(())
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
