@@ -92,6 +92,8 @@ mod auth;
 mod config;
 mod confined;
 mod connection;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod scrub;
 pub mod seaweedfs;
 mod seed_compat;
