@@ -12,7 +12,7 @@ use ferry_client::{
     Client, ClientError, ClientOptions, Digest, ErrorCode, PutOptions, PutOutcome, PutReport,
     Security, Trust,
 };
-use ferry_server::seaweedfs::SeaweedFs;
+use ferry_testkit::SeaweedFs;
 
 use crate::support::cli::{TestServer, ferry, fingerprint, write_tree};
 use crate::support::memory_server::MemoryServer;

@@ -77,13 +77,16 @@ pub struct ServerConfig {
     pub tls: Option<TlsIdentity>,
     /// Accepted access tokens; `None` lets every client in with full rights.
     pub tokens: Option<Tokens>,
-    /// **Test only.** Makes the server deliberately broken: an upload whose data does not match
-    /// its digest is stored anyway (the client is still told `DigestMismatch`). Exists so the
-    /// simulator can prove it catches a server that loses integrity. Never set it otherwise.
+    /// **Test only** (feature `faults`). Makes the server deliberately broken: an upload whose
+    /// data does not match its digest is stored anyway (the client is still told
+    /// `DigestMismatch`). Exists so the simulator can prove it catches a server that loses
+    /// integrity. Never set it otherwise.
+    #[cfg(feature = "faults")]
     #[doc(hidden)]
     pub fault_skip_digest_check: bool,
-    /// **Test only.** Simulates a full disk: a write that would take an upload's staged data
-    /// past this many bytes fails with "no space left on device".
+    /// **Test only** (feature `faults`). Simulates a full disk: a write that would take an
+    /// upload's staged data past this many bytes fails with "no space left on device".
+    #[cfg(feature = "faults")]
     #[doc(hidden)]
     pub fault_disk_full_after: Option<u64>,
 }
@@ -109,9 +112,25 @@ impl ServerConfig {
             seed_compat: None,
             tls: None,
             tokens: None,
+            #[cfg(feature = "faults")]
             fault_skip_digest_check: false,
+            #[cfg(feature = "faults")]
             fault_disk_full_after: None,
         }
+    }
+
+    /// Whether an upload whose digest did not match is to be stored anyway: the test-only
+    /// `fault_skip_digest_check` (feature `faults`).
+    #[cfg(feature = "faults")]
+    pub(crate) fn skips_digest_check(&self) -> bool {
+        self.fault_skip_digest_check
+    }
+
+    /// Whether an upload whose digest did not match is to be stored anyway: never, in a build
+    /// without the `faults` feature.
+    #[cfg(not(feature = "faults"))]
+    pub(crate) fn skips_digest_check(&self) -> bool {
+        false
     }
 
     /// The protocol machine's timeouts.

@@ -95,7 +95,6 @@ mod connection;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod scrub;
-pub mod seaweedfs;
 mod seed_compat;
 mod server;
 pub mod session;

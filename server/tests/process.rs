@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 use ferry_protocol::{ClientEvent, ErrorCode, HASH_UNIT_LEN};
 
-use ferry_server::seaweedfs::SeaweedFs;
+use ferry_testkit::SeaweedFs;
 
 use crate::support::ferryd::{Ferryd, s3_env};
 use crate::support::{Client, data, tag, wait_until};

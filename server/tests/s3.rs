@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ferry_protocol::{ClientEvent, Digest, ErrorCode, Frame, ProtocolError};
-use ferry_server::seaweedfs::SeaweedFs;
 use ferry_server::{S3Config, Server, ServerConfig};
+use ferry_testkit::SeaweedFs;
 
 use crate::support::{Client, RawClient, Reply, TestServer, data, tag, wait_until};
 

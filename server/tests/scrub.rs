@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ferry_protocol::{ClientEvent, Digest};
-use ferry_server::seaweedfs::SeaweedFs;
 use ferry_server::{FindingKind, S3Config, ScrubOptions, ServerConfig, scrub};
+use ferry_testkit::SeaweedFs;
 use rusty_s3::S3Action as _;
 use serde_json::{Value, json};
 

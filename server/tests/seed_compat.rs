@@ -168,10 +168,10 @@ fn original_clients_store_files_that_native_clients_list_and_verify() {
 
 #[test]
 fn original_clients_upload_into_an_object_store_part_by_part() {
-    let Some(weed) = ferry_server::seaweedfs::SeaweedFs::for_tests() else {
+    let Some(weed) = ferry_testkit::SeaweedFs::for_tests() else {
         return;
     };
-    let store = weed.config(&ferry_server::seaweedfs::SeaweedFs::unique_prefix("seed"));
+    let store = weed.config(&ferry_testkit::SeaweedFs::unique_prefix("seed"));
     let (server, addr) = seed_server(|config| {
         config.object_store = Some(store);
         config.s3_part_size = 5 << 20;

@@ -172,7 +172,7 @@ impl Session {
             return;
         };
         let transfer = upload.transfer();
-        if self.context.config.fault_skip_digest_check
+        if self.context.config.skips_digest_check()
             && let ProtocolError::DigestMismatch { actual, .. } = error
         {
             tracing::error!(

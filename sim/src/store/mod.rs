@@ -11,8 +11,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use ferry_server::ServerConfig;
-pub use ferry_server::seaweedfs::SeaweedFs;
 pub use ferry_server::{S3Config, S3UrlError};
+pub use ferry_testkit::SeaweedFs;
 
 pub use self::args::StoreArgs;
 

@@ -61,6 +61,8 @@ pub(crate) struct FolderUpload {
     pending: Option<JoinHandle<io::Result<u64>>>,
     /// Hash state after the latest data the protocol handed out (and we wrote).
     latest: HashCheckpoint,
+    /// The test-only full disk: staged data may not grow past this many bytes.
+    #[cfg(feature = "faults")]
     fault_limit: Option<u64>,
     lock: NameLock,
 }
@@ -70,7 +72,8 @@ pub(crate) struct FolderUpload {
 /// to accept it with.
 pub(crate) fn begin(
     storage: Arc<Storage>,
-    config: &ServerConfig,
+    // Read only for the test-only full disk (feature `faults`).
+    #[cfg_attr(not(feature = "faults"), allow(unused_variables))] config: &ServerConfig,
     request: &PutRequest,
 ) -> Result<(Upload, HashCheckpoint), StorageError> {
     let name = request.name.as_str();
@@ -139,6 +142,7 @@ pub(crate) fn begin(
         requested: offset,
         pending: None,
         latest: checkpoint.clone(),
+        #[cfg(feature = "faults")]
         fault_limit: config.fault_disk_full_after,
         lock,
     };
@@ -156,13 +160,17 @@ impl StagedUpload for FolderUpload {
 
     /// Appends received file data to the staged file.
     fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
-        let allowed = match self.fault_limit {
+        #[cfg(feature = "faults")]
+        let now = match self.fault_limit {
             Some(limit) => {
-                usize::try_from(limit.saturating_sub(self.written)).unwrap_or(usize::MAX)
+                let allowed =
+                    usize::try_from(limit.saturating_sub(self.written)).unwrap_or(usize::MAX);
+                &data[..data.len().min(allowed)]
             }
-            None => usize::MAX,
+            None => data,
         };
-        let now = &data[..data.len().min(allowed)];
+        #[cfg(not(feature = "faults"))]
+        let now = data;
         let result = self.file.write_all(now);
         match result {
             Ok(()) => self.written += now.len() as u64,
@@ -176,6 +184,7 @@ impl StagedUpload for FolderUpload {
                 return Err(StorageError::io("writing the staging file")(error));
             }
         }
+        #[cfg(feature = "faults")]
         if now.len() < data.len() {
             let injected = io::Error::from(io::ErrorKind::StorageFull);
             return Err(StorageError::io("writing the staging file")(injected));

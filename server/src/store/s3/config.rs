@@ -101,6 +101,23 @@ impl S3Config {
     }
 }
 
+/// For this crate's own tests: `ferry_testkit::SeaweedFs::config` gives the `S3Config` of the
+/// `ferry_server` other crates link, a different type from the one these tests compile.
+#[cfg(test)]
+impl S3Config {
+    /// The bucket of a private SeaweedFS, with keys under `prefix`.
+    pub(crate) fn seaweedfs(weed: &ferry_testkit::SeaweedFs, prefix: &str) -> S3Config {
+        S3Config {
+            endpoint: weed.endpoint().to_owned(),
+            region: weed.region().to_owned(),
+            bucket: weed.bucket().to_owned(),
+            prefix: Self::normalise_prefix(prefix),
+            access_key: weed.access_key().to_owned(),
+            secret_key: weed.secret_key().to_owned(),
+        }
+    }
+}
+
 /// Shows everything but the secret key.
 impl fmt::Debug for S3Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

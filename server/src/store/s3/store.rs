@@ -520,13 +520,13 @@ fn record_digest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seaweedfs::SeaweedFs;
+    use ferry_testkit::SeaweedFs;
 
     fn open(weed: &SeaweedFs, test: &str) -> Arc<S3Store> {
         let dir = std::env::temp_dir();
         S3Store::open(
             &ServerConfig::new(dir),
-            &weed.config(&SeaweedFs::unique_prefix(test)),
+            &S3Config::seaweedfs(weed, &SeaweedFs::unique_prefix(test)),
         )
         .unwrap()
     }

