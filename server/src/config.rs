@@ -77,6 +77,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsIdentity>,
     /// Accepted access tokens; `None` lets every client in with full rights.
     pub tokens: Option<Tokens>,
+    /// Serve Prometheus metrics on `GET /metrics` at this address; off when `None`.
+    pub metrics: Option<SocketAddr>,
     /// **Test only** (feature `faults`). Makes the server deliberately broken: an upload whose
     /// data does not match its digest is stored anyway (the client is still told
     /// `DigestMismatch`). Exists so the simulator can prove it catches a server that loses
@@ -112,6 +114,7 @@ impl ServerConfig {
             seed_compat: None,
             tls: None,
             tokens: None,
+            metrics: None,
             #[cfg(feature = "faults")]
             fault_skip_digest_check: false,
             #[cfg(feature = "faults")]

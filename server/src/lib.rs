@@ -83,6 +83,11 @@
 //! - **Scrub**: [`scrub()`] (`ferryd scrub`) re-reads every stored file beside or without a
 //!   running server, changing nothing, and reports each one whose bytes no longer match the
 //!   digest recorded when it was stored, or that has none.
+//! - **Metrics**: with [`ServerConfig::metrics`] set, `GET /metrics` on that address answers
+//!   the OpenMetrics text page (`prometheus-client`): connections open, accepted and refused by
+//!   reason, bytes in and out, finished transfers by operation and outcome with their duration
+//!   and size, staging bytes, every store call's latency and failures (timed by one wrapper
+//!   around whichever store serves), and failed TLS handshakes; labels never carry a name.
 //! - **Shutdown** stops accepting, refuses new requests, gives transfers a grace period and then
 //!   ends them; uploads stay resumable, and after a `kill -9` no partial file is ever visible.
 #![forbid(unsafe_code, unused_must_use)]
@@ -94,6 +99,7 @@ mod confined;
 mod connection;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod metrics;
 mod scrub;
 mod seed_compat;
 mod server;

@@ -15,11 +15,14 @@ use ferry_protocol::{ErrorCode, ServerConnection, Timestamp};
 
 use crate::config::ServerConfig;
 use crate::connection;
+use crate::metrics::scrape::ScrapeListener;
+use crate::metrics::{Metrics, Refusal};
 use crate::seed_compat::{self, SeedListener};
 use crate::session::Context;
 use crate::store::Store;
 use crate::store::folder::Storage;
 use crate::store::s3::S3Store;
+use crate::store::timed::TimedStore;
 
 /// Stack of a connection thread: its buffers live on the heap, so a small stack suffices and a
 /// thousand threads stay cheap.
@@ -47,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: ShutdownSignal,
     connections: Counter,
     refusers: AtomicUsize,
+    /// What the server counts, for the scrape listener.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -54,7 +59,10 @@ impl Shared {
     pub(crate) fn try_seat(self: &Arc<Self>) -> Option<Seat> {
         self.connections
             .try_enter(self.config.max_connections)
-            .then(|| Seat(Arc::clone(self)))
+            .then(|| {
+                self.metrics.handle_connection_opened();
+                Seat(Arc::clone(self))
+            })
     }
 
     /// What the sessions of this server share.
@@ -63,6 +71,7 @@ impl Shared {
             config: Arc::clone(&self.config),
             store: Arc::clone(&self.store),
             epoch: self.started,
+            metrics: Arc::clone(&self.metrics),
         }
     }
 
@@ -232,6 +241,7 @@ impl Seat {
 
 impl Drop for Seat {
     fn drop(&mut self) {
+        self.0.metrics.handle_connection_closed();
         self.0.connections.leave();
     }
 }
@@ -267,6 +277,8 @@ impl Server {
         store: Arc<dyn Store>,
         root: std::path::PathBuf,
     ) -> io::Result<ServerHandle> {
+        let metrics = Arc::new(Metrics::default());
+        let store: Arc<dyn Store> = Arc::new(TimedStore::new(store, Arc::clone(&metrics)));
         let listener = listen(config.listen)?;
         let local_addr = listener.local_addr()?;
         let seed_listener = config
@@ -288,6 +300,7 @@ impl Server {
             shutdown: ShutdownSignal::default(),
             connections: Counter::default(),
             refusers: AtomicUsize::new(0),
+            metrics,
         });
         let janitor = {
             let shared = Arc::clone(&shared);
@@ -315,10 +328,14 @@ impl Server {
             accept: Some(accept),
             janitor: Some(janitor),
             seed: None,
+            scrape: None,
         };
         if let Some(listener) = seed_listener {
             // On failure, dropping the handle shuts the server down.
             handle.seed = Some(SeedListener::start(&handle.shared, listener)?);
+        }
+        if let Some(addr) = handle.shared.config.metrics {
+            handle.scrape = Some(ScrapeListener::start(&handle.shared, addr)?);
         }
         Ok(handle)
     }
@@ -332,6 +349,7 @@ pub struct ServerHandle {
     accept: Option<JoinHandle<()>>,
     janitor: Option<JoinHandle<()>>,
     seed: Option<SeedListener>,
+    scrape: Option<ScrapeListener>,
 }
 
 impl ServerHandle {
@@ -344,6 +362,12 @@ impl ServerHandle {
     /// it was started on port 0).
     pub fn seed_compat_addr(&self) -> Option<SocketAddr> {
         self.seed.as_ref().map(SeedListener::local_addr)
+    }
+
+    /// The address of the metrics listener, if it is on (with the real port when it was
+    /// started on port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.scrape.as_ref().map(ScrapeListener::local_addr)
     }
 
     /// The canonical storage root (for a server started over a given store, the root as
@@ -376,6 +400,9 @@ impl ServerHandle {
         }
         if let Some(seed) = self.seed.as_mut() {
             seed.stop();
+        }
+        if let Some(scrape) = self.scrape.as_mut() {
+            scrape.stop();
         }
         if let Some(janitor) = self.janitor.take() {
             let _ = janitor.join();
@@ -446,12 +473,12 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
             .peer_addr()
             .unwrap_or_else(|_| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
         let _ = stream.set_nodelay(true);
-        if !shared.connections.try_enter(shared.config.max_connections) {
+        let Some(seat) = shared.try_seat() else {
             tracing::warn!(%peer, "refused a connection: at the limit of {} connections", shared.config.max_connections);
+            shared.metrics.handle_refused(Refusal::Busy);
             refuse_busy(shared, stream);
             continue;
-        }
-        let seat = Seat(Arc::clone(shared));
+        };
         let spawned = thread::Builder::new()
             .name("ferry-conn".into())
             .stack_size(CONNECTION_STACK)

@@ -14,6 +14,7 @@ mod integrity;
 mod json_logs;
 mod limits;
 mod memory_store;
+mod metrics;
 mod names;
 mod process;
 mod resume;

@@ -3,8 +3,10 @@
 //! The proof that ferry holds under load and trouble: many clients, injected network faults
 //! and hostile peers, and every byte checked afterwards.
 //!
-//! - [`det`]: the deterministic mode. The protocol's client and server machines wired together
-//!   through simulated links on a virtual clock; no sockets, no threads; one seed, one run.
+//! - [`det`]: the deterministic mode. ferryd's real session (`ferry_server::Session`) over the
+//!   real in-memory store, and the protocol's client machine, wired together through
+//!   simulated links on a virtual clock, with server crashes that keep only what was durable;
+//!   no sockets, no threads; one seed, one run.
 //! - [`sockets`]: the socket mode. Real `ferryd` nodes (one, or several over one object store
 //!   behind a round-robin balancer) and hundreds of real `ferry_client` clients on a rayon
 //!   pool, each behind a fault-injecting TCP relay, hostile raw-socket clients mixed in, and

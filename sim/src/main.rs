@@ -73,7 +73,8 @@ struct Args {
     /// they speak raw plaintext).
     #[arg(long)]
     tls: bool,
-    /// Test only: start the in-process server with its digest check skipped.
+    /// Test only: run the server (in-process, or the deterministic mode's) with its digest
+    /// check skipped.
     #[arg(long, hide = true)]
     sabotage_skip_digest_check: bool,
 }
@@ -116,6 +117,7 @@ fn main() -> anyhow::Result<ExitCode> {
         if let Some(clients) = args.clients {
             config.clients = clients.saturating_sub(config.hostile_clients).max(1);
         }
+        config.sabotage.skip_digest_check = args.sabotage_skip_digest_check;
         run_seeds(seed, args.seeds.max(1), &config)
     } else {
         let clients = args.clients.unwrap_or(200);

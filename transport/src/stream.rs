@@ -99,6 +99,15 @@ impl Transport {
         }
     }
 
+    /// Whether a TLS handshake is still under way (never for plaintext): a connection that
+    /// ends in this state failed its handshake.
+    pub fn is_handshaking(&self) -> bool {
+        match &self.inner {
+            Inner::Plain(_) => false,
+            Inner::Tls(tls) => tls.conn.is_handshaking(),
+        }
+    }
+
     /// The socket, to read its addresses or set its options.
     pub fn socket(&self) -> &TcpStream {
         match &self.inner {

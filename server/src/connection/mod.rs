@@ -52,6 +52,9 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     tracing::debug!(%peer, "connection opened");
     let peer_closed = drive(shared, &mut stream, &mut session, &wake);
     session.close();
+    if stream.is_handshaking() {
+        shared.metrics.handle_tls_failed();
+    }
     if !peer_closed {
         linger(stream.finish(), CLOSE_LINGER);
     }
@@ -81,6 +84,7 @@ fn drive(
                 session.handle_lost(&format!("writing failed: {error}"));
                 return peer_closed;
             }
+            shared.metrics.handle_sent(out.len());
             if shared.shutdown.is_past_grace() {
                 session.handle_shutdown(shared.now(), true);
             }
@@ -120,6 +124,7 @@ fn drive(
                 session.handle_eof(shared.now());
             }
             Ok(n) => {
+                shared.metrics.handle_received(n);
                 filled += n;
                 let used = session.handle_input(shared.now(), &input[..filled]);
                 input.copy_within(used..filled, 0);

@@ -11,6 +11,7 @@ use ferry_protocol::{ErrorCode, ServerConnection};
 use ferry_transport::{FirstByte, Transport, sniff};
 
 use super::CLOSE_LINGER;
+use crate::metrics::Refusal;
 use crate::server::{Shared, linger};
 
 /// How often a wait for the client's first byte looks at the shutdown flag.
@@ -35,6 +36,7 @@ pub(super) fn open_transport(
     match sniff(&stream, until, TICK, || shared.shutdown.is_stopping())? {
         FirstByte::PlainFerry => {
             tracing::warn!(%peer, "refused a plaintext client: this server requires TLS");
+            shared.metrics.handle_refused(Refusal::PlaintextOnTls);
             refuse_plaintext(shared, stream, ErrorCode::NotAuthorised, REQUIRES_TLS);
             None
         }

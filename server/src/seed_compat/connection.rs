@@ -13,7 +13,7 @@ use ferry_transport::is_timeout;
 use crate::server::Shared;
 use crate::store::Upload;
 use crate::store::error::StorageError;
-use crate::transfer_log::Transfer;
+use crate::transfer_log::{Ending, Transfer};
 
 use super::config::SeedCompatConfig;
 use super::header::{Header, HeaderError, HeaderParser};
@@ -114,17 +114,23 @@ pub(crate) fn serve(shared: &Shared, seed: &SeedCompatConfig, stream: TcpStream,
     };
     // These uploads cannot be resumed (the original protocol has no way to): whatever fails,
     // nothing stays.
-    let outcome = match received {
+    let (outcome, ending) = match received {
         Ok(digest) => match upload.commit_or_discard(&digest) {
-            Ok(()) => "ok".to_owned(),
-            Err(error) => format!("commit failed, nothing kept: {error}"),
+            Ok(()) => ("ok".to_owned(), Ending::Ok),
+            Err(error) => (
+                format!("commit failed, nothing kept: {error}"),
+                Ending::Failed(error.code()),
+            ),
         },
         Err(error) => {
             upload.discard();
-            format!("abandoned, nothing kept: {error}")
+            (
+                format!("abandoned, nothing kept: {error}"),
+                Ending::Interrupted,
+            )
         }
     };
-    transfer.finished(peer, &outcome);
+    transfer.finished(&shared.metrics, peer, &outcome, ending);
 }
 
 struct Client<'a> {

@@ -28,9 +28,11 @@ use ferry_protocol::{ErrorCode, ServerConnection, Timestamp};
 
 use crate::auth::Grant;
 use crate::config::ServerConfig;
+use crate::metrics::Metrics;
 use crate::store::error::StorageError;
 use crate::store::locks::Waker;
 use crate::store::{Left, Store, Upload};
+use crate::transfer_log::Ending;
 
 mod outgoing;
 mod requests;
@@ -47,6 +49,8 @@ pub struct Context {
     pub(crate) store: Arc<dyn Store>,
     /// The instant `Timestamp::ZERO` stands for (the token guess caps count in `Instant`s).
     pub(crate) epoch: Instant,
+    /// What the server counts.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Context {
@@ -57,6 +61,7 @@ impl Context {
             config: Arc::new(config),
             store,
             epoch,
+            metrics: Arc::default(),
         }
     }
 
@@ -304,7 +309,12 @@ impl Session {
             Left::Removed => format!("interrupted ({reason}); nothing kept"),
         };
         tracing::debug!(name = transfer.name, from, "upload interrupted");
-        transfer.finished(self.peer, &outcome);
+        transfer.finished(
+            &self.context.metrics,
+            self.peer,
+            &outcome,
+            Ending::Interrupted,
+        );
         Some(left)
     }
 }

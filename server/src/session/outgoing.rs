@@ -13,7 +13,7 @@ use super::Session;
 use crate::auth::Grant;
 use crate::store::error::StorageError;
 use crate::store::{Entry, FileContent, Store};
-use crate::transfer_log::{self, Op};
+use crate::transfer_log::{Ending, Op, Transfer};
 
 /// Listing entries queued for the client per [`Session::poll_transmit`].
 const LIST_BATCH: usize = 256;
@@ -210,12 +210,12 @@ impl Session {
             Some(Outgoing::Download(mut download)) => match download.send(&mut self.conn, out) {
                 Ok(true) => self.outgoing = Some(Outgoing::Download(download)),
                 Ok(false) => {
-                    self.log_download(&download, "ok");
+                    self.log_download(&download, "ok", Ending::Ok);
                 }
                 Err(error) => {
                     let error = StorageError::io("reading a file to send")(error);
                     tracing::error!(peer = %self.peer, name = download.name, "download failed: {error}");
-                    self.log_download(&download, &error.to_string());
+                    self.log_download(&download, &error.to_string(), Ending::Failed(error.code()));
                     self.abort(error.code(), &error.to_string());
                 }
             },
@@ -223,21 +223,20 @@ impl Session {
     }
 
     /// Logs a download that ends now (also one cut short), with the bytes sent in this session.
-    fn log_download(&self, download: &Download, outcome: &str) {
-        transfer_log::finished(
-            self.peer,
-            Op::Get,
-            &download.name,
-            download.sent(),
-            download.started,
-            outcome,
-        );
+    fn log_download(&self, download: &Download, outcome: &str, ending: Ending) {
+        let transfer = Transfer {
+            op: Op::Get,
+            name: download.name.clone(),
+            bytes: download.sent(),
+            started: download.started,
+        };
+        transfer.finished(&self.context.metrics, self.peer, outcome, ending);
     }
 
     /// Logs a download cut short by the connection's end.
     pub(super) fn end_outgoing(&mut self, outcome: &str) {
         if let Some(Outgoing::Download(download)) = self.outgoing.take() {
-            self.log_download(&download, outcome);
+            self.log_download(&download, outcome, Ending::Interrupted);
         }
     }
 }

@@ -8,7 +8,9 @@ use ferry_protocol::{
 use super::outgoing::{Download, Listing, Outgoing};
 use super::{Phase, Session};
 use crate::auth::{Grant, Refusal};
+use crate::metrics::Refusal as Refused;
 use crate::store::error::StorageError;
+use crate::transfer_log::Ending;
 
 impl Session {
     /// Acts on one event of the machine.
@@ -68,7 +70,9 @@ impl Session {
     }
 
     fn on_hello(&mut self, now: Timestamp, token: &[u8]) -> Result<(), CommandError> {
+        let metrics = &self.context.metrics;
         if self.phase != Phase::Serving {
+            metrics.handle_refused(Refused::ShuttingDown);
             return self
                 .conn
                 .refuse_connection(ErrorCode::ShuttingDown, "the server is shutting down");
@@ -78,9 +82,14 @@ impl Session {
                 self.grant = grant;
                 self.conn.accept_client()
             }
-            Err(refusal) => self
-                .conn
-                .refuse_connection(refusal.code(), &refusal.to_string()),
+            Err(refusal) => {
+                metrics.handle_refused(match refusal {
+                    Refusal::WrongToken { .. } => Refused::WrongToken,
+                    Refusal::TooManyGuesses(_) => Refused::TooManyGuesses,
+                });
+                self.conn
+                    .refuse_connection(refusal.code(), &refusal.to_string())
+            }
         }
     }
 
@@ -157,11 +166,16 @@ impl Session {
         let transfer = upload.transfer();
         match upload.commit(digest) {
             Ok(()) => {
-                transfer.finished(self.peer, "ok");
+                transfer.finished(&self.context.metrics, self.peer, "ok", Ending::Ok);
                 self.conn.confirm()
             }
             Err(error) => {
-                transfer.finished(self.peer, &format!("commit failed: {error}"));
+                transfer.finished(
+                    &self.context.metrics,
+                    self.peer,
+                    &format!("commit failed: {error}"),
+                    Ending::Failed(error.code()),
+                );
                 self.conn.refuse(error.code(), &self.grant.message(&error))
             }
         }
@@ -183,7 +197,12 @@ impl Session {
         } else {
             upload.discard();
         }
-        transfer.finished(self.peer, &format!("rejected: {error}"));
+        transfer.finished(
+            &self.context.metrics,
+            self.peer,
+            &format!("rejected: {error}"),
+            Ending::Failed(error.code()),
+        );
     }
 
     fn on_get(&mut self, now: Timestamp, name: &str, offset: u64) -> Result<(), CommandError> {

@@ -18,6 +18,7 @@ pub mod memory;
 #[cfg(test)]
 mod promises;
 pub(crate) mod s3;
+pub(crate) mod timed;
 
 pub(crate) use key::PartialKey;
 use locks::Waker;

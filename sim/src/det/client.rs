@@ -634,6 +634,10 @@ impl SimClient {
             }
             return;
         }
+        if self.task.is_none() {
+            // Between two steps there is nothing to get over: the next step connects again.
+            ctx.recover_faults(self.id);
+        }
         if let Some(task) = &mut self.task {
             task.sending = None;
             task.attempts += 1;

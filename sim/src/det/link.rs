@@ -4,7 +4,8 @@
 //! Times are virtual microseconds. A pipe delivers its segments in order, each at its arrival
 //! time; a sender may write only while fewer than [`WINDOW`] bytes are in flight, which is the
 //! simulator's flow control. A stall holds every segment of both pipes until it ends; a cut
-//! delivers what was written up to the cut byte, then end-of-stream to both ends.
+//! delivers what was written up to the cut byte, then end-of-stream to both ends; a server
+//! crash breaks the link the same way at the moment it happens.
 
 use std::collections::VecDeque;
 
@@ -135,14 +136,23 @@ impl Link {
         }
         self.enqueue(i, now, bytes);
         if cut {
-            self.fired.push("cut");
-            self.broken = true;
-            for pipe in &mut self.pipes {
-                let at = (now + self.params.latency)
-                    .max(pipe.last_arrival)
-                    .max(self.stalled_until);
-                pipe.fin = Some(pipe.fin.map_or(at, |fin| fin.min(at)));
-            }
+            self.break_now(now, "cut");
+        }
+    }
+
+    /// Breaks the link at `now` as fault `kind` (a cut, or the server process dying): what
+    /// was written arrives, then end-of-stream both ways; later writes are lost.
+    pub(crate) fn break_now(&mut self, now: u64, kind: &'static str) {
+        if self.broken {
+            return;
+        }
+        self.fired.push(kind);
+        self.broken = true;
+        for pipe in &mut self.pipes {
+            let at = (now + self.params.latency)
+                .max(pipe.last_arrival)
+                .max(self.stalled_until);
+            pipe.fin = Some(pipe.fin.map_or(at, |fin| fin.min(at)));
         }
     }
 

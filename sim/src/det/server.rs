@@ -1,284 +1,101 @@
-//! The simulated server's driver for one connection: the same loop as ferryd's, over a
-//! [`Link`] instead of a socket and the in-memory [`Store`] instead of a disk.
+//! The simulated server: ferryd's real sessions over the real in-memory store, sharing one
+//! [`Context`], on the simulator's virtual clock; crashed and restarted at seeded moments.
+//!
+//! Nothing here decides anything the server decides: the rules are `ferry_server::Session`'s
+//! and the store's. This file only builds them ([`ServerConfig`] from the run's settings, a
+//! [`MemoryStore`] that never waits), tells the store the time, plants the sabotage a test
+//! asks for, and cuts the power.
 
-use std::rc::Rc;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use ferry_protocol::{
-    Config, Digest, ErrorCode, ServerConnection, ServerEvent, Timestamp, limits::DEFAULT_DATA_CHUNK,
-};
+use ferry_protocol::{Config, HASH_UNIT_LEN, Timestamp};
+use ferry_server::memory::{Faults, ManualClock, MemoryLimits, MemoryStore};
+use ferry_server::{Context, ServerConfig, Store};
 
-use super::link::{Dir, Link};
-use super::store::Store;
+use super::driver::ServerEnd;
 
-/// A download being sent.
-#[derive(Debug)]
-struct Serving {
-    data: Rc<Vec<u8>>,
-    pos: usize,
-    digest: Digest,
+/// Bytes between durable checkpoints of an upload: one hash unit, so that the simulator's
+/// files (mostly a few hash units or less) have checkpoints a crash can keep or lose.
+pub(crate) const CHECKPOINT_INTERVAL: u64 = HASH_UNIT_LEN;
+
+/// Bugs planted in the real server on purpose, to show that the simulator catches them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sabotage {
+    /// The session stores an upload whose digest did not match
+    /// (`ServerConfig::fault_skip_digest_check`; the client is still told `DigestMismatch`).
+    pub skip_digest_check: bool,
+    /// The store flips a bit of every committed file longer than a hash unit, after the digest
+    /// check (`Faults::corrupt_commits`).
+    pub corrupt_commits: bool,
+    /// The store acknowledges commits before they are durable, so a crash loses them
+    /// (`Faults::volatile_commits`).
+    pub volatile_commits: bool,
 }
 
-/// The server end of one connection.
+/// One ferryd: the context its sessions share, its store, and the store's clock.
 #[derive(Debug)]
-pub(crate) struct ServerSide {
-    id: usize,
-    conn: ServerConnection,
-    config: Config,
-    inbox: Vec<u8>,
-    receiving: Option<String>,
-    serving: Option<Serving>,
-    /// Since when a download has been blocked on a full window.
-    blocked_since: Option<u64>,
-    /// The socket is closed: nothing more is read or written.
-    pub closed: bool,
-    /// Inconsistencies found in the store while serving.
-    pub errors: Vec<String>,
-    /// File bytes sent in downloads.
-    sent: u64,
+pub(crate) struct SimServer {
+    context: Context,
+    store: MemoryStore,
+    clock: ManualClock,
+    /// How long a write waits for a client that stopped reading, µs (ferryd's write timeout).
+    write_timeout: u64,
 }
 
-impl ServerSide {
-    pub(crate) fn new(id: usize, config: Config, now: u64, link: &mut Link) -> Self {
-        let mut side = ServerSide {
-            id,
-            conn: ServerConnection::new(config, Timestamp::from_micros(now)),
-            config,
-            inbox: Vec::new(),
-            receiving: None,
-            serving: None,
-            blocked_since: None,
-            closed: false,
-            errors: Vec::new(),
-            sent: 0,
+impl SimServer {
+    /// A server with the protocol timeouts of `protocol`, over an empty store, broken as
+    /// `sabotage` says.
+    pub(crate) fn new(protocol: Config, sabotage: Sabotage) -> Self {
+        let clock = ManualClock::new(Timestamp::ZERO);
+        let limits = MemoryLimits {
+            takeover_wait: Duration::ZERO,
+            ..MemoryLimits::default()
         };
-        side.flush(now, link);
-        side
-    }
-
-    /// File bytes sent in downloads so far.
-    pub(crate) fn bytes_sent(&self) -> u64 {
-        self.sent
-    }
-
-    /// Bytes from the client.
-    pub(crate) fn on_data(&mut self, now: u64, bytes: &[u8], link: &mut Link, store: &mut Store) {
-        if self.closed {
-            return;
-        }
-        let ts = Timestamp::from_micros(now);
-        self.inbox.extend_from_slice(bytes);
-        let inbox = std::mem::take(&mut self.inbox);
-        let mut start = 0;
-        while let Ok(received) = self.conn.handle_input(ts, &inbox[start..]) {
-            start += received.consumed;
-            if let Some(name) = &self.receiving {
-                store.write(name, received.file_data);
-            }
-            let had_events = self.events(store);
-            if received.consumed == 0 && !had_events {
-                break;
-            }
-        }
-        // An error stops the loop; its cause is sticky in the connection.
-        let _ = self.conn.error();
-        self.inbox = inbox[start..].to_vec();
-        self.after_input(now, link, store);
-    }
-
-    /// The client's end of the stream.
-    pub(crate) fn on_eof(&mut self, now: u64, link: &mut Link, store: &mut Store) {
-        if self.closed {
-            return;
-        }
-        let _ = self.conn.handle_eof(Timestamp::from_micros(now));
-        self.after_input(now, link, store);
-        self.close(now, link, store);
-    }
-
-    /// When this side must next act by itself: a protocol deadline, or a blocked download that
-    /// gives up.
-    pub(crate) fn next_time(&self) -> Option<u64> {
-        if self.closed {
-            return None;
-        }
-        let deadline = self.conn.poll_timeout().map(Timestamp::as_micros);
-        let write_limit = self
-            .blocked_since
-            .map(|since| since + self.config.idle_timeout.as_micros() as u64);
-        deadline.into_iter().chain(write_limit).min()
-    }
-
-    /// Acts on deadlines due at `now`.
-    pub(crate) fn on_timer(&mut self, now: u64, link: &mut Link, store: &mut Store) {
-        if self.closed {
-            return;
-        }
-        let _ = self.conn.handle_timeout(Timestamp::from_micros(now));
-        if self
-            .blocked_since
-            .is_some_and(|since| now >= since + self.config.idle_timeout.as_micros() as u64)
-        {
-            self.conn.abort(
-                ErrorCode::Timeout,
-                "the client stopped reading the download",
-            );
-        }
-        self.after_input(now, link, store);
-    }
-
-    /// Sends download data while the window has room.
-    pub(crate) fn pump(&mut self, now: u64, link: &mut Link, chunk: usize) {
-        if self.closed {
-            return;
-        }
-        while let Some(serving) = &mut self.serving {
-            if !link.has_room(Dir::ToClient) {
-                self.blocked_since.get_or_insert(now);
-                return;
-            }
-            self.blocked_since = None;
-            if serving.pos == serving.data.len() {
-                let digest = serving.digest;
-                self.serving = None;
-                if self.conn.finish_download(digest).is_err() {
-                    break;
-                }
-            } else {
-                let end = serving
-                    .data
-                    .len()
-                    .min(serving.pos + chunk.clamp(1, DEFAULT_DATA_CHUNK));
-                if self
-                    .conn
-                    .send_file_data(&serving.data[serving.pos..end])
-                    .is_err()
-                {
-                    self.serving = None;
-                    break;
-                }
-                let mut header = Vec::new();
-                self.conn.poll_transmit(&mut header);
-                link.write(Dir::ToClient, now, &header);
-                link.write(Dir::ToClient, now, &serving.data[serving.pos..end]);
-                self.sent += (end - serving.pos) as u64;
-                serving.pos = end;
-            }
-        }
-        self.blocked_since = None;
-        self.flush(now, link);
-    }
-
-    fn after_input(&mut self, now: u64, link: &mut Link, store: &mut Store) {
-        self.flush(now, link);
-        if self.conn.is_closed() {
-            self.close(now, link, store);
+        let store = MemoryStore::new(limits, clock.clock());
+        store.set_faults(Faults {
+            corrupt_commits: sabotage.corrupt_commits,
+            volatile_commits: sabotage.volatile_commits,
+            ..Faults::default()
+        });
+        // The memory store never touches the root; it is only a required field.
+        let mut config = ServerConfig::new(PathBuf::from("/nonexistent/ferry-det"));
+        config.handshake_timeout = protocol.handshake_timeout;
+        config.idle_timeout = protocol.idle_timeout;
+        config.checkpoint_interval = CHECKPOINT_INTERVAL;
+        config.fault_skip_digest_check = sabotage.skip_digest_check;
+        let shared: Arc<dyn Store> = Arc::new(store.clone());
+        // The epoch is only read by the token guess caps, and this server has no tokens.
+        let context = Context::new(config, shared, Instant::now());
+        SimServer {
+            context,
+            store,
+            clock,
+            write_timeout: protocol.idle_timeout.as_micros() as u64,
         }
     }
 
-    fn flush(&mut self, now: u64, link: &mut Link) {
-        let mut out = Vec::new();
-        if self.conn.poll_transmit(&mut out) > 0 {
-            link.write(Dir::ToClient, now, &out);
-        }
+    /// Tells the store the time; call it before anything happens at `now`.
+    pub(crate) fn set_time(&self, now: u64) {
+        self.clock.set(Timestamp::from_micros(now));
     }
 
-    /// Closes the socket; an upload under way stays resumable from its checkpoint.
-    fn close(&mut self, now: u64, link: &mut Link, store: &mut Store) {
-        if self.closed {
-            return;
-        }
-        self.flush(now, link);
-        if let Some(name) = self.receiving.take() {
-            store.interrupt(&name, self.conn.upload_checkpoint());
-        }
-        self.serving = None;
-        self.closed = true;
-        link.close(Dir::ToClient, now);
+    /// Accepts connection `id` at `now`.
+    pub(crate) fn accept(&self, id: usize, now: u64) -> ServerEnd {
+        ServerEnd::accept(&self.context, id, now, self.write_timeout)
     }
 
-    fn events(&mut self, store: &mut Store) -> bool {
-        let mut any = false;
-        while let Some(event) = self.conn.poll_event() {
-            any = true;
-            self.act(event, store);
-        }
-        any
+    /// The store, for the judge to read what is really held.
+    pub(crate) fn store(&self) -> &MemoryStore {
+        &self.store
     }
 
-    fn act(&mut self, event: ServerEvent, store: &mut Store) {
-        let conn = &mut self.conn;
-        // Commands below fail only if the connection closed meanwhile; the sticky error says why.
-        match event {
-            ServerEvent::ClientHello { .. } => {
-                let _ = conn.accept_client();
-            }
-            ServerEvent::PutRequested(request) => match store.put(self.id, &request) {
-                Ok(checkpoint) => {
-                    self.receiving = Some(request.name);
-                    let _ = conn.accept_put(&checkpoint);
-                }
-                Err(code) => {
-                    let _ = conn.refuse(code, code.describe());
-                }
-            },
-            ServerEvent::UploadVerified { digest, size } => {
-                let name = self.receiving.take().unwrap_or_default();
-                match store.commit(&name, digest, size) {
-                    Ok(()) => {
-                        let _ = conn.confirm();
-                    }
-                    Err(error) => {
-                        self.errors.push(error);
-                        let _ = conn.refuse(ErrorCode::StorageError, "storage inconsistency");
-                    }
-                }
-            }
-            ServerEvent::UploadRejected { .. } => {
-                if let Some(name) = self.receiving.take() {
-                    store.reject(&name);
-                }
-            }
-            ServerEvent::UploadCancelled { checkpoint, .. } => {
-                if let Some(name) = self.receiving.take() {
-                    store.interrupt(&name, Some(checkpoint));
-                }
-            }
-            ServerEvent::GetRequested { name, offset } => match store.get(&name) {
-                Some(file) if offset <= file.data.len() as u64 => {
-                    if conn.accept_get(file.data.len() as u64).is_ok() {
-                        self.serving = Some(Serving {
-                            data: Rc::clone(&file.data),
-                            pos: usize::try_from(offset).unwrap_or(usize::MAX),
-                            digest: file.digest,
-                        });
-                    }
-                }
-                Some(_) => {
-                    let _ = conn.refuse(ErrorCode::SizeMismatch, "offset past the end");
-                }
-                None => {
-                    let _ = conn.refuse(ErrorCode::NotFound, "no such file");
-                }
-            },
-            ServerEvent::ListRequested { prefix } => {
-                for (name, size) in store.list(&prefix) {
-                    let _ = conn.send_list_entry(&name, size, 0);
-                }
-                let _ = conn.finish_list();
-            }
-            ServerEvent::RemoveRequested { name } => match store.remove(&name) {
-                Ok(()) => {
-                    let _ = conn.confirm();
-                }
-                Err(code) => {
-                    let _ = conn.refuse(code, "no such file");
-                }
-            },
-            ServerEvent::QueryRequested { name, tag } => {
-                let (stored, digest, partial) = store.query(&name, tag);
-                let _ = conn.reply_query(stored, digest, partial);
-            }
-            _ => {}
-        }
+    /// A power cut and a restart of the store: it keeps only what was durable. The caller then
+    /// drops every session ([`ServerEnd::crash`]): afterwards, so that nothing a dropped
+    /// session does on its way out reaches the store (its upload belongs to a boot that is
+    /// over).
+    pub(crate) fn crash(&self) {
+        self.store.crash();
     }
 }

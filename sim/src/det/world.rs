@@ -1,16 +1,14 @@
-//! The discrete-event world: one simulated server, its store, the clients and every
-//! connection's link, advanced by always processing the earliest pending event on a virtual
-//! clock. Ties are broken by a fixed order (links, then server timers, then clients, each by
-//! index), so one seed always gives one run.
+//! The discrete-event world: one simulated server (ferryd's real sessions over the in-memory
+//! store), the clients and every connection's link, advanced by always processing the earliest
+//! pending event on a virtual clock. Ties are broken by a fixed order (a server crash, links,
+//! then server timers, then clients, each by index), so one seed always gives one run.
 
 use std::collections::BTreeMap;
 
-use ferry_protocol::{Config, limits::DEFAULT_DATA_CHUNK};
-
 use super::client::SimClient;
+use super::driver::ServerEnd;
 use super::link::{Delivery, Dir, Link};
-use super::server::ServerSide;
-use super::store::Store;
+use super::server::SimServer;
 use crate::content::ContentId;
 use crate::report::{Breach, Summary};
 
@@ -19,6 +17,9 @@ const MAX_EVENTS: u64 = 20_000_000;
 
 /// Virtual time after which a run is declared stuck: one simulated day.
 const MAX_VIRTUAL_MICROS: u64 = 24 * 3600 * 1_000_000;
+
+/// The fault a server crash is to every connection open at the time.
+const SERVER_CRASH: &str = "server_crash";
 
 /// What a client learned about its upload to a shared name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +44,7 @@ struct FaultRecord {
 #[derive(Debug)]
 pub(crate) struct Conn {
     link: Link,
-    server: ServerSide,
+    server: ServerEnd,
     client: u32,
     /// The client has closed its end and forgotten the connection.
     client_gone: bool,
@@ -59,14 +60,14 @@ pub(crate) struct Ctx<'a> {
     faults: &'a mut Vec<FaultRecord>,
     shared: &'a mut Vec<(String, ContentId, SharedResult)>,
     trace: &'a mut u64,
-    config: Config,
+    server: &'a SimServer,
 }
 
 impl Ctx<'_> {
     /// Opens a connection for `client`; the server accepts it at once.
-    pub(crate) fn open(&mut self, client: u32, mut link: Link) -> usize {
+    pub(crate) fn open(&mut self, client: u32, link: Link) -> usize {
         let id = self.conns.len();
-        let server = ServerSide::new(id, self.config, self.now, &mut link);
+        let server = self.server.accept(id, self.now);
         self.conns.push(Conn {
             link,
             server,
@@ -95,7 +96,16 @@ impl Ctx<'_> {
     /// The client closed its end and will not read it any more.
     pub(crate) fn detach(&mut self, id: usize) {
         collect_faults(self.conns, self.faults, id);
-        self.conns[id].client_gone = true;
+        let conn = &mut self.conns[id];
+        conn.client_gone = true;
+        // A crash whose end of stream had not reached the client when it left (it had its
+        // answer already) never touched it.
+        for &fault in &conn.faults {
+            let fault = &mut self.faults[fault];
+            if fault.kind == SERVER_CRASH && !fault.observed {
+                fault.recovered = true;
+            }
+        }
     }
 
     /// The client saw connection `id` fail: marks its faults observed; false if it had none.
@@ -161,8 +171,9 @@ fn mix(trace: &mut u64, a: u64, b: u64) {
 pub(crate) struct World {
     seed: u64,
     now: u64,
-    config: Config,
-    store: Store,
+    server: SimServer,
+    /// When the server crashes, earliest last (each is popped when it happens).
+    crashes: Vec<u64>,
     clients: Vec<SimClient>,
     conns: Vec<Conn>,
     /// Connections that may still have something to do.
@@ -174,7 +185,13 @@ pub(crate) struct World {
 }
 
 impl World {
-    pub(crate) fn new(seed: u64, config: Config, store: Store, clients: Vec<SimClient>) -> Self {
+    pub(crate) fn new(
+        seed: u64,
+        server: SimServer,
+        mut crashes: Vec<u64>,
+        clients: Vec<SimClient>,
+    ) -> Self {
+        crashes.sort_unstable_by(|a, b| b.cmp(a));
         let summary = Summary {
             mode: "deterministic".into(),
             seed,
@@ -186,8 +203,8 @@ impl World {
         World {
             seed,
             now: 0,
-            config,
-            store,
+            server,
+            crashes,
             clients,
             conns: Vec::new(),
             live: Vec::new(),
@@ -217,6 +234,7 @@ impl World {
                 break;
             }
             self.now = self.now.max(at);
+            self.server.set_time(self.now);
             self.step_once();
         }
         self.summary.elapsed_secs = self.now as f64 / 1e6;
@@ -227,7 +245,7 @@ impl World {
         let conns = &self.conns;
         self.live.retain(|&id| {
             let conn = &conns[id];
-            !(conn.link.is_finished() && conn.server.closed && conn.client_gone)
+            !(conn.link.is_finished() && conn.server.is_closed() && conn.client_gone)
         });
         let links = self.live.iter().filter_map(|&id| {
             let conn = &self.conns[id];
@@ -237,10 +255,12 @@ impl World {
                 .min()
         });
         let clients = self.clients.iter().filter_map(SimClient::next_time);
-        links.chain(clients).min()
+        let next = links.chain(clients).min()?;
+        // A crash happens only while something is still to come.
+        Some(self.crashes.last().map_or(next, |&crash| crash.min(next)))
     }
 
-    fn ctx(&mut self) -> (Ctx<'_>, &mut Vec<SimClient>, &mut Store) {
+    fn ctx(&mut self) -> (Ctx<'_>, &mut Vec<SimClient>) {
         (
             Ctx {
                 now: self.now,
@@ -250,16 +270,21 @@ impl World {
                 faults: &mut self.faults,
                 shared: &mut self.shared,
                 trace: &mut self.trace,
-                config: self.config,
+                server: &self.server,
             },
             &mut self.clients,
-            &mut self.store,
         )
     }
 
     /// Processes the first event due now.
     fn step_once(&mut self) {
         let now = self.now;
+        if self.crashes.last().is_some_and(|&crash| crash <= now) {
+            self.crashes.pop();
+            mix(&mut self.trace, now, 0xc7a5);
+            self.crash();
+            return;
+        }
         for i in 0..self.live.len() {
             let id = self.live[i];
             let Some((dir, delivery)) = self.conns[id].link.pop_due(now) else {
@@ -279,7 +304,7 @@ impl World {
             if self.conns[id].server.next_time().is_some_and(|t| t <= now) {
                 mix(&mut self.trace, now, id as u64 * 4 + 3);
                 let conn = &mut self.conns[id];
-                conn.server.on_timer(now, &mut conn.link, &mut self.store);
+                conn.server.on_timer(now, &mut conn.link);
                 self.settle(id);
                 return;
             }
@@ -287,7 +312,7 @@ impl World {
         for c in 0..self.clients.len() {
             if self.clients[c].next_time().is_some_and(|t| t <= now) {
                 mix(&mut self.trace, now, 0xc11e57 + c as u64);
-                let (mut ctx, clients, _) = self.ctx();
+                let (mut ctx, clients) = self.ctx();
                 clients[c].on_timer(&mut ctx);
                 if let Some(id) = self.clients[c].conn {
                     if !self.live.contains(&id) {
@@ -306,11 +331,8 @@ impl World {
             Dir::ToServer => {
                 let conn = &mut self.conns[id];
                 match delivery {
-                    Delivery::Data(bytes) => {
-                        conn.server
-                            .on_data(now, &bytes, &mut conn.link, &mut self.store)
-                    }
-                    Delivery::Eof => conn.server.on_eof(now, &mut conn.link, &mut self.store),
+                    Delivery::Data(bytes) => conn.server.on_data(now, &bytes, &mut conn.link),
+                    Delivery::Eof => conn.server.on_eof(now, &mut conn.link),
                 }
             }
             Dir::ToClient => {
@@ -321,7 +343,7 @@ impl World {
                 if self.clients[c].conn != Some(id) {
                     return;
                 }
-                let (mut ctx, clients, _) = self.ctx();
+                let (mut ctx, clients) = self.ctx();
                 match delivery {
                     Delivery::Data(bytes) => clients[c].on_data(&mut ctx, &bytes),
                     Delivery::Eof => clients[c].on_eof(&mut ctx),
@@ -334,14 +356,13 @@ impl World {
     /// and faults that fired are recorded.
     fn settle(&mut self, id: usize) {
         let now = self.now;
-        let chunk = DEFAULT_DATA_CHUNK / 2 + (id % 7) * 4096;
         {
             let conn = &mut self.conns[id];
-            conn.server.pump(now, &mut conn.link, chunk);
+            conn.server.pump(now, &mut conn.link);
         }
         let c = self.conns[id].client as usize;
         if self.clients[c].conn == Some(id) {
-            let (mut ctx, clients, _) = self.ctx();
+            let (mut ctx, clients) = self.ctx();
             clients[c].pump(&mut ctx);
         }
         collect_faults(&mut self.conns, &mut self.faults, id);
@@ -350,16 +371,35 @@ impl World {
         }
     }
 
+    /// The server process dies and starts again at once: the store keeps what was durable,
+    /// every open connection breaks (a fault its client must get over), and new connections
+    /// meet the restarted server.
+    fn crash(&mut self) {
+        let now = self.now;
+        self.summary.count_fault("server_restart");
+        let open: Vec<usize> = self
+            .live
+            .iter()
+            .copied()
+            .filter(|&id| !self.conns[id].server.is_closed())
+            .collect();
+        self.server.crash();
+        for &id in &open {
+            self.conns[id].server.crash();
+            self.conns[id].link.break_now(now, SERVER_CRASH);
+            collect_faults(&mut self.conns, &mut self.faults, id);
+        }
+    }
+
     /// The promises, checked once the run is over.
     fn check(&mut self) {
         let seed = self.seed;
         let mut breaches = Vec::new();
         for conn in &self.conns {
-            for error in &conn.server.errors {
-                breaches.push(Breach::global(seed, format!("server store: {error}")));
-            }
             self.summary.bytes_moved += conn.server.bytes_sent();
         }
+        let store = self.server.store();
+        let names = store.names();
         for client in &self.clients {
             let step = client.step as u32;
             if !client.is_done() {
@@ -371,11 +411,10 @@ impl World {
                 ));
             }
             let prefix = format!("c{}/", client.id);
-            let stored: BTreeMap<&String, _> = self
-                .store
-                .files
-                .range(prefix.clone()..)
-                .take_while(|(name, _)| name.starts_with(&prefix))
+            let stored: BTreeMap<&String, _> = names
+                .iter()
+                .filter(|name| name.starts_with(&prefix))
+                .filter_map(|name| Some((name, store.file(name)?)))
                 .collect();
             for (name, file) in &stored {
                 match client.model.get(*name) {
@@ -386,7 +425,7 @@ impl World {
                         format!("{name:?} is visible but no upload of it was acknowledged"),
                     )),
                     Some(content) => {
-                        if let Some(offset) = content.first_difference(&file.data) {
+                        if let Some(offset) = content.first_difference(&file.bytes) {
                             breaches.push(
                                 Breach::at(
                                     seed,
@@ -412,7 +451,7 @@ impl World {
             }
         }
         breaches.extend(self.check_shared());
-        for name in self.store.files.keys() {
+        for name in &names {
             let owned = name.starts_with('c') || name.starts_with("shared/");
             if !owned {
                 breaches.push(Breach::global(
@@ -421,12 +460,12 @@ impl World {
                 ));
             }
         }
-        if self.store.active_uploads() > 0 {
+        let under_way = store.uploads_under_way();
+        if under_way > 0 {
             breaches.push(Breach::global(
                 seed,
                 format!(
-                    "{} uploads still marked as under way after every connection closed",
-                    self.store.active_uploads()
+                    "{under_way} uploads still marked as under way after every connection closed"
                 ),
             ));
         }
@@ -461,11 +500,13 @@ impl World {
             by_name.entry(name).or_default().push((*content, *result));
         }
         let mut breaches = Vec::new();
-        let shared_files = self
-            .store
-            .files
-            .range("shared/".to_owned()..)
-            .take_while(|(name, _)| name.starts_with("shared/"));
+        let store = self.server.store();
+        let shared_files = store
+            .names()
+            .into_iter()
+            .filter(|name| name.starts_with("shared/"))
+            .filter_map(|name| Some((store.file(&name)?, name)))
+            .map(|(file, name)| (name, file));
         for (name, file) in shared_files {
             let claims = by_name.remove(name.as_str()).unwrap_or_default();
             let acked: Vec<&ContentId> = claims
@@ -489,7 +530,7 @@ impl World {
             };
             let matches = candidates
                 .iter()
-                .any(|content| content.first_difference(&file.data).is_none());
+                .any(|content| content.first_difference(&file.bytes).is_none());
             if !matches {
                 let mut breach = Breach::global(
                     seed,
@@ -498,7 +539,7 @@ impl World {
                 if let Some(content) = candidates.first() {
                     breach.client = Some(content.client);
                     breach.step = Some(content.step);
-                    breach.first_difference = content.first_difference(&file.data);
+                    breach.first_difference = content.first_difference(&file.bytes);
                 }
                 breaches.push(breach);
             }

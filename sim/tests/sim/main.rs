@@ -4,4 +4,5 @@ mod cli;
 mod crash;
 mod deterministic;
 mod object_store;
+mod sabotage;
 mod sockets;

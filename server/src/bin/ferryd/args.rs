@@ -141,6 +141,12 @@ pub struct Args {
     #[arg(long, env = "FERRY_SEED_COMPAT_PAUSE", default_value = "200ms", value_parser = humantime::parse_duration)]
     pub seed_compat_pause: Duration,
 
+    /// Serve Prometheus metrics (text format) on `GET /metrics` at this address, e.g.
+    /// 127.0.0.1:9464. Off unless set; the page shows counts, not file names, but keep it off
+    /// the public network.
+    #[arg(long, env = "FERRY_METRICS", value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+
     /// Serve plaintext instead of TLS: anyone on the network can read and change the data.
     /// Clients must say --insecure too.
     #[arg(long, env = "FERRY_INSECURE", conflicts_with_all = ["tls_cert", "tls_key", "state_dir"])]

@@ -84,6 +84,9 @@ fn serve(args: &Args) -> anyhow::Result<()> {
     if let Some(addr) = server.seed_compat_addr() {
         println!("ferryd seed-compat (plaintext, unauthenticated) listening on {addr}");
     }
+    if let Some(addr) = server.metrics_addr() {
+        let _ = writeln!(std::io::stdout(), "ferryd metrics on http://{addr}/metrics");
+    }
 
     if let Some(signal) = signals.forever().next() {
         tracing::info!(

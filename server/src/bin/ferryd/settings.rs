@@ -27,6 +27,7 @@ pub fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
         Some(path) => Some(Tokens::from_file(path)?),
         None => None,
     };
+    config.metrics = args.metrics;
     config.seed_compat = args.seed_compat.map(|listen| SeedCompatConfig {
         overwrite: args.seed_compat_overwrite,
         name_pause: args.seed_compat_pause,

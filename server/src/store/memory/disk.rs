@@ -187,6 +187,22 @@ impl Disk {
             .map(|old| old.bytes.len() as u64)
     }
 
+    /// Takes `name` back to `before` if it still shows `version` (a commit that was never
+    /// durable, under the sabotage `Faults::volatile_commits`).
+    pub(super) fn undo_publish(&mut self, name: &str, version: u64, before: Option<StoredFile>) {
+        if self
+            .files
+            .get(name)
+            .is_none_or(|file| file.version != version)
+        {
+            return;
+        }
+        match before {
+            Some(file) => self.files.insert(name.to_owned(), file),
+            None => self.files.remove(name),
+        };
+    }
+
     /// What a power cut leaves: visible files as they are; each partial upload's data cut to
     /// its durable bytes; partial uploads with no durable checkpoint gone (nothing could resume
     /// them; the folder store's sweep would remove their data later).

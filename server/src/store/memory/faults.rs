@@ -2,6 +2,10 @@
 //! caller: a disk that fills up, a store that answers slowly, a store that is lost. (A power cut
 //! is an event, not a standing fault: [`crate::store::memory::MemoryStore::crash`].)
 //!
+//! Two more are sabotage, not faults of the world: they make the store break its own promises
+//! ([`Faults::corrupt_commits`], [`Faults::volatile_commits`]), so the simulator's tests can show
+//! that a store which lies to its clients is caught. Nothing else sets them.
+//!
 //! Every fault is deterministic: the same calls under the same plan fail at the same byte and
 //! cost the same simulated time. Nothing here sleeps; a slow store reports the time its calls
 //! would have taken ([`crate::store::memory::MemoryStore::poll_delay`]) and the simulator adds
@@ -31,7 +35,19 @@ pub struct Faults {
     /// The store is unreachable (a network share gone, a dead disk): every call fails with
     /// [`StorageError::Io`] saying so, and nothing it holds changes, until this is cleared.
     pub lost: bool,
+    /// **Sabotage, for the simulator's tests only.** A commit flips the lowest bit of byte
+    /// [`CORRUPTED_BYTE`] of the file (files longer than that) after its digest was checked: the
+    /// client is told `ACK` and the store holds bytes it never sent.
+    pub corrupt_commits: bool,
+    /// **Sabotage, for the simulator's tests only.** A commit makes the file visible but not
+    /// durable (the `ACK` goes out before the sync): the next
+    /// [`crate::store::memory::MemoryStore::crash`] takes the name back to what it showed before.
+    pub volatile_commits: bool,
 }
+
+/// The byte [`Faults::corrupt_commits`] flips: the first of the second hash unit, so a resumed
+/// download can still start cleanly before it.
+pub const CORRUPTED_BYTE: u64 = ferry_protocol::HASH_UNIT_LEN;
 
 impl Faults {
     /// The simulated time moving `bytes` bytes of file data costs, on top of the call's.
@@ -42,6 +58,16 @@ impl Faults {
             .saturating_mul(bytes as u128)
             / MIB;
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+}
+
+/// What [`Faults::corrupt_commits`] does to a file's bytes as it is committed.
+pub(super) fn corrupt(data: &mut [u8]) {
+    if let Some(byte) = usize::try_from(CORRUPTED_BYTE)
+        .ok()
+        .and_then(|at| data.get_mut(at))
+    {
+        *byte ^= 1;
     }
 }
 
@@ -89,6 +115,18 @@ mod tests {
         assert_eq!(faults.data_cost(512 * 1024), Duration::from_millis(5));
         assert_eq!(faults.data_cost(0), Duration::ZERO);
         assert_eq!(Faults::default().data_cost(1 << 30), Duration::ZERO);
+    }
+
+    #[test]
+    fn corruption_flips_one_bit_of_the_chosen_byte_and_spares_short_files() {
+        let at = CORRUPTED_BYTE as usize;
+        let mut long = vec![0u8; at + 2];
+        corrupt(&mut long);
+        assert_eq!(long.iter().filter(|b| **b != 0).count(), 1);
+        assert_eq!(long[at], 1);
+        let mut short = vec![0u8; at];
+        corrupt(&mut short);
+        assert!(short.iter().all(|b| *b == 0));
     }
 
     #[test]

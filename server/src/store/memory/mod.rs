@@ -54,7 +54,7 @@ mod tests;
 
 pub use clock::{Clock, ManualClock};
 pub use disk::StoredFile;
-pub use faults::Faults;
+pub use faults::{CORRUPTED_BYTE, Faults};
 
 use std::fmt;
 use std::io::{self, Read};
@@ -101,6 +101,9 @@ struct Machine {
     faults: Faults,
     /// Simulated time the calls since the last [`MemoryStore::poll_delay`] cost.
     delay: Duration,
+    /// Commits made under the sabotage [`Faults::volatile_commits`]: the name, the version it
+    /// published and the file it replaced, which a crash brings back.
+    volatile: Vec<(String, u64, Option<StoredFile>)>,
 }
 
 impl Machine {
@@ -164,6 +167,7 @@ impl MemoryStore {
                     boots: 0,
                     faults: Faults::default(),
                     delay: Duration::ZERO,
+                    volatile: Vec::new(),
                 }),
                 limits,
                 clock,
@@ -195,6 +199,9 @@ impl MemoryStore {
     pub fn crash(&self) {
         let mut machine = self.machine();
         machine.disk.power_cut();
+        for (name, version, before) in std::mem::take(&mut machine.volatile).into_iter().rev() {
+            machine.disk.undo_publish(&name, version, before);
+        }
         machine.usage = Usage::new(machine.disk.bytes(), self.shared.limits.quota);
         machine.locks = UploadLocks::default();
         machine.boots += 1;

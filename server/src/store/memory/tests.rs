@@ -387,7 +387,7 @@ fn script(store: &MemoryStore, clock: &ManualClock, config: &ServerConfig) -> Du
         latency: Duration::from_millis(3),
         latency_per_mib: Duration::from_millis(7),
         full_after: Some(5 * HASH_UNIT_LEN + 17),
-        lost: false,
+        ..Faults::default()
     });
     let data = bytes(4 * UNIT + 3, 9);
     let mut hasher = FileHasher::new();
@@ -433,4 +433,48 @@ fn a_download_reads_a_version_from_any_offset_and_refuses_past_its_end() {
         .unwrap();
     assert_eq!(tail, "456789");
     assert!(opened.content.read_from(11).is_err());
+}
+
+/// Commits `data` as `name` (overwriting), the whole upload in one go.
+fn commit(store: &MemoryStore, config: &ServerConfig, name: &str, data: &[u8]) {
+    let mut request = put(name, data.len(), 1);
+    request.overwrite = true;
+    let (mut upload, _) = store.begin_upload(config, &request).unwrap();
+    let mut hasher = FileHasher::new();
+    feed(&mut upload, &mut hasher, data, HASH_UNIT_LEN);
+    upload.commit(&hasher.finalize()).unwrap();
+}
+
+#[test]
+fn the_volatile_commit_sabotage_loses_acknowledged_files_in_a_crash_and_nothing_else() {
+    let (store, _, config) = store();
+    commit(&store, &config, "kept", &bytes(10, 1));
+    commit(&store, &config, "replaced", &bytes(10, 2));
+    store.set_faults(Faults {
+        volatile_commits: true,
+        ..Faults::default()
+    });
+    commit(&store, &config, "lost", &bytes(10, 3));
+    commit(&store, &config, "replaced", &bytes(20, 4));
+    assert_eq!(store.names(), ["kept", "lost", "replaced"]);
+
+    store.crash();
+    assert_eq!(store.names(), ["kept", "replaced"]);
+    assert_eq!(*store.file("replaced").unwrap().bytes, bytes(10, 2));
+}
+
+#[test]
+fn the_corrupting_commit_sabotage_flips_a_byte_the_digest_check_already_passed() {
+    let (store, _, config) = store();
+    store.set_faults(Faults {
+        corrupt_commits: true,
+        ..Faults::default()
+    });
+    let data = bytes(2 * UNIT, 5);
+    commit(&store, &config, "f", &data);
+    let stored = store.file("f").unwrap();
+    let differing: Vec<usize> = (0..data.len())
+        .filter(|&i| stored.bytes[i] != data[i])
+        .collect();
+    assert_eq!(differing, [super::CORRUPTED_BYTE as usize]);
 }

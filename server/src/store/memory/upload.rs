@@ -293,15 +293,23 @@ impl MemoryUpload {
         if machine.disk.files.contains_key(&self.name) && !self.overwrite {
             return Err(StorageError::AlreadyExists);
         }
-        let partial = machine
+        let mut partial = machine
             .disk
             .partials
             .remove(&self.key.0)
             .ok_or_else(|| missing("checking the staged data"))?;
+        if machine.faults.corrupt_commits {
+            faults::corrupt(&mut partial.data);
+        }
+        let before = machine.disk.files.get(&self.name).cloned();
         let replaced = machine
             .disk
             .publish(&self.name, partial.data, Some(*digest), now);
         self.published = true;
+        if machine.faults.volatile_commits {
+            let version = machine.disk.files.get(&self.name).map_or(0, |f| f.version);
+            machine.volatile.push((self.name.clone(), version, before));
+        }
         machine.usage.release(replaced.unwrap_or(0));
         Ok(())
     }
