@@ -1,4 +1,6 @@
-//! The client library against the mini server: transfers, resumption, refusals, integrity.
+//! The client library against ferryd over the in-memory store: transfers, resumption,
+//! refusals, integrity. Faults of the network come from a relay in between, which also logs
+//! the requests and go-aheads that cross it.
 
 use std::io::Cursor;
 use std::sync::atomic::Ordering;
@@ -9,7 +11,7 @@ use ferry_client::{
     partial_path,
 };
 
-use crate::support::mini_server::{MiniServer, checkpoint_of};
+use crate::support::memory_server::MemoryServer;
 use crate::support::pattern;
 use crate::support::relay::{Direction, Relay};
 
@@ -17,7 +19,7 @@ fn fast_options() -> ClientOptions {
     ClientOptions {
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(200),
-        // The mini server speaks plaintext.
+        // The in-memory server speaks plaintext, so that a relay can read what crosses.
         security: ferry_client::Security::Insecure,
         ..ClientOptions::default()
     }
@@ -37,10 +39,32 @@ fn put(
     )
 }
 
+/// Uploads `data` as `name` on a connection cut after `cut_after` bytes, with no retry, so
+/// that the server keeps a partial upload; returns the offset the server then reports for it.
+fn leave_partial(server: &MemoryServer, name: &str, data: &[u8], cut_after: usize) -> u64 {
+    let relay = Relay::start(server.addr(), Direction::Upstream, cut_after);
+    let once = ClientOptions {
+        retries: 0,
+        ..fast_options()
+    };
+    let mut client = Client::connect(relay.addr, once).unwrap();
+    let error = put(&mut client, data, name).unwrap_err();
+    assert!(error.is_transient(), "{error}");
+    assert!(relay.cut.load(Ordering::SeqCst), "the relay never cut");
+    server.wait_for_no_upload();
+    let (stored, partial) = client
+        .query(name, name_tag(name, data.len() as u64))
+        .unwrap();
+    assert_eq!(stored, None);
+    let offset = partial.expect("the server kept the partial upload");
+    assert!(offset > 0 && offset < cut_after as u64, "{offset}");
+    offset
+}
+
 #[test]
 fn put_from_then_get_to_round_trips_bytes_and_digest() {
-    let server = MiniServer::start();
-    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let server = MemoryServer::start();
+    let mut client = Client::connect(server.addr(), fast_options()).unwrap();
     let data = pattern(3 * 1024 * 1024 + 17, 1);
     let mut seen = Vec::new();
     let report = client
@@ -62,7 +86,7 @@ fn put_from_then_get_to_round_trips_bytes_and_digest() {
         seen.windows(2).all(|w| w[0] <= w[1]),
         "progress went backwards: {seen:?}"
     );
-    assert_eq!(server.state.files.lock().unwrap()["a/b.bin"], data);
+    assert_eq!(server.stored("a/b.bin").unwrap(), data);
 
     let mut back = Vec::new();
     let got = client.get_to("a/b.bin", &mut back, &mut |_| {}).unwrap();
@@ -75,10 +99,11 @@ fn put_from_then_get_to_round_trips_bytes_and_digest() {
 
 #[test]
 fn empty_file_round_trips() {
-    let server = MiniServer::start();
-    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let server = MemoryServer::start();
+    let mut client = Client::connect(server.addr(), fast_options()).unwrap();
     let report = put(&mut client, b"", "empty").unwrap();
     assert_eq!(report.digest, Digest::of(b""));
+    assert_eq!(server.stored("empty").unwrap(), b"");
     let mut back = vec![1u8];
     back.clear();
     assert_eq!(
@@ -90,26 +115,22 @@ fn empty_file_round_trips() {
 
 #[test]
 fn upload_continues_from_the_servers_partial_and_sends_only_the_rest() {
-    let server = MiniServer::start();
+    let server = MemoryServer::start();
     let data = pattern(1024 * 1024, 2);
-    let partial = checkpoint_of(&data, 300 * 1024);
-    let offset = partial.1.offset();
-    assert!(offset > 0);
-    server.state.partials.lock().unwrap().insert(
-        ("big".to_owned(), name_tag("big", data.len() as u64)),
-        partial,
-    );
-    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let offset = leave_partial(&server, "big", &data, 300 * 1024);
+    let relay = Relay::passing(server.addr());
+    let mut client = Client::connect(relay.addr, fast_options()).unwrap();
     let report = put(&mut client, &data, "big").unwrap();
+    assert_eq!(relay.log.put_offsets(), [offset]);
     assert_eq!(report.resumed_from, offset);
     assert_eq!(report.bytes_sent, data.len() as u64 - offset);
-    assert_eq!(server.state.files.lock().unwrap()["big"], data);
+    assert_eq!(server.stored("big").unwrap(), data);
 }
 
 #[test]
 fn upload_cut_mid_transfer_resumes_on_a_new_connection() {
-    let server = MiniServer::start();
-    let relay = Relay::start(server.addr, Direction::Upstream, 1024 * 1024 + 100);
+    let server = MemoryServer::start();
+    let relay = Relay::start(server.addr(), Direction::Upstream, 1024 * 1024 + 100);
     let data = pattern(4 * 1024 * 1024, 3);
     let mut client = Client::connect(relay.addr, fast_options()).unwrap();
     let report = put(&mut client, &data, "cut.bin").unwrap();
@@ -118,24 +139,16 @@ fn upload_cut_mid_transfer_resumes_on_a_new_connection() {
     assert!(report.attempts >= 2);
     assert!(report.resumed_from > 0, "second attempt started at 0");
     assert!(report.bytes_sent < 2 * data.len() as u64);
-    assert_eq!(
-        *server.state.put_offsets.lock().unwrap().last().unwrap(),
-        report.resumed_from
-    );
-    assert_eq!(server.state.files.lock().unwrap()["cut.bin"], data);
+    assert_eq!(relay.log.put_offsets().last(), Some(&report.resumed_from));
+    assert_eq!(server.stored("cut.bin").unwrap(), data);
 }
 
 #[test]
 fn download_cut_mid_transfer_resumes_and_matches() {
-    let server = MiniServer::start();
+    let server = MemoryServer::start();
     let data = pattern(4 * 1024 * 1024 + 5, 4);
-    server
-        .state
-        .files
-        .lock()
-        .unwrap()
-        .insert("down.bin".into(), data.clone());
-    let relay = Relay::start(server.addr, Direction::Downstream, 1024 * 1024 + 3);
+    server.store.insert("down.bin", &data);
+    let relay = Relay::start(server.addr(), Direction::Downstream, 1024 * 1024 + 3);
     let mut client = Client::connect(relay.addr, fast_options()).unwrap();
     let mut back = Vec::new();
     let report = client.get_to("down.bin", &mut back, &mut |_| {}).unwrap();
@@ -147,21 +160,18 @@ fn download_cut_mid_transfer_resumes_and_matches() {
 }
 
 #[test]
-fn wrong_digest_from_server_is_an_integrity_error_and_leaves_no_file() {
-    let server = MiniServer::start();
-    server
-        .state
-        .files
-        .lock()
-        .unwrap()
-        .insert("x".into(), pattern(200_000, 5));
-    server.state.lie_about_digest.store(true, Ordering::SeqCst);
-    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+fn a_download_whose_bytes_miss_the_servers_digest_is_an_integrity_error_and_leaves_no_file() {
+    let server = MemoryServer::start();
+    server.store.insert("x", &pattern(200_000, 5));
+    // One bit of the file data flipped on the way: the server's digest no longer matches.
+    let relay = Relay::corrupting(server.addr(), Direction::Downstream, 100_000);
+    let mut client = Client::connect(relay.addr, fast_options()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("x");
     let error = client
         .get_file("x", &target, &GetOptions::default(), &mut |_| {})
         .unwrap_err();
+    assert!(relay.cut.load(Ordering::SeqCst), "nothing was corrupted");
     assert!(matches!(error, ClientError::Integrity { .. }), "{error}");
     assert_eq!(error.exit_code(), 5);
     assert!(!target.exists());
@@ -170,18 +180,13 @@ fn wrong_digest_from_server_is_an_integrity_error_and_leaves_no_file() {
 
 #[test]
 fn get_file_continues_a_local_partial_file() {
-    let server = MiniServer::start();
+    let server = MemoryServer::start();
     let data = pattern(1024 * 1024, 6);
-    server
-        .state
-        .files
-        .lock()
-        .unwrap()
-        .insert("p".into(), data.clone());
+    server.store.insert("p", &data);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("p");
     std::fs::write(partial_path(&target), &data[..500_000]).unwrap();
-    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let mut client = Client::connect(server.addr(), fast_options()).unwrap();
     let report = client
         .get_file("p", &target, &GetOptions::default(), &mut |_| {})
         .unwrap();
@@ -193,18 +198,13 @@ fn get_file_continues_a_local_partial_file() {
 
 #[test]
 fn get_file_starts_over_when_the_local_partial_belongs_to_another_file() {
-    let server = MiniServer::start();
+    let server = MemoryServer::start();
     let data = pattern(1024 * 1024, 7);
-    server
-        .state
-        .files
-        .lock()
-        .unwrap()
-        .insert("q".into(), data.clone());
+    server.store.insert("q", &data);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("q");
     std::fs::write(partial_path(&target), pattern(500_000, 99)).unwrap();
-    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let mut client = Client::connect(server.addr(), fast_options()).unwrap();
     let report = client
         .get_file("q", &target, &GetOptions::default(), &mut |_| {})
         .unwrap();
@@ -214,8 +214,8 @@ fn get_file_starts_over_when_the_local_partial_belongs_to_another_file() {
 
 #[test]
 fn existing_name_is_refused_with_an_actionable_message_unless_overwriting() {
-    let server = MiniServer::start();
-    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let server = MemoryServer::start();
+    let mut client = Client::connect(server.addr(), fast_options()).unwrap();
     put(&mut client, b"one", "same").unwrap();
     let error = put(&mut client, b"two", "same").unwrap_err();
     assert!(matches!(
@@ -227,6 +227,7 @@ fn existing_name_is_refused_with_an_actionable_message_unless_overwriting() {
     ));
     assert!(error.to_string().contains("use --overwrite"), "{error}");
     assert_eq!(error.exit_code(), 4);
+    assert_eq!(server.stored("same").unwrap(), b"one");
     let overwrite = PutOptions {
         overwrite: true,
         ..PutOptions::default()
@@ -234,13 +235,13 @@ fn existing_name_is_refused_with_an_actionable_message_unless_overwriting() {
     client
         .put_from(&mut Cursor::new(b"two"), 3, "same", &overwrite, &mut |_| {})
         .unwrap();
-    assert_eq!(server.state.files.lock().unwrap()["same"], b"two");
+    assert_eq!(server.stored("same").unwrap(), b"two");
 }
 
 #[test]
 fn list_query_and_remove_work_on_one_connection() {
-    let server = MiniServer::start();
-    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let server = MemoryServer::start();
+    let mut client = Client::connect(server.addr(), fast_options()).unwrap();
     put(&mut client, b"12345", "d/one").unwrap();
     put(&mut client, b"1", "d/two").unwrap();
     put(&mut client, b"1", "other").unwrap();
@@ -259,6 +260,7 @@ fn list_query_and_remove_work_on_one_connection() {
         (Some(5), None)
     );
     client.remove("d/one").unwrap();
+    assert_eq!(server.stored("d/one"), None);
     let error = client.remove("d/one").unwrap_err();
     assert!(matches!(
         error,
@@ -272,47 +274,48 @@ fn list_query_and_remove_work_on_one_connection() {
 
 #[test]
 fn a_stalled_server_is_reported_as_timed_out_not_left_hanging() {
-    let server = MiniServer::start();
-    server.state.stall_uploads.store(true, Ordering::SeqCst);
+    let server = MemoryServer::start();
+    // Every connection falls silent once 1 MiB of the upload went through.
+    let relay = Relay::stalling_every(server.addr(), Direction::Upstream, 1024 * 1024);
     let options = ClientOptions {
         io_timeout: Duration::from_millis(300),
         retries: 1,
         ..fast_options()
     };
-    let mut client = Client::connect(server.addr, options).unwrap();
-    // Large enough that the writes fill the socket buffers of the silent server.
+    let mut client = Client::connect(relay.addr, options).unwrap();
+    // Large enough that the writes fill the socket buffers of the silent link.
     let data = pattern(16 * 1024 * 1024, 8);
     let error = put(&mut client, &data, "stall").unwrap_err();
     assert!(error.is_transient(), "{error}");
     assert_eq!(error.exit_code(), 3);
+    assert_eq!(relay.connections.load(Ordering::SeqCst), 2);
     assert_eq!(
-        server.state.put_offsets.lock().unwrap().len(),
+        relay.log.put_offsets().len(),
         2,
         "the stall was not retried once"
     );
+    assert_eq!(server.stored("stall"), None);
 }
 
 #[test]
 fn a_bad_name_is_a_usage_error_and_nothing_is_sent() {
-    let server = MiniServer::start();
-    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let server = MemoryServer::start();
+    let relay = Relay::passing(server.addr());
+    let mut client = Client::connect(relay.addr, fast_options()).unwrap();
     let error = put(&mut client, b"x", "../escape").unwrap_err();
     assert!(matches!(error, ClientError::InvalidName { .. }));
     assert_eq!(error.exit_code(), 2);
-    assert!(server.state.put_offsets.lock().unwrap().is_empty());
+    // A request after it goes through, so the log is known to be read by now.
+    client.list("").unwrap();
+    assert_eq!(relay.log.requests(), ["list"]);
 }
 
 #[test]
 fn a_stalled_download_counts_as_lost_and_resumes_on_a_new_connection() {
-    let server = MiniServer::start();
+    let server = MemoryServer::start();
     let data = pattern(3 * 1024 * 1024, 10);
-    server
-        .state
-        .files
-        .lock()
-        .unwrap()
-        .insert("s".into(), data.clone());
-    let relay = Relay::stalling(server.addr, Direction::Downstream, 1024 * 1024 + 1);
+    server.store.insert("s", &data);
+    let relay = Relay::stalling(server.addr(), Direction::Downstream, 1024 * 1024 + 1);
     let options = ClientOptions {
         io_timeout: Duration::from_millis(300),
         ..fast_options()
@@ -328,39 +331,28 @@ fn a_stalled_download_counts_as_lost_and_resumes_on_a_new_connection() {
 
 #[test]
 fn a_large_resumable_upload_hashes_the_local_prefix_before_it_asks_to_put() {
-    let server = MiniServer::start();
+    let server = MemoryServer::start();
     let data = pattern(64 * 1024 * 1024 + 100, 15);
-    let partial = checkpoint_of(&data, 40 * 1024 * 1024 + 7);
-    let offset = partial.1.offset();
-    let tag = name_tag("large", data.len() as u64);
-    server
-        .state
-        .partials
-        .lock()
-        .unwrap()
-        .insert(("large".to_owned(), tag), partial);
-    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let offset = leave_partial(&server, "large", &data, 40 * 1024 * 1024 + 7);
+    let relay = Relay::passing(server.addr());
+    let mut client = Client::connect(relay.addr, fast_options()).unwrap();
     let report = put(&mut client, &data, "large").unwrap();
-    assert_eq!(*server.state.requests.lock().unwrap(), vec!["query", "put"]);
+    assert_eq!(relay.log.requests(), ["query", "put"]);
+    assert_eq!(relay.log.put_offsets(), [offset]);
     assert_eq!(report.resumed_from, offset);
     assert_eq!(report.bytes_sent, data.len() as u64 - offset);
-    assert!(server.state.files.lock().unwrap()["large"] == data);
+    assert!(server.stored("large").unwrap() == data);
 }
 
 #[test]
 fn get_file_starts_over_when_the_local_partial_is_longer_than_the_servers_file() {
-    let server = MiniServer::start();
+    let server = MemoryServer::start();
     let data = pattern(100_000, 16);
-    server
-        .state
-        .files
-        .lock()
-        .unwrap()
-        .insert("short".into(), data.clone());
+    server.store.insert("short", &data);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("short");
     std::fs::write(partial_path(&target), pattern(700_000, 17)).unwrap();
-    let mut client = Client::connect(server.addr, fast_options()).unwrap();
+    let mut client = Client::connect(server.addr(), fast_options()).unwrap();
     let report = client
         .get_file("short", &target, &GetOptions::default(), &mut |_| {})
         .unwrap();

@@ -2,7 +2,7 @@
 //! is printed escaped, however hostile (PROTOCOL.md §6).
 
 use crate::support::cli::{TestServer, ferry, ferry_with};
-use crate::support::mini_server::MiniServer;
+use crate::support::hostile_server::HostileServer;
 
 #[test]
 fn a_file_named_in_nfd_uploads_under_its_nfc_name() {
@@ -46,14 +46,12 @@ fn a_file_named_in_nfd_uploads_under_its_nfc_name() {
 
 #[test]
 fn ls_escapes_the_hostile_names_a_server_lists() {
-    // A server that does not follow the name policy (the mini server lists whatever it holds).
-    let server = MiniServer::start();
-    {
-        let mut files = server.state.files.lock().unwrap();
-        files.insert("a\u{202E}gpj.exe".to_owned(), b"x".to_vec());
-        files.insert("zero\u{200B}width\u{2028}line".to_owned(), b"y".to_vec());
-        files.insert(r"back\slash".to_owned(), b"z".to_vec());
-    }
+    // A server that does not follow the name policy (ferryd never lists these names).
+    let server = HostileServer::listing(&[
+        "a\u{202E}gpj.exe",
+        r"back\slash",
+        "zero\u{200B}width\u{2028}line",
+    ]);
     let work = tempfile::tempdir().unwrap();
 
     let plain = ferry_with(server.addr, work.path(), &["--insecure"], &["ls"]).ok();
@@ -82,13 +80,7 @@ fn ls_escapes_the_hostile_names_a_server_lists() {
 
 #[test]
 fn a_refused_hostile_name_is_reported_escaped() {
-    let server = MiniServer::start();
-    server
-        .state
-        .files
-        .lock()
-        .unwrap()
-        .insert("a\u{202E}gpj.exe".to_owned(), b"x".to_vec());
+    let server = HostileServer::listing(&["a\u{202E}gpj.exe"]);
     let work = tempfile::tempdir().unwrap();
     // The client refuses to fetch a name that breaks the policy, and says so legibly.
     let run = ferry_with(

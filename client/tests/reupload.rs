@@ -1,7 +1,7 @@
 //! A `put` without overwrite of a name that already holds the same bytes: done, not refused
 //! (issue 16, "identical re-upload refused"). Against a real `ferry_server` on a folder and,
-//! with SeaweedFS installed, on S3; against the mini server where the test must see which
-//! requests were made; and through the `ferry` binary.
+//! with SeaweedFS installed, on S3; over the in-memory store behind a logging relay where the
+//! test must see which requests were made; and through the `ferry` binary.
 
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -15,8 +15,9 @@ use ferry_client::{
 use ferry_testkit::SeaweedFs;
 
 use crate::support::cli::{TestServer, ferry, fingerprint, write_tree};
-use crate::support::mini_server::MiniServer;
+use crate::support::memory_server::MemoryServer;
 use crate::support::pattern;
+use crate::support::relay::Relay;
 
 /// Size at which the client asks the server before `PUT` (the library's `PREHASH_MIN`).
 const PREHASH_MIN: usize = 64 * 1024 * 1024;
@@ -36,9 +37,18 @@ fn connect(server: &TestServer) -> Client {
     Client::connect(server.addr(), options(pinned)).unwrap()
 }
 
-/// A client of the mini server (plaintext).
-fn connect_mini(server: &MiniServer) -> Client {
-    Client::connect(server.addr, options(Security::Insecure)).unwrap()
+/// A plaintext client of the server (or relay) at `addr`.
+fn connect_plain(addr: std::net::SocketAddr) -> Client {
+    Client::connect(addr, options(Security::Insecure)).unwrap()
+}
+
+/// ferryd over the in-memory store, holding `data` as `name`: uploaded through the server, so
+/// that it knows the digest as it would after any upload.
+fn memory_server_holding(name: &str, data: &[u8]) -> MemoryServer {
+    let server = MemoryServer::start();
+    let (stored, _) = put_counting(&mut connect_plain(server.addr()), data, name);
+    assert_eq!(stored.unwrap().outcome, PutOutcome::Uploaded);
+    server
 }
 
 /// A source that counts the bytes read from it, to see when the client hashes it.
@@ -232,57 +242,46 @@ fn a_stored_file_without_a_digest_record_is_refused_saying_the_digest_is_unknown
 
 #[test]
 fn a_small_reupload_asks_only_after_the_refusal() {
-    let server = MiniServer::start();
-    let mut client = connect_mini(&server);
+    let server = MemoryServer::start();
+    let relay = Relay::passing(server.addr());
+    let mut client = connect_plain(relay.addr);
     put_counting(&mut client, b"new name", "n").0.unwrap();
     // A new name costs no query.
-    assert_eq!(*server.state.requests.lock().unwrap(), vec!["put"]);
+    assert_eq!(relay.log.requests(), ["put"]);
     let (again, _) = put_counting(&mut client, b"new name", "n");
     assert_eq!(again.unwrap().outcome, PutOutcome::AlreadyStored);
-    assert_eq!(
-        *server.state.requests.lock().unwrap(),
-        vec!["put", "put", "query"]
-    );
+    assert_eq!(relay.log.requests(), ["put", "put", "query"]);
 }
 
 #[test]
 fn a_large_identical_reupload_is_settled_by_the_resume_query_without_a_put() {
-    let server = MiniServer::start();
     let data = pattern(PREHASH_MIN + 100, 34);
-    server
-        .state
-        .files
-        .lock()
-        .unwrap()
-        .insert("large".to_owned(), data.clone());
-    let mut client = connect_mini(&server);
+    let server = memory_server_holding("large", &data);
+    let relay = Relay::passing(server.addr());
+    let mut client = connect_plain(relay.addr);
     let (result, read) = put_counting(&mut client, &data, "large");
     let report = result.unwrap();
     assert_eq!(report.outcome, PutOutcome::AlreadyStored);
     assert_eq!(report.bytes_sent, 0);
     assert_eq!(read, data.len() as u64);
-    assert_eq!(*server.state.requests.lock().unwrap(), vec!["query"]);
+    assert_eq!(relay.log.requests(), ["query"]);
 }
 
 #[test]
 fn a_large_reupload_of_other_bytes_is_refused_and_hashed_only_once() {
-    let server = MiniServer::start();
     let data = pattern(PREHASH_MIN + 100, 35);
     let mut other = data.clone();
     other[PREHASH_MIN] ^= 1;
-    server
-        .state
-        .files
-        .lock()
-        .unwrap()
-        .insert("large".to_owned(), other);
-    let mut client = connect_mini(&server);
+    let server = memory_server_holding("large", &other);
+    let relay = Relay::passing(server.addr());
+    let mut client = connect_plain(relay.addr);
     let (result, read) = put_counting(&mut client, &data, "large");
     assert_refused_as_existing(result);
     assert_eq!(read, data.len() as u64);
-    assert_eq!(
-        *server.state.requests.lock().unwrap(),
-        vec!["query", "put", "query"]
+    assert_eq!(relay.log.requests(), ["query", "put", "query"]);
+    assert!(
+        server.stored("large").unwrap() == other,
+        "the stored file changed"
     );
 }
 

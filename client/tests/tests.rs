@@ -1,5 +1,5 @@
-//! Integration tests of ferry-client: the library against a minimal in-process server built
-//! on the protocol machine, and the `ferry` binary end to end.
+//! Integration tests of ferry-client: the library and the `ferry` binary against ferryd itself,
+//! in-process (over a folder or the in-memory store), and against a scripted hostile server.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 mod cli;

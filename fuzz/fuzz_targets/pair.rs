@@ -1,6 +1,6 @@
 #![no_main]
 
-use ferry_protocol::fuzzing::{PairInput, pair};
+use ferry_server::fuzzing::{PairInput, pair};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: PairInput| pair(input));

@@ -97,6 +97,8 @@ mod auth;
 mod config;
 mod confined;
 mod connection;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod metrics;
 mod scrub;
 mod seed_compat;

@@ -8,6 +8,7 @@ mod concurrency;
 mod config_file;
 mod crash_points;
 mod disk_full;
+mod fuzz_corpus;
 mod generated_docs;
 mod integrity;
 mod json_logs;

@@ -1,9 +1,12 @@
-//! Helpers shared by the tests: servers, a cutting relay, test data.
+//! Helpers shared by the tests: servers (ferryd on a folder or over the in-memory store, and a
+//! scripted hostile one), a relay that cuts, stalls, corrupts and logs, test data.
 
 pub mod cli;
-pub mod mini_server;
+pub mod hostile_server;
+pub mod memory_server;
 pub mod relay;
 pub mod tools;
+pub mod wire_log;
 
 /// `len` bytes of reproducible, incompressible-looking data (xorshift), different per `seed`.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {

@@ -2,8 +2,7 @@
 //! hostile names), which `tests/fuzz_corpus.rs` writes into `fuzz/corpus/` and the fuzzers start
 //! from.
 
-use crate::fuzzing::pair::PairInput;
-use crate::fuzzing::rng::{Rng, content};
+use crate::fuzzing::rng::content;
 use crate::limits::{MAGIC, MAX_NAME_COMPONENT_LEN, MAX_NAME_DEPTH, PROTOCOL_VERSION};
 use crate::{Digest, ErrorCode, Frame, HASH_UNIT_LEN, SourceTag};
 
@@ -392,29 +391,5 @@ pub fn seed_corpus() -> Vec<Seed> {
         "y".repeat(MAX_NAME_COMPONENT_LEN + 1).into_bytes(),
     );
 
-    // The pair target reads its input through `arbitrary`: keep byte strings that decode to
-    // runs of several kinds of operation.
-    #[cfg(feature = "fuzzing")]
-    {
-        use arbitrary::{Arbitrary, Unstructured};
-        let mut rng = Rng(0x5eed);
-        let mut found = 0;
-        for _ in 0..100_000 {
-            let len = 64 + rng.below(512) as usize;
-            let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
-            let Ok(input) = PairInput::arbitrary_take_rest(Unstructured::new(&bytes)) else {
-                continue;
-            };
-            let kinds: std::collections::HashSet<_> =
-                input.ops.iter().map(std::mem::discriminant).collect();
-            if input.ops.len() >= 5 && kinds.len() >= 4 {
-                add("pair", &format!("{found}"), bytes);
-                found += 1;
-                if found == 6 {
-                    break;
-                }
-            }
-        }
-    }
     seeds
 }

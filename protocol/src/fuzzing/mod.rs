@@ -14,19 +14,19 @@
 //!   states that allow them; everything the machine transmits decodes; errors are sticky.
 //! - [`names()`]: the name checks accept exactly the names an independent specification accepts,
 //!   and an accepted name joined to a root stays under it.
-//! - [`pair()`]: a client and a server wired in memory run random operations against a small
-//!   in-memory store; both sides agree on every byte, digest and answer, and nothing stalls.
 //!
-//! Each target has a file of its own (`pair/` a folder: its input, links, store and operations);
-//! `checks` holds the invariant checks the targets share, `rng` the deterministic randomness they
-//! draw from their input, and `corpus` the seed corpora ([`seed_corpus()`]).
+//! The `pair` target, a client against ferryd's real session, runs the server's rules and so
+//! lives with them, in `ferry_server::fuzzing` (the protocol crate cannot depend on the server).
+//!
+//! Each target has a file of its own; `checks` holds the invariant checks the targets share,
+//! `rng` the deterministic randomness they draw from their input, and `corpus` the seed corpora
+//! ([`seed_corpus()`]).
 
 mod checks;
 mod client;
 mod corpus;
 mod decode_frames;
 mod names;
-mod pair;
 mod rng;
 mod server;
 #[cfg(test)]
@@ -36,20 +36,16 @@ pub use self::client::client_from_server_bytes;
 pub use self::corpus::{Seed, seed_corpus};
 pub use self::decode_frames::decode_frames;
 pub use self::names::names;
-#[cfg(feature = "fuzzing")]
-pub use self::pair::pair_bytes;
-pub use self::pair::{PairInput, PairOp, pair};
 pub use self::server::{server_after_handshake, server_from_first_byte};
 
 /// The fuzz targets, by the names of their files in `fuzz/fuzz_targets/` and their corpus
 /// folders in `fuzz/corpus/`.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 5] = [
     "decode_frames",
     "server_from_first_byte",
     "server_after_handshake",
     "client_from_server_bytes",
     "names",
-    "pair",
 ];
 
 /// Runs one corpus file through the target named `target` (one of [`TARGETS`]), exactly as
@@ -62,7 +58,6 @@ pub fn run_target(target: &str, data: &[u8]) {
         "server_after_handshake" => server_after_handshake(data),
         "client_from_server_bytes" => client_from_server_bytes(data),
         "names" => names(data),
-        "pair" => pair_bytes(data),
         other => panic!("no fuzz target named {other:?}"),
     }
 }

@@ -7,9 +7,7 @@ use crate::{
 
 use super::checks::{StreamChecker, checkpoint_of};
 use super::corpus::{client_handshake, encode_all};
-use super::{
-    PairInput, PairOp, decode_frames, names, pair, server_after_handshake, server_from_first_byte,
-};
+use super::{decode_frames, names, server_after_handshake, server_from_first_byte};
 
 /// Found by `server_after_handshake`: an upload resumed at its very end (checkpoint offset
 /// equal to the size) panicked in `FileHasher::finalize` when `DONE` came, inside blake3
@@ -134,55 +132,4 @@ fn hostile_names_are_checked_against_the_spec() {
     ] {
         names(name.as_bytes());
     }
-}
-
-#[test]
-fn a_pair_uploads_resumes_and_downloads() {
-    pair(PairInput {
-        ops: vec![
-            PairOp::Put {
-                name: 1,
-                size: 2 * HASH_UNIT_LEN as u32 + 5,
-                seed: 3,
-                overwrite: false,
-                resume: true,
-                cancel_at: Some(HASH_UNIT_LEN as u32 + 10),
-                chunk: 4000,
-            },
-            PairOp::Query { name: 1, seed: 3 },
-            PairOp::Put {
-                name: 1,
-                size: 2 * HASH_UNIT_LEN as u32 + 5,
-                seed: 3,
-                overwrite: false,
-                resume: true,
-                cancel_at: None,
-                chunk: 9000,
-            },
-            PairOp::Get {
-                name: 1,
-                resume_units: 1,
-                chunk: 777,
-            },
-            PairOp::List { prefix: 0 },
-            PairOp::Remove { name: 1 },
-            PairOp::Get {
-                name: 1,
-                resume_units: 0,
-                chunk: 1,
-            },
-            PairOp::Put {
-                name: 5,
-                size: 1,
-                seed: 0,
-                overwrite: false,
-                resume: false,
-                cancel_at: None,
-                chunk: 1,
-            },
-            PairOp::Ping(42),
-        ],
-        client_splits: vec![1, 7, 300],
-        server_splits: vec![3, 0, 65535],
-    });
 }

@@ -1,6 +1,6 @@
-//! Property tests over whole exchanges: random operations, sizes and contents move correctly,
-//! and the same exchange fed in arbitrary splits (one byte at a time included) gives the same
-//! events on both sides as fed whole.
+//! Property tests over whole exchanges with ferryd's real session: random operations, sizes and
+//! contents move correctly, and the same exchange fed in arbitrary splits (one byte at a time
+//! included) gives the same client events and the same server bytes as fed whole.
 
 use ferry_protocol::{Digest, HASH_UNIT_LEN};
 use proptest::prelude::*;
@@ -139,7 +139,7 @@ fn run(ops: &[Op], split: Split) -> Pair {
         }
         for (i, data) in model.iter().enumerate() {
             assert_eq!(
-                pair.store.files.get(&format!("f{i}")).map(|f| &f.0),
+                pair.server.stored(&format!("f{i}")).as_ref(),
                 data.as_ref(),
                 "store after step {step}"
             );
@@ -172,6 +172,6 @@ proptest! {
         let whole = run(&ops, Split::Whole);
         let split = run(&ops, Split::Random { seed, max });
         prop_assert_eq!(&whole.client_log, &split.client_log);
-        prop_assert_eq!(&whole.server_log, &split.server_log);
+        prop_assert_eq!(&whole.server.sent, &split.server.sent);
     }
 }

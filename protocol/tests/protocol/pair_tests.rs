@@ -1,5 +1,6 @@
-//! Example-based pair tests: whole exchanges between the two machines, and the refusal and
-//! violation paths, each showing the error the peer receives.
+//! Example-based pair tests: whole exchanges between the client machine and ferryd's real
+//! session over its in-memory store; then the server machine alone, fed raw frames (the
+//! refusal and violation paths, each showing the error the peer receives).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use ferry_protocol::{
     ProtocolError, ServerConnection, ServerEvent, SourceTag, Timestamp, decode_frame,
 };
 
-use crate::pair::{MemStore, Outcome, Pair, Split, checkpoint_of, content};
+use crate::pair::{Outcome, Pair, Split, checkpoint_of, content, default_config};
 
 fn random_split(seed: u64) -> Split {
     Split::Random { seed, max: 70_000 }
@@ -40,7 +41,11 @@ fn files_of_boundary_sizes_upload_and_download_byte_for_byte() {
             Outcome::Stored { offset: 0 },
             "size {size}"
         );
-        assert_eq!(pair.store.files[&name].0, data, "stored bytes, size {size}");
+        assert_eq!(
+            pair.server.stored(&name).as_deref(),
+            Some(&data[..]),
+            "stored bytes, size {size}"
+        );
         match pair.get(&name, HashCheckpoint::start()) {
             Outcome::Downloaded {
                 data: got,
@@ -63,7 +68,7 @@ fn cancelled_upload_resumes_sending_only_the_missing_bytes() {
     let cancelled = pair.put_with("big.bin", &data, false, true, false, Some(300_000));
     assert!(matches!(cancelled, Outcome::Cancelled { sent } if sent >= 300_000));
     assert!(
-        !pair.store.files.contains_key("big.bin"),
+        pair.server.stored("big.bin").is_none(),
         "a cancelled upload is not visible"
     );
 
@@ -86,7 +91,7 @@ fn cancelled_upload_resumes_sending_only_the_missing_bytes() {
         Outcome::Stored { offset: held }
     );
     assert_eq!(pair.data_bytes_sent - sent_before, data.len() as u64 - held);
-    assert_eq!(pair.store.files["big.bin"].0, data);
+    assert_eq!(pair.server.stored("big.bin").as_deref(), Some(&data[..]));
     assert_eq!(
         pair.query("big.bin", &data),
         Outcome::Queried {
@@ -107,7 +112,7 @@ fn upload_without_resume_starts_over() {
         pair.put("x", &data, false, false),
         Outcome::Stored { offset: 0 }
     );
-    assert_eq!(pair.store.files["x"].0, data);
+    assert_eq!(pair.server.stored("x").as_deref(), Some(&data[..]));
 }
 
 #[test]
@@ -120,7 +125,10 @@ fn partial_upload_of_another_file_is_not_resumed() {
         pair.put("same-name", &second, false, true),
         Outcome::Stored { offset: 0 }
     );
-    assert_eq!(pair.store.files["same-name"].0, second);
+    assert_eq!(
+        pair.server.stored("same-name").as_deref(),
+        Some(&second[..])
+    );
 }
 
 #[test]
@@ -172,23 +180,25 @@ fn existing_name_is_refused_unless_overwrite() {
         pair.put("n", b"two", false, true),
         Outcome::Refused(ErrorCode::AlreadyExists)
     );
-    assert_eq!(pair.store.files["n"].0, b"one");
+    assert_eq!(pair.server.stored("n").as_deref(), Some(&b"one"[..]));
     assert_eq!(
         pair.put("n", b"two", true, true),
         Outcome::Stored { offset: 0 }
     );
-    assert_eq!(pair.store.files["n"].0, b"two");
+    assert_eq!(pair.server.stored("n").as_deref(), Some(&b"two"[..]));
 }
 
 #[test]
 fn too_large_is_refused_before_any_data_moves() {
-    let mut pair = Pair::with_store(random_split(8), MemStore::with_max_size(1000));
+    let mut config = default_config();
+    config.max_file_size = 1000;
+    let mut pair = Pair::with_config(random_split(8), config);
     assert_eq!(
         pair.put("big", &content(1001, 1), false, true),
         Outcome::Refused(ErrorCode::TooLarge)
     );
     assert_eq!(pair.data_bytes_sent, 0);
-    assert!(pair.store.partials.is_empty());
+    assert_eq!(pair.server.store.bytes_held(), 0, "nothing was staged");
 }
 
 #[test]
@@ -199,8 +209,12 @@ fn wrong_digest_is_refused_and_leaves_no_file() {
         pair.put_with("bad", &data, false, true, true, None),
         Outcome::Refused(ErrorCode::DigestMismatch)
     );
-    assert!(!pair.store.files.contains_key("bad"));
-    assert!(pair.store.partials.is_empty(), "rejected data is discarded");
+    assert_eq!(pair.server.stored("bad"), None);
+    assert_eq!(
+        pair.server.store.bytes_held(),
+        0,
+        "rejected data is discarded"
+    );
     assert_eq!(
         pair.put("bad", &data, false, true),
         Outcome::Stored { offset: 0 },

@@ -1,18 +1,19 @@
-//! The `Pair` harness: a client and a server machine wired back to back in memory, with a
-//! virtual clock, a link that delivers bytes in pieces of seeded random size, and an in-memory
-//! store behind the server. No sockets, no threads, no real time.
+//! The `Pair` harness: a client machine and ferryd's real session wired back to back in memory,
+//! with a virtual clock, a link that delivers bytes in pieces of seeded random size, and the
+//! server's in-memory store behind the session. No sockets, no threads, no real time.
 
-mod store;
+mod server;
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use ferry_protocol::{
     ClientConnection, ClientEvent, Config, Digest, ErrorCode, FileHasher, HashCheckpoint,
-    ListEntry, ProtocolError, ServerConnection, ServerEvent, SourceTag, Timestamp,
+    ListEntry, ProtocolError, SourceTag, Timestamp,
 };
+use ferry_server::ServerConfig;
 
-pub use store::MemStore;
+pub use server::{Server, default_config};
 
 /// Steps after which a drive is declared stuck: a livelock fails instead of hanging.
 const MAX_STEPS: usize = 1_000_000;
@@ -115,21 +116,13 @@ enum ClientOp {
     Waiting,
 }
 
-/// A download the server is sending.
-struct Serving {
-    data: Vec<u8>,
-    pos: usize,
-    digest: Digest,
-}
-
 pub struct Pair {
     pub client: ClientConnection,
-    pub server: ServerConnection,
-    pub store: MemStore,
+    /// ferryd's session and its store.
+    pub server: Server,
     pub now: Timestamp,
     to_server: VecDeque<u8>,
     to_client: VecDeque<u8>,
-    server_inbox: Vec<u8>,
     client_inbox: Vec<u8>,
     split: Split,
     /// Draws delivery sizes: depends on the split's seed.
@@ -137,23 +130,22 @@ pub struct Pair {
     /// Draws chunk sizes: the same for every split, so runs differ only in delivery.
     chunk_rng: Rng,
     op: ClientOp,
-    serving: Option<Serving>,
     outcome: Option<Outcome>,
-    /// Every event each side saw, in order, for comparing runs.
+    /// Every event the client saw, in order, for comparing runs (the server's bytes are in
+    /// [`Server::sent`]).
     pub client_log: Vec<ClientEvent>,
-    pub server_log: Vec<ServerEvent>,
     /// Bytes the client sent in file data (to show that resume sends only what is missing).
     pub data_bytes_sent: u64,
-    /// Chunk size the server uses for downloads.
-    chunk: usize,
 }
 
 impl Pair {
+    /// A connected pair, the server with ferryd's default settings.
     pub fn new(split: Split) -> Self {
-        Self::with_store(split, MemStore::default())
+        Self::with_config(split, default_config())
     }
 
-    pub fn with_store(split: Split, store: MemStore) -> Self {
+    /// A connected pair, the server with `config`.
+    pub fn with_config(split: Split, config: ServerConfig) -> Self {
         let now = Timestamp::ZERO;
         let seed = match split {
             Split::Whole => 1,
@@ -161,25 +153,19 @@ impl Pair {
         };
         let mut pair = Pair {
             client: ClientConnection::new(Config::default(), now, b"token").expect("token fits"),
-            server: ServerConnection::new(Config::default(), now),
-            store,
+            server: Server::new(config, now),
             now,
             to_server: VecDeque::new(),
             to_client: VecDeque::new(),
-            server_inbox: Vec::new(),
             client_inbox: Vec::new(),
             split,
             rng: Rng::new(seed ^ 0x5eed),
             chunk_rng: Rng::new(42),
             op: ClientOp::Waiting,
-            serving: None,
             outcome: None,
             client_log: Vec::new(),
-            server_log: Vec::new(),
             data_bytes_sent: 0,
-            chunk: 0,
         };
-        pair.chunk = pair.chunk_rng.range(1, 300_000);
         let connected = pair.run();
         assert_eq!(connected, None, "handshake produced an outcome");
         assert!(pair.client.is_idle(), "client not idle after handshake");
@@ -197,15 +183,31 @@ impl Pair {
         panic!("pair did not settle within {MAX_STEPS} steps");
     }
 
-    /// One step: flush both transmit queues, deliver one piece each way, act on events.
+    /// One step: a millisecond passes (deadlines that came are handled), each side transmits
+    /// (the server at most one chunk or batch), one piece is delivered each way.
     fn step(&mut self) -> bool {
         self.now = self.now + Duration::from_millis(1);
+        self.tick();
         let mut moved = self.client_send_data();
-        moved |= self.server_send_data();
         moved |= self.flush();
         moved |= self.deliver_to_server();
         moved |= self.deliver_to_client();
         moved
+    }
+
+    /// Tells each side the time once its deadline has come; a client that times out ends the
+    /// operation.
+    fn tick(&mut self) {
+        self.server.tick(self.now);
+        if self
+            .client
+            .poll_timeout()
+            .is_some_and(|due| due <= self.now)
+            && let Err(error) = self.client.handle_timeout(self.now)
+        {
+            self.outcome = Some(Outcome::Failed(error));
+            self.op = ClientOp::None;
+        }
     }
 
     fn flush(&mut self) -> bool {
@@ -215,7 +217,7 @@ impl Pair {
             self.to_server.extend(bytes.drain(..));
             moved = true;
         }
-        if self.server.poll_transmit(&mut bytes) > 0 {
+        if self.server.transmit(&mut bytes) {
             self.to_client.extend(bytes.drain(..));
             moved = true;
         }
@@ -231,40 +233,9 @@ impl Pair {
 
     fn deliver_to_server(&mut self) -> bool {
         let n = self.piece(self.to_server.len());
-        if n == 0 && self.server_inbox.is_empty() {
-            return false;
-        }
-        let mut inbox = std::mem::take(&mut self.server_inbox);
-        inbox.extend(self.to_server.drain(..n));
-        let mut start = 0;
-        while let Ok(received) = self.server.handle_input(self.now, &inbox[start..]) {
-            start += received.consumed;
-            self.store.write_upload(received.file_data);
-            let had_events = self.server_events();
-            if received.consumed == 0 && !had_events {
-                break;
-            }
-        }
-        inbox.drain(..start);
-        self.server_inbox = inbox;
-        n > 0 || start > 0
-    }
-
-    fn server_events(&mut self) -> bool {
-        let mut any = false;
-        while let Some(event) = self.server.poll_event() {
-            any = true;
-            self.server_log.push(event.clone());
-            if let Some(data) = self.store.act(&mut self.server, event) {
-                let digest = Digest::of(&data.0[..]);
-                self.serving = Some(Serving {
-                    data: data.0,
-                    pos: data.1,
-                    digest,
-                });
-            }
-        }
-        any
+        let piece: Vec<u8> = self.to_server.drain(..n).collect();
+        let taken = self.server.receive(self.now, piece);
+        n > 0 || taken
     }
 
     fn deliver_to_client(&mut self) -> bool {
@@ -423,31 +394,6 @@ impl Pair {
         self.to_server.extend(chunk.iter().copied());
         self.data_bytes_sent += chunk.len() as u64;
         sending.pos = end;
-        true
-    }
-
-    /// The server driver sends one chunk of its download, or finishes it.
-    fn server_send_data(&mut self) -> bool {
-        let Some(serving) = &mut self.serving else {
-            return false;
-        };
-        if serving.pos == serving.data.len() {
-            self.server
-                .finish_download(serving.digest)
-                .expect("finish after all bytes");
-            self.serving = None;
-            return true;
-        }
-        let end = serving.data.len().min(serving.pos + self.chunk);
-        let chunk = &serving.data[serving.pos..end];
-        self.server
-            .send_file_data(chunk)
-            .expect("chunk within limits");
-        let mut header = Vec::new();
-        self.server.poll_transmit(&mut header);
-        self.to_client.extend(header);
-        self.to_client.extend(chunk.iter().copied());
-        serving.pos = end;
         true
     }
 
