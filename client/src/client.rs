@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ferry_protocol::{ClientEvent, ErrorCode, HashCheckpoint, ListEntry, SourceTag, validate_name};
+use ferry_transport::RateLimit;
 
 use crate::download::Download;
 use crate::error::ClientError;
@@ -27,6 +28,8 @@ pub struct Client {
     addrs: Vec<SocketAddr>,
     options: ClientOptions,
     epoch: Instant,
+    /// [`ClientOptions::limit_rate`], shared by this client's connections one after another.
+    rate_limit: Option<RateLimit>,
     link: Option<Link>,
 }
 
@@ -55,9 +58,10 @@ impl Client {
             })?
             .collect();
         let epoch = Instant::now();
+        let rate_limit = options.limit_rate.map(RateLimit::new);
         let mut attempt = 1;
         let link = loop {
-            match Link::open(&addrs, &options, epoch) {
+            match Link::open(&addrs, &options, epoch, rate_limit.as_ref()) {
                 Ok(link) => break link,
                 Err(error @ ClientError::Refused { .. })
                     if error.is_transient() && attempt <= options.retries =>
@@ -73,6 +77,7 @@ impl Client {
             addrs,
             options,
             epoch,
+            rate_limit,
             link: Some(link),
         })
     }
@@ -92,7 +97,12 @@ impl Client {
         loop {
             let result = match self.link.take() {
                 Some(link) => Ok(link),
-                None => Link::open(&self.addrs, &self.options, self.epoch),
+                None => Link::open(
+                    &self.addrs,
+                    &self.options,
+                    self.epoch,
+                    self.rate_limit.as_ref(),
+                ),
             }
             .and_then(|mut link| {
                 let result = op(&mut link, attempt);

@@ -5,13 +5,17 @@
 //! data of a download to a callback, and turns silence into errors: a read waits at most until
 //! the machine's own deadline ([`ClientConnection::poll_timeout`]) or the stall timeout, and a
 //! write that makes no progress for the stall timeout fails.
+//!
+//! Under a rate limit ([`ClientOptions::limit_rate`]) the stream is [`Paced`]: each slice
+//! written waits its turn first, each slice read waits after, so the data moves at the rate in
+//! both directions (a paced read makes TCP slow the server's sending down).
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use ferry_protocol::{ClientConnection, ClientEvent, Config, ProtocolError, Timestamp};
-use ferry_transport::{Transport, is_timeout};
+use ferry_transport::{Paced, RateLimit, Transport, is_timeout};
 
 use crate::error::ClientError;
 use crate::options::ClientOptions;
@@ -31,7 +35,7 @@ pub(crate) type DataSink<'a> = dyn FnMut(&[u8]) -> Result<(), ClientError> + 'a;
 
 /// An open, handshaken connection to the server.
 pub(crate) struct Link {
-    stream: Transport,
+    stream: Paced<Transport>,
     pub(crate) conn: ClientConnection,
     epoch: Instant,
     io_timeout: Duration,
@@ -43,11 +47,13 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// Connects to the first address that answers and completes the handshake.
+    /// Connects to the first address that answers and completes the handshake; the data then
+    /// moves under `rate_limit`, if any.
     pub(crate) fn open(
         addrs: &[SocketAddr],
         options: &ClientOptions,
         epoch: Instant,
+        rate_limit: Option<&RateLimit>,
     ) -> Result<Link, ClientError> {
         let stream = connect_any(addrs, options.connect_timeout)?;
         let during = "setting up the connection";
@@ -71,7 +77,7 @@ impl Link {
         let now = timestamp(epoch);
         let conn = ClientConnection::new(config, now, &options.token)?;
         let mut link = Link {
-            stream,
+            stream: Paced::new(stream, rate_limit.into_iter().cloned().collect()),
             conn,
             epoch,
             io_timeout: options.io_timeout.max(MIN_WAIT),
@@ -158,7 +164,10 @@ impl Link {
     /// After a failed write: the server may have said why before it closed (a full disk, a
     /// shutdown). Reads what already arrived, briefly, and returns the server's `ERROR` if any.
     fn salvage_peer_error(&mut self) -> Option<ClientError> {
-        self.stream.set_read_timeout(Some(SALVAGE_WAIT)).ok()?;
+        self.stream
+            .get_mut()
+            .set_read_timeout(Some(SALVAGE_WAIT))
+            .ok()?;
         loop {
             if self.end == self.buf.len() {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -253,6 +262,7 @@ impl Link {
             }
             let wait = deadline.saturating_duration_since(now).max(MIN_WAIT);
             self.stream
+                .get_mut()
                 .set_read_timeout(Some(wait))
                 .map_err(|source| ClientError::Network { during, source })?;
             match self.stream.read(&mut self.buf[self.end..]) {
@@ -335,7 +345,10 @@ fn connect_any(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, Cli
 }
 
 /// `write_all` for several buffers (the standard one is not stable yet).
-fn write_all_vectored(stream: &mut Transport, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+fn write_all_vectored(
+    stream: &mut Paced<Transport>,
+    mut slices: &mut [IoSlice<'_>],
+) -> io::Result<()> {
     IoSlice::advance_slices(&mut slices, 0);
     while !slices.is_empty() {
         match stream.write_vectored(slices) {

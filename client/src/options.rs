@@ -1,5 +1,6 @@
 //! Settings of a client and of each transfer, and what a transfer reports.
 
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 use ferry_protocol::limits::DEFAULT_DATA_CHUNK;
@@ -35,6 +36,10 @@ pub struct ClientOptions {
     pub resume: bool,
     /// Bytes of file data per `DATA` frame (at most [`MAX_DATA_CHUNK`](ferry_protocol::limits::MAX_DATA_CHUNK)).
     pub chunk_size: usize,
+    /// Most bytes per second this client moves, sent and received counted together (its
+    /// connections one after another share it; each [`Client`](crate::Client) has its own).
+    /// No limit when `None`.
+    pub limit_rate: Option<NonZeroU64>,
 }
 
 impl Default for ClientOptions {
@@ -50,6 +55,7 @@ impl Default for ClientOptions {
             max_backoff: Duration::from_secs(5),
             resume: true,
             chunk_size: DEFAULT_DATA_CHUNK,
+            limit_rate: None,
         }
     }
 }

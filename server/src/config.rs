@@ -1,6 +1,7 @@
 //! What a server is told at start: where to store, where to listen, and its limits.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -79,6 +80,12 @@ pub struct ServerConfig {
     pub tokens: Option<Tokens>,
     /// Serve Prometheus metrics on `GET /metrics` at this address; off when `None`.
     pub metrics: Option<SocketAddr>,
+    /// Most bytes per second all connections together move, both directions counted; shared
+    /// fairly (each connection takes small turns). No limit when `None`.
+    pub limit_rate: Option<NonZeroU64>,
+    /// Most bytes per second each connection moves, both directions counted. No limit when
+    /// `None`.
+    pub limit_rate_per_connection: Option<NonZeroU64>,
     /// **Test only** (feature `faults`). Makes the server deliberately broken: an upload whose
     /// data does not match its digest is stored anyway (the client is still told
     /// `DigestMismatch`). Exists so the simulator can prove it catches a server that loses
@@ -96,7 +103,7 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// A configuration storing under `root`, listening on `127.0.0.1:0`, with the defaults:
     /// 1024 connections, 1 TiB files, no quota, 10 s handshake and 60 s idle timeouts, partial
-    /// uploads kept 7 days, 10 s shutdown grace.
+    /// uploads kept 7 days, 10 s shutdown grace, no rate limits.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         ServerConfig {
             root: root.into(),
@@ -115,6 +122,8 @@ impl ServerConfig {
             tls: None,
             tokens: None,
             metrics: None,
+            limit_rate: None,
+            limit_rate_per_connection: None,
             #[cfg(feature = "faults")]
             fault_skip_digest_check: false,
             #[cfg(feature = "faults")]

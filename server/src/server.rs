@@ -12,6 +12,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use ferry_protocol::{ErrorCode, ServerConnection, Timestamp};
+use ferry_transport::RateLimit;
 
 use crate::config::ServerConfig;
 use crate::connection;
@@ -52,6 +53,8 @@ pub(crate) struct Shared {
     refusers: AtomicUsize,
     /// What the server counts, for the scrape listener.
     pub(crate) metrics: Arc<Metrics>,
+    /// The overall rate limit every connection shares (`ServerConfig::limit_rate`).
+    rate_limit: Option<RateLimit>,
 }
 
 impl Shared {
@@ -63,6 +66,12 @@ impl Shared {
                 self.metrics.handle_connection_opened();
                 Seat(Arc::clone(self))
             })
+    }
+
+    /// The rate limits of a new connection: one of its own and the one all share, as set.
+    pub(crate) fn rate_limits(&self) -> Vec<RateLimit> {
+        let own = self.config.limit_rate_per_connection.map(RateLimit::new);
+        own.into_iter().chain(self.rate_limit.clone()).collect()
     }
 
     /// What the sessions of this server share.
@@ -292,6 +301,7 @@ impl Server {
             max_connections = config.max_connections,
             "ferryd started"
         );
+        let rate_limit = config.limit_rate.map(RateLimit::new);
         let shared = Arc::new(Shared {
             config: Arc::new(config),
             store,
@@ -301,6 +311,7 @@ impl Server {
             connections: Counter::default(),
             refusers: AtomicUsize::new(0),
             metrics,
+            rate_limit,
         });
         let janitor = {
             let shared = Arc::clone(&shared);

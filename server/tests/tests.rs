@@ -17,6 +17,7 @@ mod memory_store;
 mod metrics;
 mod names;
 mod process;
+mod rate_limits;
 mod resume;
 mod s3;
 mod scrub;

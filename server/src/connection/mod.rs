@@ -8,13 +8,18 @@
 //! taken no bytes for the idle timeout (the socket's write timeout), which ends a download to
 //! a client that stopped reading. Shutdown wakes an idle connection's read (see
 //! [`crate::server::ShutdownSignal`]), so no periodic tick is needed.
+//!
+//! Rate limits (the connection's own and the one all connections share) pace the stream
+//! itself ([`Paced`]): a write waits before each slice of a download, and a read waits after
+//! each slice of an upload, so that the socket's buffers fill and TCP slows the client down.
+//! The session never sees the waits; it only sees bytes arrive more slowly.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_transport::{Transport, is_timeout};
+use ferry_transport::{Paced, Transport, is_timeout};
 
 use crate::server::{Shared, linger};
 use crate::session::Session;
@@ -33,18 +38,20 @@ const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// Serves one client until it leaves, fails, times out or the server shuts down.
 pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     let opened = shared.now();
-    let Some(mut stream) = open_transport(shared, stream, peer, Instant::now()) else {
+    let Some(stream) = open_transport(shared, stream, peer, Instant::now()) else {
         return;
     };
+    let mut stream = Paced::new(stream, shared.rate_limits());
     let _ = stream
+        .get_ref()
         .socket()
         .set_write_timeout(Some(shared.config.idle_timeout));
-    let Ok(wake) = shared.shutdown.register(stream.socket()) else {
+    let Ok(wake) = shared.shutdown.register(stream.get_ref().socket()) else {
         return;
     };
     let mut session = Session::new(shared.context(), peer, opened);
     // A takeover of this connection's upload by a newer one ends its reads.
-    if let Ok(socket) = stream.socket().try_clone() {
+    if let Ok(socket) = stream.get_ref().socket().try_clone() {
         session.set_waker(Arc::new(move || {
             let _ = socket.shutdown(Shutdown::Read);
         }));
@@ -52,11 +59,11 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     tracing::debug!(%peer, "connection opened");
     let peer_closed = drive(shared, &mut stream, &mut session, &wake);
     session.close();
-    if stream.is_handshaking() {
+    if stream.get_ref().is_handshaking() {
         shared.metrics.handle_tls_failed();
     }
     if !peer_closed {
-        linger(stream.finish(), CLOSE_LINGER);
+        linger(stream.get_mut().finish(), CLOSE_LINGER);
     }
     tracing::debug!(%peer, "connection closed");
 }
@@ -64,7 +71,7 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
 /// The loop; returns whether the client closed its side first.
 fn drive(
     shared: &Shared,
-    stream: &mut Transport,
+    stream: &mut Paced<Transport>,
     session: &mut Session,
     wake: &crate::server::Wake,
 ) -> bool {
@@ -101,7 +108,7 @@ fn drive(
             Some(deadline) => Some(deadline.saturating_since(now).max(Duration::from_millis(1))),
             None => None,
         };
-        let _ = stream.socket().set_read_timeout(wait);
+        let _ = stream.get_ref().socket().set_read_timeout(wait);
         match stream.read(&mut input[filled..]) {
             // A shutdown wakes a waiting connection by ending its reads: not the client's doing.
             Ok(0) if shared.shutdown.is_stopping() => {

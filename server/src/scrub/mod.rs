@@ -25,7 +25,6 @@
 //!   store keep their ETag (a mismatch); an object overwritten behind ferryd's back gets a new
 //!   ETag (no digest for this version).
 
-mod rate;
 mod report;
 mod walk;
 

@@ -4,11 +4,11 @@
 use std::io::{self, Read};
 use std::num::NonZeroU64;
 use std::ops::ControlFlow;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ferry_protocol::{Digest, FileHasher, Timestamp};
+use ferry_transport::TokenBucket;
 
-use crate::scrub::rate::RateLimiter;
 use crate::scrub::report::{Finding, FindingKind, Progress, ScrubReport};
 use crate::store::error::StorageError;
 use crate::store::s3::S3Error;
@@ -17,10 +17,14 @@ use crate::store::{Entry, FileContent, Store};
 /// Bytes read at a time: the memory a scrub holds whatever the file's size.
 const READ_BUFFER: usize = 256 * 1024;
 
+/// Most idle time the rate limit saves up: after a pause (a slow listing, a small file's open),
+/// reading may go this much ahead of the rate, and no further.
+const BURST: Duration = Duration::from_millis(250);
+
 /// A scrub under way over one store.
 pub(super) struct Walk<'a, P> {
     store: &'a dyn Store,
-    limiter: Option<RateLimiter>,
+    limiter: Option<TokenBucket>,
     /// The limiter's clock starts here.
     started: Instant,
     progress: Progress,
@@ -47,7 +51,7 @@ impl<'a, P: FnMut(&Progress)> Walk<'a, P> {
     ) -> Self {
         Walk {
             store,
-            limiter: limit_rate.map(|rate| RateLimiter::new(rate, Timestamp::ZERO)),
+            limiter: limit_rate.map(|rate| TokenBucket::new(rate, BURST, Timestamp::ZERO)),
             started: Instant::now(),
             progress: Progress::default(),
             on_progress,
@@ -166,7 +170,7 @@ impl<'a, P: FnMut(&Progress)> Walk<'a, P> {
         self.progress.bytes_done += bytes;
         (self.on_progress)(&self.progress);
         if let Some(limiter) = &mut self.limiter {
-            let wait = limiter.handle_read(bytes, timestamp(self.started));
+            let wait = limiter.take(timestamp(self.started), bytes);
             if !wait.is_zero() {
                 std::thread::sleep(wait);
             }

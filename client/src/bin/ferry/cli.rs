@@ -1,5 +1,6 @@
 //! The command line, declared with clap.
 
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +66,16 @@ pub struct Cli {
     /// How many times a lost or stalled transfer is retried on a new connection.
     #[arg(long, default_value_t = 8, global = true)]
     pub retries: u32,
+    /// Most bytes per second each transfer moves (e.g. 10M, 512K), sent and received counted
+    /// together; with -j each connection gets this rate. No limit if unset.
+    #[arg(
+        long,
+        env = "FERRY_LIMIT_RATE",
+        global = true,
+        value_name = "BYTES_PER_SEC",
+        value_parser = crate::rate::parse_rate
+    )]
+    pub limit_rate: Option<NonZeroU64>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

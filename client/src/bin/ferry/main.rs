@@ -4,6 +4,7 @@
 mod cli;
 mod generate;
 mod plan;
+mod rate;
 mod run;
 mod show;
 
@@ -103,6 +104,7 @@ fn options(cli: &Cli) -> anyhow::Result<ClientOptions> {
         server_name: Some(host_of(&cli.server)),
         io_timeout: Duration::from_secs(cli.stall_timeout.max(1)),
         retries: cli.retries,
+        limit_rate: cli.limit_rate,
         ..ClientOptions::default()
     })
 }

@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -146,6 +147,16 @@ pub struct Args {
     /// the public network.
     #[arg(long, env = "FERRY_METRICS", value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+
+    /// Most bytes per second all clients together may move (e.g. 100M), uploads and downloads
+    /// counted together and shared fairly among the connections. No limit if unset.
+    #[arg(long, env = "FERRY_LIMIT_RATE", value_name = "BYTES_PER_SEC", value_parser = parse_rate)]
+    pub limit_rate: Option<NonZeroU64>,
+
+    /// Most bytes per second each connection may move (e.g. 10M), uploads and downloads counted
+    /// together. No limit if unset.
+    #[arg(long, env = "FERRY_LIMIT_RATE_PER_CONNECTION", value_name = "BYTES_PER_SEC", value_parser = parse_rate)]
+    pub limit_rate_per_connection: Option<NonZeroU64>,
 
     /// Serve plaintext instead of TLS: anyone on the network can read and change the data.
     /// Clients must say --insecure too.
@@ -291,6 +302,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
+/// Parses a rate in bytes per second: a size as [`parse_size`] reads it, not zero.
+pub fn parse_rate(text: &str) -> Result<NonZeroU64, String> {
+    NonZeroU64::new(parse_size(text)?)
+        .ok_or_else(|| "a rate of 0 would never finish; leave --limit-rate out for none".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +320,13 @@ mod tests {
         assert_eq!(parse_size("1TB"), Ok(1_000_000_000_000));
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("99999999999P").is_err());
+    }
+
+    #[test]
+    fn rates_parse_as_sizes_and_refuse_zero() {
+        assert_eq!(parse_rate("10M").map(NonZeroU64::get), Ok(10 << 20));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("fast").is_err());
     }
 
     #[test]

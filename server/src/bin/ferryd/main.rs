@@ -24,8 +24,8 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::args::{Args, Tool};
-// `scrub --limit-rate` parses sizes as the serving flags do (`super::parse_size`).
-use crate::args::parse_size;
+// `scrub --limit-rate` parses rates as the serving flags do (`super::parse_rate`).
+use crate::args::parse_rate;
 
 fn main() -> ExitCode {
     match run() {

@@ -57,18 +57,12 @@ pub(crate) struct ScrubArgs {
 
     /// Read at most this many bytes per second (e.g. 50M), to leave the disk or network to
     /// live traffic. Unlimited if unset.
-    #[arg(long, value_name = "BYTES_PER_SEC", value_parser = parse_rate)]
+    #[arg(long, value_name = "BYTES_PER_SEC", value_parser = super::parse_rate)]
     limit_rate: Option<NonZeroU64>,
 
     /// Print the report as JSON on standard output instead of lines for people.
     #[arg(long)]
     json: bool,
-}
-
-/// A rate in the size syntax of the other flags, not zero.
-fn parse_rate(text: &str) -> Result<NonZeroU64, String> {
-    NonZeroU64::new(super::parse_size(text)?)
-        .ok_or_else(|| "a rate of 0 would never finish; leave --limit-rate out for none".into())
 }
 
 impl ScrubArgs {

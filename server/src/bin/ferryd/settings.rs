@@ -28,6 +28,8 @@ pub fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
         None => None,
     };
     config.metrics = args.metrics;
+    config.limit_rate = args.limit_rate;
+    config.limit_rate_per_connection = args.limit_rate_per_connection;
     config.seed_compat = args.seed_compat.map(|listen| SeedCompatConfig {
         overwrite: args.seed_compat_overwrite,
         name_pause: args.seed_compat_pause,
