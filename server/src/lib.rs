@@ -88,6 +88,12 @@
 //!   reason, bytes in and out, finished transfers by operation and outcome with their duration
 //!   and size, staging bytes, every store call's latency and failures (timed by one wrapper
 //!   around whichever store serves), and failed TLS handshakes; labels never carry a name.
+//! - **Rate limits**: [`ServerConfig::limit_rate`] caps all connections together and
+//!   [`ServerConfig::limit_rate_per_connection`] each one, both directions counted. The
+//!   connection threads pace their own socket (`ferry_transport::Paced`: downloads wait before
+//!   each slice written, uploads after each slice read, so TCP slows the client); the overall
+//!   bucket serves connections in turn, in slices of at most 64 KiB, so each gets an even share.
+//!   The sessions never wait and never know.
 //! - **Shutdown** stops accepting, refuses new requests, gives transfers a grace period and then
 //!   ends them; uploads stay resumable, and after a `kill -9` no partial file is ever visible.
 #![forbid(unsafe_code, unused_must_use)]

@@ -1,14 +1,16 @@
 //! Rate limits measured over loopback: a transfer under a limit never beats size / rate and
 //! comes within 5 % of it; the overall limit is shared evenly, a per-connection limit is not
-//! shared at all.
+//! shared at all; the real binary takes both from its config file.
 
 use std::num::NonZeroU64;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use ferry_protocol::ClientEvent;
 
-use crate::support::{TestServer, data, tag};
+use crate::support::ferryd::Ferryd;
+use crate::support::{Client, TestServer, data, tag};
 
 /// 1 MiB/s.
 const MIB_PER_SEC: NonZeroU64 = NonZeroU64::new(1 << 20).expect("not zero");
@@ -125,4 +127,48 @@ fn downloads_under_a_per_connection_limit_each_get_the_whole_rate() {
         let what = format!("download {name} at 1 MiB/s of its own");
         assert_within(*took, at_rate(1 << 20, MIB_PER_SEC), 0.15, &what);
     }
+}
+
+#[test]
+fn ferryd_takes_both_limits_from_its_config_file_and_the_lower_one_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferryd.toml");
+    std::fs::write(
+        &config,
+        "limit-rate = \"4M\"\nlimit-rate-per-connection = \"1M\"\n",
+    )
+    .unwrap();
+    let ferryd = Ferryd::start(
+        &dir.path().join("root"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let mut client = Client::connect(ferryd.addr);
+    let bytes = data(512 << 10, 6);
+    let started = Instant::now();
+    client.put_new("half", &bytes);
+    let took = started.elapsed();
+    assert_within(
+        took,
+        at_rate(bytes.len(), MIB_PER_SEC),
+        0.15,
+        "512 KiB up under 1M of 4M",
+    );
+}
+
+#[test]
+fn a_rate_of_zero_in_the_config_file_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferryd.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nlimit-rate = \"0\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ferryd"))
+        .env_clear()
+        .args(["check-config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(":2: bad value for `limit-rate`: a rate of 0 would never finish"),
+        "{stderr}"
+    );
 }
