@@ -3,10 +3,11 @@
 //!
 //! A `Paced` reads at most one slice at a time and pays for what it read before returning it;
 //! it pays for a slice before writing it (a write that then fails has still paid: the
-//! connection is failing anyway). A slice is at most [`MAX_SLICE`] and at most
-//! [`SLICE_TIME`] worth of the lowest rate, so that a stream sharing a limit with others takes
-//! small turns and none of them starves the rest (the bucket serves takers in the order they
-//! come). The buckets save up no burst: `B` bytes never pass in less than `B / rate`, which is
+//! connection is failing anyway). A slice is at most [`MAX_SLICE`] and at most a share of
+//! [`SLICE_TIME`] worth of each rate, the share being one over the number of holders of that
+//! limit: so a stream sharing a limit with others takes small turns, none of them starves the
+//! rest (the bucket serves takers in the order they come), and a round of turns lasts about
+//! `SLICE_TIME` however many streams share it. The buckets save up no burst: `B` bytes never pass in less than `B / rate`, which is
 //! what a user who sets a limit expects to measure.
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
@@ -21,7 +22,8 @@ use crate::rate::TokenBucket;
 /// Most bytes one take asks for: a stream sharing a limit waits its turn after each.
 pub const MAX_SLICE: usize = 64 * 1024;
 
-/// Most time's worth of the rate one take asks for, so that slow limits still take turns.
+/// Most time's worth of the rate one round of takes asks for (all holders of a limit taking one
+/// slice each), so that slow or crowded limits still take quick turns.
 pub const SLICE_TIME: Duration = Duration::from_millis(50);
 
 /// A rate limit in bytes per second, shared by every stream handed a clone of it: their bytes
@@ -62,6 +64,13 @@ impl RateLimit {
         self.lock().take(now, bytes)
     }
 
+    /// Bytes one take of this limit asks for: [`SLICE_TIME`] worth of the rate split among its
+    /// holders (every clone counts), at least one byte and at most [`MAX_SLICE`].
+    fn slice(&self) -> usize {
+        let holders = u128::try_from(Arc::strong_count(&self.inner)).unwrap_or(u128::MAX);
+        slice_of(self.rate(), holders)
+    }
+
     fn timestamp(&self, now: Instant) -> Timestamp {
         let micros = now.saturating_duration_since(self.inner.epoch).as_micros();
         Timestamp::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
@@ -83,22 +92,21 @@ impl RateLimit {
 pub struct Paced<T> {
     inner: T,
     limits: Vec<RateLimit>,
-    slice: usize,
 }
 
 impl<T> Paced<T> {
     /// `inner` under `limits` (for example its own limit and one shared by all streams).
     pub fn new(inner: T, limits: Vec<RateLimit>) -> Self {
-        let slice = limits
+        Paced { inner, limits }
+    }
+
+    /// Most bytes the next read or write moves (every byte when unlimited).
+    fn slice(&self) -> usize {
+        self.limits
             .iter()
-            .map(|limit| slice_of(limit.rate()))
+            .map(RateLimit::slice)
             .min()
-            .unwrap_or(usize::MAX);
-        Paced {
-            inner,
-            limits,
-            slice,
-        }
+            .unwrap_or(usize::MAX)
     }
 
     /// The stream underneath.
@@ -135,9 +143,10 @@ impl<T> Paced<T> {
     }
 }
 
-/// Bytes per take at `rate`: [`SLICE_TIME`] worth, at least one byte and at most [`MAX_SLICE`].
-fn slice_of(rate: NonZeroU64) -> usize {
-    let worth = u128::from(rate.get()) * SLICE_TIME.as_micros() / 1_000_000;
+/// Bytes per take at `rate` among `holders`: their share of [`SLICE_TIME`] worth, at least one
+/// byte and at most [`MAX_SLICE`].
+fn slice_of(rate: NonZeroU64, holders: u128) -> usize {
+    let worth = u128::from(rate.get()) * SLICE_TIME.as_micros() / 1_000_000 / holders.max(1);
     usize::try_from(worth)
         .unwrap_or(MAX_SLICE)
         .clamp(1, MAX_SLICE)
@@ -145,7 +154,7 @@ fn slice_of(rate: NonZeroU64) -> usize {
 
 impl<T: Read> Read for Paced<T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len().min(self.slice);
+        let len = buf.len().min(self.slice());
         let n = self.inner.read(&mut buf[..len])?;
         self.pay(n);
         Ok(n)
@@ -161,7 +170,7 @@ impl<T: Read> Read for Paced<T> {
 
 impl<T: Write> Write for Paced<T> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let len = buf.len().min(self.slice);
+        let len = buf.len().min(self.slice());
         self.pay(len);
         self.inner.write(&buf[..len])
     }
@@ -171,7 +180,8 @@ impl<T: Write> Write for Paced<T> {
             return self.inner.write_vectored(bufs);
         }
         // The first slice's worth of the buffers, in as many pieces as it spans.
-        let mut left = self.slice;
+        let slice = self.slice();
+        let mut left = slice;
         let mut pieces = Vec::with_capacity(bufs.len());
         for buf in bufs {
             if left == 0 {
@@ -181,7 +191,7 @@ impl<T: Write> Write for Paced<T> {
             pieces.push(IoSlice::new(&buf[..take]));
             left -= take;
         }
-        let len = self.slice - left;
+        let len = slice - left;
         self.pay(len);
         self.inner.write_vectored(&pieces)
     }
@@ -202,9 +212,21 @@ mod tests {
 
     #[test]
     fn slices_are_fifty_milliseconds_worth_within_bounds() {
-        assert_eq!(slice_of(rate(1 << 20)), 52_428);
-        assert_eq!(slice_of(rate(10 << 30)), MAX_SLICE);
-        assert_eq!(slice_of(rate(1)), 1);
+        assert_eq!(slice_of(rate(1 << 20), 1), 52_428);
+        assert_eq!(slice_of(rate(10 << 30), 1), MAX_SLICE);
+        assert_eq!(slice_of(rate(1), 1), 1);
+    }
+
+    #[test]
+    fn holders_of_a_limit_split_a_round_of_slices() {
+        let shared = RateLimit::new(rate(1 << 20));
+        assert_eq!(shared.slice(), 52_428);
+        let streams: Vec<_> = (0..4).map(|_| shared.clone()).collect();
+        // Five holders: a round of one slice each is still about fifty milliseconds.
+        assert_eq!(shared.slice(), 10_485);
+        drop(streams);
+        assert_eq!(shared.slice(), 52_428);
+        assert_eq!(slice_of(rate(1 << 20), 100_000), 1);
     }
 
     #[test]
