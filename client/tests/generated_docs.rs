@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::tools;
+use ferry_testkit::tools;
 
 /// Runs `ferry` with no environment at all (no HOME, no config folder) and returns stdout.
 fn ferry(args: &[&str]) -> String {

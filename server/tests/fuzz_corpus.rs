@@ -4,38 +4,18 @@
 //! seeds they started from. The protocol crate's `tests/fuzz_corpus.rs` replays the others.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use ferry_testkit::corpus::{self, files_in};
 
 use ferry_server::fuzzing::{TARGETS, run_target, seed_corpus};
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
-
-/// The files of one folder, sorted; none if the folder does not exist.
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|entry| entry.expect("readable folder entry").path())
-        .filter(|path| path.is_file())
-        .collect();
-    files.sort();
-    files
+    corpus::fuzz_dir(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn replay(target: &str, files: &[PathBuf]) {
-    for file in files {
-        let bytes = match fs::read(file) {
-            Ok(bytes) => bytes,
-            // A fuzzer running beside the tests replaces corpus files as it shrinks them.
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => panic!("cannot read {}: {error}", file.display()),
-        };
-        eprintln!("replaying {}", file.display());
-        run_target(target, &bytes);
-    }
+    corpus::replay(target, files, run_target);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::tools;
+use ferry_testkit::tools;
 
 fn ferryd(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_ferryd"))

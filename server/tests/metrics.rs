@@ -11,8 +11,8 @@ use ferry_server::{Rights, TlsIdentity, Tokens, token_line};
 use ferry_testkit::SeaweedFs;
 
 use crate::support::ferryd::Ferryd;
-use crate::support::tools;
 use crate::support::{Client, TestServer, data, tag, wait_until};
+use ferry_testkit::tools;
 
 /// Most protocol bytes (handshake, requests, frame headers, digests) the few transfers of a
 /// test add to the file bytes they move.

@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 
 use ferry_protocol::ClientEvent;
 
-use crate::support::tools;
 use crate::support::{Client, data};
+use ferry_testkit::tools;
 
 /// The unit's filter: calls allowed, then calls denied among them.
 fn unit_filter() -> (BTreeSet<String>, BTreeSet<String>) {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::tools;
+use ferry_testkit::tools;
 
 /// Where the unit expects ferryd; the verify test points it at the binary under test instead.
 const INSTALLED_FERRYD: &str = "/usr/local/bin/ferryd";

@@ -1,8 +1,9 @@
 //! # ferry-testkit
 //!
-//! Test fixtures for ferry that have no place in `ferryd` itself: today, a private SeaweedFS
+//! Test fixtures for ferry that have no place in `ferryd` itself: a private SeaweedFS
 //! ([`SeaweedFs`]) that the server's tests, the client's tests, the simulator and the
-//! benchmark start to run the object-store backend against a real S3 service.
+//! benchmark start to run the object-store backend against a real S3 service; the replay of
+//! committed fuzz corpora ([`corpus`]); and the check for tools some tests need ([`tools`]).
 //!
 //! ```no_run
 //! use ferry_testkit::SeaweedFs;
@@ -21,6 +22,8 @@
 #![forbid(unsafe_code, unused_must_use)]
 #![deny(missing_docs)]
 
+pub mod corpus;
 pub mod seaweedfs;
+pub mod tools;
 
 pub use crate::seaweedfs::SeaweedFs;

@@ -5,7 +5,6 @@ pub mod cli;
 pub mod hostile_server;
 pub mod memory_server;
 pub mod relay;
-pub mod tools;
 pub mod wire_log;
 
 /// `len` bytes of reproducible, incompressible-looking data (xorshift), different per `seed`.

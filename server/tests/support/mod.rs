@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 pub mod ferryd;
-pub mod tools;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

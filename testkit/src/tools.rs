@@ -1,5 +1,6 @@
-//! Programs some tests check ferryd's output with (`systemd-analyze`, `bash`, `zsh`, `fish`,
-//! `man`): present on CI (`.ci/run` installs them), maybe not on a developer's machine.
+//! Programs some tests check ferry's generated files and output with (`systemd-analyze`,
+//! `strace`, `promtool`, `bash`, `zsh`, `fish`, `man`): present on CI (`.ci/run` installs them),
+//! maybe not on a developer's machine.
 
 use std::process::{Command, Stdio};
 
