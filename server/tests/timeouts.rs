@@ -37,8 +37,10 @@ fn a_silent_connection_is_closed_at_the_handshake_timeout() {
 #[test]
 fn a_client_silent_after_the_handshake_is_closed_at_the_idle_timeout() {
     let server = TestServer::start(|config| config.idle_timeout = TIMEOUT);
-    let mut client = server.client();
+    // The server's idle clock starts when it sends its handshake answer, a moment before the
+    // client has read it; starting ours before connecting keeps it the longer of the two.
     let start = Instant::now();
+    let mut client = server.client();
     expect_timeout(client.next_event());
     assert_about_the_timeout(start.elapsed(), "after the handshake");
 }
@@ -49,8 +51,9 @@ fn a_client_silent_between_requests_is_closed_at_the_idle_timeout_after_the_answ
     let mut client = server.client();
     client.put_new("one", b"first");
     std::thread::sleep(TIMEOUT / 2);
-    assert!(client.names().contains(&"one".to_owned()));
+    // Started before the request, so the server's clock (from its answer) is the shorter one.
     let start = Instant::now();
+    assert!(client.names().contains(&"one".to_owned()));
     expect_timeout(client.next_event());
     assert_about_the_timeout(start.elapsed(), "between requests");
 }
