@@ -1,5 +1,7 @@
 //! The client side of a connection (PROTOCOL.md §5, "Client states").
 
+use std::collections::VecDeque;
+
 use crate::core::{Config, Core, Received};
 use crate::digest::{Digest, HashCheckpoint};
 use crate::error::{CommandError, ErrorCode, ProtocolError};
@@ -78,16 +80,14 @@ pub enum ClientEvent {
     },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Handshake,
-    Idle,
-    Awaiting(Request),
-    Sending(Outbound),
-    Receiving(Inbound),
+    Open,
     Closed,
 }
 
+/// A reply the client waits for, in the order the requests were sent.
 #[derive(Debug, Clone)]
 enum Request {
     PutReady { size: u64 },
@@ -96,6 +96,30 @@ enum Request {
     List,
     Remove,
     Query,
+}
+
+impl Request {
+    fn describe(&self) -> &'static str {
+        match self {
+            Request::PutReady { .. } => "awaiting the answer to PUT",
+            Request::PutStored => "awaiting confirmation that the upload is stored",
+            Request::GetReady { .. } => "awaiting the answer to GET",
+            Request::List => "receiving a listing",
+            Request::Remove => "awaiting the answer to REMOVE",
+            Request::Query => "awaiting the answer to QUERY",
+        }
+    }
+}
+
+/// The upload whose data this side is sending.
+#[derive(Debug)]
+struct Sending {
+    outbound: Outbound,
+    /// Sent without waiting for `PUT_READY` (version 2): its answer is the last one awaited
+    /// until the server refuses it or its `DONE` is sent.
+    eager: bool,
+    /// The server refused this eager upload: the rest of its data is dropped by the server.
+    refused: bool,
 }
 
 /// Codes after which the server always closes the connection (PROTOCOL.md §11, "fatal? yes").
@@ -109,33 +133,24 @@ fn is_fatal(code: ErrorCode) -> bool {
     )
 }
 
-impl State {
-    fn describe(&self) -> &'static str {
-        match self {
-            State::Handshake => "awaiting the server's WELCOME",
-            State::Idle => "idle",
-            State::Awaiting(Request::PutReady { .. }) => "awaiting the answer to PUT",
-            State::Awaiting(Request::PutStored) => {
-                "awaiting confirmation that the upload is stored"
-            }
-            State::Awaiting(Request::GetReady { .. }) => "awaiting the answer to GET",
-            State::Awaiting(Request::List) => "receiving a listing",
-            State::Awaiting(Request::Remove) => "awaiting the answer to REMOVE",
-            State::Awaiting(Request::Query) => "awaiting the answer to QUERY",
-            State::Sending(_) => "sending an upload",
-            State::Receiving(_) => "receiving a download",
-            State::Closed => "closed",
-        }
-    }
-}
-
 /// The client side of one connection: commands in, bytes to send and events out.
 ///
-/// One request at a time: a command is accepted only when [`is_idle`](Self::is_idle).
+/// Under version 1, one request at a time: a command is accepted only when
+/// [`is_idle`](Self::is_idle). Under version 2 requests may be pipelined while
+/// [`can_pipeline`](Self::can_pipeline): the server answers them in order, and events come
+/// out in that order (PROTOCOL.md §5, "Pipelining").
 #[derive(Debug)]
 pub struct ClientConnection {
     core: Core<ClientEvent>,
     state: State,
+    /// Version agreed on, once connected.
+    version: u16,
+    /// Replies still to come, oldest first.
+    awaiting: VecDeque<Request>,
+    /// The upload being sent, if any.
+    sending: Option<Sending>,
+    /// The download being received, if any (its `GET` is answered; later replies wait).
+    receiving: Option<Inbound>,
     /// Hash state of a download that ended without completing.
     interrupted_download: Option<HashCheckpoint>,
 }
@@ -160,8 +175,23 @@ impl ClientConnection {
         Ok(ClientConnection {
             core,
             state: State::Handshake,
+            version: MIN_PROTOCOL_VERSION,
+            awaiting: VecDeque::new(),
+            sending: None,
+            receiving: None,
             interrupted_download: None,
         })
+    }
+
+    /// What the connection is doing, for error messages.
+    fn describe(&self) -> &'static str {
+        match self.state {
+            State::Handshake => "awaiting the server's WELCOME",
+            State::Closed => "closed",
+            State::Open if self.receiving.is_some() => "receiving a download",
+            State::Open if self.sending.is_some() => "sending an upload",
+            State::Open => self.awaiting.front().map_or("idle", Request::describe),
+        }
     }
 
     /// Bytes from the server; see [`Received`]. Returns early after any event.
@@ -182,21 +212,17 @@ impl ClientConnection {
             return Ok(Received::frames(pos));
         }
         let events_before = self.core.events_len();
-        while self.core.events_len() == events_before {
+        while self.core.events_len() == events_before && self.state != State::Closed {
             let rest = &input[pos..];
-            match &mut self.state {
-                State::Receiving(inbound) if inbound.in_chunk() => {
-                    if rest.is_empty() {
-                        break;
-                    }
-                    let data = inbound.take(rest);
-                    return Ok(Received {
-                        consumed: pos + data.len(),
-                        file_data: data,
-                    });
+            if let Some(inbound) = self.receiving.as_mut().filter(|inbound| inbound.in_chunk()) {
+                if rest.is_empty() {
+                    break;
                 }
-                State::Closed => break,
-                _ => {}
+                let data = inbound.take(rest);
+                return Ok(Received {
+                    consumed: pos + data.len(),
+                    file_data: data,
+                });
             }
             let (frame, used) = match decode_frame(rest) {
                 Ok(Some(decoded)) => decoded,
@@ -212,13 +238,16 @@ impl ClientConnection {
     }
 
     fn fail(&mut self, error: ProtocolError) -> ProtocolError {
-        self.leave_state(State::Closed);
+        self.close_state();
         self.core.fail(error)
     }
 
-    /// Changes state, keeping the hash state of a download that ends unfinished.
-    fn leave_state(&mut self, next: State) {
-        if let State::Receiving(inbound) = std::mem::replace(&mut self.state, next) {
+    /// Ends every exchange, keeping the hash state of a download that ends unfinished.
+    fn close_state(&mut self) {
+        self.state = State::Closed;
+        self.awaiting.clear();
+        self.sending = None;
+        if let Some(inbound) = self.receiving.take() {
             self.interrupted_download = Some(inbound.checkpoint());
         }
     }
@@ -226,28 +255,59 @@ impl ClientConnection {
     fn on_frame(&mut self, frame: Frame<'_>) -> Result<(), ProtocolError> {
         let unexpected = ProtocolError::UnexpectedFrame {
             frame: frame.name(),
-            state: self.state.describe(),
+            state: self.describe(),
         };
-        match (&mut self.state, frame) {
-            (_, Frame::Ping { nonce }) => self.core.send(&Frame::Pong { nonce }),
-            (_, Frame::Pong { nonce }) => self.core.push_event(ClientEvent::Pong { nonce }),
+        if let Some(inbound) = self.receiving.as_mut() {
+            return match frame {
+                Frame::Ping { nonce } => {
+                    self.core.send(&Frame::Pong { nonce });
+                    Ok(())
+                }
+                Frame::Pong { nonce } => {
+                    self.core.push_event(ClientEvent::Pong { nonce });
+                    Ok(())
+                }
+                Frame::Data { len } => inbound.start_chunk(len),
+                Frame::Done { digest } => match inbound.finish(digest)? {
+                    Finished::Verified(digest) => {
+                        self.receiving = None;
+                        self.core.push_event(ClientEvent::GetVerified { digest });
+                        Ok(())
+                    }
+                    Finished::DigestMismatch(error) => Err(error),
+                },
+                Frame::Error { code, message } => Err(ProtocolError::Peer {
+                    code,
+                    message: message.to_owned(),
+                }),
+                _ => Err(unexpected),
+            };
+        }
+        match (self.state, self.awaiting.front(), frame) {
+            (_, _, Frame::Ping { nonce }) => self.core.send(&Frame::Pong { nonce }),
+            (_, _, Frame::Pong { nonce }) => self.core.push_event(ClientEvent::Pong { nonce }),
             // PROTOCOL.md §11: these codes are fatal, so the server has closed the connection.
             // One can cross a request on the wire (the server's idle timeout fires as the client
             // asks): it ends the connection, it does not refuse the request.
-            (State::Awaiting(_), Frame::Error { code, message }) if !is_fatal(code) => {
+            (State::Open, Some(_), Frame::Error { code, message }) if !is_fatal(code) => {
+                self.awaiting.pop_front();
+                if self.awaiting.is_empty()
+                    && let Some(sending) = self.sending.as_mut().filter(|s| s.eager && !s.refused)
+                {
+                    sending.refused = true;
+                }
                 self.core.push_event(ClientEvent::Refused {
                     code,
                     message: message.to_owned(),
                 });
-                self.state = State::Idle;
             }
-            (_, Frame::Error { code, message }) => {
+            (_, _, Frame::Error { code, message }) => {
                 return Err(ProtocolError::Peer {
                     code,
                     message: message.to_owned(),
                 });
             }
-            (State::Handshake, Frame::Welcome { version }) => {
+            (State::Handshake, _, Frame::Welcome { version }) => {
                 if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
                     return Err(ProtocolError::UnsupportedVersion {
                         ours_min: MIN_PROTOCOL_VERSION,
@@ -256,42 +316,48 @@ impl ClientConnection {
                         theirs_max: version,
                     });
                 }
+                self.version = version;
+                self.state = State::Open;
                 self.core.push_event(ClientEvent::Connected { version });
-                self.state = State::Idle;
             }
-            (State::Awaiting(Request::PutReady { size }), Frame::PutReady { offset }) => {
-                if offset > *size {
+            (State::Open, Some(&Request::PutReady { size }), Frame::PutReady { offset }) => {
+                if offset > size {
                     return Err(unexpected);
                 }
-                self.state = State::Sending(Outbound::new(*size, offset));
+                self.awaiting.pop_front();
+                self.sending = Some(Sending {
+                    outbound: Outbound::new(size, offset),
+                    eager: false,
+                    refused: false,
+                });
                 self.core.push_event(ClientEvent::PutReady { offset });
             }
-            (State::Awaiting(Request::PutStored), Frame::Ack) => {
+            (State::Open, Some(Request::PutStored), Frame::Ack) => {
+                // The eager upload being sent cannot be stored before its DONE.
+                if self.awaiting.len() == 1
+                    && self.sending.as_ref().is_some_and(|s| s.eager && !s.refused)
+                {
+                    return Err(unexpected);
+                }
+                self.awaiting.pop_front();
                 self.core.push_event(ClientEvent::PutStored);
-                self.state = State::Idle;
             }
             (
-                State::Awaiting(Request::GetReady { checkpoint }),
+                State::Open,
+                Some(Request::GetReady { checkpoint }),
                 Frame::GetReady { size, offset },
             ) => {
                 if offset != checkpoint.offset() || offset > size {
                     return Err(unexpected);
                 }
-                let inbound = Inbound::new(size, checkpoint);
-                self.state = State::Receiving(inbound);
+                self.receiving = Some(Inbound::new(size, checkpoint));
+                self.awaiting.pop_front();
                 self.interrupted_download = None;
                 self.core.push_event(ClientEvent::GetReady { size, offset });
             }
-            (State::Receiving(inbound), Frame::Data { len }) => inbound.start_chunk(len)?,
-            (State::Receiving(inbound), Frame::Done { digest }) => match inbound.finish(digest)? {
-                Finished::Verified(digest) => {
-                    self.core.push_event(ClientEvent::GetVerified { digest });
-                    self.state = State::Idle;
-                }
-                Finished::DigestMismatch(error) => return Err(error),
-            },
             (
-                State::Awaiting(Request::List),
+                State::Open,
+                Some(Request::List),
                 Frame::Entry {
                     name,
                     size,
@@ -304,46 +370,52 @@ impl ClientConnection {
                     modified_ms,
                 }));
             }
-            (State::Awaiting(Request::List), Frame::ListEnd) => {
+            (State::Open, Some(Request::List), Frame::ListEnd) => {
+                self.awaiting.pop_front();
                 self.core.push_event(ClientEvent::ListEnd);
-                self.state = State::Idle;
             }
-            (State::Awaiting(Request::Remove), Frame::Ack) => {
+            (State::Open, Some(Request::Remove), Frame::Ack) => {
+                self.awaiting.pop_front();
                 self.core.push_event(ClientEvent::Removed);
-                self.state = State::Idle;
             }
             (
-                State::Awaiting(Request::Query),
+                State::Open,
+                Some(Request::Query),
                 Frame::QueryReply {
                     stored_size,
                     partial_offset,
                     stored_digest,
                 },
             ) => {
+                self.awaiting.pop_front();
                 self.core.push_event(ClientEvent::QueryReply {
                     stored_size,
                     stored_digest,
                     partial_offset,
                 });
-                self.state = State::Idle;
             }
             _ => return Err(unexpected),
         }
         Ok(())
     }
 
-    /// The server closed its side: an error unless the connection was idle.
+    /// The server closed its side: an error unless nothing was under way.
     pub fn handle_eof(&mut self, _now: Timestamp) -> Result<(), ProtocolError> {
         self.core.check()?;
-        let idle = matches!(self.state, State::Idle | State::Closed);
-        let during = self.state.describe();
-        self.leave_state(State::Closed);
+        let idle = self.state == State::Closed || (self.state == State::Open && self.is_idle());
+        let during = self.describe();
+        self.close_state();
         self.core.close();
         if idle {
             Ok(())
         } else {
             Err(self.fail(ProtocolError::UnexpectedEof { during }))
         }
+    }
+
+    /// Whether the server owes this side something (a reply, or download data).
+    fn waiting_for_server(&self) -> bool {
+        !self.awaiting.is_empty() || self.receiving.is_some()
     }
 
     /// Tells the connection the time; fails it if the server has been silent past its timeout
@@ -358,12 +430,14 @@ impl ClientConnection {
                     .handshake_deadline(config.handshake_timeout)
                     .is_some_and(|deadline| now >= deadline),
             ),
-            State::Receiving(_) => (
+            State::Open if self.receiving.is_some() => (
                 "download data",
                 self.core.timed_out(now, config.idle_timeout),
             ),
-            State::Awaiting(_) => ("reply", self.core.timed_out(now, config.idle_timeout)),
-            State::Idle | State::Sending(_) | State::Closed => return Ok(()),
+            State::Open if self.waiting_for_server() => {
+                ("reply", self.core.timed_out(now, config.idle_timeout))
+            }
+            State::Open | State::Closed => return Ok(()),
         };
         if due {
             Err(self.fail(ProtocolError::Timeout { what }))
@@ -373,16 +447,16 @@ impl ClientConnection {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called. No deadline runs while
-    /// the client has the next move (idle, or sending an upload).
+    /// the server owes nothing (idle, or sending an upload it has not been asked to answer).
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.state {
             State::Handshake => self
                 .core
                 .handshake_deadline(self.core.config.handshake_timeout),
-            State::Awaiting(_) | State::Receiving(_) => {
+            State::Open if self.waiting_for_server() => {
                 self.core.deadline(self.core.config.idle_timeout)
             }
-            State::Idle | State::Sending(_) | State::Closed => None,
+            State::Open | State::Closed => None,
         }
     }
 
@@ -401,9 +475,42 @@ impl ClientConnection {
         self.core.poll_event()
     }
 
-    /// Whether a new request may be sent.
+    /// Whether nothing is under way: a request may be sent under any version.
     pub fn is_idle(&self) -> bool {
-        matches!(self.state, State::Idle)
+        self.state == State::Open
+            && self.awaiting.is_empty()
+            && self.sending.is_none()
+            && self.receiving.is_none()
+    }
+
+    /// The version agreed on with the server (meaningful once connected).
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// Whether another request may be sent now without waiting for the answers to earlier
+    /// ones: when idle, or under version 2 when no upload's data is being sent and no `PUT`
+    /// waits for its go-ahead.
+    pub fn can_pipeline(&self) -> bool {
+        self.is_idle()
+            || (self.state == State::Open
+                && self.version >= 2
+                && self.sending.is_none()
+                && !self
+                    .awaiting
+                    .iter()
+                    .any(|request| matches!(request, Request::PutReady { .. })))
+    }
+
+    /// Requests sent whose answer has not begun to arrive.
+    pub fn in_flight(&self) -> usize {
+        self.awaiting.len()
+    }
+
+    /// Whether the server refused the eager upload whose data is being sent: send the rest
+    /// and `DONE` (the server drops them), or close the connection.
+    pub fn upload_refused(&self) -> bool {
+        self.sending.as_ref().is_some_and(|sending| sending.refused)
     }
 
     /// Whether the connection is over.
@@ -418,18 +525,27 @@ impl ClientConnection {
 
     /// File bytes of the current upload still to be sent, if one is under way.
     pub fn upload_remaining(&self) -> Option<u64> {
-        match &self.state {
-            State::Sending(outbound) => Some(outbound.remaining()),
-            _ => None,
-        }
+        self.sending
+            .as_ref()
+            .map(|sending| sending.outbound.remaining())
     }
 
     /// Hash state of the download being received (or of the last one, if it ended unfinished),
     /// for a local checkpoint beside the partial file.
     pub fn download_checkpoint(&self) -> Option<HashCheckpoint> {
-        match &self.state {
-            State::Receiving(inbound) => Some(inbound.checkpoint()),
-            _ => self.interrupted_download.clone(),
+        match &self.receiving {
+            Some(inbound) => Some(inbound.checkpoint()),
+            None => self.interrupted_download.clone(),
+        }
+    }
+
+    fn wrong(&self, command: &'static str) -> CommandError {
+        match self.state {
+            State::Closed => CommandError::Closed,
+            _ => CommandError::WrongState {
+                command,
+                state: self.describe(),
+            },
         }
     }
 
@@ -439,22 +555,17 @@ impl ClientConnection {
         frame: &Frame<'_>,
         next: Request,
     ) -> Result<(), CommandError> {
-        match self.state {
-            State::Idle => {
-                self.core.send(frame);
-                self.state = State::Awaiting(next);
-                Ok(())
-            }
-            State::Closed => Err(CommandError::Closed),
-            ref other => Err(CommandError::WrongState {
-                command,
-                state: other.describe(),
-            }),
+        if !self.can_pipeline() {
+            return Err(self.wrong(command));
         }
+        self.core.send(frame);
+        self.awaiting.push_back(next);
+        Ok(())
     }
 
     /// Asks to upload `size` bytes as `name`. With `resume`, the server may answer with an
-    /// offset past 0 if it holds a partial upload with the same `tag`.
+    /// offset past 0 if it holds a partial upload with the same `tag`. Nothing more may be
+    /// pipelined until the answer ([`ClientEvent::PutReady`]) has come and the data is sent.
     pub fn put(
         &mut self,
         name: &str,
@@ -469,61 +580,93 @@ impl ClientConnection {
             size,
             overwrite,
             resume,
+            eager: false,
             tag,
         };
         self.request("upload", &frame, Request::PutReady { size })
     }
 
+    /// Version 2: uploads `size` bytes as `name` from byte 0 without waiting for the server's
+    /// go-ahead: send the data at once with [`send_file_data`](Self::send_file_data), then
+    /// [`finish_upload`](Self::finish_upload). The one answer, in order with the others, is
+    /// [`ClientEvent::PutStored`] or [`ClientEvent::Refused`]; after a refusal the server drops
+    /// the rest of the data ([`upload_refused`](Self::upload_refused) tells). An eager upload
+    /// cannot be cancelled: finish it, or close the connection.
+    pub fn put_eager(
+        &mut self,
+        name: &str,
+        size: u64,
+        overwrite: bool,
+        tag: SourceTag,
+    ) -> Result<(), CommandError> {
+        validate_name(name)?;
+        if self.version < 2 {
+            return Err(CommandError::WrongState {
+                command: "send an eager upload",
+                state: "connected with version 1",
+            });
+        }
+        let frame = Frame::Put {
+            name,
+            size,
+            overwrite,
+            resume: false,
+            eager: true,
+            tag,
+        };
+        self.request("upload", &frame, Request::PutStored)?;
+        self.sending = Some(Sending {
+            outbound: Outbound::new(size, 0),
+            eager: true,
+            refused: false,
+        });
+        Ok(())
+    }
+
     /// Frames the next `data.len()` bytes of the upload. Queues only the `DATA` header: send
     /// what [`poll_transmit`](Self::poll_transmit) gives, then `data` itself, in that order.
     pub fn send_file_data(&mut self, data: &[u8]) -> Result<(), CommandError> {
-        match &mut self.state {
-            State::Sending(outbound) => {
-                let len = outbound.take(data.len())?;
-                self.core.send(&Frame::Data { len });
-                Ok(())
-            }
-            State::Closed => Err(CommandError::Closed),
-            other => Err(CommandError::WrongState {
-                command: "send file data",
-                state: other.describe(),
-            }),
-        }
+        let Some(sending) = self.sending.as_mut() else {
+            return Err(self.wrong("send file data"));
+        };
+        let len = sending.outbound.take(data.len())?;
+        self.core.send(&Frame::Data { len });
+        Ok(())
     }
 
     /// Ends the upload with the digest of the whole file, once every byte was sent.
     pub fn finish_upload(&mut self, digest: Digest) -> Result<(), CommandError> {
-        match &self.state {
-            State::Sending(outbound) if outbound.remaining() == 0 => {
+        match &self.sending {
+            Some(sending) if sending.outbound.remaining() == 0 => {
                 self.core.send(&Frame::Done { digest });
-                self.state = State::Awaiting(Request::PutStored);
+                if !sending.eager {
+                    self.awaiting.push_back(Request::PutStored);
+                }
+                self.sending = None;
                 Ok(())
             }
-            State::Closed => Err(CommandError::Closed),
-            other => Err(CommandError::WrongState {
+            Some(_) => Err(CommandError::WrongState {
                 command: "finish the upload",
-                state: if matches!(other, State::Sending(_)) {
-                    "file bytes remain to be sent"
-                } else {
-                    other.describe()
-                },
+                state: "file bytes remain to be sent",
             }),
+            None => Err(self.wrong("finish the upload")),
         }
     }
 
-    /// Abandons the upload under way; the server keeps what it has, to resume later.
+    /// Abandons the upload under way; the server keeps what it has, to resume later. Not for
+    /// an eager upload (see [`put_eager`](Self::put_eager)).
     pub fn cancel_upload(&mut self) -> Result<(), CommandError> {
-        match &self.state {
-            State::Sending(_) => {
+        match &self.sending {
+            Some(sending) if !sending.eager => {
                 self.core.send(&Frame::Cancel);
-                self.state = State::Idle;
+                self.sending = None;
                 Ok(())
             }
-            State::Closed => Err(CommandError::Closed),
-            other => Err(CommandError::WrongState {
+            Some(_) => Err(CommandError::WrongState {
                 command: "cancel the upload",
-                state: other.describe(),
+                state: "sending an eager upload, which is finished or dropped with the connection",
             }),
+            None => Err(self.wrong("cancel the upload")),
         }
     }
 

@@ -27,6 +27,8 @@ pub struct SourceTag(pub [u8; 16]);
 const PUT_OVERWRITE: u8 = 0b01;
 /// Flag bit in `PUT`: continue a partial upload if the server holds one.
 const PUT_RESUME: u8 = 0b10;
+/// `PUT` flag bit 2 (version 2): data follows without waiting for `PUT_READY`.
+const PUT_EAGER: u8 = 0b100;
 
 /// Sentinel for "absent" in `QUERY_REPLY` sizes.
 const ABSENT: u64 = u64::MAX;
@@ -59,6 +61,9 @@ pub enum Frame<'a> {
         overwrite: bool,
         /// Continue a partial upload of this name and tag if the server holds one.
         resume: bool,
+        /// Version 2: the file's data follows at once from byte 0, without waiting for
+        /// `PUT_READY` (PROTOCOL.md §5, "Pipelining"). Never together with `resume`.
+        eager: bool,
         /// Identity of the client's local file, for resume.
         tag: SourceTag,
     },
@@ -276,11 +281,13 @@ impl Frame<'_> {
                 size,
                 overwrite,
                 resume,
+                eager,
                 tag,
             } => {
                 out.extend_from_slice(&size.to_be_bytes());
-                let flags =
-                    if overwrite { PUT_OVERWRITE } else { 0 } | if resume { PUT_RESUME } else { 0 };
+                let flags = if overwrite { PUT_OVERWRITE } else { 0 }
+                    | if resume { PUT_RESUME } else { 0 }
+                    | if eager { PUT_EAGER } else { 0 };
                 out.push(flags);
                 out.extend_from_slice(&tag.0);
                 put_bytes16(out, name.as_bytes());
@@ -441,13 +448,17 @@ fn decode_payload(ty: u8, payload: &[u8]) -> Result<Frame<'_>, DecodeError> {
         ty::PUT => {
             let size = r.u64()?;
             let flags = r.u8()?;
-            if flags & !(PUT_OVERWRITE | PUT_RESUME) != 0 {
+            // An eager upload starts at byte 0, so it cannot also ask to resume.
+            if flags & !(PUT_OVERWRITE | PUT_RESUME | PUT_EAGER) != 0
+                || flags & (PUT_RESUME | PUT_EAGER) == PUT_RESUME | PUT_EAGER
+            {
                 return Err(DecodeError::UnknownFlags(flags));
             }
             Frame::Put {
                 size,
                 overwrite: flags & PUT_OVERWRITE != 0,
                 resume: flags & PUT_RESUME != 0,
+                eager: flags & PUT_EAGER != 0,
                 tag: SourceTag(r.array()?),
                 name: r.str16("name", MAX_WIRE_NAME_LEN)?,
             }
@@ -523,6 +534,7 @@ mod tests {
             size: 258,
             overwrite: true,
             resume: true,
+            eager: false,
             tag: SourceTag([7; 16]),
         };
         let mut expected = vec![0x10, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 1, 2, 0b11];
@@ -632,6 +644,7 @@ mod tests {
             size: 1,
             overwrite: false,
             resume: false,
+            eager: false,
             tag: SourceTag::default(),
         });
         bytes[13] = 0x80;

@@ -6,7 +6,7 @@
 pub const MAGIC: [u8; 8] = *b"\x89FERRY\r\n";
 
 /// Protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Oldest protocol version this crate still speaks.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;

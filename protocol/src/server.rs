@@ -7,7 +7,7 @@ use crate::frame::{Frame, SourceTag, decode_frame};
 use crate::limits::{MAX_NAME_LEN, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use crate::name::{validate_name, validate_prefix};
 use crate::time::Timestamp;
-use crate::transfer::{Finished, Inbound, Outbound};
+use crate::transfer::{Discard, Finished, Inbound, Outbound};
 
 /// A client's request to upload, as the server receives it. The name is already validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,9 @@ pub struct PutRequest {
     pub resume: bool,
     /// Identity of the client's local file.
     pub tag: SourceTag,
+    /// Version 2: the data follows at once from byte 0 (no `PUT_READY` is sent). A refusal
+    /// answers the request and the data that follows is read and dropped.
+    pub eager: bool,
 }
 
 /// What the server's driver must act on. Events marked *decision* leave the connection waiting
@@ -65,7 +68,9 @@ pub enum ServerEvent {
     },
     /// *Decision*: every byte of the upload arrived and matched the digest. Make the file
     /// durable and visible, then [`ServerConnection::confirm`] (or
-    /// [`ServerConnection::refuse`] if that failed).
+    /// [`ServerConnection::refuse`] if that failed). Under version 2 the connection goes on
+    /// reading while commits are pending (see [`ServerConnection::pending_commits`]), so that
+    /// several uploads can be made durable together; they are answered oldest first.
     UploadVerified {
         /// The file's digest.
         digest: Digest,
@@ -100,6 +105,8 @@ enum State {
     Deciding(Decision),
     Idle,
     Receiving(Inbound),
+    /// The rest of a refused eager upload: read and dropped up to its `DONE` or `CANCEL`.
+    Discarding(Discard),
     Sending(Outbound),
     Closed,
 }
@@ -107,7 +114,7 @@ enum State {
 #[derive(Debug, Clone, Copy)]
 enum Decision {
     Hello,
-    Put { size: u64 },
+    Put { size: u64, eager: bool },
     Get { offset: u64 },
     List,
     Remove,
@@ -122,6 +129,7 @@ impl State {
             State::Deciding(_) => "a request awaits the server's decision",
             State::Idle => "idle",
             State::Receiving(_) => "receiving an upload",
+            State::Discarding(_) => "dropping the data of a refused upload",
             State::Sending(_) => "sending a download",
             State::Closed => "closed",
         }
@@ -139,6 +147,10 @@ impl State {
 pub struct ServerConnection {
     core: Core<ServerEvent>,
     state: State,
+    /// Version agreed on in the handshake (the highest both speak).
+    version: u16,
+    /// Version 2: verified uploads whose commit has not been answered yet, oldest first.
+    pending_commits: u32,
     /// Hash state of an upload that ended without completing (cancel, EOF, error, timeout).
     interrupted_upload: Option<HashCheckpoint>,
 }
@@ -149,6 +161,8 @@ impl ServerConnection {
         ServerConnection {
             core: Core::new(config, now),
             state: State::AwaitingHello,
+            version: MIN_PROTOCOL_VERSION,
+            pending_commits: 0,
             interrupted_upload: None,
         }
     }
@@ -186,7 +200,16 @@ impl ServerConnection {
                         file_data: data,
                     });
                 }
+                State::Discarding(discard) if discard.in_chunk() => {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    pos += discard.skip(rest.len());
+                    continue;
+                }
+                // Version 2: a pipelined request waits in the input until the download ends.
                 State::Deciding(_) | State::Closed => break,
+                State::Sending(_) if self.version >= 2 => break,
                 _ => {}
             }
             let (frame, used) = match decode_frame(rest) {
@@ -194,6 +217,9 @@ impl ServerConnection {
                 Ok(None) => break,
                 Err(error) => return Err(self.fail(error.into())),
             };
+            if self.pending_commits > 0 && answers_before_commits(&frame) {
+                break;
+            }
             pos += used;
             if let Err(error) = self.on_frame(frame) {
                 return Err(self.fail(error));
@@ -203,6 +229,7 @@ impl ServerConnection {
     }
 
     fn fail(&mut self, error: ProtocolError) -> ProtocolError {
+        self.pending_commits = 0;
         self.leave_state(State::Closed);
         self.core.fail(error)
     }
@@ -236,6 +263,7 @@ impl ServerConnection {
                 },
             ) => {
                 let version = PROTOCOL_VERSION.min(*max_version);
+                self.version = version;
                 if version < *min_version || version < MIN_PROTOCOL_VERSION {
                     return Err(ProtocolError::UnsupportedVersion {
                         ours_min: MIN_PROTOCOL_VERSION,
@@ -257,9 +285,18 @@ impl ServerConnection {
                     size,
                     overwrite,
                     resume,
+                    eager,
                     tag,
                 },
             ) => {
+                if *eager && self.version < 2 {
+                    return Err(ProtocolError::UnexpectedFrame {
+                        frame: "PUT (eager)",
+                        state: "version 1, which has no eager uploads",
+                    });
+                }
+                // A refused eager upload's data is still on its way: it is dropped, not
+                // mistaken for frames.
                 if self.name_ok(name) {
                     self.core.push_event(ServerEvent::PutRequested(PutRequest {
                         name: (*name).to_owned(),
@@ -267,8 +304,14 @@ impl ServerConnection {
                         overwrite: *overwrite,
                         resume: *resume,
                         tag: *tag,
+                        eager: *eager,
                     }));
-                    self.state = State::Deciding(Decision::Put { size: *size });
+                    self.state = State::Deciding(Decision::Put {
+                        size: *size,
+                        eager: *eager,
+                    });
+                } else if *eager {
+                    self.state = State::Discarding(Discard::new(*size));
                 }
             }
             (State::Idle, Frame::Get { name, offset }) => {
@@ -315,7 +358,12 @@ impl ServerConnection {
                     Finished::Verified(digest) => {
                         self.core
                             .push_event(ServerEvent::UploadVerified { digest, size });
-                        self.state = State::Deciding(Decision::Commit);
+                        if self.version >= 2 {
+                            self.pending_commits += 1;
+                            self.state = State::Idle;
+                        } else {
+                            self.state = State::Deciding(Decision::Commit);
+                        }
                     }
                     Finished::DigestMismatch(error) => {
                         self.core.send_error(error.code(), &error.to_string());
@@ -333,9 +381,22 @@ impl ServerConnection {
                 });
                 self.leave_state(State::Idle);
             }
+            (State::Discarding(discard), Frame::Data { len }) => discard.start_chunk(*len)?,
+            (State::Discarding(discard), Frame::Done { .. }) => {
+                discard.finish()?;
+                self.state = State::Idle;
+            }
+            (State::Discarding(_), Frame::Cancel) => self.state = State::Idle,
             (state, _) => return Err(unexpected(state)),
         }
         Ok(())
+    }
+
+    /// Version 2: verified uploads still to be answered with [`confirm`](Self::confirm) (or
+    /// [`refuse`](Self::refuse)), oldest first. While there are any, the connection reads on
+    /// through eager uploads but stops before any request whose answer would overtake theirs.
+    pub fn pending_commits(&self) -> u32 {
+        self.pending_commits
     }
 
     /// Validates a requested name; a bad one is refused here and the connection stays usable.
@@ -365,7 +426,7 @@ impl ServerConnection {
         let during = match self.state {
             State::Idle | State::Closed => None,
             State::AwaitingHello => Some("before its HELLO"),
-            State::Receiving(_) => Some("in the middle of an upload"),
+            State::Receiving(_) | State::Discarding(_) => Some("in the middle of an upload"),
             State::Sending(_) => Some("in the middle of a download"),
             State::Deciding(_) => Some("while its request was being answered"),
         };
@@ -380,6 +441,9 @@ impl ServerConnection {
     /// Tells the connection the time; fails it if the client has been silent past its timeout.
     pub fn handle_timeout(&mut self, now: Timestamp) -> Result<(), ProtocolError> {
         self.core.check()?;
+        if self.pending_commits > 0 {
+            return Ok(());
+        }
         let config = self.core.config;
         let (what, due) = match self.state {
             State::AwaitingHello => (
@@ -388,7 +452,9 @@ impl ServerConnection {
                     .handshake_deadline(config.handshake_timeout)
                     .is_some_and(|deadline| now >= deadline),
             ),
-            State::Receiving(_) => ("upload data", self.core.timed_out(now, config.idle_timeout)),
+            State::Receiving(_) | State::Discarding(_) => {
+                ("upload data", self.core.timed_out(now, config.idle_timeout))
+            }
             State::Idle => (
                 "next request",
                 self.core.timed_out(now, config.idle_timeout),
@@ -407,11 +473,16 @@ impl ServerConnection {
     /// idle deadline counts from the client's last byte or the server's last frame, whichever
     /// is later (a time already past means "call `handle_timeout` now to start the wait").
     pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.pending_commits > 0 {
+            return None;
+        }
         match self.state {
             State::AwaitingHello => self
                 .core
                 .handshake_deadline(self.core.config.handshake_timeout),
-            State::Idle | State::Receiving(_) => self.core.deadline(self.core.config.idle_timeout),
+            State::Idle | State::Receiving(_) | State::Discarding(_) => {
+                self.core.deadline(self.core.config.idle_timeout)
+            }
             State::Deciding(_) | State::Sending(_) | State::Closed => None,
         }
     }
@@ -460,6 +531,12 @@ impl ServerConnection {
     }
 
     fn decision(&self, command: &'static str) -> Result<Decision, CommandError> {
+        if self.pending_commits > 0 {
+            return Err(CommandError::WrongState {
+                command,
+                state: "earlier uploads await the answer to their commit",
+            });
+        }
         match self.state {
             State::Deciding(decision) => Ok(decision),
             State::Closed => Err(CommandError::Closed),
@@ -485,7 +562,7 @@ impl ServerConnection {
         match self.decision("accept a client")? {
             Decision::Hello => {
                 self.core.send(&Frame::Welcome {
-                    version: PROTOCOL_VERSION,
+                    version: self.version,
                 });
                 self.state = State::Idle;
                 Ok(())
@@ -502,6 +579,7 @@ impl ServerConnection {
         message: &str,
     ) -> Result<(), CommandError> {
         match self.state {
+            _ if self.pending_commits > 0 => Err(self.wrong("refuse the connection")),
             State::AwaitingHello | State::Deciding(Decision::Hello) | State::Idle => {
                 self.core.send_error(code, message);
                 self.core.close();
@@ -520,15 +598,27 @@ impl ServerConnection {
             return;
         }
         self.core.send_error(code, message);
+        self.pending_commits = 0;
         self.leave_state(State::Closed);
         self.core.close();
     }
 
     /// Refuses the pending request with a code and a message; the connection stays open.
-    /// For an upload awaiting commit, this reports that storing it failed.
+    /// For an upload awaiting commit (the oldest, under version 2), this reports that storing
+    /// it failed. A refused eager upload's data that follows is dropped.
     pub fn refuse(&mut self, code: ErrorCode, message: &str) -> Result<(), CommandError> {
+        if self.pending_commits > 0 && !self.core.is_closed() {
+            self.pending_commits -= 1;
+            self.core.send_error(code, message);
+            return Ok(());
+        }
         match self.decision("refuse a request")? {
             Decision::Hello => Err(self.wrong("refuse a request")),
+            Decision::Put { size, eager: true } => {
+                self.core.send_error(code, message);
+                self.state = State::Discarding(Discard::new(size));
+                Ok(())
+            }
             _ => {
                 self.core.send_error(code, message);
                 self.state = State::Idle;
@@ -538,10 +628,22 @@ impl ServerConnection {
     }
 
     /// Accepts the pending upload, going ahead from `checkpoint.offset()` (0 for a new upload,
-    /// or where a partial upload's saved hash state ends).
+    /// or where a partial upload's saved hash state ends). An eager upload (version 2) starts
+    /// at 0, is told nothing, and may be accepted while earlier commits are pending.
     pub fn accept_put(&mut self, checkpoint: &HashCheckpoint) -> Result<(), CommandError> {
+        if let State::Deciding(Decision::Put { size, eager: true }) = self.state {
+            if checkpoint.offset() != 0 {
+                return Err(CommandError::TooMuchData {
+                    given: checkpoint.offset(),
+                    allowed: 0,
+                });
+            }
+            self.state = State::Receiving(Inbound::new(size, checkpoint));
+            self.interrupted_upload = None;
+            return Ok(());
+        }
         match self.decision("accept an upload")? {
-            Decision::Put { size } if checkpoint.offset() <= size => {
+            Decision::Put { size, .. } if checkpoint.offset() <= size => {
                 self.core.send(&Frame::PutReady {
                     offset: checkpoint.offset(),
                 });
@@ -549,7 +651,7 @@ impl ServerConnection {
                 self.interrupted_upload = None;
                 Ok(())
             }
-            Decision::Put { size } => Err(CommandError::TooMuchData {
+            Decision::Put { size, .. } => Err(CommandError::TooMuchData {
                 given: checkpoint.offset(),
                 allowed: size,
             }),
@@ -668,8 +770,14 @@ impl ServerConnection {
         }
     }
 
-    /// Confirms a removal, or an upload that is now durable and visible under its name.
+    /// Confirms a removal, or an upload that is now durable and visible under its name (the
+    /// oldest pending one, under version 2).
     pub fn confirm(&mut self) -> Result<(), CommandError> {
+        if self.pending_commits > 0 && !self.core.is_closed() {
+            self.pending_commits -= 1;
+            self.core.send(&Frame::Ack);
+            return Ok(());
+        }
         match self.decision("confirm")? {
             Decision::Remove | Decision::Commit => {
                 self.core.send(&Frame::Ack);
@@ -678,5 +786,22 @@ impl ServerConnection {
             }
             _ => Err(self.wrong("confirm")),
         }
+    }
+}
+
+/// Version 2, with commits pending: whether `frame` would be answered before them. Such a
+/// request waits in the input until they are answered; an eager upload with a valid name is
+/// read on (its data joins the next group of commits), and so is anything that is no request.
+fn answers_before_commits(frame: &Frame<'_>) -> bool {
+    match frame {
+        Frame::Put {
+            eager: true, name, ..
+        } => validate_name(name).is_err(),
+        Frame::Put { .. }
+        | Frame::Get { .. }
+        | Frame::List { .. }
+        | Frame::Remove { .. }
+        | Frame::Query { .. } => true,
+        _ => false,
     }
 }

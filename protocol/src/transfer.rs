@@ -87,6 +87,62 @@ impl Inbound {
     }
 }
 
+/// The rest of a refused eager upload (version 2): counted like an accepted one, so a sender
+/// that lies about its size is still caught, but neither hashed nor kept.
+#[derive(Debug)]
+pub(crate) struct Discard {
+    left: u64,
+    declared: u64,
+    chunk_left: u32,
+}
+
+impl Discard {
+    pub(crate) fn new(size: u64) -> Self {
+        Discard {
+            left: size,
+            declared: size,
+            chunk_left: 0,
+        }
+    }
+
+    pub(crate) fn in_chunk(&self) -> bool {
+        self.chunk_left > 0
+    }
+
+    /// A `DATA` header: no more than was declared.
+    pub(crate) fn start_chunk(&mut self, len: u32) -> Result<(), ProtocolError> {
+        if u64::from(len) > self.left {
+            return Err(ProtocolError::SizeMismatch {
+                declared: self.declared,
+                sent: self.declared - self.left + u64::from(len),
+            });
+        }
+        self.left -= u64::from(len);
+        self.chunk_left = len;
+        Ok(())
+    }
+
+    /// Drops up to `available` bytes of the current chunk; returns how many.
+    pub(crate) fn skip(&mut self, available: usize) -> usize {
+        let n = available.min(self.chunk_left as usize);
+        self.chunk_left -= n as u32;
+        n
+    }
+
+    /// The sender's `DONE`: every declared byte must have arrived (the digest is not checked:
+    /// the data is dropped anyway).
+    pub(crate) fn finish(&self) -> Result<(), ProtocolError> {
+        if self.left == 0 {
+            Ok(())
+        } else {
+            Err(ProtocolError::SizeMismatch {
+                declared: self.declared,
+                sent: self.declared - self.left,
+            })
+        }
+    }
+}
+
 /// Sending half: `remaining` bytes are still to be framed.
 #[derive(Debug)]
 pub(crate) struct Outbound {

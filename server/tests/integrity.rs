@@ -10,6 +10,7 @@ fn put_frame(name: &str, size: u64) -> Frame<'_> {
         size,
         overwrite: false,
         resume: false,
+        eager: false,
         tag: tag(9),
     }
 }

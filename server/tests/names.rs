@@ -60,6 +60,7 @@ fn traversal_names_are_refused_and_nothing_is_written() {
             size: 10,
             overwrite: true,
             resume: false,
+            eager: false,
             tag: tag(1),
         });
         match raw.recv() {
@@ -86,6 +87,7 @@ fn bad_name_message(raw: &mut RawClient, name: &str) -> String {
         size: 4,
         overwrite: true,
         resume: false,
+        eager: false,
         tag: tag(1),
     });
     match raw.recv() {

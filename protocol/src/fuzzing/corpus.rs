@@ -41,6 +41,7 @@ fn upload_frames(name: &str, file: &[u8], offset: usize, resume: bool) -> Vec<u8
         size: file.len() as u64,
         overwrite: true,
         resume,
+        eager: false,
         tag: SourceTag([9; 16]),
     }]);
     for chunk in file[offset..].chunks(4000) {
@@ -105,6 +106,7 @@ pub fn seed_corpus() -> Vec<Seed> {
             size: 5,
             overwrite: true,
             resume: true,
+            eager: false,
             tag,
         },
         Frame::Get {
@@ -158,6 +160,7 @@ pub fn seed_corpus() -> Vec<Seed> {
         size: 100,
         overwrite: false,
         resume: true,
+        eager: false,
         tag,
     }]);
     data_frame(&mut cancelled, &[1; 40]);
@@ -167,6 +170,7 @@ pub fn seed_corpus() -> Vec<Seed> {
         size: 3,
         overwrite: false,
         resume: false,
+        eager: false,
         tag,
     }]);
     data_frame(&mut bad_digest, b"abc");
@@ -212,6 +216,7 @@ pub fn seed_corpus() -> Vec<Seed> {
                     size: 1,
                     overwrite: false,
                     resume: false,
+                    eager: false,
                     tag,
                 },
                 Frame::List { prefix: "../" },

@@ -7,7 +7,7 @@ use crate::fuzzing::checks::{
     zero_unit_checkpoint,
 };
 use crate::fuzzing::rng::{Rng, content};
-use crate::limits::{MAGIC, MAX_DATA_CHUNK, MAX_NAME_LEN, PROTOCOL_VERSION};
+use crate::limits::{MAGIC, MAX_DATA_CHUNK, MAX_NAME_LEN, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use crate::{
     CommandError, Config, Digest, ErrorCode, Frame, HASH_UNIT_LEN, HashCheckpoint, ProtocolError,
     ServerConnection, ServerEvent, Timestamp, validate_name, validate_prefix,
@@ -276,7 +276,7 @@ impl ServerHarness {
         let busy = self.upload.is_some() || self.download.is_some();
         match event {
             ServerEvent::ClientHello { version, token } => {
-                assert_eq!(version, PROTOCOL_VERSION);
+                assert!((MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version));
                 if token.first() == Some(&b'!') {
                     self.conn
                         .refuse_connection(ErrorCode::NotAuthorised, "bad token")

@@ -34,6 +34,7 @@ fn a_transfer_resumed_at_its_very_end_is_checked_without_panicking() {
             size: zeros.len() as u64,
             overwrite: false,
             resume: true,
+            eager: false,
             tag: SourceTag::default(),
         }]);
         let _ = server.handle_input(Timestamp::ZERO, &input).unwrap();
@@ -95,6 +96,7 @@ fn hello_put(name: &str, data: &[u8]) -> Vec<u8> {
         size: data.len() as u64,
         overwrite: false,
         resume: false,
+        eager: false,
         tag: SourceTag::default(),
     }
     .encode(&mut bytes);

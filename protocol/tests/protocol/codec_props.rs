@@ -43,6 +43,7 @@ impl Spec {
                 size: *size,
                 overwrite: *overwrite,
                 resume: *resume,
+                eager: false,
                 tag: SourceTag(*tag),
             },
             Spec::Get(name, offset) => Frame::Get {

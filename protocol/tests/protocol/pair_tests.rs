@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ferry_protocol::limits::MAGIC;
+use ferry_protocol::limits::{MAGIC, PROTOCOL_VERSION};
 use ferry_protocol::{
     ClientConnection, ClientEvent, Config, Digest, ErrorCode, Frame, HASH_UNIT_LEN, HashCheckpoint,
     ProtocolError, ServerConnection, ServerEvent, SourceTag, Timestamp, decode_frame,
@@ -304,6 +304,7 @@ fn put(name: &str, size: u64) -> Frame<'_> {
         size,
         overwrite: false,
         resume: false,
+        eager: false,
         tag: SourceTag::default(),
     }
 }
@@ -463,7 +464,7 @@ fn unsupported_version_is_refused_with_its_code() {
     let mut conn = ServerConnection::new(Config::default(), Timestamp::ZERO);
     let mut input = MAGIC.to_vec();
     input.extend(frame_bytes(&[Frame::Hello {
-        min_version: 2,
+        min_version: PROTOCOL_VERSION + 1,
         max_version: 9,
         token: b"",
     }]));
@@ -471,7 +472,7 @@ fn unsupported_version_is_refused_with_its_code() {
     assert!(
         matches!(
             error,
-            Some(ProtocolError::UnsupportedVersion { theirs_min: 2, .. })
+            Some(ProtocolError::UnsupportedVersion { theirs_min, .. }) if theirs_min == PROTOCOL_VERSION + 1
         ),
         "{error:?}"
     );

@@ -99,6 +99,16 @@ fn drive(
         if session.is_closed() || peer_closed {
             return peer_closed;
         }
+        // A pipelined request left unread while a download went out is taken now, before
+        // waiting for bytes that may never come.
+        if filled > 0 {
+            let used = session.handle_input(shared.now(), &input[..filled]);
+            if used > 0 {
+                input.copy_within(used..filled, 0);
+                filled -= used;
+                continue;
+            }
+        }
         let now = shared.now();
         let wait = match session.poll_timeout() {
             Some(deadline) if deadline <= now => {

@@ -194,6 +194,7 @@ impl Client<'_> {
             overwrite: self.seed.overwrite,
             resume: false,
             tag: connection_tag(),
+            eager: false,
         };
         let (upload, _) = self
             .shared

@@ -34,9 +34,11 @@ use crate::store::locks::Waker;
 use crate::store::{Left, Store, Upload};
 use crate::transfer_log::Ending;
 
+mod commits;
 mod outgoing;
 mod requests;
 
+use commits::Verified;
 use outgoing::Outgoing;
 
 /// What every session of one server shares: its settings, where its files live, and the
@@ -88,6 +90,8 @@ pub struct Session {
     /// What the client's token allows (everything when the server has no tokens).
     grant: Grant,
     upload: Option<Upload>,
+    /// Uploads verified in the current burst of input, oldest first, waiting to commit.
+    verified: Vec<Verified>,
     /// A download or listing being sent.
     outgoing: Option<Outgoing>,
     phase: Phase,
@@ -105,6 +109,7 @@ impl Session {
             peer,
             grant: Grant::full(),
             upload: None,
+            verified: Vec::new(),
             outgoing: None,
             phase: Phase::Serving,
             waker: None,
@@ -118,8 +123,9 @@ impl Session {
     }
 
     /// Feeds bytes read from the client; returns how many were taken (keep the rest and offer
-    /// it again with more). File data goes to the upload under way; requests are decided on
-    /// the store.
+    /// it again with more, or alone once the output has drained: a pipelined request waits
+    /// while a download is sent). File data goes to the upload under way; requests are decided
+    /// on the store; uploads verified in these bytes commit together before this returns.
     pub fn handle_input(&mut self, now: Timestamp, bytes: &[u8]) -> usize {
         let mut start = 0;
         while !self.conn.is_closed() {
@@ -141,9 +147,14 @@ impl Session {
                 self.handle_event(now, event);
             }
             if received.consumed == 0 && !any_event {
-                break;
+                // The machine may stop before a request that must wait for the group's answers.
+                if self.verified.is_empty() {
+                    break;
+                }
+                self.flush_commits();
             }
         }
+        self.flush_commits();
         start
     }
 

@@ -119,6 +119,7 @@ impl Session {
 
     /// Refuses a write with a read-only token.
     fn forbid(&mut self, name: &str, what: &str) -> Result<(), CommandError> {
+        self.flush_commits();
         tracing::warn!(peer = %self.peer, name, "refused a {what}: the token is read-only");
         let message = format!("this token is read-only; {what}s are not allowed");
         self.conn.refuse(ErrorCode::Forbidden, &message)
@@ -127,6 +128,8 @@ impl Session {
     /// Refuses the request with `error`. Its message reaches the client through
     /// [`Grant::message`], like every storage error's, so names in it are the client's own.
     fn refuse(&mut self, name: &str, error: &StorageError) -> Result<(), CommandError> {
+        // Its answer comes after those of the uploads verified before it.
+        self.flush_commits();
         tracing::warn!(peer = %self.peer, name, code = %error.code(), "refused: {error}");
         self.conn.refuse(error.code(), &self.grant.message(error))
     }
@@ -157,30 +160,15 @@ impl Session {
         }
     }
 
+    /// Queues the upload for its group's commit (see `commits`).
     fn on_verified(&mut self, digest: &Digest) -> Result<(), CommandError> {
         let Some(upload) = self.upload.take() else {
             return self
                 .conn
                 .refuse(ErrorCode::StorageError, "no upload under way");
         };
-        let transfer = upload.transfer();
-        match upload.commit_or_keep(digest) {
-            Ok(()) => {
-                transfer.finished(&self.context.metrics, self.peer, "ok", Ending::Ok);
-                self.conn.confirm()
-            }
-            Err((error, left)) => {
-                let kept = super::kept(left);
-                transfer.finished(
-                    &self.context.metrics,
-                    self.peer,
-                    &format!("commit failed: {error}; {kept}"),
-                    Ending::Failed(error.code()),
-                );
-                let message = format!("{}; {kept}", self.grant.message(&error));
-                self.conn.refuse(error.code(), &message)
-            }
-        }
+        self.verified.push(super::Verified::new(upload, *digest));
+        Ok(())
     }
 
     fn on_rejected(&mut self, error: &ProtocolError) {

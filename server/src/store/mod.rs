@@ -83,6 +83,12 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Removes partial uploads untouched for longer than `max_age`, sparing those under way.
     fn sweep_staging(&self, max_age: Duration);
+
+    /// Whether several uploads' commits are best run at the same time (a file system whose
+    /// journal joins concurrent fsyncs into one flush). One at a time otherwise.
+    fn commits_in_parallel(&self) -> bool {
+        false
+    }
 }
 
 /// What the server holds under a name, as a `QUERY` reports it.

@@ -84,6 +84,7 @@ pub(super) fn put(name: &str, size: usize, tag: u8) -> PutRequest {
         overwrite: false,
         resume: true,
         tag: SourceTag([tag; 16]),
+        eager: false,
     }
 }
 

@@ -538,6 +538,7 @@ mod tests {
             overwrite: false,
             resume: true,
             tag: SourceTag([tag; 16]),
+            eager: false,
         }
     }
 

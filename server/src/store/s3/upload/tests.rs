@@ -35,6 +35,7 @@ impl Doomed {
             overwrite: false,
             resume: true,
             tag: SourceTag([4; 16]),
+            eager: false,
         };
         let (upload, _) = store.begin_upload(&config, &request).unwrap();
         let doomed = Doomed {
