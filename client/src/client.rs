@@ -87,6 +87,27 @@ impl Client {
         &self.options
     }
 
+    /// The current connection, or a new one; give it back with [`Client::keep_link`] if it is
+    /// still usable.
+    pub(crate) fn take_link(&mut self) -> Result<Link, ClientError> {
+        match self.link.take() {
+            Some(link) => Ok(link),
+            None => Link::open(
+                &self.addrs,
+                &self.options,
+                self.epoch,
+                self.rate_limit.as_ref(),
+            ),
+        }
+    }
+
+    /// Keeps `link` for the next request, unless the connection is over.
+    pub(crate) fn keep_link(&mut self, link: Link) {
+        if !link.conn.is_closed() {
+            self.link = Some(link);
+        }
+    }
+
     /// Runs `op` on a connection, retrying transient failures on a new one. Returns the value
     /// and the number of attempts made.
     fn retrying<T>(

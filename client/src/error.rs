@@ -233,6 +233,11 @@ impl ClientError {
         )
     }
 
+    /// Whether a refusal with `code` may pass if the request is made again later.
+    pub(crate) fn refusal_is_transient(code: ErrorCode) -> bool {
+        transient_code(code)
+    }
+
     /// Whether a new connection might succeed where this one failed: the connection was lost,
     /// stalled or the server was briefly unable to serve.
     pub fn is_transient(&self) -> bool {

@@ -185,7 +185,7 @@ fn hash_prefix(file: &mut File) -> io::Result<HashCheckpoint> {
 
 /// Makes a rename durable by syncing the folder that holds it (best effort: not every
 /// platform can open a folder).
-fn sync_parent(path: &Path) {
+pub(crate) fn sync_parent(path: &Path) {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -77,6 +77,7 @@ mod known_servers;
 mod link;
 mod local_name;
 mod options;
+mod pipeline;
 mod security;
 mod tag;
 mod time;
@@ -94,6 +95,7 @@ pub use crate::local_name::name_from_local;
 pub use crate::options::{
     ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutOutcome, PutReport,
 };
+pub use crate::pipeline::{Done, EAGER_MAX, WINDOW_BYTES, WINDOW_REQUESTS};
 pub use crate::security::{Security, Trust};
 pub use crate::tag::{file_tag, name_tag};
 pub use crate::time::utc_time;

@@ -308,17 +308,42 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
                 tag: None,
             };
             let display = Display::new(cli.quiet, cli.json, planned.len());
-            let results = run::parallel(
-                &planned,
-                usize::from(*jobs),
-                &connect,
-                &display,
-                &|client, job, progress| {
-                    let report = client.put_file(&job.local, &job.name, &put_options, progress)?;
-                    display.result(&put_line(&report));
-                    Ok(FileResult::put(&report, &job.local))
-                },
-            );
+            let results = if planned.len() > 1 {
+                run::pipelined(
+                    &planned,
+                    usize::from(*jobs),
+                    &connect,
+                    &display,
+                    &|client, batch, record| {
+                        let files: Vec<_> = batch
+                            .iter()
+                            .map(|job| (job.local.clone(), job.name.clone()))
+                            .collect();
+                        client.put_files(&files, &put_options, &mut |index, result| {
+                            record(
+                                index,
+                                result.map(|report| {
+                                    display.result(&put_line(&report));
+                                    FileResult::put(&report, &batch[index].local)
+                                }),
+                            )
+                        });
+                    },
+                )
+            } else {
+                run::parallel(
+                    &planned,
+                    usize::from(*jobs),
+                    &connect,
+                    &display,
+                    &|client, job, progress| {
+                        let report =
+                            client.put_file(&job.local, &job.name, &put_options, progress)?;
+                        display.result(&put_line(&report));
+                        Ok(FileResult::put(&report, &job.local))
+                    },
+                )
+            };
             Ok(conclude("put", &planned, results, &display))
         }
         Command::Get {
@@ -335,31 +360,53 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
             };
             let get_options = GetOptions { resume: !no_resume };
             let display = Display::new(cli.quiet, cli.json, planned.len());
-            let results = run::parallel(
-                &planned,
-                usize::from(*jobs),
-                &connect,
-                &display,
-                &|client, job, progress| {
-                    let report = client.get_file(&job.name, &job.local, &get_options, progress)?;
-                    display.result(&format!(
-                        "saved {} to {} ({} bytes, blake3 {}){}",
-                        display_name(&report.name),
-                        display_text(&job.local.display().to_string()),
-                        report.size,
-                        report.digest,
-                        resumed_note(report.resumed_from)
-                    ));
-                    Ok(FileResult::moved(
-                        report.name,
-                        &job.local,
-                        report.size,
-                        &report.digest,
-                        report.resumed_from,
-                        report.attempts,
-                    ))
-                },
-            );
+            let saved = |report: ferry_client::GetReport, local: &std::path::Path| {
+                display.result(&format!(
+                    "saved {} to {} ({} bytes, blake3 {}){}",
+                    display_name(&report.name),
+                    display_text(&local.display().to_string()),
+                    report.size,
+                    report.digest,
+                    resumed_note(report.resumed_from)
+                ));
+                FileResult::moved(
+                    report.name,
+                    local,
+                    report.size,
+                    &report.digest,
+                    report.resumed_from,
+                    report.attempts,
+                )
+            };
+            let results = if planned.len() > 1 {
+                run::pipelined(
+                    &planned,
+                    usize::from(*jobs),
+                    &connect,
+                    &display,
+                    &|client, batch, record| {
+                        let files: Vec<_> = batch
+                            .iter()
+                            .map(|job| (job.name.clone(), job.local.clone()))
+                            .collect();
+                        client.get_files(&files, &get_options, &mut |index, result| {
+                            record(index, result.map(|r| saved(r, &batch[index].local)))
+                        });
+                    },
+                )
+            } else {
+                run::parallel(
+                    &planned,
+                    usize::from(*jobs),
+                    &connect,
+                    &display,
+                    &|client, job, progress| {
+                        let report =
+                            client.get_file(&job.name, &job.local, &get_options, progress)?;
+                        Ok(saved(report, &job.local))
+                    },
+                )
+            };
             Ok(conclude("get", &planned, results, &display))
         }
         Command::Ls { prefix } => {

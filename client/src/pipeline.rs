@@ -1,0 +1,422 @@
+//! Many files on one connection, pipelined (protocol version 2, PROTOCOL.md §5 "Pipelining"):
+//! a window of requests is in flight at once and the server answers them in order, so a folder
+//! of small files costs a few round trips instead of two per file.
+//!
+//! Only the simple first attempt is pipelined: an upload of a small file the server holds no
+//! partial of goes eagerly (its data right behind its `PUT`), a download of a file with no
+//! partial beside its target goes from byte 0. Everything else — a large file, a partial to
+//! resume, a name that exists (which may hold the same bytes), a connection lost with files in
+//! flight, a version-1 server — goes to the one-file-at-a-time path afterwards
+//! ([`Client::put_file`], [`Client::get_file`]), which resumes and retries as it always has.
+//! So a file's outcome never depends on whether it was pipelined.
+
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use ferry_protocol::{ClientEvent, Digest, ErrorCode, HashCheckpoint};
+
+use crate::client::{Client, check_name};
+use crate::error::ClientError;
+use crate::files::{partial_path, sync_parent};
+use crate::link::{Link, no_data, unexpected};
+use crate::options::{GetOptions, GetReport, PutOptions, PutOutcome, PutReport};
+use crate::tag::file_tag;
+
+/// Requests in flight on one connection at most. The server's answers to them (an `ACK` of 5
+/// bytes, or a short `ERROR`) must fit in the socket buffers while this side is still writing,
+/// which also bounds this side's memory.
+pub const WINDOW_REQUESTS: usize = 256;
+
+/// Upload bytes in flight on one connection at most.
+pub const WINDOW_BYTES: u64 = 8 << 20;
+
+/// Largest file sent eagerly. A larger one waits for the server's go-ahead (one round trip,
+/// small beside its transfer), so that a refusal never costs sending it whole for nothing.
+pub const EAGER_MAX: u64 = 1 << 20;
+
+/// What becomes of each file: its index in the caller's list and its outcome.
+pub type Done<'a, R> = dyn FnMut(usize, Result<R, ClientError>) + 'a;
+
+/// An upload sent, awaiting its answer.
+struct SentUpload {
+    index: usize,
+    size: u64,
+    digest: Digest,
+}
+
+impl Client {
+    /// Uploads each `(local file, name)`, pipelining the small ones on this client's connection
+    /// (see the module docs), and tells `done` each file's outcome as it is known (not in
+    /// order). `opts.tag` is ignored: each file's tag comes from the file itself.
+    pub fn put_files(
+        &mut self,
+        files: &[(PathBuf, String)],
+        opts: &PutOptions,
+        done: &mut Done<'_, PutReport>,
+    ) {
+        let mut one_by_one = Vec::new();
+        let mut next = 0;
+        let mut failures = 0;
+        while next < files.len() {
+            let mut link = match self.pipelining_link() {
+                Some(link) => link,
+                None => break,
+            };
+            let mut in_flight = VecDeque::new();
+            let result = self.put_window(
+                &mut link,
+                files,
+                opts,
+                &mut next,
+                &mut in_flight,
+                &mut one_by_one,
+                done,
+            );
+            // Whatever was in flight when the connection failed is settled one by one: it may
+            // be stored (its answer lost), partial, or absent.
+            one_by_one.extend(in_flight.iter().map(|sent: &SentUpload| sent.index));
+            match result {
+                Ok(()) => self.keep_link(link),
+                Err(error) => {
+                    tracing::info!(%error, "pipelined uploads interrupted; going on one by one");
+                    failures += 1;
+                    if !error.is_transient() || failures > self.options().retries {
+                        break;
+                    }
+                }
+            }
+        }
+        one_by_one.extend(next..files.len());
+        one_by_one.sort_unstable();
+        for index in one_by_one {
+            let (local, name) = &files[index];
+            let mut opts = opts.clone();
+            opts.tag = None;
+            done(index, self.put_file(local, name, &opts, &mut |_| {}));
+        }
+    }
+
+    /// The connection for a pipeline, if it speaks version 2 (`None` sends every file one by
+    /// one, which also reports a server that cannot be reached).
+    fn pipelining_link(&mut self) -> Option<Link> {
+        let link = self.take_link().ok()?;
+        if link.conn.version() >= 2 {
+            Some(link)
+        } else {
+            self.keep_link(link);
+            None
+        }
+    }
+
+    /// Keeps the window full until every file from `next` on is sent and answered.
+    #[allow(clippy::too_many_arguments)]
+    fn put_window(
+        &mut self,
+        link: &mut Link,
+        files: &[(PathBuf, String)],
+        opts: &PutOptions,
+        next: &mut usize,
+        in_flight: &mut VecDeque<SentUpload>,
+        one_by_one: &mut Vec<usize>,
+        done: &mut Done<'_, PutReport>,
+    ) -> Result<(), ClientError> {
+        let chunk = self
+            .options()
+            .chunk_size
+            .clamp(1, ferry_protocol::limits::MAX_DATA_CHUNK);
+        let mut bytes = 0;
+        let mut data = Vec::new();
+        loop {
+            while *next < files.len() && in_flight.len() < WINDOW_REQUESTS && bytes < WINDOW_BYTES {
+                let index = *next;
+                *next += 1;
+                let (local, name) = &files[index];
+                let tag = match read_small(local, name, &mut data) {
+                    Ok(Some(tag)) => tag,
+                    Ok(None) => {
+                        one_by_one.push(index);
+                        continue;
+                    }
+                    Err(error) => {
+                        done(index, Err(error));
+                        continue;
+                    }
+                };
+                let digest = Digest::of(&data);
+                let size = data.len() as u64;
+                link.conn.put_eager(name, size, opts.overwrite, tag)?;
+                for piece in data.chunks(chunk) {
+                    link.send_data(piece)?;
+                }
+                link.conn.finish_upload(digest)?;
+                in_flight.push_back(SentUpload {
+                    index,
+                    size,
+                    digest,
+                });
+                bytes += size;
+            }
+            link.flush("sending pipelined uploads")?;
+            let Some(front) = in_flight.front() else {
+                return Ok(());
+            };
+            let (index, size, digest) = (front.index, front.size, front.digest);
+            let event = link.next_event("waiting for pipelined uploads", &mut no_data)?;
+            in_flight.pop_front();
+            bytes -= size;
+            let name = &files[index].1;
+            match event {
+                ClientEvent::PutStored => done(
+                    index,
+                    Ok(PutReport {
+                        name: name.clone(),
+                        size,
+                        digest,
+                        outcome: PutOutcome::Uploaded,
+                        resumed_from: 0,
+                        attempts: 1,
+                        bytes_sent: size,
+                    }),
+                ),
+                // The name may hold these very bytes (an earlier run's), or the refusal may pass.
+                ClientEvent::Refused { code, .. }
+                    if code == ErrorCode::AlreadyExists
+                        || ClientError::refusal_is_transient(code) =>
+                {
+                    one_by_one.push(index)
+                }
+                ClientEvent::Refused { code, message } => done(
+                    index,
+                    Err(ClientError::Refused {
+                        request: "upload",
+                        code,
+                        message,
+                    }),
+                ),
+                other => return Err(unexpected(&other, "waiting for pipelined uploads").into()),
+            }
+        }
+    }
+
+    /// Downloads each `(name, local file)`, pipelining those with no partial file to resume
+    /// on this client's connection (see the module docs), and tells `done` each file's outcome
+    /// as it is known (not in order). Each file is written beside its target, synced and
+    /// renamed into place only once its digest matched, as [`Client::get_file`] does.
+    pub fn get_files(
+        &mut self,
+        files: &[(String, PathBuf)],
+        opts: &GetOptions,
+        done: &mut Done<'_, GetReport>,
+    ) {
+        let mut one_by_one = Vec::new();
+        let mut next = 0;
+        let mut failures = 0;
+        while next < files.len() {
+            let Some(mut link) = self.pipelining_link() else {
+                break;
+            };
+            let mut in_flight = VecDeque::new();
+            let result = get_window(
+                &mut link,
+                files,
+                &mut next,
+                &mut in_flight,
+                &mut one_by_one,
+                done,
+            );
+            one_by_one.extend(in_flight.iter().copied());
+            match result {
+                Ok(()) => self.keep_link(link),
+                Err(error) => {
+                    tracing::info!(%error, "pipelined downloads interrupted; going on one by one");
+                    failures += 1;
+                    if !error.is_transient() || failures > self.options().retries {
+                        break;
+                    }
+                }
+            }
+        }
+        one_by_one.extend(next..files.len());
+        one_by_one.sort_unstable();
+        for index in one_by_one {
+            let (name, local) = &files[index];
+            done(index, self.get_file(name, local, opts, &mut |_| {}));
+        }
+    }
+}
+
+/// Reads `local` whole into `data` if it is a regular file small enough to send eagerly, and
+/// returns its tag; `None` if it goes one by one (large, or not a regular file: the one-by-one
+/// path reports that).
+fn read_small(
+    local: &Path,
+    name: &str,
+    data: &mut Vec<u8>,
+) -> Result<Option<ferry_protocol::SourceTag>, ClientError> {
+    check_name(name)?;
+    let read_error = |source| ClientError::Local {
+        action: "cannot read",
+        path: local.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(local).map_err(read_error)?;
+    let metadata = file.metadata().map_err(read_error)?;
+    if !metadata.is_file() || metadata.len() > EAGER_MAX {
+        return Ok(None);
+    }
+    data.clear();
+    file.read_to_end(data).map_err(read_error)?;
+    if data.len() as u64 != metadata.len() {
+        // Changed while read: the one-by-one path reads it again and notices changes.
+        return Ok(None);
+    }
+    Ok(Some(file_tag(local, &metadata)))
+}
+
+/// A download whose answer has begun: where its bytes go.
+struct Receiving {
+    partial: PathBuf,
+    file: BufWriter<File>,
+    size: u64,
+}
+
+/// Keeps the window of downloads full until every file from `next` on is requested and
+/// received; `in_flight` holds the indices requested and not yet finished.
+fn get_window(
+    link: &mut Link,
+    files: &[(String, PathBuf)],
+    next: &mut usize,
+    in_flight: &mut VecDeque<usize>,
+    one_by_one: &mut Vec<usize>,
+    done: &mut Done<'_, GetReport>,
+) -> Result<(), ClientError> {
+    loop {
+        while *next < files.len() && in_flight.len() < WINDOW_REQUESTS && link.conn.can_pipeline() {
+            let index = *next;
+            *next += 1;
+            let (name, local) = &files[index];
+            if let Err(error) = check_name(name) {
+                done(index, Err(error));
+                continue;
+            }
+            if partial_path(local).exists() {
+                one_by_one.push(index);
+                continue;
+            }
+            link.conn.get(name, HashCheckpoint::start())?;
+            in_flight.push_back(index);
+        }
+        link.flush("sending pipelined downloads")?;
+        let Some(&index) = in_flight.front() else {
+            return Ok(());
+        };
+        let (name, local) = &files[index];
+        match link.next_event("waiting for pipelined downloads", &mut no_data)? {
+            ClientEvent::GetReady { size, .. } => {
+                let mut receiving = open_partial(local, size)?;
+                let received = receive(link, &mut receiving);
+                in_flight.pop_front();
+                match received {
+                    Ok(digest) => done(index, finish(receiving, name, local, digest)),
+                    Err(error) => {
+                        // The connection is no longer usable; the one-by-one path tries this
+                        // file again and reports its own outcome.
+                        drop(receiving.file);
+                        let _ = fs::remove_file(&receiving.partial);
+                        one_by_one.push(index);
+                        return Err(error);
+                    }
+                }
+            }
+            ClientEvent::Refused { code, message } => {
+                in_flight.pop_front();
+                if ClientError::refusal_is_transient(code) {
+                    one_by_one.push(index);
+                } else {
+                    done(
+                        index,
+                        Err(ClientError::Refused {
+                            request: "download",
+                            code,
+                            message,
+                        }),
+                    );
+                }
+            }
+            other => return Err(unexpected(&other, "waiting for pipelined downloads").into()),
+        }
+    }
+}
+
+fn open_partial(local: &Path, size: u64) -> Result<Receiving, ClientError> {
+    let partial = partial_path(local);
+    let write_error = |source| ClientError::Local {
+        action: "cannot write",
+        path: partial.clone(),
+        source,
+    };
+    if let Some(parent) = local.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(write_error)?;
+    }
+    let file = File::create(&partial).map_err(write_error)?;
+    Ok(Receiving {
+        partial: partial.clone(),
+        file: BufWriter::with_capacity(64 * 1024, file),
+        size,
+    })
+}
+
+/// Receives one download's bytes into its partial file; returns the verified digest.
+fn receive(link: &mut Link, receiving: &mut Receiving) -> Result<Digest, ClientError> {
+    let partial = receiving.partial.clone();
+    let file = &mut receiving.file;
+    let mut write = |data: &[u8]| {
+        file.write_all(data).map_err(|source| ClientError::Local {
+            action: "cannot write",
+            path: partial.clone(),
+            source,
+        })
+    };
+    match link.next_event("receiving a pipelined download", &mut write)? {
+        ClientEvent::GetVerified { digest } => Ok(digest),
+        other => Err(unexpected(&other, "receiving a pipelined download").into()),
+    }
+}
+
+/// Makes a verified download durable and gives it its name.
+fn finish(
+    receiving: Receiving,
+    name: &str,
+    local: &Path,
+    digest: Digest,
+) -> Result<GetReport, ClientError> {
+    let Receiving {
+        partial,
+        file,
+        size,
+    } = receiving;
+    let write_error = |source: io::Error| ClientError::Local {
+        action: "cannot write",
+        path: partial.clone(),
+        source,
+    };
+    let file = file.into_inner().map_err(|e| write_error(e.into_error()))?;
+    file.sync_all().map_err(write_error)?;
+    drop(file);
+    fs::rename(&partial, local).map_err(|source| ClientError::Local {
+        action: "cannot rename the download to",
+        path: local.to_path_buf(),
+        source,
+    })?;
+    sync_parent(local);
+    Ok(GetReport {
+        name: name.to_owned(),
+        size,
+        digest,
+        resumed_from: 0,
+        attempts: 1,
+        bytes_received: size,
+    })
+}
