@@ -4,8 +4,10 @@
 #![forbid(unsafe_code)]
 
 mod content;
+mod folder;
 mod object_store;
 mod raw;
+mod relay;
 mod scenarios;
 mod stats;
 
@@ -33,7 +35,7 @@ struct Args {
     /// Folder on a real disk, for the durable put.
     #[arg(long, default_value = "target/ferry-bench-disk")]
     disk: PathBuf,
-    /// Only these benchmarks (comma-separated): large, durable, many, small, idle.
+    /// Only these benchmarks (comma-separated): large, durable, many, small, idle, folder.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// An object store to measure too: `seaweedfs` (a private SeaweedFS started for the run,
@@ -51,6 +53,12 @@ struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Round-trip times (ms, comma-separated) the folder scenario adds with its relay.
+    #[arg(long, value_delimiter = ',', default_value = "0,20,100")]
+    rtt_ms: Vec<u64>,
+    /// The folder scenario sends one request at a time, as ferry did before pipelining.
+    #[arg(long)]
+    one_by_one: bool,
     /// A tenth of the clients and a twentieth of the small and idle counts: a quick check that
     /// every scenario still runs (CI); its figures are not the targets' figures.
     #[arg(long)]
@@ -162,6 +170,8 @@ struct Counts {
     small: (usize, usize),
     /// Silent clients in the idle scenario.
     idle: usize,
+    /// The folder scenario's folders: (files, bytes each).
+    folder: [(usize, usize); 2],
 }
 
 impl Counts {
@@ -170,6 +180,7 @@ impl Counts {
             many: [(200, 1 << 20), (1000, 64 << 10)],
             small: (10_000, 4096),
             idle: 1000,
+            folder: [(1000, 4096), (100, 1 << 20)],
         };
         if !smoke {
             return full;
@@ -178,6 +189,7 @@ impl Counts {
             many: full.many.map(|(clients, size)| (clients / 10, size)),
             small: (full.small.0 / 20, full.small.1),
             idle: full.idle / 20,
+            folder: full.folder.map(|(files, size)| (files / 10, size)),
         }
     }
 }
@@ -299,11 +311,36 @@ fn main() -> anyhow::Result<()> {
 
     let kind = store.as_ref().map(Store::kind);
     drop(store);
+    let folder_rows = if wants(&args, "folder") {
+        eprintln!("folder scenario...");
+        let rtts: Vec<_> = args
+            .rtt_ms
+            .iter()
+            .map(|&ms| std::time::Duration::from_millis(ms))
+            .collect();
+        let storages = [("disk", args.disk.clone()), ("tmpfs", args.tmpfs.clone())];
+        folder::folder(&folder::FolderPlan {
+            shapes: &counts.folder,
+            storages: &storages,
+            rtts: &rtts,
+            runs,
+            one_by_one: args.one_by_one,
+        })?
+    } else {
+        Vec::new()
+    };
+    if !args.only.is_empty() && args.only.iter().all(|o| o == "folder") {
+        print!("{}", folder::table(&folder_rows, args.one_by_one));
+        return Ok(());
+    }
     let rows = report(r, counts, kind);
     if args.json {
         print_json(&rows, &args);
     } else {
         print_table(&rows, &args);
+        if !folder_rows.is_empty() {
+            print!("{}", folder::table(&folder_rows, args.one_by_one));
+        }
     }
     Ok(())
 }

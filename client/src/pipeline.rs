@@ -27,10 +27,12 @@ use crate::tag::file_tag;
 /// Requests in flight on one connection at most. The server's answers to them (an `ACK` of 5
 /// bytes, or a short `ERROR`) must fit in the socket buffers while this side is still writing,
 /// which also bounds this side's memory.
-pub const WINDOW_REQUESTS: usize = 256;
+pub const WINDOW_REQUESTS: usize = 1024;
 
-/// Upload bytes in flight on one connection at most.
-pub const WINDOW_BYTES: u64 = 8 << 20;
+/// Upload bytes in flight on one connection at most: above the bandwidth-delay product of
+/// most links (64 MiB is 500 MB/s at a 100 ms round trip). The bytes are not kept: this bounds
+/// how much a failed connection leaves to be settled one by one.
+pub const WINDOW_BYTES: u64 = 64 << 20;
 
 /// Largest file sent eagerly. A larger one waits for the server's go-ahead (one round trip,
 /// small beside its transfer), so that a refusal never costs sending it whole for nothing.
