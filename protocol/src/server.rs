@@ -151,6 +151,8 @@ pub struct ServerConnection {
     version: u16,
     /// Version 2: verified uploads whose commit has not been answered yet, oldest first.
     pending_commits: u32,
+    /// The upload being received was sent eagerly: it has no `CANCEL`.
+    receiving_eager: bool,
     /// Hash state of an upload that ended without completing (cancel, EOF, error, timeout).
     interrupted_upload: Option<HashCheckpoint>,
 }
@@ -163,6 +165,7 @@ impl ServerConnection {
             state: State::AwaitingHello,
             version: MIN_PROTOCOL_VERSION,
             pending_commits: 0,
+            receiving_eager: false,
             interrupted_upload: None,
         }
     }
@@ -311,6 +314,7 @@ impl ServerConnection {
                         eager: *eager,
                     });
                 } else if *eager {
+                    self.receiving_eager = true;
                     self.state = State::Discarding(Discard::new(*size));
                 }
             }
@@ -372,6 +376,12 @@ impl ServerConnection {
                     }
                 }
             }
+            (State::Receiving(_) | State::Discarding(_), Frame::Cancel) if self.receiving_eager => {
+                return Err(ProtocolError::UnexpectedFrame {
+                    frame: "CANCEL",
+                    state: "receiving an eager upload, which is finished or dropped with the connection",
+                });
+            }
             (State::Receiving(inbound), Frame::Cancel) => {
                 let received = inbound.received();
                 let checkpoint = inbound.checkpoint();
@@ -386,7 +396,6 @@ impl ServerConnection {
                 discard.finish()?;
                 self.state = State::Idle;
             }
-            (State::Discarding(_), Frame::Cancel) => self.state = State::Idle,
             (state, _) => return Err(unexpected(state)),
         }
         Ok(())
@@ -616,6 +625,7 @@ impl ServerConnection {
             Decision::Hello => Err(self.wrong("refuse a request")),
             Decision::Put { size, eager: true } => {
                 self.core.send_error(code, message);
+                self.receiving_eager = true;
                 self.state = State::Discarding(Discard::new(size));
                 Ok(())
             }
@@ -639,6 +649,7 @@ impl ServerConnection {
                 });
             }
             self.state = State::Receiving(Inbound::new(size, checkpoint));
+            self.receiving_eager = true;
             self.interrupted_upload = None;
             return Ok(());
         }
@@ -647,6 +658,7 @@ impl ServerConnection {
                 self.core.send(&Frame::PutReady {
                     offset: checkpoint.offset(),
                 });
+                self.receiving_eager = false;
                 self.state = State::Receiving(Inbound::new(size, checkpoint));
                 self.interrupted_upload = None;
                 Ok(())

@@ -5,3 +5,4 @@ mod codec_props;
 mod pair;
 mod pair_props;
 mod pair_tests;
+mod pipelining;

@@ -143,8 +143,14 @@ impl Session {
         if let Some(refused) = self.refuse_if_stopping(&request.name) {
             return refused;
         }
-        let context = &self.context;
-        match context.store.begin_upload(&context.config, request) {
+        let mut begun = self.begin_upload(request);
+        // An upload of the same group may hold the name until it commits: commit, then ask
+        // again, so the answer is about the stored file (exists) and not a passing lock.
+        if begun.is_err() && !self.verified.is_empty() {
+            self.flush_commits();
+            begun = self.begin_upload(request);
+        }
+        match begun {
             Ok((upload, checkpoint)) => {
                 if let Some(waker) = &self.waker {
                     upload.when_superseded(std::sync::Arc::clone(waker));
@@ -161,6 +167,15 @@ impl Session {
     }
 
     /// Queues the upload for its group's commit (see `commits`).
+    fn begin_upload(
+        &self,
+        request: &PutRequest,
+    ) -> Result<(crate::store::Upload, ferry_protocol::HashCheckpoint), StorageError> {
+        self.context
+            .store
+            .begin_upload(&self.context.config, request)
+    }
+
     fn on_verified(&mut self, digest: &Digest) -> Result<(), CommandError> {
         let Some(upload) = self.upload.take() else {
             return self

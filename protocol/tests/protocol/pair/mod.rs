@@ -2,7 +2,7 @@
 //! with a virtual clock, a link that delivers bytes in pieces of seeded random size, and the
 //! server's in-memory store behind the session. No sockets, no threads, no real time.
 
-mod server;
+pub mod server;
 
 use std::collections::VecDeque;
 use std::time::Duration;
