@@ -148,17 +148,19 @@ impl Client {
                 };
                 let digest = Digest::of(&data);
                 let size = data.len() as u64;
-                link.conn.put_eager(name, size, opts.overwrite, tag)?;
-                for piece in data.chunks(chunk) {
-                    link.send_data(piece)?;
-                }
-                link.conn.finish_upload(digest)?;
+                // In flight from its first byte on: if the connection fails while it is sent,
+                // it is settled one by one with the others.
                 in_flight.push_back(SentUpload {
                     index,
                     size,
                     digest,
                 });
                 bytes += size;
+                link.conn.put_eager(name, size, opts.overwrite, tag)?;
+                for piece in data.chunks(chunk) {
+                    link.send_data(piece)?;
+                }
+                link.conn.finish_upload(digest)?;
             }
             link.flush("sending pipelined uploads")?;
             let Some(front) = in_flight.front() else {
@@ -307,8 +309,8 @@ fn get_window(
                 one_by_one.push(index);
                 continue;
             }
-            link.conn.get(name, HashCheckpoint::start())?;
             in_flight.push_back(index);
+            link.conn.get(name, HashCheckpoint::start())?;
         }
         link.flush("sending pipelined downloads")?;
         let Some(&index) = in_flight.front() else {

@@ -6,6 +6,7 @@ mod cli;
 mod generated_docs;
 mod library;
 mod names;
+mod pipelining;
 mod rate_limit;
 mod reupload;
 mod security;

@@ -1,0 +1,153 @@
+//! Many files on one connection (`Client::put_files`, `Client::get_files`) against ferryd over
+//! the in-memory store, through a relay that reads what crosses and can cut the connection.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ferry_client::{Client, ClientError, ClientOptions, GetOptions, PutOptions};
+
+use crate::support::memory_server::MemoryServer;
+use crate::support::pattern;
+use crate::support::relay::{Direction, Relay};
+
+fn fast_options() -> ClientOptions {
+    ClientOptions {
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(200),
+        security: ferry_client::Security::Insecure,
+        ..ClientOptions::default()
+    }
+}
+
+/// `count` local files of a few KiB each (one of 2 MiB, above the eager limit, among them).
+fn local_files(dir: &std::path::Path, count: usize) -> Vec<(PathBuf, String, Vec<u8>)> {
+    (0..count)
+        .map(|i| {
+            let size = if i == count / 2 {
+                2 << 20
+            } else {
+                1000 + 37 * i
+            };
+            let data = pattern(size, i as u64);
+            let path = dir.join(format!("f{i}"));
+            std::fs::write(&path, &data).unwrap();
+            (path, format!("tree/f{i}"), data)
+        })
+        .collect()
+}
+
+/// Uploads every file with `put_files`; returns each file's outcome by index.
+fn put_all(
+    client: &mut Client,
+    files: &[(PathBuf, String, Vec<u8>)],
+) -> Vec<Option<Result<ferry_client::PutReport, ClientError>>> {
+    let list: Vec<_> = files
+        .iter()
+        .map(|(path, name, _)| (path.clone(), name.clone()))
+        .collect();
+    let mut outcomes: Vec<_> = files.iter().map(|_| None).collect();
+    client.put_files(&list, &PutOptions::default(), &mut |i, result| {
+        assert!(outcomes[i].is_none(), "file {i} reported twice");
+        outcomes[i] = Some(result);
+    });
+    outcomes
+}
+
+#[test]
+fn put_files_sends_small_files_without_waiting_for_go_aheads_on_one_connection() {
+    let server = MemoryServer::start();
+    let relay = Relay::passing(server.addr());
+    let dir = tempfile::tempdir().unwrap();
+    let files = local_files(dir.path(), 200);
+    let mut client = Client::connect(relay.addr, fast_options()).unwrap();
+    for (i, outcome) in put_all(&mut client, &files).into_iter().enumerate() {
+        let report = outcome.expect("every file reported").expect("stored");
+        assert_eq!(report.size, files[i].2.len() as u64);
+        assert_eq!(server.stored(&files[i].1).as_deref(), Some(&files[i].2[..]));
+    }
+    assert_eq!(relay.connections.load(Ordering::SeqCst), 1);
+    let puts = relay.log.requests().iter().filter(|r| **r == "put").count();
+    assert_eq!(puts, 200);
+    // Only the large file waited for a go-ahead; the 199 small ones went eagerly.
+    assert_eq!(relay.log.put_offsets(), vec![0]);
+}
+
+#[test]
+fn a_refusal_inside_a_window_is_that_files_outcome_and_the_others_are_stored() {
+    let server = MemoryServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = local_files(dir.path(), 20);
+    server.store.insert(&files[7].1, b"another file's bytes");
+    let mut client = Client::connect(server.addr(), fast_options()).unwrap();
+    let outcomes = put_all(&mut client, &files);
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        let outcome = outcome.expect("every file reported");
+        if i == 7 {
+            assert!(outcome.is_err(), "an existing name was overwritten");
+            assert_eq!(
+                server.stored(&files[7].1).as_deref(),
+                Some(&b"another file's bytes"[..])
+            );
+        } else {
+            outcome.expect("stored");
+            assert_eq!(server.stored(&files[i].1).as_deref(), Some(&files[i].2[..]));
+        }
+    }
+}
+
+#[test]
+fn a_cut_inside_a_window_ends_with_every_file_stored_whole_and_reported_once() {
+    let server = MemoryServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = local_files(dir.path(), 120);
+    // The cut falls among the small files, before the large one's data.
+    let relay = Relay::start(server.addr(), Direction::Upstream, 60_000);
+    let mut client = Client::connect(relay.addr, fast_options()).unwrap();
+    for (i, outcome) in put_all(&mut client, &files).into_iter().enumerate() {
+        outcome.expect("every file reported").expect("stored");
+        assert_eq!(server.stored(&files[i].1).as_deref(), Some(&files[i].2[..]));
+    }
+    assert!(relay.cut.load(Ordering::SeqCst), "the relay never cut");
+    assert!(relay.connections.load(Ordering::SeqCst) >= 2);
+}
+
+#[test]
+fn get_files_fetches_a_folder_on_one_connection_and_survives_a_cut() {
+    let server = MemoryServer::start();
+    let data: Vec<Vec<u8>> = (0..150).map(|i| pattern(500 + 91 * i, i as u64)).collect();
+    for (i, bytes) in data.iter().enumerate() {
+        server.store.insert(&format!("tree/g{i}"), bytes);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let list: Vec<_> = (0..data.len())
+        .map(|i| (format!("tree/g{i}"), dir.path().join(format!("g{i}"))))
+        .collect();
+    for cut in [usize::MAX, 40_000] {
+        for (_, local) in &list {
+            let _ = std::fs::remove_file(local);
+        }
+        let relay = Relay::start(server.addr(), Direction::Downstream, cut);
+        let mut client = Client::connect(relay.addr, fast_options()).unwrap();
+        let mut reported = vec![0; list.len()];
+        client.get_files(&list, &GetOptions::default(), &mut |i, result| {
+            reported[i] += 1;
+            result.expect("fetched");
+        });
+        assert!(reported.iter().all(|n| *n == 1), "{reported:?}");
+        for (i, (_, local)) in list.iter().enumerate() {
+            assert_eq!(
+                std::fs::read(local).unwrap(),
+                data[i],
+                "file {i}, cut {cut}"
+            );
+        }
+        let gets = relay.log.requests().iter().filter(|r| **r == "get").count();
+        if cut == usize::MAX {
+            assert_eq!(relay.connections.load(Ordering::SeqCst), 1);
+            assert_eq!(gets, list.len());
+        } else {
+            assert!(relay.cut.load(Ordering::SeqCst), "the relay never cut");
+        }
+    }
+}
