@@ -16,6 +16,7 @@ mod limits;
 mod memory_store;
 mod metrics;
 mod names;
+mod pipelining;
 mod process;
 mod rate_limits;
 mod resume;
