@@ -4,7 +4,7 @@
 use std::io::{Read, Seek, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ferry_protocol::{ClientEvent, ErrorCode, HashCheckpoint, ListEntry, SourceTag, validate_name};
 use ferry_transport::RateLimit;
@@ -13,6 +13,7 @@ use crate::download::Download;
 use crate::error::ClientError;
 use crate::link::{Link, no_data, unexpected};
 use crate::options::{ClientOptions, GetReport, Progress, PutOptions, PutReport};
+use crate::retry::RetryPolicy;
 use crate::tag::name_tag;
 use crate::upload::Upload;
 
@@ -63,11 +64,13 @@ impl Client {
         let link = loop {
             match Link::open(&addrs, &options, epoch, rate_limit.as_ref()) {
                 Ok(link) => break link,
-                Err(error @ ClientError::Refused { .. })
-                    if error.is_transient() && attempt <= options.retries =>
-                {
-                    tracing::info!(%error, attempt, "server busy; retrying");
-                    std::thread::sleep(backoff(&options, attempt));
+                Err(error @ ClientError::Refused { .. }) if error.is_transient() => {
+                    let Some(pause) = RetryPolicy::of(&options).pause(attempt, rand::random())
+                    else {
+                        return Err(error);
+                    };
+                    tracing::info!(%error, attempt, ?pause, "server busy; retrying");
+                    std::thread::sleep(pause);
                     attempt += 1;
                 }
                 Err(error) => return Err(error),
@@ -139,8 +142,11 @@ impl Client {
             });
             match result {
                 Ok(value) => return Ok((value, attempt)),
-                Err(error) if error.is_transient() && attempt <= self.options.retries => {
-                    let pause = backoff(&self.options, attempt);
+                Err(error) if error.is_transient() => {
+                    let policy = RetryPolicy::of(&self.options);
+                    let Some(pause) = policy.pause(attempt, rand::random()) else {
+                        return Err(error);
+                    };
                     tracing::info!(%error, attempt, ?pause, "retrying on a new connection");
                     std::thread::sleep(pause);
                     attempt += 1;
@@ -303,15 +309,6 @@ impl Client {
         })?;
         Ok(reply)
     }
-}
-
-/// The pause before retry number `attempt` (1 for the first): doubling, capped.
-fn backoff(options: &ClientOptions, attempt: u32) -> Duration {
-    let factor = 1u32 << attempt.saturating_sub(1).min(16);
-    options
-        .initial_backoff
-        .saturating_mul(factor)
-        .min(options.max_backoff)
 }
 
 /// Checks a name before anything is sent, so that a bad name is a usage error.

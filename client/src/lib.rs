@@ -78,6 +78,7 @@ mod link;
 mod local_name;
 mod options;
 mod pipeline;
+mod retry;
 mod security;
 mod tag;
 mod time;
@@ -96,6 +97,7 @@ pub use crate::options::{
     ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutOutcome, PutReport,
 };
 pub use crate::pipeline::{Done, EAGER_MAX, WINDOW_BYTES, WINDOW_REQUESTS};
+pub use crate::retry::RetryPolicy;
 pub use crate::security::{Security, Trust};
 pub use crate::tag::{file_tag, name_tag};
 pub use crate::time::utc_time;

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
-use ferry_protocol::{ClientEvent, Digest, ErrorCode, FileHasher, HashCheckpoint, SourceTag};
+use ferry_protocol::{
+    ClientConnection, ClientEvent, Digest, ErrorCode, FileHasher, HashCheckpoint, SourceTag,
+};
 
 use crate::error::ClientError;
 use crate::existing::{self, Existing, StoredFile};
@@ -34,8 +36,8 @@ pub(crate) struct Finished {
 }
 
 /// An upload in progress, across attempts.
-pub(crate) struct Upload<'a> {
-    pub(crate) name: &'a str,
+pub(crate) struct Upload {
+    pub(crate) name: String,
     pub(crate) size: u64,
     pub(crate) tag: SourceTag,
     pub(crate) overwrite: bool,
@@ -57,9 +59,9 @@ pub(crate) struct Upload<'a> {
     buf: Vec<u8>,
 }
 
-impl<'a> Upload<'a> {
+impl Upload {
     pub(crate) fn new(
-        name: &'a str,
+        name: &str,
         size: u64,
         tag: SourceTag,
         overwrite: bool,
@@ -68,7 +70,7 @@ impl<'a> Upload<'a> {
         let chunk = chunk_size.clamp(1, ferry_protocol::limits::MAX_DATA_CHUNK);
         let chunk = usize::try_from(size).map_or(chunk, |size| chunk.min(size.max(1)));
         Upload {
-            name,
+            name: name.to_owned(),
             size,
             tag,
             overwrite,
@@ -85,7 +87,8 @@ impl<'a> Upload<'a> {
         }
     }
 
-    /// One attempt: ask, send from the offset the server answers, finish, await storage.
+    /// One attempt over a blocking link: ask, send from the offset the server answers, finish,
+    /// await storage. Every decision is [`UploadAttempt`]'s; this only moves bytes.
     pub(crate) fn attempt<R: Read + Seek>(
         &mut self,
         link: &mut Link,
@@ -93,95 +96,51 @@ impl<'a> Upload<'a> {
         attempt: u32,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Finished, ClientError> {
-        let resume = if attempt == 1 {
+        let mut run = UploadAttempt::begin(self, &mut link.conn, attempt)?;
+        loop {
+            while let Some(chunk) = run.next_chunk(self, &mut link.conn, source)? {
+                link.send_data(chunk)?;
+                progress(run.progress(self));
+            }
+            link.flush("sending an upload")?;
+            let during = run.during();
+            let event = link.next_event(during, &mut no_data)?;
+            if let Some(finished) = run.on_event(self, &mut link.conn, event, source)? {
+                return Ok(finished);
+            }
+            if matches!(run.stage, Stage::Sending { .. }) {
+                progress(run.progress(self));
+            }
+        }
+    }
+
+    /// Whether the attempt numbered `attempt` asks to resume.
+    fn resumes(&self, attempt: u32) -> bool {
+        if attempt == 1 {
             self.resume_first
         } else {
             self.resume_retries
-        };
-        if resume
-            && attempt == 1
-            && self.size >= PREHASH_MIN
-            && let Some(finished) = self.prepare(link, source)?
-        {
-            return Ok(finished);
         }
-        link.conn
-            .put(self.name, self.size, self.overwrite, resume, self.tag)?;
-        link.flush("sending an upload request")?;
-        let offset =
-            match link.next_event("waiting for the server to accept the upload", &mut no_data)? {
-                ClientEvent::PutReady { offset } => offset,
-                ClientEvent::Refused { code, message } => {
-                    return self.refused(link, source, code, message);
-                }
-                other => return Err(unexpected(&other, "waiting for PUT_READY").into()),
-            };
-        self.resumed_from = offset;
-        tracing::debug!(name = self.name, offset, attempt, "upload accepted");
-        let mut hasher = self.hasher_at(source, offset)?;
-        source
-            .seek(SeekFrom::Start(offset))
-            .map_err(|e| self.read_error(e))?;
-        let mut position = offset;
-        progress(Progress {
-            done: position,
-            total: self.size,
-            attempt,
-        });
-        while position < self.size {
-            let want = usize::try_from(self.size - position)
-                .map_or(self.buf.len(), |left| left.min(self.buf.len()));
-            let chunk = &mut self.buf[..want];
-            source
-                .read_exact(chunk)
-                .map_err(|e| source_error(self.name, self.size, e))?;
-            hasher.update(chunk);
-            link.send_data(chunk)?;
-            position += want as u64;
-            self.bytes_sent += want as u64;
-            self.remember(hasher.checkpoint());
-            progress(Progress {
-                done: position,
-                total: self.size,
-                attempt,
-            });
-        }
-        let digest = hasher.finalize();
-        link.conn.finish_upload(digest)?;
-        link.flush("finishing the upload")?;
-        self.done_sent = Some(digest);
-        match link.next_event("waiting for the server to store the upload", &mut no_data)? {
-            ClientEvent::PutStored => Ok(Finished {
-                digest,
-                outcome: PutOutcome::Uploaded,
-            }),
-            ClientEvent::Refused {
-                code: ErrorCode::DigestMismatch,
-                message,
-            } => Err(ClientError::Integrity {
-                name: self.name.to_owned(),
-                reason: format!(
-                    "the server found that the uploaded bytes do not match their digest ({message}); \
-                     the source may have changed while it was read, so nothing was stored"
-                ),
-            }),
-            ClientEvent::Refused { code, message } => self.refused(link, source, code, message),
-            other => Err(unexpected(&other, "waiting for the upload's ACK").into()),
-        }
+    }
+
+    /// Queues this upload's `PUT`.
+    fn request(&self, conn: &mut ClientConnection, resume: bool) -> Result<(), ClientError> {
+        conn.put(&self.name, self.size, self.overwrite, resume, self.tag)?;
+        Ok(())
     }
 
     /// A refusal. One kind is not a failure: the name exists and holds exactly the bytes of
     /// this upload (same size and digest). That happens when an earlier attempt or run sent
     /// `DONE` and lost the connection before the `ACK`: the file is stored. The server is asked
-    /// what it holds (one `QUERY`, only after such a refusal), and the local file is hashed
-    /// only if the sizes match and the server knows its digest.
-    fn refused<R: Read + Seek>(
-        &mut self,
-        link: &mut Link,
-        source: &mut R,
+    /// what it holds (one `QUERY`, only after such a refusal; `Some` is that question's
+    /// stage), and the local file is hashed only if the sizes match and the server knows its
+    /// digest.
+    fn refused(
+        &self,
+        conn: &mut ClientConnection,
         code: ErrorCode,
         message: String,
-    ) -> Result<Finished, ClientError> {
+    ) -> Result<Stage, ClientError> {
         let refusal = ClientError::Refused {
             request: "upload",
             code,
@@ -190,28 +149,40 @@ impl<'a> Upload<'a> {
         if code != ErrorCode::AlreadyExists || self.overwrite {
             return Err(refusal);
         }
-        let Some((stored, _)) = self.query(link, "asking what is stored under the name")? else {
+        conn.query(&self.name, self.tag)?;
+        Ok(Stage::Querying(Query::AfterRefusal(refusal)))
+    }
+
+    /// What a refused upload makes of the server's answer to its `QUERY`.
+    fn after_refusal<R: Read + Seek>(
+        &mut self,
+        source: &mut R,
+        refusal: ClientError,
+        stored: Option<StoredFile>,
+    ) -> Result<Finished, ClientError> {
+        let Some(stored) = stored else {
             return Err(refusal);
         };
         match self.compare(source, stored)? {
             Existing::Identical(digest) => Ok(self.already_stored(digest)),
             Existing::Unconfirmed => Err(ClientError::ExistsUnconfirmed {
-                name: self.name.to_owned(),
+                name: self.name.clone(),
                 size: self.size,
             }),
             Existing::Different => Err(refusal),
         }
     }
 
-    /// Asks the server for its resumable offset and hashes the local prefix up to there, before
-    /// `PUT` starts the server's idle clock. The same answer says whether a file is stored
-    /// under the name: if it holds this upload's bytes, the upload is done without a `PUT`.
-    fn prepare<R: Read + Seek>(
+    /// With the answer to the `QUERY` asked before `PUT`: hashes the local prefix up to the
+    /// resumable offset (before `PUT` starts the server's idle clock). The same answer says
+    /// whether a file is stored under the name: if it holds this upload's bytes, the upload is
+    /// done without a `PUT`.
+    fn prepared<R: Read + Seek>(
         &mut self,
-        link: &mut Link,
         source: &mut R,
+        answer: Option<(StoredFile, Option<u64>)>,
     ) -> Result<Option<Finished>, ClientError> {
-        let Some((stored, partial)) = self.query(link, "asking for a resumable offset")? else {
+        let Some((stored, partial)) = answer else {
             return Ok(None);
         };
         if let Some(offset) = partial
@@ -232,32 +203,6 @@ impl<'a> Upload<'a> {
             return Ok(Some(self.already_stored(digest)));
         }
         Ok(None)
-    }
-
-    /// What the server holds under the name: the stored file, and the resumable offset of a
-    /// partial upload with this upload's tag. `None` if the server refuses to say.
-    fn query(
-        &self,
-        link: &mut Link,
-        during: &'static str,
-    ) -> Result<Option<(StoredFile, Option<u64>)>, ClientError> {
-        link.conn.query(self.name, self.tag)?;
-        link.flush(during)?;
-        match link.next_event(during, &mut no_data)? {
-            ClientEvent::QueryReply {
-                stored_size,
-                stored_digest,
-                partial_offset,
-            } => Ok(Some((
-                StoredFile {
-                    size: stored_size,
-                    digest: stored_digest,
-                },
-                partial_offset,
-            ))),
-            ClientEvent::Refused { .. } => Ok(None),
-            other => Err(unexpected(&other, during).into()),
-        }
     }
 
     /// Compares the stored file with the source, hashing the source only if needed.
@@ -337,7 +282,7 @@ impl<'a> Upload<'a> {
             let chunk = &mut self.buf[..want];
             source
                 .read_exact(chunk)
-                .map_err(|e| source_error(self.name, self.size, e))?;
+                .map_err(|e| source_error(&self.name, self.size, e))?;
             hasher.update(chunk);
             position += want as u64;
         }
@@ -363,7 +308,7 @@ impl<'a> Upload<'a> {
     }
 
     fn read_error(&self, source: io::Error) -> ClientError {
-        read_error(self.name, source)
+        read_error(&self.name, source)
     }
 }
 
@@ -384,5 +329,208 @@ fn read_error(name: &str, source: io::Error) -> ClientError {
         action: "cannot read the source of",
         path: PathBuf::from(name),
         source,
+    }
+}
+
+/// The question a `QUERY` of an upload asks.
+#[derive(Debug)]
+enum Query {
+    /// Before `PUT`: the resumable offset, and whether the bytes are stored already.
+    Prepare {
+        /// Whether the `PUT` that follows asks to resume.
+        resume: bool,
+    },
+    /// After `PUT` was refused because the name exists: are these bytes what it holds?
+    AfterRefusal(ClientError),
+}
+
+/// Where one attempt stands.
+#[derive(Debug)]
+enum Stage {
+    /// A `QUERY` is out.
+    Querying(Query),
+    /// `PUT` is out, awaiting its go-ahead.
+    Requested,
+    /// Sending the file from `position`, hashing as it goes.
+    Sending {
+        position: u64,
+        hasher: Box<FileHasher>,
+    },
+    /// `DONE` with this digest is out, awaiting the `ACK`.
+    Finishing(Digest),
+}
+
+/// One attempt of an upload on one connection, without sockets: it queues requests on the
+/// protocol machine, reads the source for the data to send, and decides on each event. The
+/// blocking library ([`Upload::attempt`]) and the deterministic simulator drive it the same
+/// way: send what [`next_chunk`](Self::next_chunk) gives until `None`, flush, read the next
+/// event, hand it to [`on_event`](Self::on_event), until that returns the outcome. A failed
+/// connection ends the attempt; the [`Upload`] keeps what the next one resumes from.
+#[derive(Debug)]
+pub struct UploadAttempt {
+    stage: Stage,
+    attempt: u32,
+}
+
+impl UploadAttempt {
+    /// Starts attempt number `attempt` on a connected machine: a `QUERY` first for a large
+    /// upload's first attempt (to hash the local prefix before `PUT`), else the `PUT`.
+    pub(crate) fn begin(
+        upload: &mut Upload,
+        conn: &mut ClientConnection,
+        attempt: u32,
+    ) -> Result<UploadAttempt, ClientError> {
+        let resume = upload.resumes(attempt);
+        let stage = if resume && attempt == 1 && upload.size >= PREHASH_MIN {
+            conn.query(&upload.name, upload.tag)?;
+            Stage::Querying(Query::Prepare { resume })
+        } else {
+            upload.request(conn, resume)?;
+            Stage::Requested
+        };
+        Ok(UploadAttempt { stage, attempt })
+    }
+
+    /// What the attempt waits for, for error messages.
+    pub(crate) fn during(&self) -> &'static str {
+        match self.stage {
+            Stage::Querying(Query::Prepare { .. }) => "asking for a resumable offset",
+            Stage::Querying(Query::AfterRefusal(_)) => "asking what is stored under the name",
+            Stage::Requested => "waiting for the server to accept the upload",
+            Stage::Sending { .. } => "sending upload data",
+            Stage::Finishing(_) => "waiting for the server to store the upload",
+        }
+    }
+
+    /// How far the upload is.
+    pub(crate) fn progress(&self, upload: &Upload) -> Progress {
+        let done = match &self.stage {
+            Stage::Sending { position, .. } => *position,
+            Stage::Finishing(_) => upload.size,
+            _ => 0,
+        };
+        Progress {
+            done,
+            total: upload.size,
+            attempt: self.attempt,
+        }
+    }
+
+    /// The next piece of the file to send, read from `source` and hashed: frame it with
+    /// [`ClientConnection::send_file_data`] and send the header, then the piece. After the last
+    /// piece it queues `DONE` and returns `None`; `None` too when the attempt is not sending.
+    pub(crate) fn next_chunk<'u, R: Read + Seek>(
+        &mut self,
+        upload: &'u mut Upload,
+        conn: &mut ClientConnection,
+        source: &mut R,
+    ) -> Result<Option<&'u [u8]>, ClientError> {
+        let Stage::Sending { position, hasher } = &mut self.stage else {
+            return Ok(None);
+        };
+        if *position == upload.size {
+            let digest = hasher.finalize();
+            conn.finish_upload(digest)?;
+            upload.done_sent = Some(digest);
+            self.stage = Stage::Finishing(digest);
+            return Ok(None);
+        }
+        let want = usize::try_from(upload.size - *position)
+            .map_or(upload.buf.len(), |left| left.min(upload.buf.len()));
+        source
+            .seek(SeekFrom::Start(*position))
+            .map_err(|e| upload.read_error(e))?;
+        let chunk = &mut upload.buf[..want];
+        source
+            .read_exact(chunk)
+            .map_err(|e| source_error(&upload.name, upload.size, e))?;
+        hasher.update(chunk);
+        *position += want as u64;
+        upload.bytes_sent += want as u64;
+        let checkpoint = hasher.checkpoint();
+        upload.remember(checkpoint);
+        Ok(Some(&upload.buf[..want]))
+    }
+
+    /// An event of the machine: `Some` with the outcome once the upload is stored.
+    pub(crate) fn on_event<R: Read + Seek>(
+        &mut self,
+        upload: &mut Upload,
+        conn: &mut ClientConnection,
+        event: ClientEvent,
+        source: &mut R,
+    ) -> Result<Option<Finished>, ClientError> {
+        let during = self.during();
+        let stage = std::mem::replace(&mut self.stage, Stage::Requested);
+        match (stage, event) {
+            (Stage::Querying(query), event) => {
+                let answer = match event {
+                    ClientEvent::QueryReply {
+                        stored_size,
+                        stored_digest,
+                        partial_offset,
+                    } => Some((
+                        StoredFile {
+                            size: stored_size,
+                            digest: stored_digest,
+                        },
+                        partial_offset,
+                    )),
+                    // The server would not say: go on as if nothing were known.
+                    ClientEvent::Refused { .. } => None,
+                    other => return Err(unexpected(&other, during).into()),
+                };
+                match query {
+                    Query::Prepare { resume } => {
+                        if let Some(finished) = upload.prepared(source, answer)? {
+                            return Ok(Some(finished));
+                        }
+                        upload.request(conn, resume)?;
+                        self.stage = Stage::Requested;
+                        Ok(None)
+                    }
+                    Query::AfterRefusal(refusal) => upload
+                        .after_refusal(source, refusal, answer.map(|(stored, _)| stored))
+                        .map(Some),
+                }
+            }
+            (Stage::Requested, ClientEvent::PutReady { offset }) => {
+                upload.resumed_from = offset;
+                tracing::debug!(
+                    name = upload.name,
+                    offset,
+                    attempt = self.attempt,
+                    "upload accepted"
+                );
+                let hasher = upload.hasher_at(source, offset)?;
+                self.stage = Stage::Sending {
+                    position: offset,
+                    hasher: Box::new(hasher),
+                };
+                Ok(None)
+            }
+            (Stage::Finishing(digest), ClientEvent::PutStored) => Ok(Some(Finished {
+                digest,
+                outcome: PutOutcome::Uploaded,
+            })),
+            (
+                Stage::Finishing(_),
+                ClientEvent::Refused {
+                    code: ErrorCode::DigestMismatch,
+                    message,
+                },
+            ) => Err(ClientError::Integrity {
+                name: upload.name.clone(),
+                reason: format!(
+                    "the server found that the uploaded bytes do not match their digest ({message}); \
+                     the source may have changed while it was read, so nothing was stored"
+                ),
+            }),
+            (Stage::Requested | Stage::Finishing(_), ClientEvent::Refused { code, message }) => {
+                self.stage = upload.refused(conn, code, message)?;
+                Ok(None)
+            }
+            (_, other) => Err(unexpected(&other, during).into()),
+        }
     }
 }

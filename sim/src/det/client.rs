@@ -11,6 +11,9 @@ use ferry_protocol::{
     ClientConnection, ClientEvent, Config, Digest, ErrorCode, Frame, HashCheckpoint, ListEntry,
     ProtocolError, Timestamp, limits::DEFAULT_DATA_CHUNK,
 };
+use std::time::Duration;
+
+use ferry_client::RetryPolicy;
 use rand::RngExt;
 
 use super::judge::{Outcome, Verdict, Who, judge};
@@ -658,9 +661,18 @@ impl SimClient {
         }
     }
 
+    /// The client library's own rule ([`RetryPolicy`]), with the seed's randomness; the
+    /// attempts are bounded separately ([`MAX_ATTEMPTS`]), so the pause is never `None`.
     fn backoff(&mut self, attempt: u32) -> u64 {
-        let base = 10_000u64 << attempt.min(8);
-        base.min(2_000_000) + self.rng.random_range(0..10_000)
+        let policy = RetryPolicy {
+            retries: MAX_ATTEMPTS + 1,
+            initial: Duration::from_millis(20),
+            max: Duration::from_secs(2),
+        };
+        let pause = policy
+            .pause(attempt.clamp(1, MAX_ATTEMPTS + 1), self.rng.random::<f64>())
+            .unwrap_or(policy.max);
+        pause.as_micros() as u64
     }
 
     /// Ends the current step with `outcome` (`None`: already reported as a breach), judged
