@@ -48,6 +48,12 @@
 //! # }
 //! ```
 //!
+//! ## Sync and stat
+//!
+//! [`sync`] makes a server folder match a local one or the other way round, skipping files
+//! whose size and digest already match; [`Client::stat`] tells a stored file's size,
+//! modification time and digest without downloading it.
+//!
 //! ## Names
 //!
 //! A name is a relative path in Unicode NFC with no invisible or bidirectional characters
@@ -77,7 +83,9 @@ mod known_servers;
 mod link;
 mod local_name;
 mod options;
+mod remote_file;
 mod security;
+pub mod sync;
 mod tag;
 mod time;
 mod tls;
@@ -94,6 +102,7 @@ pub use crate::local_name::name_from_local;
 pub use crate::options::{
     ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutOutcome, PutReport,
 };
+pub use crate::remote_file::RemoteFile;
 pub use crate::security::{Security, Trust};
 pub use crate::tag::{file_tag, name_tag};
 pub use crate::time::utc_time;
