@@ -17,9 +17,11 @@ Exit codes:
   3  connection error (server unreachable, or the connection was lost and retries ran out)
   4  refused by the server (exists with other bytes and no --overwrite, no such file,
      not authorised, ...)
-  5  integrity failure (data did not match its BLAKE3 digest; nothing was kept)
+  5  integrity failure (data did not match its BLAKE3 digest; nothing was kept, except
+     with get -o -: the bytes already went to standard output, so discard them)
 
 When several files fail, the exit code is that of the first failure.
+With --json, a document on stdout at the end, and one JSON line per finished file on stderr.
 Set FERRY_LOG=info (or debug) to log connections, retries and resumes on stderr.
 Servers trusted on first use are recorded in known_servers in FERRY_CONFIG_DIR
 (default: $XDG_CONFIG_HOME/ferry or ~/.config/ferry); a changed certificate is refused.
