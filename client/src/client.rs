@@ -113,7 +113,7 @@ impl Client {
 
     /// Runs `op` on a connection, retrying transient failures on a new one. Returns the value
     /// and the number of attempts made.
-    fn retrying<T>(
+    pub(crate) fn retrying<T>(
         &mut self,
         mut op: impl FnMut(&mut Link, u32) -> Result<T, ClientError>,
     ) -> Result<(T, u32), ClientError> {

@@ -48,6 +48,12 @@
 //! # }
 //! ```
 //!
+//! ## Sync and stat
+//!
+//! [`sync`] makes a server folder match a local one or the other way round, skipping files
+//! whose size and digest already match; [`Client::stat`] tells a stored file's size,
+//! modification time and digest without downloading it.
+//!
 //! ## Names
 //!
 //! A name is a relative path in Unicode NFC with no invisible or bidirectional characters
@@ -78,8 +84,10 @@ mod link;
 mod local_name;
 mod options;
 mod pipeline;
+mod remote_file;
 mod retry;
 mod security;
+pub mod sync;
 mod tag;
 mod time;
 mod tls;
@@ -97,6 +105,7 @@ pub use crate::options::{
     ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutOutcome, PutReport,
 };
 pub use crate::pipeline::{Done, EAGER_MAX, WINDOW_BYTES, WINDOW_REQUESTS};
+pub use crate::remote_file::RemoteFile;
 pub use crate::retry::RetryPolicy;
 pub use crate::security::{Security, Trust};
 pub use crate::tag::{file_tag, name_tag};

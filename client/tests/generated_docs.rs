@@ -110,6 +110,8 @@ fn man_dir_writes_a_page_per_subcommand_that_man_renders() {
             "ferry-man.1",
             "ferry-put.1",
             "ferry-rm.1",
+            "ferry-stat.1",
+            "ferry-sync.1",
             "ferry.1"
         ]
     );

@@ -3,11 +3,17 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 mod cli;
+mod filters;
 mod generated_docs;
 mod library;
 mod names;
 mod pipelining;
+mod progress;
+mod put_into_folder;
 mod rate_limit;
 mod reupload;
 mod security;
+mod stat;
 mod support;
+mod sync;
+mod to_stdout;

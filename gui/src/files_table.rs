@@ -26,6 +26,21 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
         if ui.button("Upload").clicked() || entered {
             model.upload_typed_path();
         }
+        let idle = model.syncing.is_none();
+        if ui
+            .add_enabled(idle, egui::Button::new("Sync folder"))
+            .on_hover_text(
+                "Make the server folder of this folder's name match it: only files whose size \
+                 or BLAKE3 digest differ are sent",
+            )
+            .clicked()
+        {
+            model.sync_typed_folder();
+        }
+        if let Some(request) = &model.syncing {
+            ui.spinner();
+            ui.label(format!("Syncing {}", format::message(&request.describe())));
+        }
         ui.label("(or drop files and folders on the window)");
     });
     ui.horizontal(|ui| {
@@ -94,6 +109,8 @@ fn table(ui: &mut egui::Ui, model: &mut Model) {
     let mut toggle = None;
     let mut fold = None;
     let mut select_folder = None;
+    let mut sync_down = None;
+    let idle = model.syncing.is_none();
     let listing = &model.listing;
     egui::ScrollArea::vertical().show(ui, |ui| {
         egui::Grid::new("files")
@@ -152,6 +169,17 @@ fn table(ui: &mut egui::Ui, model: &mut Model) {
                                 {
                                     fold = Some(folder.clone());
                                 }
+                                if ui
+                                    .add_enabled(idle, egui::Button::new("sync down"))
+                                    .on_hover_text(format!(
+                                        "Make {}/ in the download folder match this folder: \
+                                         only files that differ are downloaded",
+                                        format::name(&folder)
+                                    ))
+                                    .clicked()
+                                {
+                                    sync_down = Some(folder.clone());
+                                }
                             });
                             ui.label(format::size(size));
                             ui.label(format!("{} files", files.len()));
@@ -178,6 +206,9 @@ fn table(ui: &mut egui::Ui, model: &mut Model) {
     }
     if let Some((names, selected)) = select_folder {
         model.listing.select_all(&names, selected);
+    }
+    if let Some(folder) = sync_down {
+        model.sync_down(&folder);
     }
 }
 

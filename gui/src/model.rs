@@ -11,7 +11,9 @@ use ferry_client::{ClientOptions, Fingerprint, ListEntry, Progress};
 
 use crate::listing::Listing;
 use crate::settings::{self, ConnectSettings, KNOWN_SERVERS, REMEMBERED_SERVERS};
+use crate::sync_job::SyncRequest;
 use crate::transfers::{Direction, Transfer, TransferId, TransferState};
+use ferry_client::sync::SyncDirection;
 
 /// Transfers that run at the same time; the others wait, queued.
 pub const MAX_RUNNING: usize = 3;
@@ -95,6 +97,15 @@ pub enum Job {
         /// Their names.
         names: Vec<String>,
     },
+    /// Sync a folder: send only the files that differ.
+    Sync {
+        /// The server.
+        session: Session,
+        /// Which folders, which way.
+        request: SyncRequest,
+        /// The folder of the digest caches, if any.
+        cache: Option<PathBuf>,
+    },
 }
 
 /// What a worker reports.
@@ -151,6 +162,8 @@ pub enum Event {
     },
     /// Removals ended: each name with its outcome.
     Removed(Vec<(String, Result<(), String>)>),
+    /// A sync ended: its summary in words, or why it failed.
+    Synced(Result<String, String>),
 }
 
 /// Everything the window shows.
@@ -178,6 +191,10 @@ pub struct Model {
     pub confirm_remove: Option<Vec<String>>,
     /// The last thing that went wrong (or a notice), in words.
     pub message: Option<String>,
+    /// Where syncs cache local digests (the `ferry` command's cache folder by default).
+    pub sync_cache: Option<PathBuf>,
+    /// The sync under way, if any (one at a time).
+    pub syncing: Option<SyncRequest>,
     session: Option<Session>,
     next_id: u64,
     jobs: Vec<Job>,
@@ -205,6 +222,8 @@ impl Model {
                 .unwrap_or_default(),
             confirm_remove: None,
             message: None,
+            sync_cache: ferry_client::sync::cache_dir(),
+            syncing: None,
             session: None,
             next_id: 1,
             jobs: Vec::new(),
@@ -334,6 +353,56 @@ impl Model {
             let target = folder.join(&name);
             self.queue(Direction::Download { name, target });
         }
+    }
+
+    /// Syncs the local folder typed in the upload field to the server folder of its name:
+    /// files the server already holds with the same size and digest are not sent again.
+    pub fn sync_typed_folder(&mut self) {
+        let local = PathBuf::from(self.upload_path.trim());
+        let name = local.file_name().and_then(ferry_client::name_from_local);
+        match name {
+            Some(remote) if local.is_dir() => self.sync(SyncRequest {
+                direction: SyncDirection::Upload,
+                local,
+                remote,
+            }),
+            _ => {
+                self.message = Some(format!(
+                    "{} is not a folder: type a folder's path to sync it",
+                    local.display()
+                ));
+            }
+        }
+    }
+
+    /// Syncs the server folder `folder` into the folder of its name in the download folder.
+    pub fn sync_down(&mut self, folder: &str) {
+        let local = PathBuf::from(self.download_folder.trim()).join(folder);
+        self.sync(SyncRequest {
+            direction: SyncDirection::Download,
+            local,
+            remote: folder.to_owned(),
+        });
+    }
+
+    fn sync(&mut self, request: SyncRequest) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        if let Some(running) = &self.syncing {
+            self.message = Some(format!(
+                "A sync is under way ({}); wait for it to end.",
+                running.describe()
+            ));
+            return;
+        }
+        self.message = None;
+        self.jobs.push(Job::Sync {
+            session: session.clone(),
+            request: request.clone(),
+            cache: self.sync_cache.clone(),
+        });
+        self.syncing = Some(request);
     }
 
     /// Asks the user to confirm the removal of the selected files.
@@ -479,6 +548,11 @@ impl Model {
                     }
                 }
             }
+            Event::Synced(outcome) => {
+                self.syncing = None;
+                self.message = Some(outcome.unwrap_or_else(|e| format!("Sync failed: {e}")));
+                self.refresh();
+            }
             Event::Removed(results) => {
                 let failed: Vec<String> = results
                     .into_iter()
@@ -613,6 +687,48 @@ mod tests {
                 .all(|s| *s == TransferState::Running)
         );
         assert!(model.poll_jobs(now).is_empty());
+    }
+
+    #[test]
+    fn a_folder_syncs_one_at_a_time_and_its_summary_is_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let photos = dir.path().join("photos");
+        std::fs::create_dir(&photos).unwrap();
+        let mut model = connected();
+        model.sync_cache = Some(dir.path().join("cache"));
+        model.upload_path = photos.display().to_string();
+        model.sync_typed_folder();
+        model.sync_typed_folder();
+        let jobs = model.poll_jobs(Instant::now());
+        let [Job::Sync { request, cache, .. }] = jobs.as_slice() else {
+            panic!("not one sync: {jobs:?}");
+        };
+        assert_eq!(request.direction, SyncDirection::Upload);
+        assert_eq!(
+            (request.local.as_path(), request.remote.as_str()),
+            (photos.as_path(), "photos")
+        );
+        assert_eq!(cache.as_deref(), Some(dir.path().join("cache").as_path()));
+        assert!(model.message.as_deref().unwrap().contains("under way"));
+        model.handle_event(Event::Synced(Ok("Synced: 1 sent".into())));
+        assert_eq!(model.syncing, None);
+        assert_eq!(model.message.as_deref(), Some("Synced: 1 sent"));
+        assert!(matches!(
+            model.poll_jobs(Instant::now()).as_slice(),
+            [Job::List(_)]
+        ));
+    }
+
+    #[test]
+    fn a_file_is_not_a_folder_to_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let mut model = connected();
+        model.upload_path = file.display().to_string();
+        model.sync_typed_folder();
+        assert!(model.poll_jobs(Instant::now()).is_empty());
+        assert!(model.message.as_deref().unwrap().contains("not a folder"));
     }
 
     #[test]

@@ -107,6 +107,14 @@ pub fn run(job: Job, reporter: &Reporter) {
             };
             reporter.send(Event::Removed(results));
         }
+        Job::Sync {
+            session,
+            request,
+            cache,
+        } => {
+            let outcome = crate::sync_job::run(&session, &request, cache.as_deref());
+            reporter.send(Event::Synced(outcome));
+        }
     }
 }
 

@@ -100,10 +100,10 @@ impl Window {
     pub fn new() -> Window {
         let config = tempfile::tempdir().unwrap();
         let scratch = tempfile::tempdir().unwrap();
-        let app = FerryApp::new(
-            Model::new(Some(config.path().to_path_buf())),
-            Arc::new(|| {}),
-        );
+        let mut model = Model::new(Some(config.path().to_path_buf()));
+        // Syncs cache digests here, never in the user's cache folder.
+        model.sync_cache = Some(config.path().join("cache"));
+        let app = FerryApp::new(model, Arc::new(|| {}));
         let harness = Harness::builder()
             .with_size(egui::vec2(1000.0, 700.0))
             .build_ui_state(|ui, app: &mut FerryApp| app.show(ui), app);

@@ -3,4 +3,5 @@
 
 mod relay;
 mod support;
+mod sync;
 mod window;

@@ -69,6 +69,8 @@ pub struct Run {
     pub code: i32,
     /// Standard output.
     pub stdout: String,
+    /// Standard output as it came (`get -o -` writes a file there).
+    pub stdout_bytes: Vec<u8>,
     /// Standard error.
     pub stderr: String,
 }
@@ -97,7 +99,8 @@ pub fn ferry(addr: SocketAddr, dir: &Path, args: &[&str]) -> Run {
 }
 
 /// Runs `ferry --server <addr> <security> <args>` in `dir`, with no ferry variables from the
-/// environment and no config folder but one inside `dir` (the user's is never touched).
+/// environment and no config or cache folder but ones inside `dir` (`.ferry-config`,
+/// `.ferry-cache`: the user's are never touched).
 pub fn ferry_with(addr: SocketAddr, dir: &Path, security: &[&str], args: &[&str]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
     for (name, _) in std::env::vars_os() {
@@ -108,7 +111,9 @@ pub fn ferry_with(addr: SocketAddr, dir: &Path, security: &[&str], args: &[&str]
     let output: Output = command
         .current_dir(dir)
         .env("FERRY_CONFIG_DIR", dir.join(".ferry-config"))
+        .env("FERRY_CACHE_DIR", dir.join(".ferry-cache"))
         .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_CACHE_HOME")
         .env_remove("HOME")
         .arg("--server")
         .arg(addr.to_string())
@@ -119,6 +124,7 @@ pub fn ferry_with(addr: SocketAddr, dir: &Path, security: &[&str], args: &[&str]
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stdout_bytes: output.stdout.clone(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod hostile_server;
 pub mod memory_server;
+pub mod metrics;
 pub mod relay;
 pub mod wire_log;
 

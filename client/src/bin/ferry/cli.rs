@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::select::Selection;
+use crate::sync::SyncArgs;
+
 /// Printed after `--help`: what scripts can rely on.
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -14,9 +17,11 @@ Exit codes:
   3  connection error (server unreachable, or the connection was lost and retries ran out)
   4  refused by the server (exists with other bytes and no --overwrite, no such file,
      not authorised, ...)
-  5  integrity failure (data did not match its BLAKE3 digest; nothing was kept)
+  5  integrity failure (data did not match its BLAKE3 digest; nothing was kept, except
+     with get -o -: the bytes already went to standard output, so discard them)
 
 When several files fail, the exit code is that of the first failure.
+With --json, a document on stdout at the end, and one JSON line per finished file on stderr.
 Set FERRY_LOG=info (or debug) to log connections, retries and resumes on stderr.
 Servers trusted on first use are recorded in known_servers in FERRY_CONFIG_DIR
 (default: $XDG_CONFIG_HOME/ferry or ~/.config/ferry); a changed certificate is refused.
@@ -85,12 +90,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Upload files (or folders, with -r).
+    #[command(after_help = crate::select::FILTER_HELP)]
     Put {
         /// Local files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Name on the server (one PATH only); ending in `/`, the folder to put the file in;
-        /// for a folder, the folder's name on the server.
+        /// Name on the server. Ending in `/`, the server folder to put the files in, each
+        /// under its own name (`put a.txt b.txt photos --as docs/ -r` stores docs/a.txt,
+        /// docs/b.txt and docs/photos/…); with one folder PATH, the folder's own name on the
+        /// server (`put -r photos --as pics/` stores pics/…). Without `/`, one PATH only.
         #[arg(long = "as", value_name = "NAME")]
         as_name: Option<String>,
         /// Upload folders with everything in them, keeping relative paths as names.
@@ -107,13 +115,20 @@ pub enum Command {
         /// Start over instead of resuming a partial upload left by an earlier run.
         #[arg(long)]
         no_resume: bool,
+        /// Which files of the folders, and whether to only print the plan.
+        #[command(flatten)]
+        select: Selection,
     },
     /// Download files (or everything under a folder name, with -r).
+    #[command(after_help = crate::select::FILTER_HELP)]
     Get {
         /// Names on the server.
         #[arg(required = true)]
         names: Vec<String>,
-        /// Folder to write into.
+        /// Folder to write into, or `-` for standard output (one NAME). To standard output
+        /// the bytes stream out as they arrive and are checked against the server's BLAKE3
+        /// digest at the end; written bytes cannot be taken back, so on a mismatch ferry says
+        /// so on stderr and exits with code 5: discard what was read.
         #[arg(short, long, default_value = ".", value_name = "DIR")]
         output: PathBuf,
         /// Treat each NAME as a folder and download everything under it, keeping its path.
@@ -125,6 +140,9 @@ pub enum Command {
         /// Start over instead of resuming a partial download left by an earlier run.
         #[arg(long)]
         no_resume: bool,
+        /// Which files of the folders, and whether to only print the plan.
+        #[command(flatten)]
+        select: Selection,
     },
     /// List files on the server.
     Ls {
@@ -138,6 +156,25 @@ pub enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Show a stored file's size, modification time (UTC) and BLAKE3 digest, without
+    /// downloading it.
+    Stat {
+        /// Name on the server.
+        name: String,
+    },
+    /// Make a server folder match a local folder (`sync DIR :FOLDER`), or a local folder
+    /// match a server folder (`sync :FOLDER DIR`).
+    ///
+    /// Like `rsync -r --checksum SRC/ DST/` or `rclone sync`: a file the destination already
+    /// holds with the same size and BLAKE3 digest is skipped without sending a byte; every
+    /// other file is sent whole, replacing what is there. Local digests are cached by path,
+    /// size and modification time in FERRY_CACHE_DIR (default $XDG_CACHE_HOME/ferry or
+    /// ~/.cache/ferry, sync-digests/), so a second sync of an unchanged tree reads no file's
+    /// content; like rsync's quick check, a file rewritten with the same size and its old
+    /// modification time put back is taken as unchanged. Symbolic links are skipped. Ends with
+    /// a summary: sent, skipped, deleted, failed, bytes moved.
+    #[command(after_help = crate::select::FILTER_HELP)]
+    Sync(SyncArgs),
     /// Shell completions and man pages.
     #[command(flatten)]
     Generate(Generate),

@@ -6,7 +6,11 @@ mod generate;
 mod plan;
 mod rate;
 mod run;
+mod select;
 mod show;
+mod stat;
+mod sync;
+mod to_stdout;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -14,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use ferry_client::{
     Client, ClientError, ClientOptions, Digest, EXIT_OTHER, EXIT_USAGE, GetOptions, PutOptions,
     PutOutcome, PutReport, Security, Trust, display_name, display_text,
@@ -29,7 +33,9 @@ use crate::show::Display;
 const LOG_ENV: &str = "FERRY_LOG";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Parsed by hand to keep the matches: `--exclude` and `--include` apply in the order given.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     if let Command::Generate(what) = &cli.command {
         // Needs no server, config folder or logs (packagers run it in bare build sandboxes).
         return match generate::run(what) {
@@ -48,7 +54,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let code = match execute(&cli) {
+    let code = match select::filter(&matches).and_then(|filter| execute(&cli, filter)) {
         Ok(code) => code,
         Err(error) => {
             let code = if error.is::<Usage>() {
@@ -82,6 +88,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Get { .. } => "get",
         Command::Ls { .. } => "ls",
         Command::Rm { .. } => "rm",
+        Command::Stat { .. } => "stat",
+        Command::Sync(_) => "sync",
         Command::Generate(Generate::Completions { .. }) => "completions",
         Command::Generate(Generate::Man { .. }) => "man",
     }
@@ -281,7 +289,7 @@ struct EntryJson<'a> {
     modified_ms: u64,
 }
 
-fn execute(cli: &Cli) -> anyhow::Result<i32> {
+fn execute(cli: &Cli, filter: ferry_client::sync::Filter) -> anyhow::Result<i32> {
     let options = options(cli)?;
     let addrs: Vec<SocketAddr> = cli
         .server
@@ -300,14 +308,24 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
             overwrite,
             jobs,
             no_resume,
+            select,
         } => {
-            let planned = plan::uploads(paths, as_name.as_deref(), *recursive)?;
+            let planned = plan::uploads(paths, as_name.as_deref(), *recursive, &filter)?;
+            if select.dry_run {
+                select::print_dry_run("put", "upload", &planned, cli.json)?;
+                return Ok(0);
+            }
             let put_options = PutOptions {
                 overwrite: *overwrite,
                 resume: !no_resume,
                 tag: None,
             };
-            let display = Display::new(cli.quiet, cli.json, planned.len());
+            let bytes = planned
+                .iter()
+                .filter_map(|job| std::fs::metadata(&job.local).ok())
+                .map(|m| m.len())
+                .sum();
+            let display = Display::new(cli.quiet, cli.json, planned.len()).with_total_bytes(bytes);
             let results = if planned.len() > 1 {
                 run::pipelined(
                     &planned,
@@ -320,6 +338,8 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
                             .map(|job| (job.local.clone(), job.name.clone()))
                             .collect();
                         client.put_files(&files, &put_options, &mut |index, result| {
+                            let bytes = result.as_ref().map_or(0, |report| report.size);
+                            display.finished(&batch[index].name, result.is_ok(), bytes);
                             record(
                                 index,
                                 result.map(|report| {
@@ -352,12 +372,20 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
             recursive,
             jobs,
             no_resume,
+            select,
         } => {
+            if output.as_os_str() == to_stdout::STDOUT {
+                return to_stdout::get(&mut connect()?, names, *recursive, cli.json, cli.quiet);
+            }
             let planned = if *recursive {
-                plan::folder_downloads(&mut connect()?, names, output)?
+                plan::folder_downloads(&mut connect()?, names, output, &filter)?
             } else {
                 plan::downloads(names, output)?
             };
+            if select.dry_run {
+                select::print_dry_run("get", "download", &planned, cli.json)?;
+                return Ok(0);
+            }
             let get_options = GetOptions { resume: !no_resume };
             let display = Display::new(cli.quiet, cli.json, planned.len());
             let saved = |report: ferry_client::GetReport, local: &std::path::Path| {
@@ -390,6 +418,8 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
                             .map(|job| (job.name.clone(), job.local.clone()))
                             .collect();
                         client.get_files(&files, &get_options, &mut |index, result| {
+                            let bytes = result.as_ref().map_or(0, |report| report.size);
+                            display.finished(&batch[index].name, result.is_ok(), bytes);
                             record(index, result.map(|r| saved(r, &batch[index].local)))
                         });
                     },
@@ -429,6 +459,8 @@ fn execute(cli: &Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Stat { name } => stat::run(&mut connect()?, name, cli.json, cli.quiet),
+        Command::Sync(args) => sync::run(&mut connect()?, args, filter, cli.json, cli.quiet),
         // Run by `main` before anything else; here for completeness.
         Command::Generate(what) => {
             generate::run(what)?;

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use ferry_client::sync::Filter;
 use ferry_client::{Client, ClientError, display_name};
 
 /// One file to move.
@@ -21,24 +22,32 @@ pub struct Job {
 #[error("{0}")]
 pub struct Usage(pub String);
 
-/// The uploads for `ferry put PATH... [--as NAME] [-r]`.
+/// The uploads for `ferry put PATH... [--as NAME] [-r]`. With several paths, `--as` must
+/// name a folder (`DIR/`): each file and folder goes into it under its own name.
 pub fn uploads(
     paths: &[PathBuf],
     as_name: Option<&str>,
     recursive: bool,
+    filter: &Filter,
 ) -> anyhow::Result<Vec<Job>> {
-    if as_name.is_some() && paths.len() > 1 {
-        bail!(Usage(
-            "--as names one upload; give a single PATH with it".into()
-        ));
+    let several = paths.len() > 1;
+    if let Some(name) = as_name
+        && several
+        && !name.ends_with('/')
+    {
+        bail!(Usage(format!(
+            "--as {name} names one upload; to put several PATHs into one server folder, end it \
+             with a slash (--as {name}/)"
+        )));
     }
     let mut jobs = Vec::new();
     for path in paths {
         let metadata =
             fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         let base = match as_name {
-            // `--as folder/` puts a file into that folder under its own name.
-            Some(name) if name.ends_with('/') && !metadata.is_dir() => {
+            // `--as folder/` puts a file into that folder under its own name, and so it does
+            // with every file and folder when there are several.
+            Some(name) if name.ends_with('/') && (several || !metadata.is_dir()) => {
                 format!("{name}{}", base_name(path)?)
             }
             Some(name) => name.trim_end_matches('/').to_owned(),
@@ -51,8 +60,8 @@ pub fn uploads(
                     path.display()
                 )));
             }
-            walk(path, &base, &mut jobs)?;
-        } else {
+            walk(path, &base, "", filter, &mut jobs)?;
+        } else if filter.keeps(&base_name(path)?, false) {
             jobs.push(Job {
                 local: path.clone(),
                 name: base,
@@ -112,9 +121,16 @@ fn base_name(path: &Path) -> anyhow::Result<String> {
     }
 }
 
-/// Every regular file under `dir`, named `prefix/relative/path` (each component in NFC), in
-/// sorted order.
-fn walk(dir: &Path, prefix: &str, jobs: &mut Vec<Job>) -> anyhow::Result<()> {
+/// Every regular file under `dir` that `filter` keeps, named `prefix/relative/path` (each
+/// component in NFC), in sorted order. `relative` is `dir`'s path in the folder given, which
+/// the filter's patterns see; excluded folders are not entered.
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    relative: &str,
+    filter: &Filter,
+    jobs: &mut Vec<Job>,
+) -> anyhow::Result<()> {
     let mut entries: Vec<_> = fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
         .collect::<Result<_, _>>()
@@ -129,11 +145,18 @@ fn walk(dir: &Path, prefix: &str, jobs: &mut Vec<Job>) -> anyhow::Result<()> {
             )));
         };
         let name = format!("{prefix}/{file_name}");
+        let inner = if relative.is_empty() {
+            file_name.clone()
+        } else {
+            format!("{relative}/{file_name}")
+        };
         let metadata =
             fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
         if metadata.is_dir() {
-            walk(&path, &name, jobs)?;
-        } else if metadata.is_file() {
+            if filter.keeps(&inner, true) {
+                walk(&path, &name, &inner, filter, jobs)?;
+            }
+        } else if metadata.is_file() && filter.keeps(&inner, false) {
             jobs.push(Job { local: path, name });
         }
     }
@@ -164,12 +187,13 @@ pub fn downloads(names: &[String], output: &Path) -> anyhow::Result<Vec<Job>> {
     Ok(jobs)
 }
 
-/// The downloads for `ferry get -r NAME... [-o DIR]`: everything under `NAME/` goes to
-/// `DIR/<its whole name>`.
+/// The downloads for `ferry get -r NAME... [-o DIR]`: everything under `NAME/` that `filter`
+/// keeps (seeing paths relative to `NAME/`) goes to `DIR/<its whole name>`.
 pub fn folder_downloads(
     client: &mut Client,
     names: &[String],
     output: &Path,
+    filter: &Filter,
 ) -> anyhow::Result<Vec<Job>> {
     let mut jobs = Vec::new();
     for name in names {
@@ -195,6 +219,10 @@ pub fn folder_downloads(
                     "the server listed an unsafe name {:?} ({error}); not downloading it",
                     entry.name
                 );
+            }
+            let relative = entry.name.strip_prefix(&prefix).unwrap_or(&entry.name);
+            if !filter.keeps_file(relative) {
+                continue;
             }
             jobs.push(Job {
                 local: output.join(&entry.name),

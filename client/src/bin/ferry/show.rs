@@ -1,9 +1,12 @@
-//! What the user sees: progress bars on a terminal, plain result lines otherwise, nothing
-//! with `--quiet`, and JSON documents with `--json`. Names are printed through
+//! What the user sees: progress bars on a terminal (one overall bar on top: files and bytes
+//! done, rate, time left; a bar per running file under it), plain result lines otherwise,
+//! nothing with `--quiet`, and with `--json` a JSON document on stdout at the end and one JSON
+//! line per finished file on stderr as it finishes. Names are printed through
 //! `ferry_client::display_name`, so a hostile name cannot reorder or hide what is shown.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ferry_client::{ListEntry, Progress, display_name, display_text};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,7 +15,7 @@ use serde::Serialize;
 /// Template of a transfer's bar: name, bar, bytes, rate, time left.
 const BAR_TEMPLATE: &str =
     "{msg:30!} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {eta:>4}";
-/// Template of the total bar.
+/// Template of the overall bar: files done, bar, bytes, rate, time left.
 const TOTAL_TEMPLATE: &str =
     "{prefix:30!} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {eta:>4}";
 
@@ -23,13 +26,17 @@ pub struct Display {
     bars: Option<(MultiProgress, ProgressBar)>,
     /// Serialises result lines so that parallel workers never interleave them.
     lines: Mutex<()>,
+    /// Whether the overall bar's length was given up front ([`Display::with_total_bytes`]).
+    upfront: bool,
+    /// With `--json`: files finished so far, and how many there are, for the progress lines.
+    json_lines: Option<(Arc<AtomicUsize>, usize)>,
 }
 
 impl Display {
     /// Bars only when stderr is a terminal and the user wants output; `files` is the number of
     /// transfers to come (the total bar says how many are done).
     pub fn new(quiet: bool, json: bool, files: usize) -> Self {
-        let bars = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bars = (!quiet && !json && std::io::stderr().is_terminal()).then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let total = multi.add(ProgressBar::new(0));
             total.set_style(style(TOTAL_TEMPLATE));
@@ -41,13 +48,38 @@ impl Display {
             json,
             bars,
             lines: Mutex::new(()),
+            upfront: false,
+            json_lines: json.then(|| (Arc::new(AtomicUsize::new(0)), files)),
         }
+    }
+
+    /// Sets the overall bar's length to `bytes`, the size of everything to come, so that its
+    /// time left counts the files not started yet.
+    pub fn with_total_bytes(mut self, bytes: u64) -> Self {
+        if let Some((_, total)) = &self.bars {
+            total.set_length(bytes);
+        }
+        self.upfront = true;
+        self
+    }
+
+    /// A file that was transferred without a bar of its own (a pipelined one): counts it in
+    /// the overall bar and, with `--json`, prints its line.
+    pub fn finished(&self, name: &str, ok: bool, bytes: u64) {
+        let mut shown = self.start(name);
+        shown.update(Progress {
+            done: bytes,
+            total: bytes,
+            attempt: 1,
+        });
+        shown.finish(ok);
     }
 
     /// Starts showing the transfer of `name`.
     pub fn start(&self, name: &str) -> Transfer {
-        let bar = self.bars.as_ref().map(|(multi, total)| {
-            let bar = multi.insert_before(total, ProgressBar::new(0));
+        let bar = self.bars.as_ref().map(|(multi, _)| {
+            // Under the overall bar, which was added first.
+            let bar = multi.add(ProgressBar::new(0));
             bar.set_style(style(BAR_TEMPLATE));
             bar.set_message(display_name(name).into_owned());
             bar
@@ -55,8 +87,13 @@ impl Display {
         Transfer {
             bar,
             total: self.bars.as_ref().map(|(_, total)| total.clone()),
+            upfront: self.upfront,
             known: 0,
             done: 0,
+            json_line: self
+                .json_lines
+                .as_ref()
+                .map(|(finished, files)| (name.to_owned(), Arc::clone(finished), *files)),
         }
     }
 
@@ -124,10 +161,27 @@ fn style(template: &str) -> ProgressStyle {
 pub struct Transfer {
     bar: Option<ProgressBar>,
     total: Option<ProgressBar>,
+    /// Whether the total bar's length already counts this file.
+    upfront: bool,
     /// Size already added to the total bar's length.
     known: u64,
     /// Bytes already added to the total bar's position.
     done: u64,
+    /// With `--json`: the file's name, the shared count of finished files, and how many
+    /// there are.
+    json_line: Option<(String, Arc<AtomicUsize>, usize)>,
+}
+
+/// The line `--json` prints on stderr when a file finishes.
+#[derive(Serialize)]
+struct FinishedLine<'a> {
+    event: &'static str,
+    name: &'a str,
+    ok: bool,
+    /// Bytes of the file at the destination.
+    bytes: u64,
+    files_done: usize,
+    files_total: usize,
 }
 
 impl Transfer {
@@ -137,15 +191,17 @@ impl Transfer {
             bar.set_length(progress.total);
             bar.set_position(progress.done);
         }
-        if let Some(total) = &self.total {
-            if progress.total > self.known {
+        if progress.total > self.known {
+            if let (Some(total), false) = (&self.total, self.upfront) {
                 total.inc_length(progress.total - self.known);
-                self.known = progress.total;
             }
-            if progress.done > self.done {
+            self.known = progress.total;
+        }
+        if progress.done > self.done {
+            if let Some(total) = &self.total {
                 total.inc(progress.done - self.done);
-                self.done = progress.done;
             }
+            self.done = progress.done;
         }
     }
 
@@ -157,6 +213,19 @@ impl Transfer {
         if let (Some(total), false) = (&self.total, ok) {
             total.dec_length(self.known);
             total.dec(self.done);
+        }
+        if let Some((name, finished, files)) = &self.json_line {
+            let line = FinishedLine {
+                event: "file_finished",
+                name,
+                ok,
+                bytes: self.done,
+                files_done: finished.fetch_add(1, Ordering::Relaxed) + 1,
+                files_total: *files,
+            };
+            if let Ok(text) = serde_json::to_string(&line) {
+                eprintln!("{text}");
+            }
         }
     }
 }
