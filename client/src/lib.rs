@@ -107,6 +107,13 @@ pub use crate::options::{
 pub use crate::pipeline::{Done, EAGER_MAX, WINDOW_BYTES, WINDOW_REQUESTS};
 pub use crate::remote_file::RemoteFile;
 pub use crate::retry::RetryPolicy;
+
+/// The client's transfer logic without sockets or clocks, for drivers other than [`Client`]
+/// (the deterministic simulator drives the same code the library does).
+pub mod transfer {
+    pub use crate::retry::RetryPolicy;
+    pub use crate::upload::{Finished, Upload, UploadAttempt};
+}
 pub use crate::security::{Security, Trust};
 pub use crate::tag::{file_tag, name_tag};
 pub use crate::time::utc_time;

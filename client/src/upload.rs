@@ -28,25 +28,32 @@ const PREHASH_MIN: u64 = 64 * 1024 * 1024;
 
 /// How an upload ended well: the digest of the stored file, and whether this upload stored it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Finished {
+pub struct Finished {
     /// The stored file's digest, equal to the local file's.
-    pub(crate) digest: Digest,
+    pub digest: Digest,
     /// Whether this upload's bytes were stored or an identical file was there already.
-    pub(crate) outcome: PutOutcome,
+    pub outcome: PutOutcome,
 }
 
-/// An upload in progress, across attempts.
-pub(crate) struct Upload {
-    pub(crate) name: String,
-    pub(crate) size: u64,
-    pub(crate) tag: SourceTag,
-    pub(crate) overwrite: bool,
+/// An upload in progress, across attempts: what a retry resumes from (hash checkpoints of
+/// what was sent, the digest sent in `DONE`, the local digest once computed).
+pub struct Upload {
+    /// Name on the server.
+    pub name: String,
+    /// Size of the source.
+    pub size: u64,
+    /// Identity of the source, under which a partial upload resumes.
+    pub tag: SourceTag,
+    /// Replace a file stored under the name.
+    pub overwrite: bool,
     /// Whether the first attempt may resume a partial upload left by an earlier run.
-    pub(crate) resume_first: bool,
+    pub resume_first: bool,
     /// Whether later attempts resume what earlier ones sent.
-    pub(crate) resume_retries: bool,
-    pub(crate) bytes_sent: u64,
-    pub(crate) resumed_from: u64,
+    pub resume_retries: bool,
+    /// File bytes sent in all attempts.
+    pub bytes_sent: u64,
+    /// The offset the last attempt started from.
+    pub resumed_from: u64,
     recent: VecDeque<HashCheckpoint>,
     /// Checkpoints about every [`SPARSE_EVERY`] bytes, by offset.
     sparse: BTreeMap<u64, HashCheckpoint>,
@@ -59,14 +66,21 @@ pub(crate) struct Upload {
     buf: Vec<u8>,
 }
 
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("name", &self.name)
+            .field("size", &self.size)
+            .field("bytes_sent", &self.bytes_sent)
+            .field("resumed_from", &self.resumed_from)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Upload {
-    pub(crate) fn new(
-        name: &str,
-        size: u64,
-        tag: SourceTag,
-        overwrite: bool,
-        chunk_size: usize,
-    ) -> Self {
+    /// An upload of `size` bytes as `name`, sent in pieces of at most `chunk_size` bytes;
+    /// it asks to resume on every attempt unless told otherwise.
+    pub fn new(name: &str, size: u64, tag: SourceTag, overwrite: bool, chunk_size: usize) -> Self {
         let chunk = chunk_size.clamp(1, ferry_protocol::limits::MAX_DATA_CHUNK);
         let chunk = usize::try_from(size).map_or(chunk, |size| chunk.min(size.max(1)));
         Upload {
@@ -375,7 +389,7 @@ pub struct UploadAttempt {
 impl UploadAttempt {
     /// Starts attempt number `attempt` on a connected machine: a `QUERY` first for a large
     /// upload's first attempt (to hash the local prefix before `PUT`), else the `PUT`.
-    pub(crate) fn begin(
+    pub fn begin(
         upload: &mut Upload,
         conn: &mut ClientConnection,
         attempt: u32,
@@ -392,7 +406,7 @@ impl UploadAttempt {
     }
 
     /// What the attempt waits for, for error messages.
-    pub(crate) fn during(&self) -> &'static str {
+    pub fn during(&self) -> &'static str {
         match self.stage {
             Stage::Querying(Query::Prepare { .. }) => "asking for a resumable offset",
             Stage::Querying(Query::AfterRefusal(_)) => "asking what is stored under the name",
@@ -402,8 +416,13 @@ impl UploadAttempt {
         }
     }
 
+    /// Whether `DONE` is out and the answer awaited.
+    pub fn is_finishing(&self) -> bool {
+        matches!(self.stage, Stage::Finishing(_))
+    }
+
     /// How far the upload is.
-    pub(crate) fn progress(&self, upload: &Upload) -> Progress {
+    pub fn progress(&self, upload: &Upload) -> Progress {
         let done = match &self.stage {
             Stage::Sending { position, .. } => *position,
             Stage::Finishing(_) => upload.size,
@@ -419,7 +438,7 @@ impl UploadAttempt {
     /// The next piece of the file to send, read from `source` and hashed: frame it with
     /// [`ClientConnection::send_file_data`] and send the header, then the piece. After the last
     /// piece it queues `DONE` and returns `None`; `None` too when the attempt is not sending.
-    pub(crate) fn next_chunk<'u, R: Read + Seek>(
+    pub fn next_chunk<'u, R: Read + Seek>(
         &mut self,
         upload: &'u mut Upload,
         conn: &mut ClientConnection,
@@ -453,7 +472,7 @@ impl UploadAttempt {
     }
 
     /// An event of the machine: `Some` with the outcome once the upload is stored.
-    pub(crate) fn on_event<R: Read + Seek>(
+    pub fn on_event<R: Read + Seek>(
         &mut self,
         upload: &mut Upload,
         conn: &mut ClientConnection,

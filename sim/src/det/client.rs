@@ -1,9 +1,12 @@
 //! A simulated client: runs its plan one step at a time over simulated connections, keeps a
 //! model of what the server must hold under its own names, and judges every answer against it.
 //!
-//! When a connection fails in the middle of a step, the client reconnects after a backoff and
-//! tries the step again: an upload with `resume` and the same tag, a download from the hash
-//! checkpoint of what it already holds.
+//! Uploads run the client library's own transfer logic ([`Upload`], [`UploadAttempt`]): the
+//! same requests, resume, refusal handling (an existing name holding the same bytes) and
+//! retry pauses ([`RetryPolicy`]) as `ferry`; this file only moves their bytes over simulated
+//! links and judges the outcome. When a connection fails in the middle of a step, the client
+//! reconnects after a backoff and tries the step again: an upload resumes under the same tag,
+//! a download from the hash checkpoint of what it already holds.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +16,10 @@ use ferry_protocol::{
 };
 use std::time::Duration;
 
-use ferry_client::RetryPolicy;
+use std::io::Cursor;
+
+use ferry_client::transfer::{Finished, RetryPolicy, Upload, UploadAttempt};
+use ferry_client::{ClientError, PutOutcome};
 use rand::RngExt;
 
 use super::judge::{Outcome, Verdict, Who, judge};
@@ -38,6 +44,10 @@ pub(super) struct Task {
     pub(super) attempts: u32,
     /// Upload data (generated once per step).
     data: Vec<u8>,
+    /// A regular upload's state across attempts: the client library's.
+    upload: Option<Upload>,
+    /// The attempt under way on the current connection.
+    attempt: Option<UploadAttempt>,
     digest: Digest,
     /// Upload position while sending.
     sending: Option<usize>,
@@ -207,11 +217,26 @@ impl SimClient {
             }
             _ => (Vec::new(), Digest([0; 32])),
         };
+        let upload = match &op {
+            Op::Put {
+                name,
+                content,
+                overwrite,
+            } => Some((name, content, *overwrite)),
+            Op::PutShared { name, content } => Some((name, content, false)),
+            _ => None,
+        }
+        .map(|(name, content, overwrite)| {
+            let chunk = self.rng.random_range(1..=DEFAULT_DATA_CHUNK);
+            Upload::new(name, content.size, content.tag(), overwrite, chunk)
+        });
         Task {
             op,
             started: now,
             attempts: 0,
             data,
+            upload,
+            attempt: None,
             digest,
             sending: None,
             maybe_done: false,
@@ -321,15 +346,26 @@ impl SimClient {
         let (Some(cc), Some(task), Some(id)) = (&mut self.cc, &mut self.task, self.conn) else {
             return;
         };
-        let sent = match &task.op {
-            Op::Put {
-                name,
-                content,
-                overwrite,
-            } => cc.put(name, content.size, *overwrite, true, content.tag()),
-            Op::PutShared { name, content } => {
-                cc.put(name, content.size, false, true, content.tag())
+        if let Some(upload) = &mut task.upload {
+            match UploadAttempt::begin(upload, cc, task.attempts + 1) {
+                Ok(attempt) => task.attempt = Some(attempt),
+                Err(error) => {
+                    let step = self.step_u32();
+                    ctx.breach(Breach::at(
+                        ctx.seed,
+                        self.id,
+                        step,
+                        format!("the client library refused its own upload: {error}"),
+                    ));
+                    self.finish(ctx, None);
+                    return;
+                }
             }
+            self.flush(ctx);
+            return;
+        }
+        let sent = match &task.op {
+            Op::Put { .. } | Op::PutShared { .. } => Ok(()),
             Op::Get { name } => {
                 let offset = task.resume_from.offset() as usize;
                 if offset > task.download.len() {
@@ -408,6 +444,57 @@ impl SimClient {
         let (Some(cc), Some(task), Some(id)) = (&mut self.cc, &mut self.task, self.conn) else {
             return;
         };
+        if let (Some(upload), Some(attempt)) = (&mut task.upload, &mut task.attempt) {
+            let now = ctx.now;
+            let mut source = Cursor::new(&task.data[..]);
+            loop {
+                if !ctx.link(id).has_room(Dir::ToServer) {
+                    self.blocked_since.get_or_insert(now);
+                    return;
+                }
+                self.blocked_since = None;
+                let mut out = Vec::new();
+                let chunk = match attempt.next_chunk(upload, cc, &mut source) {
+                    Ok(chunk) => chunk,
+                    Err(error) => {
+                        let step = self.step as u32;
+                        ctx.breach(Breach::at(
+                            ctx.seed,
+                            self.id,
+                            step,
+                            format!("the client library failed to read its source: {error}"),
+                        ));
+                        task.attempt = None;
+                        return;
+                    }
+                };
+                let Some(chunk) = chunk else {
+                    if attempt.is_finishing() {
+                        task.maybe_done = true;
+                    }
+                    cc.poll_transmit(&mut out);
+                    if !out.is_empty() {
+                        ctx.link(id).write(Dir::ToServer, now, &out);
+                    }
+                    return;
+                };
+                if let Err(error) = cc.send_file_data(chunk) {
+                    let step = self.step as u32;
+                    ctx.breach(Breach::at(
+                        ctx.seed,
+                        self.id,
+                        step,
+                        format!("client machine refused upload data: {error}"),
+                    ));
+                    task.attempt = None;
+                    return;
+                }
+                cc.poll_transmit(&mut out);
+                out.extend_from_slice(chunk);
+                ctx.link(id).write(Dir::ToServer, now, &out);
+                ctx.summary.bytes_moved += chunk.len() as u64;
+            }
+        }
         let Some(mut pos) = task.sending else {
             return;
         };
@@ -525,6 +612,14 @@ impl SimClient {
     }
 
     fn on_event(&mut self, ctx: &mut Ctx<'_>, event: ClientEvent) {
+        if !matches!(
+            event,
+            ClientEvent::Connected { .. } | ClientEvent::Pong { .. }
+        ) && self.task.as_ref().is_some_and(|t| t.attempt.is_some())
+        {
+            self.on_upload_event(ctx, event);
+            return;
+        }
         match event {
             ClientEvent::Connected { .. } => {
                 self.connected = true;
@@ -590,6 +685,65 @@ impl SimClient {
         }
     }
 
+    /// An event of an upload: the client library decides; its outcome is judged.
+    fn on_upload_event(&mut self, ctx: &mut Ctx<'_>, event: ClientEvent) {
+        if let ClientEvent::PutReady { offset } = event
+            && offset > 0
+        {
+            ctx.summary.resumed_mid_file += 1;
+        }
+        let (Some(cc), Some(task)) = (&mut self.cc, &mut self.task) else {
+            return;
+        };
+        let (Some(upload), Some(attempt)) = (&mut task.upload, &mut task.attempt) else {
+            return;
+        };
+        let mut source = Cursor::new(&task.data[..]);
+        match attempt.on_event(upload, cc, event, &mut source) {
+            Ok(None) => {
+                self.flush(ctx);
+                self.pump(ctx);
+            }
+            Ok(Some(Finished { outcome, .. })) => {
+                let outcome = match outcome {
+                    PutOutcome::AlreadyStored => Outcome::AlreadyStored,
+                    _ => Outcome::Stored,
+                };
+                self.finish(ctx, Some(outcome));
+            }
+            Err(ClientError::Refused { code, message, .. }) => {
+                if matches!(code, ErrorCode::ShuttingDown | ErrorCode::Busy) {
+                    self.fail(ctx, format!("server ended the exchange: {code}: {message}"));
+                } else {
+                    self.finish(ctx, Some(Outcome::Refused(code)));
+                }
+            }
+            Err(ClientError::ExistsUnconfirmed { .. }) => {
+                self.finish(ctx, Some(Outcome::Refused(ErrorCode::AlreadyExists)));
+            }
+            Err(ClientError::Integrity { reason, .. }) => {
+                let step = self.step_u32();
+                ctx.breach(Breach::at(
+                    ctx.seed,
+                    self.id,
+                    step,
+                    format!("an upload's bytes did not match their digest: {reason}"),
+                ));
+                self.finish(ctx, None);
+            }
+            Err(error) => {
+                let step = self.step_u32();
+                ctx.breach(Breach::at(
+                    ctx.seed,
+                    self.id,
+                    step,
+                    format!("the client library failed an upload: {error}"),
+                ));
+                self.finish(ctx, None);
+            }
+        }
+    }
+
     fn is_hostile_task(&self) -> bool {
         matches!(self.task.as_ref().map(|t| &t.op), Some(Op::Hostile { .. }))
     }
@@ -643,6 +797,7 @@ impl SimClient {
         }
         if let Some(task) = &mut self.task {
             task.sending = None;
+            task.attempt = None;
             task.attempts += 1;
             ctx.summary.resumes += 1;
             if task.attempts > MAX_ATTEMPTS {
@@ -693,6 +848,7 @@ impl SimClient {
                     let mut task = task;
                     task.attempts += 1;
                     task.sending = None;
+                    task.attempt = None;
                     let backoff = self.backoff(task.attempts);
                     self.task = Some(task);
                     self.phase = Phase::Wait(ctx.now + backoff);

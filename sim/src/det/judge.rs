@@ -14,6 +14,8 @@ use crate::report::Breach;
 #[derive(Debug)]
 pub(super) enum Outcome {
     Stored,
+    /// The client library found these very bytes stored under the name already.
+    AlreadyStored,
     Downloaded(Vec<u8>),
     Listed(Vec<ListEntry>),
     Removed,
@@ -59,6 +61,17 @@ pub(super) fn judge(who: Who<'_>, ctx: &mut Ctx<'_>, task: &Task, outcome: Outco
             let exists = model.contains_key(name);
             match outcome {
                 Outcome::Stored if *overwrite || !exists => {
+                    model.insert(name.clone(), *content);
+                    Verdict::Ok
+                }
+                // The library compared digests: the name holds this content (put before by this
+                // client, or by an earlier attempt whose ACK was lost).
+                Outcome::AlreadyStored
+                    if task.maybe_done
+                        || model
+                            .get(name)
+                            .is_some_and(|held| held.digest() == content.digest()) =>
+                {
                     model.insert(name.clone(), *content);
                     Verdict::Ok
                 }
@@ -142,6 +155,8 @@ pub(super) fn judge(who: Who<'_>, ctx: &mut Ctx<'_>, task: &Task, outcome: Outco
                 }
                 Verdict::Expected
             }
+            // Another client stored the same bytes first (its ACK recorded them).
+            Outcome::AlreadyStored => Verdict::Expected,
             Outcome::Refused(ErrorCode::InProgress) => {
                 if task.maybe_done {
                     ctx.shared(name, *content, SharedResult::Unknown);
@@ -164,6 +179,7 @@ pub(super) fn judge(who: Who<'_>, ctx: &mut Ctx<'_>, task: &Task, outcome: Outco
 fn describe(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Stored => "stored".into(),
+        Outcome::AlreadyStored => "found stored already".into(),
         Outcome::Downloaded(data) => format!("downloaded {} bytes", data.len()),
         Outcome::Listed(entries) => format!("listed {} entries", entries.len()),
         Outcome::Removed => "removed".into(),
