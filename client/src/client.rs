@@ -221,9 +221,9 @@ impl Client {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<GetReport, ClientError> {
         check_name(name)?;
-        let mut download = Download::new(name, path, sink, checkpoint);
+        let mut download = Download::new(name, path, checkpoint);
         let (digest, attempts) =
-            self.retrying(|link, attempt| download.attempt(link, attempt, progress))?;
+            self.retrying(|link, attempt| download.attempt(link, sink, attempt, progress))?;
         Ok(GetReport {
             name: name.to_owned(),
             size: download.size(),

@@ -9,7 +9,9 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use ferry_protocol::{ClientEvent, Digest, HASH_UNIT_LEN, HashCheckpoint, ProtocolError};
+use ferry_protocol::{
+    ClientConnection, ClientEvent, Digest, HASH_UNIT_LEN, HashCheckpoint, ProtocolError,
+};
 
 use crate::error::ClientError;
 use crate::link::{Link, unexpected};
@@ -18,12 +20,12 @@ use crate::options::Progress;
 /// Bytes of the sink's end kept for comparison: a resumed attempt repeats fewer than this.
 const TAIL_KEEP: usize = 2 * HASH_UNIT_LEN as usize;
 
-/// A download in progress, across attempts.
-pub(crate) struct Download<'a, W: Write> {
-    name: &'a str,
+/// A download in progress, across attempts: where the next attempt starts (a hash
+/// checkpoint), what the sink holds, and the last bytes written (to check bytes sent again).
+pub struct Download {
+    name: String,
     /// Where the sink's bytes end up, for messages.
     path: PathBuf,
-    sink: &'a mut W,
     /// Hash state the next attempt starts from.
     checkpoint: HashCheckpoint,
     /// Bytes of the file in the sink, from offset 0.
@@ -31,22 +33,29 @@ pub(crate) struct Download<'a, W: Write> {
     /// The last bytes written: `[written - tail.len(), written)`.
     tail: Tail,
     size: Option<u64>,
-    pub(crate) bytes_received: u64,
-    pub(crate) resumed_from: u64,
+    /// File bytes received in all attempts (those sent again included).
+    pub bytes_received: u64,
+    /// The offset the last attempt started from.
+    pub resumed_from: u64,
 }
 
-impl<'a, W: Write> Download<'a, W> {
-    /// A download into `sink`, which already holds the first `checkpoint.offset()` bytes.
-    pub(crate) fn new(
-        name: &'a str,
-        path: PathBuf,
-        sink: &'a mut W,
-        checkpoint: HashCheckpoint,
-    ) -> Self {
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("name", &self.name)
+            .field("written", &self.written)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Download {
+    /// A download of `name` into a sink (at `path`, for messages) that already holds the first
+    /// `checkpoint.offset()` bytes.
+    pub fn new(name: &str, path: PathBuf, checkpoint: HashCheckpoint) -> Self {
         Download {
-            name,
+            name: name.to_owned(),
             path,
-            sink,
             written: checkpoint.offset(),
             checkpoint,
             tail: Tail::default(),
@@ -57,119 +66,190 @@ impl<'a, W: Write> Download<'a, W> {
     }
 
     /// Size of the file, once the server said.
-    pub(crate) fn size(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.size.unwrap_or(0)
     }
 
-    /// One attempt; on failure, remembers where the next one can start.
-    pub(crate) fn attempt(
+    /// One attempt over a blocking link; on failure, remembers where the next one can start.
+    /// Every decision is [`DownloadAttempt`]'s; this only moves bytes.
+    pub(crate) fn attempt<W: Write>(
         &mut self,
         link: &mut Link,
+        sink: &mut W,
         attempt: u32,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Digest, ClientError> {
-        let mut started = false;
-        let result = self.run(link, attempt, progress, &mut started);
-        if result.is_err()
-            && started
-            && let Some(checkpoint) = link.conn.download_checkpoint()
-        {
-            let earliest = self.written - self.tail.len() as u64;
-            if (earliest..=self.written).contains(&checkpoint.offset()) {
-                self.checkpoint = checkpoint;
+        let mut run = DownloadAttempt::begin(self, &mut link.conn, attempt)?;
+        let result = (|| loop {
+            link.flush(run.during())?;
+            let during = run.during();
+            let event = link.next_event(during, &mut |data: &[u8]| {
+                run.on_data(self, sink, data)?;
+                progress(run.progress(self));
+                Ok(())
+            });
+            let event = event.map_err(|error| self.failed(error))?;
+            if let Some(digest) = run.on_event(self, sink, event)? {
+                return Ok(digest);
             }
+            progress(run.progress(self));
+        })();
+        if result.is_err() {
+            run.interrupted(self, &link.conn);
         }
         result
     }
 
-    fn run(
-        &mut self,
-        link: &mut Link,
-        attempt: u32,
-        progress: &mut dyn FnMut(Progress),
-        started: &mut bool,
-    ) -> Result<Digest, ClientError> {
-        let offset = self.checkpoint.offset();
-        link.conn.get(self.name, self.checkpoint.clone())?;
-        link.flush("sending a download request")?;
-        let size = match link
-            .next_event("waiting for the server to start the download", &mut |_| {
-                Ok(())
-            })? {
-            ClientEvent::GetReady { size, .. } => size,
-            ClientEvent::Refused { code, message } => {
-                return Err(ClientError::Refused {
-                    request: "download",
-                    code,
-                    message,
-                });
-            }
-            other => return Err(unexpected(&other, "waiting for GET_READY").into()),
-        };
-        *started = true;
-        if self.size.is_some_and(|known| known != size) || size < self.written {
-            return Err(self.changed());
-        }
-        self.size = Some(size);
-        self.resumed_from = offset;
-        tracing::debug!(name = self.name, offset, size, attempt, "download started");
-        progress(Progress {
-            done: self.written,
-            total: size,
-            attempt,
-        });
-        // Bytes the server sends again that are already in the sink: check, don't write.
-        let mut repeat = usize::try_from(self.written - offset).unwrap_or(usize::MAX);
-        let event = link.next_event("receiving a download", &mut |mut data: &[u8]| {
-            self.bytes_received += data.len() as u64;
-            if repeat > 0 {
-                let n = repeat.min(data.len());
-                if !self.tail.matches(repeat, &data[..n]) {
-                    return Err(changed(self.name));
-                }
-                repeat -= n;
-                data = &data[n..];
-            }
-            if data.is_empty() {
-                return Ok(());
-            }
-            self.sink
-                .write_all(data)
-                .map_err(|e| write_error(&self.path, e))?;
-            self.written += data.len() as u64;
-            self.tail.push(data);
-            progress(Progress {
-                done: self.written,
-                total: size,
-                attempt,
-            });
-            Ok(())
-        });
-        match event {
-            Ok(ClientEvent::GetVerified { digest }) => {
-                self.sink.flush().map_err(|e| self.write_error(e))?;
-                Ok(digest)
-            }
-            Ok(other) => Err(unexpected(&other, "receiving a download").into()),
-            Err(ClientError::Protocol(ProtocolError::DigestMismatch { expected, actual })) => {
-                Err(ClientError::Integrity {
-                    name: self.name.to_owned(),
+    /// An error of the connection, in the words the user needs: a digest mismatch means the
+    /// bytes received were discarded.
+    fn failed(&self, error: ClientError) -> ClientError {
+        match error {
+            ClientError::Protocol(ProtocolError::DigestMismatch { expected, actual }) => {
+                ClientError::Integrity {
+                    name: self.name.clone(),
                     reason: format!(
                         "the received bytes hash to {actual} but the server's digest is {expected}; \
                          the download was discarded"
                     ),
-                })
+                }
             }
-            Err(error) => Err(error),
+            other => other,
         }
     }
 
     fn changed(&self) -> ClientError {
-        changed(self.name)
+        changed(&self.name)
     }
 
     fn write_error(&self, source: io::Error) -> ClientError {
         write_error(&self.path, source)
+    }
+}
+
+/// One attempt of a download on one connection, without sockets: it queues the `GET` (from
+/// the download's checkpoint), checks bytes the server sends again against the sink's end,
+/// writes the new ones, and decides on each event. The blocking library and the
+/// deterministic simulator drive it the same way: hand each piece of file data to
+/// [`on_data`](Self::on_data) and each event to [`on_event`](Self::on_event) until it returns
+/// the verified digest; if the connection fails, call [`interrupted`](Self::interrupted).
+#[derive(Debug)]
+pub struct DownloadAttempt {
+    attempt: u32,
+    /// The server's answer came: the file's size is known.
+    started: bool,
+    /// Bytes still to come that the sink holds already (the server resumed before its end).
+    repeat: usize,
+}
+
+impl DownloadAttempt {
+    /// Starts attempt number `attempt` on a connected machine: queues the `GET`.
+    pub fn begin(
+        download: &mut Download,
+        conn: &mut ClientConnection,
+        attempt: u32,
+    ) -> Result<DownloadAttempt, ClientError> {
+        conn.get(&download.name, download.checkpoint.clone())?;
+        Ok(DownloadAttempt {
+            attempt,
+            started: false,
+            repeat: 0,
+        })
+    }
+
+    /// What the attempt waits for, for error messages.
+    pub fn during(&self) -> &'static str {
+        if self.started {
+            "receiving a download"
+        } else {
+            "waiting for the server to start the download"
+        }
+    }
+
+    /// How far the download is.
+    pub fn progress(&self, download: &Download) -> Progress {
+        Progress {
+            done: download.written,
+            total: download.size(),
+            attempt: self.attempt,
+        }
+    }
+
+    /// File data as it arrives (already counted and hashed by the machine).
+    pub fn on_data<W: Write>(
+        &mut self,
+        download: &mut Download,
+        sink: &mut W,
+        mut data: &[u8],
+    ) -> Result<(), ClientError> {
+        download.bytes_received += data.len() as u64;
+        if self.repeat > 0 {
+            let n = self.repeat.min(data.len());
+            if !download.tail.matches(self.repeat, &data[..n]) {
+                return Err(download.changed());
+            }
+            self.repeat -= n;
+            data = &data[n..];
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        sink.write_all(data).map_err(|e| download.write_error(e))?;
+        download.written += data.len() as u64;
+        download.tail.push(data);
+        Ok(())
+    }
+
+    /// An event of the machine: `Some` with the verified digest once the file is whole.
+    pub fn on_event<W: Write>(
+        &mut self,
+        download: &mut Download,
+        sink: &mut W,
+        event: ClientEvent,
+    ) -> Result<Option<Digest>, ClientError> {
+        match (self.started, event) {
+            (false, ClientEvent::GetReady { size, offset }) => {
+                self.started = true;
+                if download.size.is_some_and(|known| known != size) || size < download.written {
+                    return Err(download.changed());
+                }
+                download.size = Some(size);
+                download.resumed_from = offset;
+                tracing::debug!(
+                    name = download.name,
+                    offset,
+                    size,
+                    attempt = self.attempt,
+                    "download started"
+                );
+                // Bytes the server sends again that are already in the sink: check, don't write.
+                self.repeat = usize::try_from(download.written - offset).unwrap_or(usize::MAX);
+                Ok(None)
+            }
+            (false, ClientEvent::Refused { code, message }) => Err(ClientError::Refused {
+                request: "download",
+                code,
+                message,
+            }),
+            (true, ClientEvent::GetVerified { digest }) => {
+                sink.flush().map_err(|e| download.write_error(e))?;
+                Ok(Some(digest))
+            }
+            (_, other) => Err(unexpected(&other, self.during()).into()),
+        }
+    }
+
+    /// The connection failed: the next attempt starts from the machine's last hash checkpoint
+    /// of what arrived, if it lies within the bytes the sink can check.
+    pub fn interrupted(&self, download: &mut Download, conn: &ClientConnection) {
+        if !self.started {
+            return;
+        }
+        if let Some(checkpoint) = conn.download_checkpoint() {
+            let earliest = download.written - download.tail.len() as u64;
+            if (earliest..=download.written).contains(&checkpoint.offset()) {
+                download.checkpoint = checkpoint;
+            }
+        }
     }
 }
 

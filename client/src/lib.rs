@@ -111,6 +111,7 @@ pub use crate::retry::RetryPolicy;
 /// The client's transfer logic without sockets or clocks, for drivers other than [`Client`]
 /// (the deterministic simulator drives the same code the library does).
 pub mod transfer {
+    pub use crate::download::{Download, DownloadAttempt};
     pub use crate::retry::RetryPolicy;
     pub use crate::upload::{Finished, Upload, UploadAttempt};
 }

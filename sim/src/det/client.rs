@@ -17,8 +17,11 @@ use ferry_protocol::{
 use std::time::Duration;
 
 use std::io::Cursor;
+use std::path::PathBuf;
 
-use ferry_client::transfer::{Finished, RetryPolicy, Upload, UploadAttempt};
+use ferry_client::transfer::{
+    Download, DownloadAttempt, Finished, RetryPolicy, Upload, UploadAttempt,
+};
 use ferry_client::{ClientError, PutOutcome};
 use rand::RngExt;
 
@@ -53,10 +56,12 @@ pub(super) struct Task {
     sending: Option<usize>,
     /// An attempt sent its final word (`DONE` or `REMOVE`) without hearing the answer.
     pub(super) maybe_done: bool,
-    /// Download data received so far, from offset 0.
+    /// Download data received so far, from offset 0 (the sink of `fetching`).
     download: Vec<u8>,
-    /// Where a resumed download starts.
-    resume_from: HashCheckpoint,
+    /// A download's state across attempts: the client library's.
+    fetching: Option<Download>,
+    /// The download attempt under way on the current connection.
+    fetch: Option<DownloadAttempt>,
     entries: Vec<ListEntry>,
 }
 
@@ -230,6 +235,14 @@ impl SimClient {
             let chunk = self.rng.random_range(1..=DEFAULT_DATA_CHUNK);
             Upload::new(name, content.size, content.tag(), overwrite, chunk)
         });
+        let fetching = match &op {
+            Op::Get { name } => Some(Download::new(
+                name,
+                PathBuf::from(name),
+                HashCheckpoint::start(),
+            )),
+            _ => None,
+        };
         Task {
             op,
             started: now,
@@ -241,7 +254,8 @@ impl SimClient {
             sending: None,
             maybe_done: false,
             download: Vec::new(),
-            resume_from: HashCheckpoint::start(),
+            fetching,
+            fetch: None,
             entries: Vec::new(),
         }
     }
@@ -364,16 +378,26 @@ impl SimClient {
             self.flush(ctx);
             return;
         }
-        let sent = match &task.op {
-            Op::Put { .. } | Op::PutShared { .. } => Ok(()),
-            Op::Get { name } => {
-                let offset = task.resume_from.offset() as usize;
-                if offset > task.download.len() {
-                    task.resume_from = HashCheckpoint::start();
+        if let Some(fetching) = &mut task.fetching {
+            match DownloadAttempt::begin(fetching, cc, task.attempts + 1) {
+                Ok(fetch) => task.fetch = Some(fetch),
+                Err(error) => {
+                    let step = self.step_u32();
+                    ctx.breach(Breach::at(
+                        ctx.seed,
+                        self.id,
+                        step,
+                        format!("the client library refused its own download: {error}"),
+                    ));
+                    self.finish(ctx, None);
+                    return;
                 }
-                task.download.truncate(task.resume_from.offset() as usize);
-                cc.get(name, task.resume_from.clone())
             }
+            self.flush(ctx);
+            return;
+        }
+        let sent = match &task.op {
+            Op::Put { .. } | Op::PutShared { .. } | Op::Get { .. } => Ok(()),
             Op::List { prefix } => {
                 task.entries.clear();
                 cc.list(prefix)
@@ -565,41 +589,65 @@ impl SimClient {
         }
     }
 
-    /// Bytes from the server on connection `id`.
+    /// Bytes from the server on connection `id`: each piece of file data and each event is
+    /// handled as the machine gives it, in order.
     pub(crate) fn on_data(&mut self, ctx: &mut Ctx<'_>, bytes: &[u8]) {
-        let Some(cc) = &mut self.cc else { return };
+        if self.cc.is_none() {
+            return;
+        }
         let now = Timestamp::from_micros(ctx.now);
         self.inbox.extend_from_slice(bytes);
         let inbox = std::mem::take(&mut self.inbox);
         let mut start = 0;
-        let mut events = Vec::new();
-        let mut failure = None;
         loop {
-            match cc.handle_input(now, &inbox[start..]) {
-                Ok(received) => {
-                    start += received.consumed;
-                    if let Some(task) = &mut self.task {
-                        task.download.extend_from_slice(received.file_data);
-                    }
-                    let before = events.len();
-                    events.extend(std::iter::from_fn(|| cc.poll_event()));
-                    if received.consumed == 0 && events.len() == before {
-                        break;
-                    }
-                }
+            // An event may have dropped the connection: the rest of its bytes are moot.
+            let Some(cc) = &mut self.cc else { return };
+            let received = match cc.handle_input(now, &inbox[start..]) {
+                Ok(received) => received,
                 Err(error) => {
-                    failure = Some(error);
-                    break;
+                    self.on_error(ctx, error);
+                    return;
                 }
+            };
+            start += received.consumed;
+            let events: Vec<_> = std::iter::from_fn(|| cc.poll_event()).collect();
+            let progressed = received.consumed > 0 || !events.is_empty();
+            if !received.file_data.is_empty() && !self.on_file_data(ctx, received.file_data) {
+                return;
+            }
+            for event in events {
+                self.on_event(ctx, event);
+            }
+            if !progressed {
+                break;
             }
         }
         self.inbox = inbox[start..].to_vec();
-        for event in events {
-            self.on_event(ctx, event);
+    }
+
+    /// File data of the download under way, to the client library; `false` if it ended the
+    /// step.
+    fn on_file_data(&mut self, ctx: &mut Ctx<'_>, data: &[u8]) -> bool {
+        let Some(task) = &mut self.task else {
+            return true;
+        };
+        let (Some(fetching), Some(fetch)) = (&mut task.fetching, &mut task.fetch) else {
+            task.download.extend_from_slice(data);
+            return true;
+        };
+        if let Err(error) = fetch.on_data(fetching, &mut task.download, data) {
+            let step = self.step_u32();
+            ctx.breach(Breach::at(
+                ctx.seed,
+                self.id,
+                step,
+                format!("the client library rejected download data: {error}"),
+            ));
+            self.drop_connection(ctx);
+            self.finish(ctx, None);
+            return false;
         }
-        if let Some(error) = failure {
-            self.on_error(ctx, error);
-        }
+        true
     }
 
     /// The server's end of the stream.
@@ -615,10 +663,15 @@ impl SimClient {
         if !matches!(
             event,
             ClientEvent::Connected { .. } | ClientEvent::Pong { .. }
-        ) && self.task.as_ref().is_some_and(|t| t.attempt.is_some())
-        {
-            self.on_upload_event(ctx, event);
-            return;
+        ) {
+            if self.task.as_ref().is_some_and(|t| t.attempt.is_some()) {
+                self.on_upload_event(ctx, event);
+                return;
+            }
+            if self.task.as_ref().is_some_and(|t| t.fetch.is_some()) {
+                self.on_download_event(ctx, event);
+                return;
+            }
         }
         match event {
             ClientEvent::Connected { .. } => {
@@ -682,6 +735,43 @@ impl SimClient {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// An event of a download: the client library decides; its outcome is judged.
+    fn on_download_event(&mut self, ctx: &mut Ctx<'_>, event: ClientEvent) {
+        if let ClientEvent::GetReady { offset, .. } = event
+            && offset > 0
+        {
+            ctx.summary.resumed_mid_file += 1;
+        }
+        let Some(task) = &mut self.task else { return };
+        let (Some(fetching), Some(fetch)) = (&mut task.fetching, &mut task.fetch) else {
+            return;
+        };
+        match fetch.on_event(fetching, &mut task.download, event) {
+            Ok(None) => {}
+            Ok(Some(_digest)) => {
+                let data = std::mem::take(&mut task.download);
+                self.finish(ctx, Some(Outcome::Downloaded(data)));
+            }
+            Err(ClientError::Refused { code, message, .. }) => {
+                if matches!(code, ErrorCode::ShuttingDown | ErrorCode::Busy) {
+                    self.fail(ctx, format!("server ended the exchange: {code}: {message}"));
+                } else {
+                    self.finish(ctx, Some(Outcome::Refused(code)));
+                }
+            }
+            Err(error) => {
+                let step = self.step_u32();
+                ctx.breach(Breach::at(
+                    ctx.seed,
+                    self.id,
+                    step,
+                    format!("the client library failed a download: {error}"),
+                ));
+                self.finish(ctx, None);
+            }
         }
     }
 
@@ -764,10 +854,9 @@ impl SimClient {
     /// Forgets the connection after a failure (closing our side).
     fn drop_connection(&mut self, ctx: &mut Ctx<'_>) {
         if let (Some(task), Some(cc)) = (&mut self.task, &self.cc)
-            && matches!(task.op, Op::Get { .. })
-            && let Some(checkpoint) = cc.download_checkpoint()
+            && let (Some(fetching), Some(fetch)) = (&mut task.fetching, task.fetch.take())
         {
-            task.resume_from = checkpoint;
+            fetch.interrupted(fetching, cc);
         }
         self.disconnect(ctx);
     }
@@ -798,6 +887,7 @@ impl SimClient {
         if let Some(task) = &mut self.task {
             task.sending = None;
             task.attempt = None;
+            task.fetch = None;
             task.attempts += 1;
             ctx.summary.resumes += 1;
             if task.attempts > MAX_ATTEMPTS {
@@ -849,6 +939,7 @@ impl SimClient {
                     task.attempts += 1;
                     task.sending = None;
                     task.attempt = None;
+                    task.fetch = None;
                     let backoff = self.backoff(task.attempts);
                     self.task = Some(task);
                     self.phase = Phase::Wait(ctx.now + backoff);
