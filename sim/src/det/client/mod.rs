@@ -16,14 +16,12 @@ use ferry_protocol::{
 };
 use std::time::Duration;
 
-use std::io::Cursor;
 use std::path::PathBuf;
 
-use ferry_client::transfer::{
-    Download, DownloadAttempt, Finished, RetryPolicy, Upload, UploadAttempt,
-};
-use ferry_client::{ClientError, PutOutcome};
+use ferry_client::transfer::{Download, DownloadAttempt, RetryPolicy, Upload, UploadAttempt};
 use rand::RngExt;
+
+mod transfers;
 
 use super::judge::{Outcome, Verdict, Who, judge};
 use super::link::{Dir, Link, LinkFaults, LinkParams};
@@ -468,56 +466,9 @@ impl SimClient {
         let (Some(cc), Some(task), Some(id)) = (&mut self.cc, &mut self.task, self.conn) else {
             return;
         };
-        if let (Some(upload), Some(attempt)) = (&mut task.upload, &mut task.attempt) {
-            let now = ctx.now;
-            let mut source = Cursor::new(&task.data[..]);
-            loop {
-                if !ctx.link(id).has_room(Dir::ToServer) {
-                    self.blocked_since.get_or_insert(now);
-                    return;
-                }
-                self.blocked_since = None;
-                let mut out = Vec::new();
-                let chunk = match attempt.next_chunk(upload, cc, &mut source) {
-                    Ok(chunk) => chunk,
-                    Err(error) => {
-                        let step = self.step as u32;
-                        ctx.breach(Breach::at(
-                            ctx.seed,
-                            self.id,
-                            step,
-                            format!("the client library failed to read its source: {error}"),
-                        ));
-                        task.attempt = None;
-                        return;
-                    }
-                };
-                let Some(chunk) = chunk else {
-                    if attempt.is_finishing() {
-                        task.maybe_done = true;
-                    }
-                    cc.poll_transmit(&mut out);
-                    if !out.is_empty() {
-                        ctx.link(id).write(Dir::ToServer, now, &out);
-                    }
-                    return;
-                };
-                if let Err(error) = cc.send_file_data(chunk) {
-                    let step = self.step as u32;
-                    ctx.breach(Breach::at(
-                        ctx.seed,
-                        self.id,
-                        step,
-                        format!("client machine refused upload data: {error}"),
-                    ));
-                    task.attempt = None;
-                    return;
-                }
-                cc.poll_transmit(&mut out);
-                out.extend_from_slice(chunk);
-                ctx.link(id).write(Dir::ToServer, now, &out);
-                ctx.summary.bytes_moved += chunk.len() as u64;
-            }
+        if task.upload.is_some() {
+            self.pump_upload(ctx);
+            return;
         }
         let Some(mut pos) = task.sending else {
             return;
@@ -625,31 +576,6 @@ impl SimClient {
         self.inbox = inbox[start..].to_vec();
     }
 
-    /// File data of the download under way, to the client library; `false` if it ended the
-    /// step.
-    fn on_file_data(&mut self, ctx: &mut Ctx<'_>, data: &[u8]) -> bool {
-        let Some(task) = &mut self.task else {
-            return true;
-        };
-        let (Some(fetching), Some(fetch)) = (&mut task.fetching, &mut task.fetch) else {
-            task.download.extend_from_slice(data);
-            return true;
-        };
-        if let Err(error) = fetch.on_data(fetching, &mut task.download, data) {
-            let step = self.step_u32();
-            ctx.breach(Breach::at(
-                ctx.seed,
-                self.id,
-                step,
-                format!("the client library rejected download data: {error}"),
-            ));
-            self.drop_connection(ctx);
-            self.finish(ctx, None);
-            return false;
-        }
-        true
-    }
-
     /// The server's end of the stream.
     pub(crate) fn on_eof(&mut self, ctx: &mut Ctx<'_>) {
         let Some(cc) = &mut self.cc else { return };
@@ -735,102 +661,6 @@ impl SimClient {
                 }
             }
             _ => {}
-        }
-    }
-
-    /// An event of a download: the client library decides; its outcome is judged.
-    fn on_download_event(&mut self, ctx: &mut Ctx<'_>, event: ClientEvent) {
-        if let ClientEvent::GetReady { offset, .. } = event
-            && offset > 0
-        {
-            ctx.summary.resumed_mid_file += 1;
-        }
-        let Some(task) = &mut self.task else { return };
-        let (Some(fetching), Some(fetch)) = (&mut task.fetching, &mut task.fetch) else {
-            return;
-        };
-        match fetch.on_event(fetching, &mut task.download, event) {
-            Ok(None) => {}
-            Ok(Some(_digest)) => {
-                let data = std::mem::take(&mut task.download);
-                self.finish(ctx, Some(Outcome::Downloaded(data)));
-            }
-            Err(ClientError::Refused { code, message, .. }) => {
-                if matches!(code, ErrorCode::ShuttingDown | ErrorCode::Busy) {
-                    self.fail(ctx, format!("server ended the exchange: {code}: {message}"));
-                } else {
-                    self.finish(ctx, Some(Outcome::Refused(code)));
-                }
-            }
-            Err(error) => {
-                let step = self.step_u32();
-                ctx.breach(Breach::at(
-                    ctx.seed,
-                    self.id,
-                    step,
-                    format!("the client library failed a download: {error}"),
-                ));
-                self.finish(ctx, None);
-            }
-        }
-    }
-
-    /// An event of an upload: the client library decides; its outcome is judged.
-    fn on_upload_event(&mut self, ctx: &mut Ctx<'_>, event: ClientEvent) {
-        if let ClientEvent::PutReady { offset } = event
-            && offset > 0
-        {
-            ctx.summary.resumed_mid_file += 1;
-        }
-        let (Some(cc), Some(task)) = (&mut self.cc, &mut self.task) else {
-            return;
-        };
-        let (Some(upload), Some(attempt)) = (&mut task.upload, &mut task.attempt) else {
-            return;
-        };
-        let mut source = Cursor::new(&task.data[..]);
-        match attempt.on_event(upload, cc, event, &mut source) {
-            Ok(None) => {
-                self.flush(ctx);
-                self.pump(ctx);
-            }
-            Ok(Some(Finished { outcome, .. })) => {
-                let outcome = match outcome {
-                    PutOutcome::AlreadyStored => Outcome::AlreadyStored,
-                    _ => Outcome::Stored,
-                };
-                self.finish(ctx, Some(outcome));
-            }
-            Err(ClientError::Refused { code, message, .. }) => {
-                if matches!(code, ErrorCode::ShuttingDown | ErrorCode::Busy) {
-                    self.fail(ctx, format!("server ended the exchange: {code}: {message}"));
-                } else {
-                    self.finish(ctx, Some(Outcome::Refused(code)));
-                }
-            }
-            Err(ClientError::ExistsUnconfirmed { .. }) => {
-                self.finish(ctx, Some(Outcome::Refused(ErrorCode::AlreadyExists)));
-            }
-            Err(ClientError::Integrity { reason, .. }) => {
-                let step = self.step_u32();
-                ctx.breach(Breach::at(
-                    ctx.seed,
-                    self.id,
-                    step,
-                    format!("an upload's bytes did not match their digest: {reason}"),
-                ));
-                self.finish(ctx, None);
-            }
-            Err(error) => {
-                let step = self.step_u32();
-                ctx.breach(Breach::at(
-                    ctx.seed,
-                    self.id,
-                    step,
-                    format!("the client library failed an upload: {error}"),
-                ));
-                self.finish(ctx, None);
-            }
         }
     }
 
