@@ -103,6 +103,7 @@ mod auth;
 mod config;
 mod confined;
 mod connection;
+mod events;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod metrics;
@@ -119,8 +120,9 @@ pub use crate::auth::{
     token_line,
 };
 pub use crate::config::{
-    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FILE_SIZE,
-    DEFAULT_S3_PART_SIZE, ServerConfig,
+    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_FILE_SIZE, DEFAULT_S3_PART_SIZE, Engine,
+    ServerConfig,
 };
 pub use crate::confined::StateFolderError;
 pub use crate::scrub::{
