@@ -225,8 +225,11 @@ pub struct IdleResult {
     pub rss_mib: f64,
     /// Server threads.
     pub threads: u64,
-    /// Each fresh client's connect and 1 MiB put, seconds.
+    /// Each fresh client's connect and 1 MiB put, seconds (none when not every idle client
+    /// was served).
     pub puts: Vec<f64>,
+    /// Idle clients the server took (fewer than asked when it ran out of something).
+    pub served: usize,
 }
 
 /// Fresh clients that each put 1 MiB while the idle ones wait (for p50 and p99).
@@ -291,13 +294,27 @@ pub fn idle_connections(root: &Path, idle: usize) -> anyhow::Result<IdleResult> 
     }
     let mut waiting = Vec::with_capacity(idle);
     for i in 0..idle {
-        waiting.push(handshake(addr).with_context(|| format!("idle client {i}"))?);
+        match handshake(addr) {
+            Ok(stream) => waiting.push(stream),
+            // A server that cannot take them all (out of threads, say) is reported as such.
+            Err(error) => {
+                eprintln!(
+                    "{} engine: idle client {i} was not served: {error:#}",
+                    engine().name()
+                );
+                break;
+            }
+        }
     }
+    let served = waiting.len();
     thread::sleep(Duration::from_millis(500));
     let (rss_mib, threads) = process_status(server.0.id())?;
     let data = content::bytes(1 << 20, 7);
     let mut puts = Vec::with_capacity(FRESH_PUTS);
     for i in 0..FRESH_PUTS {
+        if served < idle {
+            break; // a full server's fresh puts would measure only its refusal
+        }
         let start = Instant::now();
         let mut client = connect(addr)?;
         let report = client.put_from(
@@ -315,7 +332,7 @@ pub fn idle_connections(root: &Path, idle: usize) -> anyhow::Result<IdleResult> 
     }
     // The idle clients must still be connected (not refused): a read would block, not end.
     let mut probe = [0u8; 1];
-    let first = &mut waiting[0];
+    let first = waiting.first_mut().context("no idle client was served")?;
     first.set_nonblocking(true)?;
     match first.read(&mut probe) {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -329,6 +346,7 @@ pub fn idle_connections(root: &Path, idle: usize) -> anyhow::Result<IdleResult> 
         rss_mib,
         threads,
         puts,
+        served,
     })
 }
 

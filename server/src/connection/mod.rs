@@ -206,9 +206,9 @@ impl Input {
     }
 }
 
-/// Bytes of the first read of an idle connection: a request's frame or the start of a data
-/// stream, small enough for the thread's stack.
-const IDLE_READ: usize = 16 * 1024;
+/// Bytes of the first read of an idle connection: one page of the thread's stack (a request
+/// longer than this comes in the next reads, into the big buffer).
+const IDLE_READ: usize = 4 * 1024;
 
 /// Frees `buffer`'s memory once it is empty.
 fn release(buffer: &mut Vec<u8>) {
