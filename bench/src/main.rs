@@ -222,17 +222,24 @@ fn main() -> anyhow::Result<()> {
     // Each round measures every figure once, back to back, so that a ratio compares a run of
     // ferry with a run of its baseline made under the same load (others' builds and fuzzers
     // come and go on a shared machine); the report takes the median over rounds. Every engine
-    // is measured in turn, in the same run, and its rows carry its name.
+    // is measured in each round, one after the other, and its rows carry its name.
     let kind = store.as_ref().map(Store::kind);
-    let mut rows = Vec::new();
-    for name in &args.engine {
-        let engine: ferry_server::Engine = name.parse().map_err(anyhow::Error::msg)?;
-        scenarios::use_engine(engine);
-        let mut r = Rounds {
+    let engines = args
+        .engine
+        .iter()
+        .map(|name| name.parse::<ferry_server::Engine>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let mut all: Vec<Rounds> = engines
+        .iter()
+        .map(|_| Rounds {
             idle_served: counts.idle,
             ..Rounds::default()
-        };
-        for round in 1..=runs {
+        })
+        .collect();
+    for round in 1..=runs {
+        for (&engine, r) in engines.iter().zip(all.iter_mut()) {
+            scenarios::use_engine(engine);
             eprintln!("{} engine: round {round} of {runs}...", engine.name());
             if let Some(digest) = digest {
                 if large || many {
@@ -318,6 +325,9 @@ fn main() -> anyhow::Result<()> {
                 let _ = std::fs::remove_dir_all(&root);
             }
         }
+    }
+    let mut rows = Vec::new();
+    for (engine, r) in engines.into_iter().zip(all) {
         rows.extend(report(r, counts, kind).into_iter().map(|mut row| {
             row.name = format!("[{}] {}", engine.name(), row.name);
             row

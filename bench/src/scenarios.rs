@@ -27,7 +27,8 @@ pub fn use_engine(engine: Engine) {
     *ENGINE.lock().unwrap_or_else(PoisonError::into_inner) = engine;
 }
 
-fn engine() -> Engine {
+/// The engine the scenarios' servers run now.
+pub(crate) fn engine() -> Engine {
     *ENGINE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
