@@ -21,6 +21,7 @@ const BIG: &str = "ferry-bench/big.bin";
 fn start_node(store: &Store) -> anyhow::Result<ServerHandle> {
     let mut config = store.server_config(0);
     config.max_connections = 4096;
+    config.engine = scenarios::engine();
     Ok(Server::start(config)?)
 }
 

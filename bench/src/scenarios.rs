@@ -4,17 +4,33 @@ use std::io::{Cursor, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use ferry_client::{Client, ClientOptions, GetOptions, PutOptions, Security, Trust};
 use ferry_protocol::Digest;
-use ferry_server::{Server, ServerConfig, ServerHandle, TlsIdentity};
+use ferry_protocol::limits::{MAGIC, PROTOCOL_VERSION};
+use ferry_protocol::{Frame, decode_frame};
+use ferry_server::{Engine, Server, ServerConfig, ServerHandle, TlsIdentity};
 
 use crate::content;
 use crate::stats::{Stopwatch, Timing};
+
+/// The engine the scenarios' servers run: the benchmark measures every scenario once per
+/// engine, in turn.
+static ENGINE: Mutex<Engine> = Mutex::new(Engine::Events);
+
+/// Makes the following scenarios run their servers on `engine`.
+pub fn use_engine(engine: Engine) {
+    *ENGINE.lock().unwrap_or_else(PoisonError::into_inner) = engine;
+}
+
+/// The engine the scenarios' servers run now.
+pub(crate) fn engine() -> Engine {
+    *ENGINE.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Starts an in-process plaintext server on a fresh root.
 pub fn start_server(root: &Path) -> anyhow::Result<ServerHandle> {
@@ -29,6 +45,7 @@ pub fn start_server_with(root: &Path, tls: bool) -> anyhow::Result<(ServerHandle
     }
     let mut config = ServerConfig::new(root);
     config.max_connections = 4096;
+    config.engine = engine();
     let security = if tls {
         let identity = TlsIdentity::load_or_create(&root.join(ferry_server::DEFAULT_STATE_DIR))?;
         let pin = identity.fingerprint().to_string().parse()?;
@@ -203,15 +220,21 @@ pub fn small_files(root: &Path, count: usize, size: usize) -> anyhow::Result<Dur
     Ok(elapsed)
 }
 
-/// Server memory and threads with many silent clients, and a fresh client's put meanwhile.
+/// Server memory and threads with many idle clients, and fresh clients' puts meanwhile.
 pub struct IdleResult {
     /// Server resident memory, MiB.
     pub rss_mib: f64,
     /// Server threads.
     pub threads: u64,
-    /// Time a new client took to put 1 MiB, seconds.
-    pub put_seconds: f64,
+    /// Each fresh client's connect and 1 MiB put, seconds (none when not every idle client
+    /// was served).
+    pub puts: Vec<f64>,
+    /// Idle clients the server took (fewer than asked when it ran out of something).
+    pub served: usize,
 }
+
+/// Fresh clients that each put 1 MiB while the idle ones wait (for p50 and p99).
+const FRESH_PUTS: usize = 100;
 
 /// A `ferryd` child process, killed on drop.
 struct ChildServer(Child);
@@ -234,8 +257,10 @@ fn ferryd_path() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Starts `ferryd` as a child with `silent` clients connected and saying nothing.
-pub fn idle_connections(root: &Path, silent: usize) -> anyhow::Result<IdleResult> {
+/// Starts `ferryd` as a child (its own process, so its RSS and threads are its own, and its
+/// file descriptors count against its own limit) with `idle` clients that completed the
+/// handshake and then say nothing; measures it, then times fresh clients' puts meanwhile.
+pub fn idle_connections(root: &Path, idle: usize) -> anyhow::Result<IdleResult> {
     if root.exists() {
         std::fs::remove_dir_all(root)?;
     }
@@ -244,16 +269,20 @@ pub fn idle_connections(root: &Path, silent: usize) -> anyhow::Result<IdleResult
         probe.local_addr()?.port()
     };
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let limit = (idle + 64).to_string();
     let child = Command::new(ferryd_path()?)
         .arg("--root")
         .arg(root)
         .arg("--listen")
         .arg(addr.to_string())
-        .arg("--max-connections")
-        .arg((silent + 64).to_string())
-        .arg("--handshake-timeout")
-        .arg("600s")
-        .arg("--insecure")
+        .args([
+            "--max-connections",
+            &limit,
+            "--max-connections-per-ip",
+            &limit,
+        ])
+        .args(["--engine", engine().name()])
+        .args(["--idle-timeout", "600s", "--insecure"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -264,44 +293,91 @@ pub fn idle_connections(root: &Path, silent: usize) -> anyhow::Result<IdleResult
         ensure!(Instant::now() < deadline, "ferryd did not start listening");
         thread::sleep(Duration::from_millis(20));
     }
-    let mut idle = Vec::with_capacity(silent);
-    for _ in 0..silent {
-        idle.push(TcpStream::connect(addr)?);
+    let mut waiting = Vec::with_capacity(idle);
+    for i in 0..idle {
+        match handshake(addr) {
+            Ok(stream) => waiting.push(stream),
+            // A server that cannot take them all (out of threads, say) is reported as such.
+            Err(error) => {
+                eprintln!(
+                    "{} engine: idle client {i} was not served: {error:#}",
+                    engine().name()
+                );
+                break;
+            }
+        }
     }
+    let served = waiting.len();
     thread::sleep(Duration::from_millis(500));
     let (rss_mib, threads) = process_status(server.0.id())?;
     let data = content::bytes(1 << 20, 7);
-    let start = Instant::now();
-    let mut client = connect(addr)?;
-    let report = client.put_from(
-        &mut Cursor::new(&data),
-        data.len() as u64,
-        "fresh.bin",
-        &put_options(),
-        &mut |_| {},
-    )?;
-    let put_seconds = start.elapsed().as_secs_f64();
-    ensure!(
-        report.digest == Digest::of(&data),
-        "fresh put digest differs"
-    );
-    // the silent clients must still be connected (not refused): a read would block, not EOF
+    let mut puts = Vec::with_capacity(FRESH_PUTS);
+    for i in 0..FRESH_PUTS {
+        if served < idle {
+            break; // a full server's fresh puts would measure only its refusal
+        }
+        let start = Instant::now();
+        let mut client = connect(addr)?;
+        let report = client.put_from(
+            &mut Cursor::new(&data),
+            data.len() as u64,
+            &format!("fresh{i}.bin"),
+            &put_options(),
+            &mut |_| {},
+        )?;
+        puts.push(start.elapsed().as_secs_f64());
+        ensure!(
+            report.digest == Digest::of(&data),
+            "fresh put digest differs"
+        );
+    }
+    // The idle clients must still be connected (not refused): a read would block, not end.
     let mut probe = [0u8; 1];
-    let first = &mut idle[0];
+    let first = waiting.first_mut().context("no idle client was served")?;
     first.set_nonblocking(true)?;
     match first.read(&mut probe) {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-        Ok(n) if n > 0 => {} // the server's magic
-        other => bail!("a silent client was disconnected: {other:?}"),
+        other => bail!("an idle client was disconnected: {other:?}"),
     }
-    let _ = first.write(&[]);
-    drop(idle);
+    // The server goes first, so the TIME_WAITs are its own and the idle clients' ports are
+    // free for the next round at once.
     drop(server);
+    drop(waiting);
     Ok(IdleResult {
         rss_mib,
         threads,
-        put_seconds,
+        puts,
+        served,
     })
+}
+
+/// Connects to `addr` and completes a plaintext handshake (magic, `HELLO`, `WELCOME`).
+fn handshake(addr: SocketAddr) -> anyhow::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut hello = MAGIC.to_vec();
+    Frame::Hello {
+        min_version: PROTOCOL_VERSION,
+        max_version: PROTOCOL_VERSION,
+        token: b"",
+    }
+    .encode(&mut hello);
+    stream.write_all(&hello)?;
+    let mut input = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        let n = stream.read(&mut buf)?;
+        ensure!(n > 0, "the server closed during the handshake");
+        input.extend_from_slice(&buf[..n]);
+        if input.len() > MAGIC.len() {
+            match decode_frame(&input[MAGIC.len()..]) {
+                Ok(Some((Frame::Welcome { .. }, _))) => return Ok(stream),
+                Ok(Some((other, _))) => bail!("the server answered {other:?}"),
+                Ok(None) => {}
+                Err(error) => bail!("bad answer: {error}"),
+            }
+        }
+    }
 }
 
 fn process_status(pid: u32) -> anyhow::Result<(f64, u64)> {

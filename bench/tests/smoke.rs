@@ -57,10 +57,15 @@ fn every_scenario_runs_and_reports() {
         "500 × 4 KiB files",
     ];
     if with_idle {
-        rows.push("50 idle clients: server RSS");
+        rows.push("50 idle handshaken: server RSS");
+        rows.push("500 idle: new client's 1 MiB put p99");
     }
-    for row in rows {
-        assert!(stdout.contains(row), "no \"{row}\" row in {stdout}");
+    // Every row once per engine, both measured in the same run.
+    for engine in ["events", "threads"] {
+        for row in &rows {
+            let row = format!("[{engine}] {row}");
+            assert!(stdout.contains(&row), "no \"{row}\" row in {stdout}");
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! What a server is told at start: where to store, where to listen, and its limits.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::num::NonZeroU64;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,6 +17,47 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 /// Default bound on concurrent connections: each one is a thread with bounded buffers
 /// (about 0.5 MiB of buffers and a small stack), so a thousand fit comfortably.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Default bound of the `ferryd` binary on concurrent connections from one address: a quarter
+/// of the default connection limit, so that one host (or a NAT in front of a few) cannot take
+/// every slot. The library's [`ServerConfig::new`] sets no such bound (tests and embedders
+/// connect from one address).
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+
+/// How ferryd drives its connections. Both run the same [`Session`](crate::Session); they
+/// differ only in how bytes and time reach it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Engine {
+    /// A thread per connection, blocking on its socket (`connection/`).
+    Threads,
+    /// A few event-loop threads with readiness I/O (mio) for all connections, and a bounded
+    /// pool that runs the sessions' store calls (`events/`).
+    #[default]
+    Events,
+}
+
+impl Engine {
+    /// The engine's name, as `--engine` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Threads => "threads",
+            Engine::Events => "events",
+        }
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Engine, String> {
+        match text {
+            "threads" => Ok(Engine::Threads),
+            "events" => Ok(Engine::Events),
+            other => Err(format!("unknown engine {other:?}: say threads or events")),
+        }
+    }
+}
 
 /// Default largest file accepted: 1 TiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 40;
@@ -50,6 +91,11 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Most connections served at once; past it a new client gets a `Busy` refusal at once.
     pub max_connections: usize,
+    /// Most connections served at once from one IP address, if bounded; past it a new client
+    /// from that address gets a `Busy` refusal at once (see [`DEFAULT_MAX_CONNECTIONS_PER_IP`]).
+    pub max_connections_per_ip: Option<NonZeroUsize>,
+    /// How connections are driven (see [`Engine`]).
+    pub engine: Engine,
     /// Largest file size accepted; larger uploads are refused with `TooLarge` before any data.
     pub max_file_size: u64,
     /// Most bytes stored in all (visible files plus partial uploads), `None` for no limit.
@@ -102,7 +148,7 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// A configuration storing under `root`, listening on `127.0.0.1:0`, with the defaults:
-    /// 1024 connections, 1 TiB files, no quota, 10 s handshake and 60 s idle timeouts, partial
+    /// 1024 connections (none bounded per address), the default [`Engine`], 1 TiB files, no quota, 10 s handshake and 60 s idle timeouts, partial
     /// uploads kept 7 days, 10 s shutdown grace, no rate limits.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         ServerConfig {
@@ -111,6 +157,8 @@ impl ServerConfig {
             s3_part_size: DEFAULT_S3_PART_SIZE,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: None,
+            engine: Engine::default(),
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             quota: None,
             handshake_timeout: Duration::from_secs(10),

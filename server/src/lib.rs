@@ -18,7 +18,10 @@
 //!  accept thread ──► over the limit? ── yes ─► BUSY + close (never waits on the client)
 //!        │ no
 //!        ▼
-//!  driver (connection/): one thread per connection, bytes and time in and out, nothing else
+//!  driver, bytes and time in and out, nothing else (ServerConfig::engine):
+//!    events/      (default) a few mio event loops for every connection; every session call
+//!                 runs on a bounded pool, never on a loop thread
+//!    connection/  one thread per connection, blocking on its socket
 //!        │ handle_input / handle_timeout / handle_eof / poll_transmit / poll_timeout
 //!        ▼
 //!  session/: every rule of the server, sans-IO — the protocol machine, the token's grant,
@@ -55,7 +58,9 @@
 //!   `staging_max_age` are removed.
 //! - **Downloads** stream from an open handle with a bounded buffer, so a replacement of the
 //!   file during a download leaves the reader with the old version whole.
-//! - **Bounds**: per-connection memory is fixed (two 256 KiB buffers); sizes above the file
+//! - **Bounds**: per-connection memory is bounded (256 KiB in, a batch out) and paid only
+//!   while data flows: an idle connection holds no buffer, on either engine. At most
+//!   `max_connections` are served, and `max_connections_per_ip` from one address. Sizes above the file
 //!   limit, the quota or the free space are refused before any data moves; a disk that fills
 //!   during an upload ends it with `DiskFull`, leaving it resumable.
 //! - **Slow and silent peers**: the handshake must end within `handshake_timeout` of the
@@ -103,6 +108,7 @@ mod auth;
 mod config;
 mod confined;
 mod connection;
+mod events;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod metrics;
@@ -119,8 +125,9 @@ pub use crate::auth::{
     token_line,
 };
 pub use crate::config::{
-    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FILE_SIZE,
-    DEFAULT_S3_PART_SIZE, ServerConfig,
+    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_FILE_SIZE, DEFAULT_S3_PART_SIZE, Engine,
+    ServerConfig,
 };
 pub use crate::confined::StateFolderError;
 pub use crate::scrub::{

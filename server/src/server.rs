@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown as SocketShutdown, SocketAddr, TcpListener, TcpStream,
 };
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -14,8 +15,9 @@ use std::time::{Duration, Instant};
 use ferry_protocol::{ErrorCode, ServerConnection, Timestamp};
 use ferry_transport::RateLimit;
 
-use crate::config::ServerConfig;
+use crate::config::{Engine, ServerConfig};
 use crate::connection;
+use crate::events::{Dispatcher, EventEngine};
 use crate::metrics::scrape::ScrapeListener;
 use crate::metrics::{Metrics, Refusal};
 use crate::seed_compat::{self, SeedListener};
@@ -58,14 +60,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Takes a seat under the connection limit, or `None` when the server is full.
-    pub(crate) fn try_seat(self: &Arc<Self>) -> Option<Seat> {
+    /// Takes a seat for a client at `ip` under the connection limits, or says which is full.
+    pub(crate) fn try_seat(self: &Arc<Self>, ip: IpAddr) -> Result<Seat, Full> {
+        let config = &self.config;
         self.connections
-            .try_enter(self.config.max_connections)
-            .then(|| {
-                self.metrics.handle_connection_opened();
-                Seat(Arc::clone(self))
-            })
+            .try_enter(ip, config.max_connections, config.max_connections_per_ip)?;
+        self.metrics.handle_connection_opened();
+        Ok(Seat(Arc::clone(self), ip))
     }
 
     /// The rate limits of a new connection: one of its own and the one all share, as set.
@@ -82,6 +83,11 @@ impl Shared {
             epoch: self.started,
             metrics: Arc::clone(&self.metrics),
         }
+    }
+
+    /// The instant a protocol timestamp stands for.
+    pub(crate) fn instant(&self, at: Timestamp) -> Instant {
+        self.started + Duration::from_micros(at.as_micros())
     }
 
     /// The protocol's clock: microseconds since the server started.
@@ -103,6 +109,8 @@ pub(crate) struct ShutdownSignal {
     wake: Condvar,
     connections: Mutex<HashMap<u64, Registered>>,
     next_id: AtomicU64,
+    /// The event loops' wake-ups (events engine): they look at the flag themselves.
+    loops: Mutex<Vec<Arc<mio::Waker>>>,
 }
 
 /// A connection's socket, to wake its thread at shutdown.
@@ -151,6 +159,7 @@ impl ShutdownSignal {
         let _ = self.grace_end.set(Instant::now() + grace);
         self.stopping.store(true, Ordering::Release);
         self.wake_connections(false);
+        self.wake_loops();
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         self.wake.notify_all();
     }
@@ -171,9 +180,31 @@ impl ShutdownSignal {
         })
     }
 
+    /// Adds an event loop to wake when the shutdown begins and when its grace period ends.
+    pub(crate) fn add_waker(&self, waker: Arc<mio::Waker>) {
+        self.loops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(waker);
+    }
+
+    fn wake_loops(&self) {
+        for waker in self
+            .loops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = waker.wake();
+        }
+    }
+
     /// Ends the reads of the connections waiting for their clients (with `busy`, also of those
     /// with a transfer under way).
     fn wake_connections(&self, busy: bool) {
+        if busy {
+            self.wake_loops();
+        }
         for registered in self.lock_connections().values() {
             if busy || !registered.busy.load(Ordering::Acquire) {
                 let _ = registered.socket.shutdown(SocketShutdown::Read);
@@ -198,33 +229,85 @@ impl ShutdownSignal {
     }
 }
 
-/// Number of live connection threads, and a way to wait for none.
+/// Number of live connections, in all and per address, and a way to wait for none.
 #[derive(Debug, Default)]
 struct Counter {
-    live: Mutex<usize>,
+    live: Mutex<Live>,
     changed: Condvar,
 }
 
-impl Counter {
-    fn try_enter(&self, max: usize) -> bool {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        if *live >= max {
-            return false;
+/// The connections being served.
+#[derive(Debug, Default)]
+struct Live {
+    total: usize,
+    /// Per client address; an address leaves the map with its last connection.
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Why a connection got no seat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// The server serves `max_connections` already.
+    Server,
+    /// The client's address has `max_connections_per_ip` already.
+    Address,
+}
+
+impl Full {
+    /// What the refused client is told.
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            Full::Server => "server busy: too many connections; try again later",
+            Full::Address => {
+                "server busy: too many connections from your address; close some or try again later"
+            }
         }
-        *live += 1;
-        true
+    }
+}
+
+impl Counter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn leave(&self) {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        *live = live.saturating_sub(1);
+    fn try_enter(
+        &self,
+        ip: IpAddr,
+        max: usize,
+        max_per_ip: Option<NonZeroUsize>,
+    ) -> Result<(), Full> {
+        let mut live = self.lock();
+        if live.total >= max {
+            return Err(Full::Server);
+        }
+        let from_ip = live.per_ip.entry(ip).or_default();
+        if max_per_ip.is_some_and(|max| *from_ip >= max.get()) {
+            if *from_ip == 0 {
+                live.per_ip.remove(&ip);
+            }
+            return Err(Full::Address);
+        }
+        *from_ip += 1;
+        live.total += 1;
+        Ok(())
+    }
+
+    fn leave(&self, ip: IpAddr) {
+        let mut live = self.lock();
+        live.total = live.total.saturating_sub(1);
+        if let Some(from_ip) = live.per_ip.get_mut(&ip) {
+            *from_ip = from_ip.saturating_sub(1);
+            if *from_ip == 0 {
+                live.per_ip.remove(&ip);
+            }
+        }
         self.changed.notify_all();
     }
 
     /// Waits until no connection is left or `deadline` passes; returns how many are left.
     fn wait_empty(&self, deadline: Instant) -> usize {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        while *live > 0 {
+        let mut live = self.lock();
+        while live.total > 0 {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 break;
             };
@@ -234,12 +317,12 @@ impl Counter {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        *live
+        live.total
     }
 }
 
-/// Leaves the connection count when the thread ends, even by a panic.
-pub(crate) struct Seat(Arc<Shared>);
+/// Leaves the connection count when the connection ends, even by a panic.
+pub(crate) struct Seat(Arc<Shared>, IpAddr);
 
 impl Seat {
     /// The server this seat is in.
@@ -251,7 +334,7 @@ impl Seat {
 impl Drop for Seat {
     fn drop(&mut self) {
         self.0.metrics.handle_connection_closed();
-        self.0.connections.leave();
+        self.0.connections.leave(self.1);
     }
 }
 
@@ -319,11 +402,23 @@ impl Server {
                 .name("ferry-janitor".into())
                 .spawn(move || janitor(&shared))?
         };
+        let events = match shared.config.engine {
+            Engine::Threads => None,
+            Engine::Events => match EventEngine::start(&shared) {
+                Ok(engine) => Some(engine),
+                Err(error) => {
+                    shared.shutdown.begin(Duration::ZERO);
+                    let _ = janitor.join();
+                    return Err(error);
+                }
+            },
+        };
         let accept = {
             let shared = Arc::clone(&shared);
+            let mut dispatcher = events.as_ref().map(EventEngine::dispatcher);
             thread::Builder::new()
                 .name("ferry-accept".into())
-                .spawn(move || accept_loop(&shared, &listener))
+                .spawn(move || accept_loop(&shared, &listener, dispatcher.as_mut()))
         };
         let accept = match accept {
             Ok(accept) => accept,
@@ -337,6 +432,7 @@ impl Server {
             shared,
             local_addr,
             accept: Some(accept),
+            events,
             janitor: Some(janitor),
             seed: None,
             scrape: None,
@@ -358,6 +454,8 @@ pub struct ServerHandle {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
     accept: Option<JoinHandle<()>>,
+    /// The event loops and their pool, with `Engine::Events`.
+    events: Option<EventEngine>,
     janitor: Option<JoinHandle<()>>,
     seed: Option<SeedListener>,
     scrape: Option<ScrapeListener>,
@@ -428,6 +526,9 @@ impl ServerHandle {
         let deadline =
             grace_end + config.idle_timeout.min(Duration::from_secs(5)) + Duration::from_secs(1);
         let left = self.shared.connections.wait_empty(deadline);
+        if let Some(mut events) = self.events.take() {
+            events.stop();
+        }
         if left > 0 {
             tracing::warn!(left, "shutdown: connections still closing");
         } else {
@@ -466,7 +567,7 @@ pub(crate) fn wake_address(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, mut events: Option<&mut Dispatcher>) {
     for stream in listener.incoming() {
         if shared.shutdown.is_stopping() {
             break;
@@ -484,12 +585,27 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
             .peer_addr()
             .unwrap_or_else(|_| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
         let _ = stream.set_nodelay(true);
-        let Some(seat) = shared.try_seat() else {
-            tracing::warn!(%peer, "refused a connection: at the limit of {} connections", shared.config.max_connections);
-            shared.metrics.handle_refused(Refusal::Busy);
-            refuse_busy(shared, stream);
-            continue;
+        let seat = match shared.try_seat(peer.ip()) {
+            Ok(seat) => seat,
+            Err(full) => {
+                let config = &shared.config;
+                match full {
+                    Full::Server => {
+                        tracing::warn!(%peer, "refused a connection: at the limit of {} connections", config.max_connections)
+                    }
+                    Full::Address => {
+                        tracing::warn!(%peer, "refused a connection: at the limit of {:?} connections from one address", config.max_connections_per_ip)
+                    }
+                }
+                shared.metrics.handle_refused(Refusal::Busy);
+                refuse_busy(shared, stream, full.message());
+                continue;
+            }
         };
+        if let Some(events) = events.as_mut() {
+            events.serve(stream, peer, seat);
+            continue;
+        }
         let spawned = thread::Builder::new()
             .name("ferry-conn".into())
             .stack_size(CONNECTION_STACK)
@@ -505,13 +621,10 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     tracing::debug!("accept loop ended");
 }
 
-/// Sends `Busy` and closes, without ever blocking the accept thread.
-fn refuse_busy(shared: &Arc<Shared>, mut stream: TcpStream) {
+/// Sends `Busy` with `message` and closes, without ever blocking the accept thread.
+fn refuse_busy(shared: &Arc<Shared>, mut stream: TcpStream, message: &'static str) {
     let mut conn = ServerConnection::new(shared.config.protocol(), shared.now());
-    let _ = conn.refuse_connection(
-        ErrorCode::Busy,
-        "server busy: too many connections; try again later",
-    );
+    let _ = conn.refuse_connection(ErrorCode::Busy, message);
     let mut bytes = Vec::new();
     conn.poll_transmit(&mut bytes);
     if shared.refusers.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSERS {
@@ -528,7 +641,6 @@ fn refuse_busy(shared: &Arc<Shared>, mut stream: TcpStream) {
         .stack_size(64 * 1024)
         .spawn(move || {
             if owner.config.tls.is_some() {
-                let message = "server busy: too many connections; try again later";
                 connection::refuse_early(&owner, stream, ErrorCode::Busy, message, REFUSAL_LINGER);
                 owner.refusers.fetch_sub(1, Ordering::AcqRel);
                 return;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use ferry_protocol::{ClientEvent, Digest, ErrorCode, ProtocolError};
 use ferry_server::memory::{Faults, ManualClock, MemoryLimits, MemoryStore};
-use ferry_server::{Server, ServerConfig, ServerHandle};
+use ferry_server::{Server, ServerHandle};
 
-use crate::support::{Client, data, tag};
+use crate::support::{self, Client, data, tag};
 
 const MIB: usize = 1024 * 1024;
 
@@ -21,7 +21,7 @@ fn memory_store() -> MemoryStore {
 }
 
 fn serve(store: &MemoryStore) -> ServerHandle {
-    let mut config = ServerConfig::new(UNUSED_ROOT);
+    let mut config = support::config(UNUSED_ROOT);
     config.checkpoint_interval = MIB as u64;
     Server::start_with_store(config, Arc::new(store.clone())).unwrap()
 }

@@ -12,7 +12,7 @@ use ferry_protocol::{ClientEvent, Digest, ErrorCode, SourceTag};
 use ferry_server::{Server, ServerConfig, StateFolderError, TlsError, TlsIdentity};
 use rustix::fs::{CWD, RenameFlags};
 
-use crate::support::{Client, TestServer, data, snapshot, tag};
+use crate::support::{self, Client, TestServer, data, snapshot, tag};
 
 /// The staged data file of `name` uploaded from a client file tagged `tag` (the server's
 /// naming: the first 32 hex digits of BLAKE3(name, 0, tag)).
@@ -93,7 +93,7 @@ fn ferryds_own_folders_are_private_even_when_they_existed_wider() {
         std::fs::Permissions::from_mode(0o777),
     )
     .unwrap();
-    let server = Server::start(ServerConfig::new(&root)).unwrap();
+    let server = Server::start(support::config(&root)).unwrap();
     for own in [".ferry-staging", ".ferry-meta"] {
         let mode = std::fs::metadata(root.join(own))
             .unwrap()

@@ -11,6 +11,7 @@ mod disk_full;
 mod fuzz_corpus;
 mod generated_docs;
 mod integrity;
+mod isolation;
 mod json_logs;
 mod limits;
 mod memory_store;

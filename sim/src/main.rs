@@ -73,6 +73,9 @@ struct Args {
     /// they speak raw plaintext).
     #[arg(long)]
     tls: bool,
+    /// Socket mode: how the in-process server drives its connections (`events` or `threads`).
+    #[arg(long, env = "FERRY_ENGINE")]
+    engine: Option<String>,
     /// Test only: run the server (in-process, or the deterministic mode's) with its digest
     /// check skipped.
     #[arg(long, hide = true)]
@@ -144,6 +147,9 @@ fn main() -> anyhow::Result<ExitCode> {
             config.hostile_every = 0;
         }
         config.sabotage_skip_digest_check = args.sabotage_skip_digest_check;
+        if let Some(engine) = &args.engine {
+            config.engine = engine.parse().map_err(anyhow::Error::msg)?;
+        }
         if let Some(secs) = args.server_handshake_timeout {
             config.server_handshake_timeout = std::time::Duration::from_secs(secs);
         }

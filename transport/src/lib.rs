@@ -22,8 +22,9 @@
 //! - [`Fingerprint`]: a certificate's SHA-256, shown and read as `SHA256:<hex>`.
 //! - [`sniff`] and [`FirstByte`]: a TLS server tells a TLS client from a plaintext ferry
 //!   client by the first byte, without taking it.
-//! - [`TokenBucket`], [`RateLimit`] and [`Paced`]: rate limits as pure logic told the time,
-//!   a bucket several streams share, and a stream that sleeps for what its limits say.
+//! - [`TokenBucket`], [`RateLimit`], [`Paced`] and [`Pace`]: rate limits as pure logic told
+//!   the time, a bucket several streams share, a stream that sleeps for what its limits say,
+//!   and the same limits for an event loop, which waits on a timer instead.
 //! - [`server_config`], [`client_config`]: the settings both ends share (TLS 1.3 only, the
 //!   `ring` provider); whom a client trusts is its own verifier.
 //!
@@ -68,7 +69,7 @@ mod timeout;
 pub use crate::config::{client_config, provider, server_config};
 pub use crate::fingerprint::{Fingerprint, FingerprintError};
 pub use crate::handshake::HandshakeError;
-pub use crate::paced::{MAX_SLICE, Paced, RateLimit, SLICE_TIME};
+pub use crate::paced::{MAX_SLICE, Pace, Paced, RateLimit, SLICE_TIME};
 pub use crate::rate::TokenBucket;
 pub use crate::sniff::{FirstByte, sniff};
 pub use crate::stream::Transport;

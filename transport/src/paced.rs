@@ -85,28 +85,71 @@ impl RateLimit {
     }
 }
 
+/// The limits of one stream, for a driver that cannot sleep (an event loop): it asks how many
+/// bytes the next read or write may move, pays for them, and waits the time `pay` says before
+/// moving more — the same slices and the same bucket as [`Paced`], which sleeps instead.
+#[derive(Clone, Debug, Default)]
+pub struct Pace {
+    limits: Vec<RateLimit>,
+}
+
+impl Pace {
+    /// A stream's pace under `limits` (none: unlimited).
+    pub fn new(limits: Vec<RateLimit>) -> Self {
+        Pace { limits }
+    }
+
+    /// Whether any limit applies.
+    pub fn is_limited(&self) -> bool {
+        !self.limits.is_empty()
+    }
+
+    /// Most bytes the next read or write moves (every byte when unlimited).
+    pub fn slice(&self) -> usize {
+        self.limits
+            .iter()
+            .map(RateLimit::slice)
+            .min()
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Pays for `bytes` at `now` in every limit; returns how long to wait before the next
+    /// bytes move (a read's bytes are handed on after the wait, a write's bytes go after it).
+    #[must_use]
+    pub fn pay(&self, now: Instant, bytes: usize) -> Duration {
+        if bytes == 0 {
+            return Duration::ZERO;
+        }
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.limits
+            .iter()
+            .map(|limit| limit.take(now, bytes))
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+}
+
 /// A stream whose reads and writes pass at most at the rate of each of its limits (none: it
 /// passes straight through). Reads pay after reading, so a read may return early and then
 /// wait; writes pay before writing.
 #[derive(Debug)]
 pub struct Paced<T> {
     inner: T,
-    limits: Vec<RateLimit>,
+    pace: Pace,
 }
 
 impl<T> Paced<T> {
     /// `inner` under `limits` (for example its own limit and one shared by all streams).
     pub fn new(inner: T, limits: Vec<RateLimit>) -> Self {
-        Paced { inner, limits }
+        Paced {
+            inner,
+            pace: Pace::new(limits),
+        }
     }
 
     /// Most bytes the next read or write moves (every byte when unlimited).
     fn slice(&self) -> usize {
-        self.limits
-            .iter()
-            .map(RateLimit::slice)
-            .min()
-            .unwrap_or(usize::MAX)
+        self.pace.slice()
     }
 
     /// The stream underneath.
@@ -126,17 +169,7 @@ impl<T> Paced<T> {
 
     /// Pays for `bytes` in every limit and sleeps until all of them allow them.
     fn pay(&self, bytes: usize) {
-        if bytes == 0 || self.limits.is_empty() {
-            return;
-        }
-        let now = Instant::now();
-        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-        let wait = self
-            .limits
-            .iter()
-            .map(|limit| limit.take(now, bytes))
-            .max()
-            .unwrap_or(Duration::ZERO);
+        let wait = self.pace.pay(Instant::now(), bytes);
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
@@ -176,7 +209,7 @@ impl<T: Write> Write for Paced<T> {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        if self.limits.is_empty() {
+        if !self.pace.is_limited() {
             return self.inner.write_vectored(bufs);
         }
         // The first slice's worth of the buffers, in as many pieces as it spans.

@@ -27,7 +27,7 @@ use crate::session::Session;
 mod opening;
 
 use opening::open_transport;
-pub(crate) use opening::refuse_early;
+pub(crate) use opening::{plaintext_refusal, refuse_early};
 
 /// Bytes read from the socket at once. Control frames are at most 16 KiB, so a frame always fits.
 const INPUT_BUFFER: usize = 256 * 1024;
@@ -75,8 +75,8 @@ fn drive(
     session: &mut Session,
     wake: &crate::server::Wake,
 ) -> bool {
-    let mut input = vec![0u8; INPUT_BUFFER];
-    let (mut filled, mut out, mut peer_closed) = (0, Vec::new(), false);
+    let mut input = Input::default();
+    let (mut out, mut peer_closed) = (Vec::new(), false);
     loop {
         if shared.shutdown.is_stopping() {
             session.handle_shutdown(shared.now(), shared.shutdown.is_past_grace());
@@ -96,18 +96,15 @@ fn drive(
                 session.handle_shutdown(shared.now(), true);
             }
         }
+        // The output is drained: the buffer it used goes until the next answer.
+        release(&mut out);
         if session.is_closed() || peer_closed {
             return peer_closed;
         }
-        // A pipelined request left unread while a download went out is taken now, before
-        // waiting for bytes that may never come.
-        if filled > 0 {
-            let used = session.handle_input(shared.now(), &input[..filled]);
-            if used > 0 {
-                input.copy_within(used..filled, 0);
-                filled -= used;
-                continue;
-            }
+        // Bytes the session left (a pipelined request behind a download) are offered again
+        // now that its output drained, before waiting for more from the socket.
+        if !input.is_empty() && input.offer(session, shared.now()) > 0 {
+            continue;
         }
         let now = shared.now();
         let wait = match session.poll_timeout() {
@@ -119,7 +116,7 @@ fn drive(
             None => None,
         };
         let _ = stream.get_ref().socket().set_read_timeout(wait);
-        match stream.read(&mut input[filled..]) {
+        match input.read(stream, session.is_busy()) {
             // A shutdown wakes a waiting connection by ending its reads: not the client's doing.
             Ok(0) if shared.shutdown.is_stopping() => {
                 session.handle_shutdown(shared.now(), true);
@@ -142,11 +139,8 @@ fn drive(
             }
             Ok(n) => {
                 shared.metrics.handle_received(n);
-                filled += n;
-                let used = session.handle_input(shared.now(), &input[..filled]);
-                input.copy_within(used..filled, 0);
-                filled -= used;
-                if filled == input.len() {
+                input.offer(session, shared.now());
+                if input.is_full() {
                     // Unreachable: every frame but DATA fits in a fraction of the buffer and
                     // DATA streams through.
                     tracing::error!("input buffer full without progress (a server bug)");
@@ -160,5 +154,65 @@ fn drive(
                 return true;
             }
         }
+    }
+}
+
+/// Bytes read and not yet taken by the session. The buffer exists only while bytes flow: a
+/// connection with no transfer under way and nothing kept waits on a small buffer of its
+/// stack, giving the big one back.
+#[derive(Default)]
+struct Input {
+    buffer: Vec<u8>,
+    filled: usize,
+}
+
+impl Input {
+    fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+
+    fn is_full(&self) -> bool {
+        self.filled == INPUT_BUFFER
+    }
+
+    /// Reads what the stream has; `Ok(0)` at its end. With `busy` (a transfer under way) the
+    /// big buffer is kept for the next data.
+    fn read(&mut self, stream: &mut impl Read, busy: bool) -> io::Result<usize> {
+        if self.filled == 0 && !busy {
+            // Waiting with nothing kept: a first read into a stack buffer, so that an idle
+            // connection holds no big buffer.
+            release(&mut self.buffer);
+            let mut first = [0u8; IDLE_READ];
+            let n = stream.read(&mut first)?;
+            if n > 0 {
+                self.buffer.resize(INPUT_BUFFER, 0);
+                self.buffer[..n].copy_from_slice(&first[..n]);
+                self.filled = n;
+            }
+            return Ok(n);
+        }
+        self.buffer.resize(INPUT_BUFFER, 0);
+        let n = stream.read(&mut self.buffer[self.filled..])?;
+        self.filled += n;
+        Ok(n)
+    }
+
+    /// Offers the bytes kept to the session; returns how many it took.
+    fn offer(&mut self, session: &mut Session, now: ferry_protocol::Timestamp) -> usize {
+        let used = session.handle_input(now, &self.buffer[..self.filled]);
+        self.buffer.copy_within(used..self.filled, 0);
+        self.filled -= used;
+        used
+    }
+}
+
+/// Bytes of the first read of an idle connection: one page of the thread's stack (a request
+/// longer than this comes in the next reads, into the big buffer).
+const IDLE_READ: usize = 4 * 1024;
+
+/// Frees `buffer`'s memory once it is empty.
+fn release(buffer: &mut Vec<u8>) {
+    if buffer.capacity() > IDLE_READ {
+        *buffer = Vec::new();
     }
 }

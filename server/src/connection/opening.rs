@@ -51,12 +51,24 @@ pub(super) fn open_transport(
     }
 }
 
-/// Answers a plaintext client with the magic and an `ERROR`, then closes.
-fn refuse_plaintext(shared: &Shared, mut stream: TcpStream, code: ErrorCode, message: &str) {
+/// What a plaintext ferry client of a TLS server is told: the magic and an `ERROR` saying
+/// TLS is required.
+pub(crate) fn plaintext_refusal(shared: &Shared) -> Vec<u8> {
+    refusal(shared, ErrorCode::NotAuthorised, REQUIRES_TLS)
+}
+
+/// The magic and an `ERROR` with `code` and `message`.
+fn refusal(shared: &Shared, code: ErrorCode, message: &str) -> Vec<u8> {
     let mut conn = ServerConnection::new(shared.config.protocol(), shared.now());
     let _ = conn.refuse_connection(code, message);
     let mut bytes = Vec::new();
     conn.poll_transmit(&mut bytes);
+    bytes
+}
+
+/// Answers a plaintext client with the magic and an `ERROR`, then closes.
+fn refuse_plaintext(shared: &Shared, mut stream: TcpStream, code: ErrorCode, message: &str) {
+    let bytes = refusal(shared, code, message);
     let _ = stream.set_write_timeout(Some(CLOSE_LINGER));
     if io::Write::write_all(&mut stream, &bytes).is_ok() {
         linger(&mut stream, CLOSE_LINGER);

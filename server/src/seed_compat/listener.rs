@@ -94,9 +94,9 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, config: &SeedCompat
         let Ok(peer) = stream.peer_addr() else {
             continue;
         };
-        let Some(seat) = shared.try_seat() else {
+        let Ok(seat) = shared.try_seat(peer.ip()) else {
             // The original protocol cannot say "busy": the close is the refusal.
-            tracing::warn!(%peer, "seed-compat: refused a connection: at the limit of {} connections", shared.config.max_connections);
+            tracing::warn!(%peer, "seed-compat: refused a connection: at a connection limit");
             continue;
         };
         let config = config.clone();

@@ -17,11 +17,30 @@ use ferry_protocol::{
     ClientConnection, ClientEvent, Config, Digest, ErrorCode, Frame, HashCheckpoint, ListEntry,
     ProtocolError, SourceTag, Timestamp, decode_frame,
 };
-use ferry_server::{Server, ServerConfig, ServerHandle};
+use ferry_server::{Engine, Server, ServerConfig, ServerHandle};
 use tempfile::TempDir;
 
 /// Longest any test waits for the server before failing instead of hanging.
 pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The engine the suite runs against: `FERRY_ENGINE` (`threads` or `events`, the variable
+/// `ferryd` itself reads, so the tests that run the binary follow it too), else the default.
+/// CI runs the whole suite once per engine.
+pub fn engine() -> Engine {
+    match std::env::var("FERRY_ENGINE") {
+        Ok(name) => name
+            .parse()
+            .unwrap_or_else(|error| panic!("FERRY_ENGINE: {error}")),
+        Err(_) => Engine::default(),
+    }
+}
+
+/// A configuration over `root` for the engine under test.
+pub fn config(root: impl Into<PathBuf>) -> ServerConfig {
+    let mut config = ServerConfig::new(root);
+    config.engine = engine();
+    config
+}
 
 /// A server on 127.0.0.1:0 over a temporary root, shut down when dropped.
 pub struct TestServer {
@@ -37,7 +56,7 @@ impl TestServer {
     }
 
     pub fn start_in(dir: TempDir, configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
-        let mut config = ServerConfig::new(dir.path().join("root"));
+        let mut config = config(dir.path().join("root"));
         configure(&mut config);
         let handle = Server::start(config).unwrap();
         TestServer {

@@ -64,6 +64,7 @@ impl Cluster {
             server_config.shutdown_grace = Duration::from_millis(200);
             server_config.fault_skip_digest_check = config.sabotage_skip_digest_check;
             server_config.tls = tls.clone();
+            server_config.engine = config.engine;
             if let Some(part) = config.s3_part_size {
                 server_config.s3_part_size = part;
             }

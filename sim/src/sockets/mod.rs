@@ -121,6 +121,8 @@ pub struct SocketConfig {
     /// **Test only**: start the in-process server with its digest check skipped, to show that
     /// the simulator catches a server that loses integrity.
     pub sabotage_skip_digest_check: bool,
+    /// How the in-process nodes drive their connections.
+    pub engine: ferry_server::Engine,
 }
 
 impl SocketConfig {
@@ -154,6 +156,7 @@ impl SocketConfig {
             server_idle_timeout: Duration::from_secs(6),
             tls: false,
             sabotage_skip_digest_check: false,
+            engine: ferry_server::Engine::default(),
         }
     }
 

@@ -4,9 +4,21 @@ use ferry_server::{Server, ServerConfig};
 use ferry_sim::plan::HostileKind;
 use ferry_sim::sockets::{SocketConfig, run};
 
+/// A CI-sized run against the engine under test: `FERRY_ENGINE` (`threads` or `events`), else
+/// the default. CI runs these tests once per engine.
+fn ci(clients: u32, seed: u64) -> SocketConfig {
+    let mut config = SocketConfig::ci(clients, seed);
+    if let Ok(name) = std::env::var("FERRY_ENGINE") {
+        config.engine = name
+            .parse()
+            .unwrap_or_else(|error| panic!("FERRY_ENGINE: {error}"));
+    }
+    config
+}
+
 #[test]
 fn two_hundred_clients_with_faults_keep_every_promise() {
-    let summary = run(&SocketConfig::ci(200, 7)).expect("run starts");
+    let summary = run(&ci(200, 7)).expect("run starts");
     for breach in &summary.breaches {
         eprintln!("{breach}");
     }
@@ -27,7 +39,7 @@ fn two_hundred_clients_with_faults_keep_every_promise() {
 
 #[test]
 fn clients_over_tls_with_faults_keep_every_promise() {
-    let mut config = SocketConfig::ci(60, 13);
+    let mut config = ci(60, 13);
     config.tls = true;
     config.hostile_every = 0; // hostile clients speak raw plaintext
     let summary = run(&config).expect("run starts");
@@ -46,7 +58,7 @@ fn clients_over_tls_with_faults_keep_every_promise() {
 
 /// A run where every client is hostile and lies about its digest half of the time.
 fn wrong_digest_run(seed: u64, sabotage: bool) -> SocketConfig {
-    let mut config = SocketConfig::ci(12, seed);
+    let mut config = ci(12, seed);
     config.hostile_every = 1;
     config.faults = false;
     config.plan.hostile_kinds = vec![HostileKind::WrongDigest];
@@ -88,7 +100,7 @@ fn a_server_started_elsewhere_is_tested_through_its_address() {
     server_config.idle_timeout = std::time::Duration::from_secs(3);
     server_config.handshake_timeout = std::time::Duration::from_secs(2);
     let server = Server::start(server_config).expect("server starts");
-    let mut config = SocketConfig::ci(10, 5);
+    let mut config = ci(10, 5);
     config.server = Some(server.local_addr());
     config.plan.hostile_kinds = vec![HostileKind::SizeLieOver, HostileKind::GarbageMagic];
     let summary = run(&config).expect("run starts");

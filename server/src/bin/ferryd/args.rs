@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::num::NonZeroU64;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -92,6 +92,16 @@ pub struct Args {
     /// Most clients served at once; further clients get a "busy" refusal at once.
     #[arg(long, env = "FERRY_MAX_CONNECTIONS", default_value_t = ferry_server::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+
+    /// Most clients served at once from one IP address, so that one host cannot take every
+    /// slot; further clients from it get a "busy" refusal at once.
+    #[arg(long, env = "FERRY_MAX_CONNECTIONS_PER_IP", default_value_t = NonZeroUsize::new(ferry_server::DEFAULT_MAX_CONNECTIONS_PER_IP).unwrap_or(NonZeroUsize::MIN))]
+    pub max_connections_per_ip: NonZeroUsize,
+
+    /// How connections are served: `events` (a few event-loop threads for every connection,
+    /// store calls on a bounded pool) or `threads` (a thread per connection).
+    #[arg(long, env = "FERRY_ENGINE", default_value_t = ferry_server::Engine::default().name().to_owned(), value_parser = ["events", "threads"])]
+    pub engine: String,
 
     /// Largest file accepted (e.g. 500G); larger uploads are refused before any data moves.
     #[arg(long, env = "FERRY_MAX_FILE_SIZE", default_value = "1TiB", value_parser = parse_size)]

@@ -13,6 +13,8 @@ pub fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
     let mut config = ServerConfig::new(&args.root);
     config.listen = args.listen;
     config.max_connections = args.max_connections;
+    config.max_connections_per_ip = Some(args.max_connections_per_ip);
+    config.engine = args.engine.parse().map_err(anyhow::Error::msg)?;
     config.max_file_size = args.max_file_size;
     config.quota = args.quota;
     config.idle_timeout = args.idle_timeout;

@@ -1,0 +1,276 @@
+//! One event loop: a mio `Poll` over its connections' sockets, a channel on which it receives
+//! new connections, finished steps and takeover wake-ups (each send wakes the poll), and a heap
+//! of the times its connections want to be looked at again.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+
+use super::conn::{Action, Conn, Phase};
+use super::pool::Pool;
+use super::step::{self, Outcome};
+use crate::server::{Seat, Shared};
+use crate::session::Session;
+
+/// The poll's own wake-up (a message waits on the channel).
+pub(super) const WAKE: Token = Token(usize::MAX);
+
+/// Readiness events taken from the poll at once.
+const EVENTS: usize = 1024;
+
+/// Bytes read from a socket at once: the loop's one read buffer, shared by its connections.
+const SCRATCH: usize = 256 * 1024;
+
+/// What reaches a loop from outside.
+pub(super) enum Message {
+    /// A connection accepted, with its place under the limits.
+    Accepted(std::net::TcpStream, SocketAddr, Seat),
+    /// A step of a session ended on the pool.
+    Stepped(usize, Box<Session>, Outcome),
+    /// A session's last step ended on the pool.
+    Finished(usize),
+    /// A newer connection took this one's upload over.
+    TakenOver(usize),
+}
+
+/// How a loop is reached: its channel and the poll's waker.
+#[derive(Clone)]
+pub(super) struct Mailbox {
+    pub(super) sender: Sender<Message>,
+    pub(super) waker: Arc<mio::Waker>,
+}
+
+impl Mailbox {
+    /// Sends `message` and wakes the loop (a loop that is gone drops it).
+    pub(super) fn send(&self, message: Message) {
+        if self.sender.send(message).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// A loop's state, on its own thread.
+pub(super) struct EventLoop {
+    shared: Arc<Shared>,
+    poll: Poll,
+    mailbox: Mailbox,
+    inbox: Receiver<Message>,
+    pool: Arc<Pool>,
+    conns: HashMap<usize, Conn>,
+    next_id: usize,
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    scratch: Vec<u8>,
+    /// The shutdown phase the connections were last nudged for: (stopping, past grace).
+    told: (bool, bool),
+    /// Set when the server is done with its connections: the loop ends.
+    quit: Arc<AtomicBool>,
+}
+
+impl EventLoop {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        poll: Poll,
+        mailbox: Mailbox,
+        inbox: Receiver<Message>,
+        pool: Arc<Pool>,
+        quit: Arc<AtomicBool>,
+    ) -> EventLoop {
+        EventLoop {
+            shared,
+            poll,
+            mailbox,
+            inbox,
+            pool,
+            conns: HashMap::new(),
+            next_id: 0,
+            timers: BinaryHeap::new(),
+            scratch: Vec::new(),
+            told: (false, false),
+            quit,
+        }
+    }
+
+    /// Runs until the server stops and every connection is gone.
+    pub(super) fn run(mut self) {
+        let mut events = Events::with_capacity(EVENTS);
+        let mut due = Vec::new();
+        loop {
+            // The poll counts whole milliseconds and rounds up: wait the whole ones, and look
+            // again without waiting through the last fraction, so that a timer (a rate limit's
+            // wait, say) fires on time rather than up to a millisecond late.
+            let timeout = self.timers.peek().map(|Reverse((at, _))| {
+                let left = at.saturating_duration_since(Instant::now());
+                Duration::from_millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX))
+            });
+            if let Err(error) = self.poll.poll(&mut events, timeout)
+                && error.kind() != io::ErrorKind::Interrupted
+            {
+                tracing::error!("event loop failed: {error}");
+                return;
+            }
+            due.clear();
+            due.extend(
+                events
+                    .iter()
+                    .map(|event| event.token().0)
+                    .filter(|&id| id != WAKE.0),
+            );
+            while let Ok(message) = self.inbox.try_recv() {
+                if let Some(id) = self.receive(message) {
+                    due.push(id);
+                }
+            }
+            let now = Instant::now();
+            while let Some(Reverse((at, id))) = self.timers.peek().copied() {
+                if at > now {
+                    break;
+                }
+                self.timers.pop();
+                if self
+                    .conns
+                    .get(&id)
+                    .is_some_and(|conn| conn.wake_at == Some(at))
+                {
+                    due.push(id);
+                }
+            }
+            self.follow_shutdown(&mut due);
+            for &id in &due {
+                self.advance(id);
+            }
+            if self.quit.load(Ordering::Acquire) {
+                if !self.conns.is_empty() {
+                    tracing::warn!(
+                        left = self.conns.len(),
+                        "event loop stopped with connections open"
+                    );
+                }
+                return;
+            }
+        }
+    }
+
+    /// Takes in one message; returns the connection it concerns.
+    fn receive(&mut self, message: Message) -> Option<usize> {
+        match message {
+            Message::Accepted(stream, peer, seat) => self.accept(stream, peer, seat),
+            Message::Stepped(id, session, outcome) => {
+                let conn = self.conns.get_mut(&id)?;
+                conn.handle_outcome(session, outcome);
+                Some(id)
+            }
+            Message::Finished(id) => {
+                let conn = self.conns.get_mut(&id)?;
+                conn.handle_finished();
+                Some(id)
+            }
+            Message::TakenOver(id) => {
+                let conn = self.conns.get_mut(&id)?;
+                conn.end_reads();
+                Some(id)
+            }
+        }
+    }
+
+    fn accept(
+        &mut self,
+        stream: std::net::TcpStream,
+        peer: SocketAddr,
+        seat: Seat,
+    ) -> Option<usize> {
+        let opened = self.shared.now();
+        if let Err(error) = stream.set_nonblocking(true) {
+            tracing::warn!(%peer, "cannot serve a connection: {error}");
+            return None;
+        }
+        let mut socket = mio::net::TcpStream::from_std(stream);
+        let id = self.next_id;
+        self.next_id = (self.next_id + 1) % WAKE.0;
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(error) = self
+            .poll
+            .registry()
+            .register(&mut socket, Token(id), interest)
+        {
+            tracing::warn!(%peer, "cannot serve a connection: {error}");
+            return None;
+        }
+        let mut session = Session::new(self.shared.context(), peer, opened);
+        let mailbox = self.mailbox.clone();
+        session.set_waker(Arc::new(move || mailbox.send(Message::TakenOver(id))));
+        tracing::debug!(%peer, "connection opened");
+        self.conns
+            .insert(id, Conn::new(&self.shared, socket, peer, seat, session));
+        Some(id)
+    }
+
+    /// A shutdown that began, or whose grace period ended, is news to every session.
+    fn follow_shutdown(&mut self, due: &mut Vec<usize>) {
+        let shutdown = &self.shared.shutdown;
+        let now = (shutdown.is_stopping(), shutdown.is_past_grace());
+        if now == self.told {
+            return;
+        }
+        self.told = now;
+        for (&id, conn) in &mut self.conns {
+            conn.nudge();
+            due.push(id);
+        }
+    }
+
+    fn advance(&mut self, id: usize) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let before = conn.wake_at;
+        let now = Instant::now();
+        if self.scratch.is_empty() {
+            self.scratch = vec![0; SCRATCH];
+        }
+        match conn.advance(&self.shared, &mut self.scratch) {
+            Action::Wait => {}
+            Action::Step(mut session, step) => {
+                let (shared, mailbox) = (Arc::clone(&self.shared), self.mailbox.clone());
+                self.pool.run(Box::new(move || {
+                    let outcome = step::run(&shared, &mut session, step);
+                    mailbox.send(Message::Stepped(id, session, outcome));
+                }));
+            }
+            Action::Finish(session, lost) => {
+                let mailbox = self.mailbox.clone();
+                self.pool.run(Box::new(move || {
+                    step::finish(session, lost.as_deref());
+                    mailbox.send(Message::Finished(id));
+                }));
+            }
+        }
+        if conn.phase == Phase::Gone {
+            self.remove(id);
+            return;
+        }
+        // A new time, or the old one again after it fired.
+        let fired = before.is_some_and(|at| at <= now);
+        if let Some(at) = conn.wake_at.filter(|&at| fired || Some(at) != before) {
+            self.timers.push(Reverse((at, id)));
+        }
+    }
+
+    fn remove(&mut self, id: usize) {
+        let Some(mut conn) = self.conns.remove(&id) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.socket);
+        if conn.tls_failed() {
+            self.shared.metrics.handle_tls_failed();
+        }
+        tracing::debug!(peer = %conn.peer, "connection closed");
+        // Dropping the connection closes the socket and gives its seat back.
+    }
+}

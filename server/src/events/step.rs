@@ -1,0 +1,106 @@
+//! One step of a session, as the pool runs it: the inputs the event loop gathered go in, the
+//! output comes back in a buffer with what the loop needs to know next (is there more to send,
+//! is the session over, when is its next deadline). This file and `pool.rs` are the only place
+//! the events engine calls the [`Session`]; the loop never does, because any session call may
+//! touch the store.
+
+use ferry_protocol::Timestamp;
+
+use crate::server::Shared;
+use crate::session::Session;
+
+/// Output gathered in one step before it goes back to the loop to be written: a few data
+/// chunks, so that a download moves in large writes yet a connection never holds much.
+pub(super) const OUTPUT_BATCH: usize = 256 * 1024;
+
+/// What the loop hands the session in one step.
+#[derive(Debug, Default)]
+pub(super) struct Step {
+    /// Bytes read and not yet taken (offered when `offer`); what is left comes back.
+    pub(super) input: Vec<u8>,
+    /// Whether to offer `input`.
+    pub(super) offer: bool,
+    /// The client closed its side.
+    pub(super) eof: bool,
+    /// A buffer for the output (empty; reused while data flows).
+    pub(super) out: Vec<u8>,
+}
+
+/// What one step gave back.
+#[derive(Debug)]
+pub(super) struct Outcome {
+    /// The input the session left, to offer again.
+    pub(super) input: Vec<u8>,
+    /// How many input bytes the session took.
+    pub(super) consumed: usize,
+    /// Bytes to write to the client.
+    pub(super) out: Vec<u8>,
+    /// The session has more to send than fit in this step's batch.
+    pub(super) more: bool,
+    /// The session is over (once `out` is written).
+    pub(super) closed: bool,
+    /// When the session next wants to be told the time.
+    pub(super) deadline: Option<Timestamp>,
+}
+
+/// Runs one step: the shutdown phase, the input, the end of stream and the time, then the
+/// output until it is drained or a batch is full — the same order as the thread driver.
+pub(super) fn run(shared: &Shared, session: &mut Session, step: Step) -> Outcome {
+    let Step {
+        mut input,
+        offer,
+        eof,
+        mut out,
+    } = step;
+    let now = shared.now();
+    if shared.shutdown.is_stopping() {
+        session.handle_shutdown(now, shared.shutdown.is_past_grace());
+    }
+    let mut consumed = 0;
+    if offer && !input.is_empty() {
+        consumed = session.handle_input(now, &input);
+        input.drain(..consumed);
+    }
+    if eof {
+        session.handle_eof(now);
+    }
+    if session
+        .poll_timeout()
+        .is_some_and(|deadline| deadline <= now)
+    {
+        session.handle_timeout(now);
+    }
+    // Again after the input: a transfer that just ended is followed by the close.
+    if shared.shutdown.is_stopping() {
+        session.handle_shutdown(now, shared.shutdown.is_past_grace());
+    }
+    let more = loop {
+        if session.poll_transmit(&mut out) == 0 {
+            break false;
+        }
+        if shared.shutdown.is_past_grace() {
+            session.handle_shutdown(shared.now(), true);
+        }
+        if out.len() >= OUTPUT_BATCH {
+            break true;
+        }
+    };
+    Outcome {
+        input,
+        consumed,
+        out,
+        more,
+        closed: session.is_closed(),
+        deadline: session.poll_timeout(),
+    }
+}
+
+/// The last step: the connection is over (`lost` says why when the transport broke); an upload
+/// under way is left resumable and the session is dropped, here, because that may sync.
+pub(super) fn finish(mut session: Box<Session>, lost: Option<&str>) {
+    if let Some(reason) = lost {
+        session.handle_lost(reason);
+    }
+    session.close();
+    drop(session);
+}
