@@ -67,15 +67,18 @@ fn server_holding(
 }
 
 /// Downloads each name on a connection of its own, all at once; returns how long each took.
+/// Each download's time counts from one instant taken before any of them asks: counted from
+/// its own start, a download that began a moment after the other would not have all the shared
+/// bytes ahead of it, and could beat the shared rate without the limit being broken.
 fn download_together(server: &TestServer, names: &[&str]) -> Vec<Duration> {
     let mut clients: Vec<_> = names.iter().map(|_| server.client()).collect();
+    let started = Instant::now();
     thread::scope(|scope| {
         let handles: Vec<_> = clients
             .iter_mut()
             .zip(names)
             .map(|(client, name)| {
                 scope.spawn(move || {
-                    let started = Instant::now();
                     let got = client.get(name).expect("download");
                     (started.elapsed(), got.len())
                 })
