@@ -8,6 +8,13 @@
 //! served in the order they come, which shares the rate fairly among takers of equal slices.
 //! Hence the guarantee the tests rely on: with no burst, `B` bytes never get through in less
 //! than `B / rate`.
+//!
+//! A taker that overdrew the bucket and comes back within [`KEEP_LOST`] of its debt being paid
+//! keeps that time: the driver spent it handing the previous bytes on (a session's write, an
+//! event loop's pool), not idling, and without it every slice would lose that much and a busy
+//! stream would fall a few per cent short of its rate. Only time that really passed is kept,
+//! so `B` bytes still never pass in less than `B / rate` from the first take; a longer pause
+//! counts as idle and saves nothing beyond `burst`.
 
 use std::num::NonZeroU64;
 use std::time::Duration;
@@ -17,6 +24,10 @@ use ferry_protocol::Timestamp;
 /// Microseconds per second: the bucket counts in byte-microseconds so that integer arithmetic
 /// is exact at any rate.
 const MICROS: u128 = 1_000_000;
+
+/// The longest gap between a paid debt and the next take that still counts as the same busy
+/// stream (see the module docs): about one slice of [`Paced`](crate::Paced).
+pub const KEEP_LOST: Duration = Duration::from_millis(50);
 
 /// A token bucket of bytes, refilled at `rate` bytes per second.
 #[derive(Debug)]
@@ -57,7 +68,16 @@ impl TokenBucket {
         let elapsed = now.saturating_since(self.last).as_micros();
         self.last = self.last.max(now);
         let refill = i128::try_from(elapsed.saturating_mul(self.rate)).unwrap_or(i128::MAX);
-        self.credit = self.credit.saturating_add(refill).min(self.cap);
+        let refilled = self.credit.saturating_add(refill);
+        let kept =
+            i128::try_from(self.rate.saturating_mul(KEEP_LOST.as_micros())).unwrap_or(i128::MAX);
+        // In debt at the last take, and back within `KEEP_LOST` of paying it: busy, not idle.
+        let busy = self.credit < 0 && refilled <= kept;
+        self.credit = if busy {
+            refilled
+        } else {
+            refilled.min(self.cap)
+        };
         let taken = i128::from(bytes).saturating_mul(MICROS as i128);
         self.credit = self.credit.saturating_sub(taken);
         if self.credit >= 0 {
@@ -74,6 +94,32 @@ impl TokenBucket {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_taker_keeps_the_time_it_spent_between_takes_but_an_idle_one_does_not() {
+        let mut bucket = TokenBucket::new(rate(1 << 20), Duration::ZERO, at_ms(0));
+        // 64 KiB at 1 MiB/s: 62.5 ms of debt; back 3 ms after it is paid, then again.
+        let wait = bucket.take(at_ms(0), 65_536);
+        assert_eq!(wait, Duration::from_micros(62_500));
+        let second = bucket.take(Timestamp::from_micros(62_500 + 3_000), 65_536);
+        assert_eq!(second, Duration::from_micros(62_500 - 3_000));
+        // A second of idleness saves nothing (no burst).
+        let later = Timestamp::from_micros(62_500 + 3_000 + 59_500 + 1_000_000);
+        assert_eq!(bucket.take(later, 65_536), Duration::from_micros(62_500));
+    }
+
+    #[test]
+    fn a_busy_taker_never_beats_the_rate_from_its_first_take() {
+        let mut bucket = TokenBucket::new(rate(1 << 20), Duration::ZERO, at_ms(0));
+        let mut now = at_ms(0);
+        // Each slice goes after its wait plus 3 ms of handing on; 160 × 64 KiB = 10 MiB.
+        for _ in 0..160 {
+            now = now + bucket.take(now, 65_536) + Duration::from_millis(3);
+        }
+        let elapsed = now.saturating_since(at_ms(0));
+        assert!(elapsed >= Duration::from_secs(10), "{elapsed:?}");
+        assert!(elapsed <= Duration::from_millis(10_000 + 3), "{elapsed:?}");
+    }
 
     /// The scrub's burst, for the tests that save credit.
     const BURST: Duration = Duration::from_millis(250);
