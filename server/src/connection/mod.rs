@@ -14,7 +14,7 @@
 //! each slice of an upload, so that the socket's buffers fill and TCP slows the client down.
 //! The session never sees the waits; it only sees bytes arrive more slowly.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +24,10 @@ use ferry_transport::{Paced, Transport, is_timeout};
 use crate::server::{Shared, linger};
 use crate::session::Session;
 
+mod input;
 mod opening;
+
+use input::{IDLE_READ, Input};
 
 use opening::open_transport;
 pub(crate) use opening::{plaintext_refusal, refuse_early};
@@ -157,61 +160,8 @@ fn drive(
     }
 }
 
-/// Bytes read and not yet taken by the session. The buffer exists only while bytes flow: a
-/// connection with no transfer under way and nothing kept waits on a small buffer of its
-/// stack, giving the big one back.
-#[derive(Default)]
-struct Input {
-    buffer: Vec<u8>,
-    filled: usize,
-}
-
-impl Input {
-    fn is_empty(&self) -> bool {
-        self.filled == 0
-    }
-
-    fn is_full(&self) -> bool {
-        self.filled == INPUT_BUFFER
-    }
-
-    /// Reads what the stream has; `Ok(0)` at its end. With `busy` (a transfer under way) the
-    /// big buffer is kept for the next data.
-    fn read(&mut self, stream: &mut impl Read, busy: bool) -> io::Result<usize> {
-        if self.filled == 0 && !busy {
-            // Waiting with nothing kept: a first read into a stack buffer, so that an idle
-            // connection holds no big buffer.
-            release(&mut self.buffer);
-            let mut first = [0u8; IDLE_READ];
-            let n = stream.read(&mut first)?;
-            if n > 0 {
-                self.buffer.resize(INPUT_BUFFER, 0);
-                self.buffer[..n].copy_from_slice(&first[..n]);
-                self.filled = n;
-            }
-            return Ok(n);
-        }
-        self.buffer.resize(INPUT_BUFFER, 0);
-        let n = stream.read(&mut self.buffer[self.filled..])?;
-        self.filled += n;
-        Ok(n)
-    }
-
-    /// Offers the bytes kept to the session; returns how many it took.
-    fn offer(&mut self, session: &mut Session, now: ferry_protocol::Timestamp) -> usize {
-        let used = session.handle_input(now, &self.buffer[..self.filled]);
-        self.buffer.copy_within(used..self.filled, 0);
-        self.filled -= used;
-        used
-    }
-}
-
-/// Bytes of the first read of an idle connection: one page of the thread's stack (a request
-/// longer than this comes in the next reads, into the big buffer).
-const IDLE_READ: usize = 4 * 1024;
-
 /// Frees `buffer`'s memory once it is empty.
-fn release(buffer: &mut Vec<u8>) {
+pub(super) fn release(buffer: &mut Vec<u8>) {
     if buffer.capacity() > IDLE_READ {
         *buffer = Vec::new();
     }

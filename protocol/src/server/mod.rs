@@ -1,103 +1,17 @@
 //! The server side of a connection (PROTOCOL.md §5, "Server states").
 
+mod events;
+
+pub use events::{PutRequest, ServerEvent};
+
 use crate::core::{Config, Core, Received};
 use crate::digest::{Digest, HashCheckpoint};
 use crate::error::{CommandError, ErrorCode, ProtocolError};
-use crate::frame::{Frame, SourceTag, decode_frame};
+use crate::frame::{Frame, decode_frame};
 use crate::limits::{MAX_NAME_LEN, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use crate::name::{validate_name, validate_prefix};
 use crate::time::Timestamp;
 use crate::transfer::{Discard, Finished, Inbound, Outbound};
-
-/// A client's request to upload, as the server receives it. The name is already validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PutRequest {
-    /// Name to store the file under.
-    pub name: String,
-    /// Total size of the file.
-    pub size: u64,
-    /// Replace an existing file.
-    pub overwrite: bool,
-    /// Continue a partial upload with the same name and tag if one is held.
-    pub resume: bool,
-    /// Identity of the client's local file.
-    pub tag: SourceTag,
-    /// Version 2: the data follows at once from byte 0 (no `PUT_READY` is sent). A refusal
-    /// answers the request and the data that follows is read and dropped.
-    pub eager: bool,
-}
-
-/// What the server's driver must act on. Events marked *decision* leave the connection waiting
-/// (it reads no further input) until the driver calls one of the commands named.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ServerEvent {
-    /// *Decision*: [`ServerConnection::accept_client`] or [`ServerConnection::refuse_connection`].
-    ClientHello {
-        /// Version agreed on.
-        version: u16,
-        /// The client's access token (empty if none).
-        token: Vec<u8>,
-    },
-    /// *Decision*: [`ServerConnection::accept_put`] or [`ServerConnection::refuse`].
-    PutRequested(PutRequest),
-    /// *Decision*: [`ServerConnection::accept_get`] or [`ServerConnection::refuse`].
-    GetRequested {
-        /// File name.
-        name: String,
-        /// First byte wanted.
-        offset: u64,
-    },
-    /// *Decision*: [`ServerConnection::send_list_entry`] for each entry, then
-    /// [`ServerConnection::finish_list`]; or [`ServerConnection::refuse`].
-    ListRequested {
-        /// Name prefix.
-        prefix: String,
-    },
-    /// *Decision*: [`ServerConnection::confirm`] or [`ServerConnection::refuse`].
-    RemoveRequested {
-        /// File name.
-        name: String,
-    },
-    /// *Decision*: [`ServerConnection::reply_query`] or [`ServerConnection::refuse`].
-    QueryRequested {
-        /// File name.
-        name: String,
-        /// Tag of the client's file.
-        tag: SourceTag,
-    },
-    /// *Decision*: every byte of the upload arrived and matched the digest. Make the file
-    /// durable and visible, then [`ServerConnection::confirm`] (or
-    /// [`ServerConnection::refuse`] if that failed). Under version 2 the connection goes on
-    /// reading while commits are pending (see [`ServerConnection::pending_commits`]), so that
-    /// several uploads can be made durable together; they are answered oldest first.
-    UploadVerified {
-        /// The file's digest.
-        digest: Digest,
-        /// The file's size.
-        size: u64,
-    },
-    /// The upload's data did not match its digest; the client was told. Discard the data.
-    UploadRejected {
-        /// Why.
-        error: ProtocolError,
-    },
-    /// The client cancelled the upload after `received` bytes; the partial data stays
-    /// resumable from `checkpoint`.
-    UploadCancelled {
-        /// File bytes received in all (from offset 0).
-        received: u64,
-        /// Hash state to save beside the staged data.
-        checkpoint: HashCheckpoint,
-    },
-    /// The connection refused a request by itself (a bad name); the client was told.
-    RequestRefused {
-        /// Code sent.
-        code: ErrorCode,
-        /// Message sent.
-        message: String,
-    },
-}
 
 #[derive(Debug)]
 enum State {
