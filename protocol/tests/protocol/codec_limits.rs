@@ -1,0 +1,154 @@
+//! The codec at its limits: every length check met exactly (accepted) and passed by one
+//! (refused), the limits' stated reasons, and frames written after other bytes.
+
+use ferry_protocol::limits::{
+    DEFAULT_DATA_CHUNK, FRAME_HEADER_LEN, MAX_CONTROL_PAYLOAD, MAX_DATA_CHUNK, MAX_MESSAGE_LEN,
+    MAX_NAME_LEN, MAX_TOKEN_LEN, MAX_WIRE_NAME_LEN,
+};
+use ferry_protocol::{DecodeError, ErrorCode, Frame, SourceTag, decode_frame};
+
+use crate::raw::frames;
+
+/// A header of frame type `ty` declaring `len` payload bytes.
+fn header(ty: u8, len: usize) -> Vec<u8> {
+    let mut out = vec![ty];
+    out.extend_from_slice(&(len as u32).to_be_bytes());
+    out
+}
+
+const PING: u8 = 0x40;
+const DATA: u8 = 0x30;
+
+#[test]
+fn a_control_frame_declaring_exactly_the_limit_waits_for_its_payload() {
+    assert_eq!(decode_frame(&header(PING, MAX_CONTROL_PAYLOAD)), Ok(None));
+    assert_eq!(
+        decode_frame(&header(PING, MAX_CONTROL_PAYLOAD + 1)),
+        Err(DecodeError::TooLarge {
+            ty: PING,
+            len: MAX_CONTROL_PAYLOAD as u32 + 1,
+            max: MAX_CONTROL_PAYLOAD
+        })
+    );
+}
+
+#[test]
+fn a_data_frame_of_exactly_the_chunk_limit_is_accepted() {
+    assert_eq!(
+        decode_frame(&header(DATA, MAX_DATA_CHUNK)),
+        Ok(Some((
+            Frame::Data {
+                len: MAX_DATA_CHUNK as u32
+            },
+            FRAME_HEADER_LEN
+        )))
+    );
+    assert_eq!(
+        decode_frame(&header(DATA, MAX_DATA_CHUNK + 1)),
+        Err(DecodeError::TooLarge {
+            ty: DATA,
+            len: MAX_DATA_CHUNK as u32 + 1,
+            max: MAX_DATA_CHUNK
+        })
+    );
+}
+
+#[test]
+fn fields_exactly_at_their_limits_decode_and_one_byte_more_is_refused() {
+    let token = vec![b't'; MAX_TOKEN_LEN];
+    let name = "n".repeat(MAX_WIRE_NAME_LEN);
+    let message = "m".repeat(MAX_MESSAGE_LEN);
+    let at_limits = [
+        Frame::Hello {
+            min_version: 1,
+            max_version: 1,
+            token: &token,
+        },
+        Frame::Put {
+            name: &name,
+            size: 1,
+            overwrite: true,
+            resume: false,
+            tag: SourceTag([3; 16]),
+        },
+        Frame::List { prefix: &name },
+        Frame::Error {
+            code: ErrorCode::Busy,
+            message: &message,
+        },
+    ];
+    for frame in at_limits {
+        let bytes = frames(&[frame.clone()]);
+        assert_eq!(
+            decode_frame(&bytes),
+            Ok(Some((frame.clone(), bytes.len()))),
+            "{}",
+            frame.name()
+        );
+    }
+
+    let token = vec![b't'; MAX_TOKEN_LEN + 1];
+    let bytes = frames(&[Frame::Hello {
+        min_version: 1,
+        max_version: 1,
+        token: &token,
+    }]);
+    assert_eq!(
+        decode_frame(&bytes),
+        Err(DecodeError::FieldTooLong {
+            field: "token",
+            len: MAX_TOKEN_LEN + 1,
+            max: MAX_TOKEN_LEN
+        })
+    );
+}
+
+#[test]
+fn the_longest_wire_name_is_longer_than_a_stored_name_and_fits_in_a_control_frame() {
+    assert!(MAX_WIRE_NAME_LEN > MAX_NAME_LEN);
+    let name = "n".repeat(MAX_WIRE_NAME_LEN);
+    let bytes = frames(&[Frame::Remove { name: &name }]);
+    assert!(bytes.len() <= FRAME_HEADER_LEN + MAX_CONTROL_PAYLOAD);
+}
+
+#[test]
+fn the_default_chunk_makes_the_header_noise_and_fits_in_one_data_frame() {
+    assert!(
+        FRAME_HEADER_LEN * 1000 <= DEFAULT_DATA_CHUNK,
+        "the header is under 0.1 % of a default chunk"
+    );
+    assert!(DEFAULT_DATA_CHUNK <= MAX_DATA_CHUNK);
+}
+
+#[test]
+fn a_frame_written_after_other_bytes_declares_only_its_own_payload() {
+    let mut out = vec![0xaa; 3];
+    Frame::Ping { nonce: 7 }.encode(&mut out);
+    Frame::Remove { name: "ab" }.encode(&mut out);
+    assert_eq!(
+        out,
+        [
+            &[0xaa, 0xaa, 0xaa][..],
+            &[0x40, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7],
+            &[0x13, 0, 0, 0, 4, 0, 2, b'a', b'b'],
+        ]
+        .concat()
+    );
+}
+
+#[test]
+fn put_flags_decode_one_by_one() {
+    for (overwrite, resume) in [(false, false), (true, false), (false, true), (true, true)] {
+        let frame = Frame::Put {
+            name: "f",
+            size: 1,
+            overwrite,
+            resume,
+            tag: SourceTag::default(),
+        };
+        let bytes = frames(&[frame.clone()]);
+        let flags = u8::from(overwrite) | u8::from(resume) << 1;
+        assert_eq!(bytes[13], flags);
+        assert_eq!(decode_frame(&bytes), Ok(Some((frame, bytes.len()))));
+    }
+}
