@@ -1,7 +1,9 @@
 //! The client machine alone, fed raw frames as a server would send them: the edges of its
 //! rules, each shown by what the driver sees and what goes back on the wire.
 
-use ferry_protocol::limits::{MAGIC, MAX_DATA_CHUNK, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use ferry_protocol::limits::{
+    DEFAULT_DATA_CHUNK, MAGIC, MAX_DATA_CHUNK, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+};
 use ferry_protocol::{
     ClientConnection, ClientEvent, CommandError, Config, Digest, ErrorCode, Frame, HASH_UNIT_LEN,
     HashCheckpoint, ListEntry, ProtocolError, SourceTag, Timestamp,
@@ -331,6 +333,25 @@ fn one_data_frame_carries_at_most_the_chunk_limit() {
         [Frame::Data {
             len: MAX_DATA_CHUNK as u32
         }]
+    );
+}
+
+#[test]
+fn a_default_chunk_goes_in_one_data_frame_whose_header_is_under_a_thousandth_of_it() {
+    let mut conn = uploading(2 * DEFAULT_DATA_CHUNK as u64, 0);
+    let chunk = vec![0u8; DEFAULT_DATA_CHUNK];
+    conn.send_file_data(&chunk).unwrap();
+    let header = sent_by_client(&mut conn);
+    assert_eq!(
+        frames_in(&header),
+        [Frame::Data {
+            len: chunk.len() as u32
+        }]
+    );
+    assert!(
+        header.len() * 1000 <= chunk.len(),
+        "{} header bytes",
+        header.len()
     );
 }
 

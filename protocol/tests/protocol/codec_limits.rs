@@ -1,9 +1,9 @@
 //! The codec at its limits: every length check met exactly (accepted) and passed by one
-//! (refused), the limits' stated reasons, and frames written after other bytes.
+//! (refused), and frames written after other bytes.
 
 use ferry_protocol::limits::{
-    DEFAULT_DATA_CHUNK, FRAME_HEADER_LEN, MAX_CONTROL_PAYLOAD, MAX_DATA_CHUNK, MAX_MESSAGE_LEN,
-    MAX_NAME_LEN, MAX_TOKEN_LEN, MAX_WIRE_NAME_LEN,
+    FRAME_HEADER_LEN, MAX_CONTROL_PAYLOAD, MAX_DATA_CHUNK, MAX_MESSAGE_LEN, MAX_TOKEN_LEN,
+    MAX_WIRE_NAME_LEN,
 };
 use ferry_protocol::{DecodeError, ErrorCode, Frame, SourceTag, decode_frame};
 
@@ -78,7 +78,7 @@ fn fields_exactly_at_their_limits_decode_and_one_byte_more_is_refused() {
         },
     ];
     for frame in at_limits {
-        let bytes = frames(&[frame.clone()]);
+        let bytes = frames(std::slice::from_ref(&frame));
         assert_eq!(
             decode_frame(&bytes),
             Ok(Some((frame.clone(), bytes.len()))),
@@ -101,23 +101,6 @@ fn fields_exactly_at_their_limits_decode_and_one_byte_more_is_refused() {
             max: MAX_TOKEN_LEN
         })
     );
-}
-
-#[test]
-fn the_longest_wire_name_is_longer_than_a_stored_name_and_fits_in_a_control_frame() {
-    assert!(MAX_WIRE_NAME_LEN > MAX_NAME_LEN);
-    let name = "n".repeat(MAX_WIRE_NAME_LEN);
-    let bytes = frames(&[Frame::Remove { name: &name }]);
-    assert!(bytes.len() <= FRAME_HEADER_LEN + MAX_CONTROL_PAYLOAD);
-}
-
-#[test]
-fn the_default_chunk_makes_the_header_noise_and_fits_in_one_data_frame() {
-    assert!(
-        FRAME_HEADER_LEN * 1000 <= DEFAULT_DATA_CHUNK,
-        "the header is under 0.1 % of a default chunk"
-    );
-    assert!(DEFAULT_DATA_CHUNK <= MAX_DATA_CHUNK);
 }
 
 #[test]
@@ -146,7 +129,7 @@ fn put_flags_decode_one_by_one() {
             resume,
             tag: SourceTag::default(),
         };
-        let bytes = frames(&[frame.clone()]);
+        let bytes = frames(std::slice::from_ref(&frame));
         let flags = u8::from(overwrite) | u8::from(resume) << 1;
         assert_eq!(bytes[13], flags);
         assert_eq!(decode_frame(&bytes), Ok(Some((frame, bytes.len()))));
