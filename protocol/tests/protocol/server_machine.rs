@@ -1,8 +1,9 @@
 //! The server machine alone, fed raw frames: the edges of its rules (limits met exactly, guards
 //! on every command, what it reads and when), each shown by what the client would receive.
 
-use ferry_protocol::limits::{MAGIC, MAX_MESSAGE_LEN, MAX_NAME_LEN, MIN_PROTOCOL_VERSION};
-use ferry_protocol::limits::{MAX_WIRE_NAME_LEN, PROTOCOL_VERSION};
+use ferry_protocol::limits::{
+    MAGIC, MAX_MESSAGE_LEN, MAX_NAME_LEN, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+};
 use ferry_protocol::{
     CommandError, Config, Digest, ErrorCode, Frame, HASH_UNIT_LEN, HashCheckpoint, ProtocolError,
     ServerConnection, ServerEvent, Timestamp,
@@ -120,9 +121,11 @@ fn a_refused_name_is_quoted_by_its_first_128_characters_only() {
     );
 }
 
+/// PROTOCOL.md §6: "Name fields up to 4096 bytes decode, so that an over-long name is refused
+/// as a bad name and the connection stays usable".
 #[test]
-fn a_name_of_the_longest_wire_length_is_refused_as_a_bad_name_not_a_malformed_frame() {
-    let name = "n".repeat(MAX_WIRE_NAME_LEN);
+fn a_name_field_of_4096_bytes_is_refused_as_a_bad_name_not_a_malformed_frame() {
+    let name = "n".repeat(4096);
     let mut conn = connected_server();
     let fed = feed_server(&mut conn, Timestamp::ZERO, &frames(&[put(&name, 1)])).unwrap();
     assert!(
