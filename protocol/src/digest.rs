@@ -43,7 +43,8 @@ impl Digest {
 
     /// Parses 64 hex digits, as produced by [`Digest::to_hex`].
     pub fn from_hex(text: &str) -> Option<Self> {
-        if text.len() != DIGEST_LEN * 2 || !text.is_ascii() {
+        // Digits only: `from_str_radix` alone would also take a sign ("+f").
+        if text.len() != DIGEST_LEN * 2 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let mut out = [0u8; DIGEST_LEN];
