@@ -20,6 +20,8 @@ use crate::stats::Figure;
 
 /// One measured combination.
 pub struct FolderRow {
+    /// The server's engine.
+    pub engine: &'static str,
     /// `1000 × 4 KiB`, `100 × 1 MiB`.
     pub shape: String,
     /// `disk` or `tmpfs`.
@@ -38,6 +40,8 @@ pub struct FolderRow {
 
 /// What to measure.
 pub struct FolderPlan<'a> {
+    /// The server's engine (already set with `scenarios::use_engine`), for the rows.
+    pub engine: &'static str,
     /// Folders of `(files, bytes each)`.
     pub shapes: &'a [(usize, usize)],
     /// `(label, folder)` of each storage to measure on.
@@ -66,6 +70,7 @@ pub fn folder(plan: &FolderPlan<'_>) -> anyhow::Result<Vec<FolderRow>> {
                     get.push(g.as_secs_f64());
                 }
                 rows.push(FolderRow {
+                    engine: plan.engine,
                     shape: format!("{count} × {}", human(size)),
                     storage,
                     rtt,
@@ -210,13 +215,14 @@ pub fn table(rows: &[FolderRow], one_by_one: bool) -> String {
     };
     let mut out = format!(
         "\nFolder, one TLS connection, {mode} (median of the rounds; min–max)\n\n\
-         | folder | storage | RTT | put s | put files/s | put MB/s | get s | get files/s | get MB/s |\n\
-         |---|---|---|---|---|---|---|---|---|\n"
+         | engine | folder | storage | RTT | put s | put files/s | put MB/s | get s | get files/s | get MB/s |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n"
     );
     for row in rows {
         let (p, g) = (row.put.median(), row.get.median());
         out += &format!(
-            "| {} | {} | {} ms | {:.3} ({:.3}–{:.3}) | {:.0} | {:.1} | {:.3} ({:.3}–{:.3}) | {:.0} | {:.1} |\n",
+            "| {} | {} | {} | {} ms | {:.3} ({:.3}–{:.3}) | {:.0} | {:.1} | {:.3} ({:.3}–{:.3}) | {:.0} | {:.1} |\n",
+            row.engine,
             row.shape,
             row.storage,
             row.rtt.as_millis(),

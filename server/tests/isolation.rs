@@ -205,4 +205,8 @@ impl Store for BlockingStore {
     fn sweep_staging(&self, max_age: Duration) {
         self.0.sweep_staging(max_age);
     }
+
+    fn commits_in_parallel(&self) -> bool {
+        self.0.commits_in_parallel()
+    }
 }

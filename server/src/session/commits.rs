@@ -70,6 +70,7 @@ impl Session {
         let group = std::mem::take(&mut self.verified);
         let transfers: Vec<_> = group.iter().map(|v| v.upload.transfer()).collect();
         let parallel = group.len() > 1 && self.context.store.commits_in_parallel();
+        tracing::debug!(peer = %self.peer, uploads = group.len(), parallel, "group commit");
         let outcomes: Vec<Outcome> = match parallel.then(commit_pool).flatten() {
             Some(pool) => pool.install(|| {
                 use rayon::prelude::*;

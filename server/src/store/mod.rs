@@ -86,9 +86,8 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Whether several uploads' commits are best run at the same time (a file system whose
     /// journal joins concurrent fsyncs into one flush). One at a time otherwise.
-    fn commits_in_parallel(&self) -> bool {
-        false
-    }
+    /// (No default: a wrapper that forgot to forward it would quietly commit one at a time.)
+    fn commits_in_parallel(&self) -> bool;
 }
 
 /// What the server holds under a name, as a `QUERY` reports it.

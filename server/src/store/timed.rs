@@ -105,6 +105,10 @@ impl Store for TimedStore {
         self.metrics
             .handle_store_call("sweep_staging", start.elapsed(), false);
     }
+
+    fn commits_in_parallel(&self) -> bool {
+        self.inner.commits_in_parallel()
+    }
 }
 
 /// An upload's staged data, with its writes, checkpoints and commit timed, and the bytes it

@@ -111,6 +111,10 @@ impl Store for FakeStore {
     fn sweep_staging(&self, _: Duration) {
         panic!("a scrub never sweeps")
     }
+
+    fn commits_in_parallel(&self) -> bool {
+        false
+    }
 }
 
 struct FakeContent {

@@ -378,6 +378,11 @@ impl Store for MemoryStore {
             });
         }
     }
+
+    /// One at a time, so that the simulator's runs stay the same for the same seed.
+    fn commits_in_parallel(&self) -> bool {
+        false
+    }
 }
 
 /// A stored file opened for download: this version's bytes, even if the name is replaced.

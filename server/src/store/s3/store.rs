@@ -393,6 +393,12 @@ impl Store for S3Store {
         }
         self.sweep_orphans(max_age);
     }
+
+    /// Each commit is a few requests to the object store: several at once overlap their
+    /// round trips.
+    fn commits_in_parallel(&self) -> bool {
+        true
+    }
 }
 
 impl S3Store {
