@@ -296,7 +296,44 @@ fn get_window(
     one_by_one: &mut Vec<usize>,
     done: &mut Done<'_, GetReport>,
 ) -> Result<(), ClientError> {
+    let mut verified = Vec::new();
+    let result = receive_window(
+        link,
+        files,
+        next,
+        in_flight,
+        one_by_one,
+        done,
+        &mut verified,
+    );
+    finish_together(files, verified, done);
+    result
+}
+
+/// Downloads received and verified, waiting to be synced and named together.
+type Verified = Vec<(usize, Receiving, Digest)>;
+
+/// Downloads finished at once: enough that their syncs overlap, few enough that a failure
+/// later in the window leaves most of them in place.
+const FINISH_BATCH: usize = 256;
+
+/// Threads that sync verified downloads at the same time (the file system's journal joins
+/// their flushes).
+const FINISH_THREADS: usize = 8;
+
+fn receive_window(
+    link: &mut Link,
+    files: &[(String, PathBuf)],
+    next: &mut usize,
+    in_flight: &mut VecDeque<usize>,
+    one_by_one: &mut Vec<usize>,
+    done: &mut Done<'_, GetReport>,
+    verified: &mut Verified,
+) -> Result<(), ClientError> {
     loop {
+        if verified.len() >= FINISH_BATCH {
+            finish_together(files, std::mem::take(verified), done);
+        }
         while *next < files.len() && in_flight.len() < WINDOW_REQUESTS && link.conn.can_pipeline() {
             let index = *next;
             *next += 1;
@@ -316,14 +353,14 @@ fn get_window(
         let Some(&index) = in_flight.front() else {
             return Ok(());
         };
-        let (name, local) = &files[index];
+        let local = &files[index].1;
         match link.next_event("waiting for pipelined downloads", &mut no_data)? {
             ClientEvent::GetReady { size, .. } => {
                 let mut receiving = open_partial(local, size)?;
                 let received = receive(link, &mut receiving);
                 in_flight.pop_front();
                 match received {
-                    Ok(digest) => done(index, finish(receiving, name, local, digest)),
+                    Ok(digest) => verified.push((index, receiving, digest)),
                     Err(error) => {
                         // The connection is no longer usable; the one-by-one path tries this
                         // file again and reports its own outcome.
@@ -386,6 +423,72 @@ fn receive(link: &mut Link, receiving: &mut Receiving) -> Result<Digest, ClientE
     match link.next_event("receiving a pipelined download", &mut write)? {
         ClientEvent::GetVerified { digest } => Ok(digest),
         other => Err(unexpected(&other, "receiving a pipelined download").into()),
+    }
+}
+
+/// Makes verified downloads durable and gives them their names, several at a time; tells
+/// `done` each one's outcome.
+fn finish_together(
+    files: &[(String, PathBuf)],
+    verified: Verified,
+    done: &mut Done<'_, GetReport>,
+) {
+    if verified.is_empty() {
+        return;
+    }
+    let per_thread = verified.len().div_ceil(FINISH_THREADS);
+    let mut pieces: Vec<Vec<(usize, Receiving, Digest)>> = Vec::new();
+    let mut rest = verified.into_iter();
+    loop {
+        let piece: Vec<_> = rest.by_ref().take(per_thread).collect();
+        if piece.is_empty() {
+            break;
+        }
+        pieces.push(piece);
+    }
+    let indices: Vec<Vec<usize>> = pieces
+        .iter()
+        .map(|piece| piece.iter().map(|(index, ..)| *index).collect())
+        .collect();
+    let outcomes: Vec<Vec<(usize, Result<GetReport, ClientError>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pieces
+            .into_iter()
+            .map(|piece| {
+                scope.spawn(move || {
+                    piece
+                        .into_iter()
+                        .map(|(index, receiving, digest)| {
+                            let (name, local) = &files[index];
+                            (index, finish(receiving, name, local, digest))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(&indices)
+            .map(|(handle, indices)| {
+                // A worker that panicked (a bug) still leaves each of its files an outcome.
+                handle.join().unwrap_or_else(|_| {
+                    indices
+                        .iter()
+                        .map(|&index| {
+                            let source = io::Error::other("the thread finishing it panicked");
+                            let error = ClientError::Local {
+                                action: "cannot finish the download to",
+                                path: files[index].1.clone(),
+                                source,
+                            };
+                            (index, Err(error))
+                        })
+                        .collect()
+                })
+            })
+            .collect()
+    });
+    for (index, outcome) in outcomes.into_iter().flatten() {
+        done(index, outcome);
     }
 }
 
