@@ -41,6 +41,11 @@ pub const EAGER_MAX: u64 = 1 << 20;
 /// What becomes of each file: its index in the caller's list and its outcome.
 pub type Done<'a, R> = dyn FnMut(usize, Result<R, ClientError>) + 'a;
 
+/// One window of a pipeline on one connection: sends from the file index it is given, and adds
+/// to the list the files it leaves to be settled one by one.
+type Window<'a> =
+    dyn FnMut(&mut Client, &mut Link, &mut usize, &mut Vec<usize>) -> Result<(), ClientError> + 'a;
+
 /// An upload sent, awaiting its answer.
 struct SentUpload {
     index: usize,
@@ -58,31 +63,43 @@ impl Client {
         opts: &PutOptions,
         done: &mut Done<'_, PutReport>,
     ) {
+        let one_by_one = self.pipeline(
+            files.len(),
+            "uploads",
+            &mut |client, link, next, one_by_one| {
+                let mut in_flight = VecDeque::new();
+                let result =
+                    client.put_window(link, files, opts, next, &mut in_flight, one_by_one, done);
+                // Whatever was in flight when the connection failed is settled one by one: it may
+                // be stored (its answer lost), partial, or absent.
+                one_by_one.extend(in_flight.iter().map(|sent: &SentUpload| sent.index));
+                result
+            },
+        );
+        for index in one_by_one {
+            let (local, name) = &files[index];
+            let mut opts = opts.clone();
+            opts.tag = None;
+            done(index, self.put_file(local, name, &opts, &mut |_| {}));
+        }
+    }
+
+    /// Runs `window` on pipelining connections until every one of `count` files was sent, a
+    /// new connection after each that failed (as many as the retries allow). `window` sends
+    /// from `next` on and adds to `one_by_one` the files it leaves (those in flight when its
+    /// connection failed among them). Returns every file to settle one by one, in order.
+    fn pipeline(&mut self, count: usize, what: &str, window: &mut Window<'_>) -> Vec<usize> {
         let mut one_by_one = Vec::new();
         let mut next = 0;
         let mut failures = 0;
-        while next < files.len() {
-            let mut link = match self.pipelining_link() {
-                Some(link) => link,
-                None => break,
+        while next < count {
+            let Some(mut link) = self.pipelining_link() else {
+                break;
             };
-            let mut in_flight = VecDeque::new();
-            let result = self.put_window(
-                &mut link,
-                files,
-                opts,
-                &mut next,
-                &mut in_flight,
-                &mut one_by_one,
-                done,
-            );
-            // Whatever was in flight when the connection failed is settled one by one: it may
-            // be stored (its answer lost), partial, or absent.
-            one_by_one.extend(in_flight.iter().map(|sent: &SentUpload| sent.index));
-            match result {
+            match window(self, &mut link, &mut next, &mut one_by_one) {
                 Ok(()) => self.keep_link(link),
                 Err(error) => {
-                    tracing::info!(%error, "pipelined uploads interrupted; going on one by one");
+                    tracing::info!(%error, "pipelined {what} interrupted; going on one by one");
                     failures += 1;
                     if !error.is_transient() || failures > self.options().retries {
                         break;
@@ -90,14 +107,9 @@ impl Client {
                 }
             }
         }
-        one_by_one.extend(next..files.len());
+        one_by_one.extend(next..count);
         one_by_one.sort_unstable();
-        for index in one_by_one {
-            let (local, name) = &files[index];
-            let mut opts = opts.clone();
-            opts.tag = None;
-            done(index, self.put_file(local, name, &opts, &mut |_| {}));
-        }
+        one_by_one
     }
 
     /// The connection for a pipeline, if it speaks version 2 (`None` sends every file one by
@@ -214,36 +226,16 @@ impl Client {
         opts: &GetOptions,
         done: &mut Done<'_, GetReport>,
     ) {
-        let mut one_by_one = Vec::new();
-        let mut next = 0;
-        let mut failures = 0;
-        while next < files.len() {
-            let Some(mut link) = self.pipelining_link() else {
-                break;
-            };
-            let mut in_flight = VecDeque::new();
-            let result = get_window(
-                &mut link,
-                files,
-                &mut next,
-                &mut in_flight,
-                &mut one_by_one,
-                done,
-            );
-            one_by_one.extend(in_flight.iter().copied());
-            match result {
-                Ok(()) => self.keep_link(link),
-                Err(error) => {
-                    tracing::info!(%error, "pipelined downloads interrupted; going on one by one");
-                    failures += 1;
-                    if !error.is_transient() || failures > self.options().retries {
-                        break;
-                    }
-                }
-            }
-        }
-        one_by_one.extend(next..files.len());
-        one_by_one.sort_unstable();
+        let one_by_one = self.pipeline(
+            files.len(),
+            "downloads",
+            &mut |_, link, next, one_by_one| {
+                let mut in_flight = VecDeque::new();
+                let result = get_window(link, files, next, &mut in_flight, one_by_one, done);
+                one_by_one.extend(in_flight.iter().copied());
+                result
+            },
+        );
         for index in one_by_one {
             let (name, local) = &files[index];
             done(index, self.get_file(name, local, opts, &mut |_| {}));

@@ -129,6 +129,13 @@ impl SimClient {
         self.step as u32
     }
 
+    /// Ends the current step as a breach: `what` went wrong that a correct system never does.
+    fn give_up(&mut self, ctx: &mut Ctx<'_>, what: String) {
+        let step = self.step_u32();
+        ctx.breach(Breach::at(ctx.seed, self.id, step, what));
+        self.finish(ctx, None);
+    }
+
     fn idle_micros(&self) -> u64 {
         self.config.idle_timeout.as_micros() as u64
     }
@@ -362,14 +369,10 @@ impl SimClient {
             match UploadAttempt::begin(upload, cc, task.attempts + 1) {
                 Ok(attempt) => task.attempt = Some(attempt),
                 Err(error) => {
-                    let step = self.step_u32();
-                    ctx.breach(Breach::at(
-                        ctx.seed,
-                        self.id,
-                        step,
+                    self.give_up(
+                        ctx,
                         format!("the client library refused its own upload: {error}"),
-                    ));
-                    self.finish(ctx, None);
+                    );
                     return;
                 }
             }
@@ -380,14 +383,10 @@ impl SimClient {
             match DownloadAttempt::begin(fetching, cc, task.attempts + 1) {
                 Ok(fetch) => task.fetch = Some(fetch),
                 Err(error) => {
-                    let step = self.step_u32();
-                    ctx.breach(Breach::at(
-                        ctx.seed,
-                        self.id,
-                        step,
+                    self.give_up(
+                        ctx,
                         format!("the client library refused its own download: {error}"),
-                    ));
-                    self.finish(ctx, None);
+                    );
                     return;
                 }
             }
@@ -424,14 +423,7 @@ impl SimClient {
             },
         };
         if let Err(error) = sent {
-            let step = self.step_u32();
-            ctx.breach(Breach::at(
-                ctx.seed,
-                self.id,
-                step,
-                format!("client refused its own request: {error}"),
-            ));
-            self.finish(ctx, None);
+            self.give_up(ctx, format!("client refused its own request: {error}"));
             return;
         }
         self.flush(ctx);

@@ -116,23 +116,23 @@ impl SimClient {
                 let data = std::mem::take(&mut task.download);
                 self.finish(ctx, Some(Outcome::Downloaded(data)));
             }
-            Err(ClientError::Refused { code, message, .. }) => {
-                if matches!(code, ErrorCode::ShuttingDown | ErrorCode::Busy) {
-                    self.fail(ctx, format!("server ended the exchange: {code}: {message}"));
-                } else {
-                    self.finish(ctx, Some(Outcome::Refused(code)));
-                }
-            }
+            Err(ClientError::Refused { code, message, .. }) => self.refused(ctx, code, &message),
             Err(error) => {
-                let step = self.step_u32();
-                ctx.breach(Breach::at(
-                    ctx.seed,
-                    self.id,
-                    step,
+                self.give_up(
+                    ctx,
                     format!("the client library failed a download: {error}"),
-                ));
-                self.finish(ctx, None);
+                );
             }
+        }
+    }
+
+    /// The server refused the library's request: a shutdown or a busy server ends the
+    /// connection (the step is tried again); any other refusal is the step's outcome.
+    fn refused(&mut self, ctx: &mut Ctx<'_>, code: ErrorCode, message: &str) {
+        if matches!(code, ErrorCode::ShuttingDown | ErrorCode::Busy) {
+            self.fail(ctx, format!("server ended the exchange: {code}: {message}"));
+        } else {
+            self.finish(ctx, Some(Outcome::Refused(code)));
         }
     }
 
@@ -162,35 +162,18 @@ impl SimClient {
                 };
                 self.finish(ctx, Some(outcome));
             }
-            Err(ClientError::Refused { code, message, .. }) => {
-                if matches!(code, ErrorCode::ShuttingDown | ErrorCode::Busy) {
-                    self.fail(ctx, format!("server ended the exchange: {code}: {message}"));
-                } else {
-                    self.finish(ctx, Some(Outcome::Refused(code)));
-                }
-            }
+            Err(ClientError::Refused { code, message, .. }) => self.refused(ctx, code, &message),
             Err(ClientError::ExistsUnconfirmed { .. }) => {
                 self.finish(ctx, Some(Outcome::Refused(ErrorCode::AlreadyExists)));
             }
             Err(ClientError::Integrity { reason, .. }) => {
-                let step = self.step_u32();
-                ctx.breach(Breach::at(
-                    ctx.seed,
-                    self.id,
-                    step,
+                self.give_up(
+                    ctx,
                     format!("an upload's bytes did not match their digest: {reason}"),
-                ));
-                self.finish(ctx, None);
+                );
             }
             Err(error) => {
-                let step = self.step_u32();
-                ctx.breach(Breach::at(
-                    ctx.seed,
-                    self.id,
-                    step,
-                    format!("the client library failed an upload: {error}"),
-                ));
-                self.finish(ctx, None);
+                self.give_up(ctx, format!("the client library failed an upload: {error}"));
             }
         }
     }
