@@ -1,20 +1,18 @@
-//! One original client: read its header, decide, say `go ahead`, receive exactly the declared
-//! bytes while hashing them, and commit once it closes. Any failure discards the staged data:
-//! the original protocol has no resume.
+//! One original client's connection: read its header, let a [`Bridge`] ask a real session for
+//! the upload, say `go ahead`, pass the data on as it arrives, and finish once the client
+//! closes. Every decision is the session's; this loop reads the socket and tells the time.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ferry_protocol::{Digest, FileHasher, NameError, PutRequest, SourceTag, validate_name};
+use ferry_protocol::SourceTag;
 use ferry_transport::is_timeout;
 
 use crate::server::Shared;
-use crate::store::Upload;
-use crate::store::error::StorageError;
-use crate::transfer_log::{Ending, Transfer};
 
+use super::bridge::{Bridge, BridgeError};
 use super::config::SeedCompatConfig;
 use super::header::{Header, HeaderError, HeaderParser};
 
@@ -24,7 +22,7 @@ pub(crate) const GO_AHEAD: &[u8; 8] = b"go ahead";
 /// Bytes read from the socket at once.
 const INPUT_BUFFER: usize = 64 * 1024;
 
-/// Longest a read waits before the loop looks at the shutdown flag and its deadlines again.
+/// Longest a read waits before the loop looks at the shutdown flag again.
 const TICK: Duration = Duration::from_millis(250);
 
 /// Why an original client's upload was refused or abandoned. The client is never told (the
@@ -34,17 +32,9 @@ enum SeedError {
     /// The header was malformed.
     #[error("{0}")]
     Header(#[from] HeaderError),
-    /// The name breaks the name rules.
-    #[error("bad name {name:?}: {source}")]
-    BadName {
-        /// The name sent.
-        name: String,
-        /// The rule it breaks.
-        source: NameError,
-    },
-    /// Storage refused the upload or failed while receiving it.
+    /// The session refused the upload or ended it.
     #[error("{0}")]
-    Storage(#[from] StorageError),
+    Session(#[from] BridgeError),
     /// The client took longer than the handshake timeout to send its header.
     #[error("the header took longer than {0:?}")]
     SlowHeader(Duration),
@@ -65,9 +55,6 @@ enum SeedError {
         /// Bytes declared.
         size: u64,
     },
-    /// The client went silent for the idle timeout (mid-data, or after its data without closing).
-    #[error("the client was silent for {0:?}")]
-    Silent(Duration),
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -80,23 +67,42 @@ enum SeedError {
 pub(crate) fn serve(shared: &Shared, seed: &SeedCompatConfig, stream: TcpStream, peer: SocketAddr) {
     let span = tracing::info_span!("seed_compat", %peer);
     let _entered = span.enter();
+    let opened = shared.now();
     let mut client = Client {
         shared,
-        seed,
         stream,
         peer,
         input: vec![0u8; INPUT_BUFFER],
     };
-    let header = match client.read_header() {
+    let header = match client.read_header(seed.name_pause) {
         Ok(header) => header,
         Err(error) => {
             tracing::warn!("refused (closed without `go ahead`): {error}");
             return;
         }
     };
-    let started = Instant::now();
-    let mut upload = match client.begin(&header) {
-        Ok(upload) => upload,
+    let request = (
+        header.name.as_str(),
+        header.size,
+        seed.overwrite,
+        connection_tag(),
+    );
+    let started = Bridge::start(shared.context(), peer, opened, shared.now(), request)
+        .map_err(SeedError::from)
+        .and_then(|bridge| {
+            let _ = client
+                .stream
+                .set_write_timeout(Some(shared.config.idle_timeout));
+            match client.stream.write_all(GO_AHEAD) {
+                Ok(()) => Ok(bridge),
+                Err(error) => {
+                    bridge.abandon("writing `go ahead` failed");
+                    Err(error.into())
+                }
+            }
+        });
+    let mut bridge = match started {
+        Ok(bridge) => bridge,
         Err(error) => {
             tracing::warn!(
                 name = header.name,
@@ -106,45 +112,36 @@ pub(crate) fn serve(shared: &Shared, seed: &SeedCompatConfig, stream: TcpStream,
             return;
         }
     };
-    let received = client.receive(&mut upload, header.size);
-    // Logged from the connection's start: the header and `go ahead` count too.
-    let transfer = Transfer {
-        started,
-        ..upload.transfer()
-    };
+    tracing::debug!(
+        name = header.name,
+        size = header.size,
+        "upload accepted (`go ahead`)"
+    );
     // These uploads cannot be resumed (the original protocol has no way to): whatever fails,
-    // nothing stays.
-    let (outcome, ending) = match received {
-        Ok(digest) => match upload.commit_or_discard(&digest) {
-            Ok(()) => ("ok".to_owned(), Ending::Ok),
-            Err(error) => (
-                format!("commit failed, nothing kept: {error}"),
-                Ending::Failed(error.code()),
-            ),
-        },
+    // the session keeps nothing.
+    let ended = match client.receive(&mut bridge, header.size) {
+        Ok(()) => bridge.finish(shared.now()).map_err(SeedError::from),
         Err(error) => {
-            upload.discard();
-            (
-                format!("abandoned, nothing kept: {error}"),
-                Ending::Interrupted,
-            )
+            bridge.abandon(&error.to_string());
+            Err(error)
         }
     };
-    transfer.finished(&shared.metrics, peer, &outcome, ending);
+    match ended {
+        Ok(digest) => tracing::info!(name = header.name, %digest, "stored (original client)"),
+        Err(error) => tracing::warn!(name = header.name, "abandoned, nothing kept: {error}"),
+    }
 }
 
 struct Client<'a> {
     shared: &'a Shared,
-    seed: &'a SeedCompatConfig,
     stream: TcpStream,
     peer: SocketAddr,
     input: Vec<u8>,
 }
 
 impl Client<'_> {
-    /// Reads the size and the name; the name ends once the client has been quiet for the pause.
-    fn read_header(&mut self) -> Result<Header, SeedError> {
-        let pause = self.seed.name_pause;
+    /// Reads the size and the name; the name ends once the client has been quiet for `pause`.
+    fn read_header(&mut self, pause: Duration) -> Result<Header, SeedError> {
         let limit = self.shared.config.handshake_timeout;
         let deadline = Instant::now() + limit;
         let mut parser = HeaderParser::default();
@@ -166,8 +163,7 @@ impl Client<'_> {
             } else {
                 deadline
             };
-            let wait = (until - now).clamp(Duration::from_millis(1), TICK);
-            match self.read(wait)? {
+            match self.read(until - now)? {
                 Some(0) => return Err(SeedError::ClosedBeforeGoAhead),
                 Some(n) => {
                     parser.handle_input(&self.input[..n])?;
@@ -178,88 +174,46 @@ impl Client<'_> {
         }
     }
 
-    /// Checks the header against the name rules and the storage's limits and starts the upload;
-    /// then tells the client `go ahead`.
-    fn begin(&mut self, header: &Header) -> Result<Upload, SeedError> {
-        validate_name(&header.name).map_err(|source| SeedError::BadName {
-            name: header.name.clone(),
-            source,
-        })?;
-        if self.shared.shutdown.is_stopping() {
-            return Err(SeedError::ShuttingDown);
-        }
-        let request = PutRequest {
-            name: header.name.clone(),
-            size: header.size,
-            overwrite: self.seed.overwrite,
-            resume: false,
-            tag: connection_tag(),
-            eager: false,
-        };
-        let (upload, _) = self
-            .shared
-            .store
-            .begin_upload(&self.shared.config, &request)?;
-        let _ = self
-            .stream
-            .set_write_timeout(Some(self.shared.config.idle_timeout));
-        if let Err(error) = self.stream.write_all(GO_AHEAD) {
-            upload.discard();
-            return Err(error.into());
-        }
-        tracing::debug!(
-            name = header.name,
-            size = header.size,
-            "upload accepted (`go ahead`)"
-        );
-        Ok(upload)
-    }
-
-    /// Receives exactly `size` bytes into the upload, hashing them, then waits for the client
-    /// to close. The caller discards the upload on failure.
-    fn receive(&mut self, upload: &mut Upload, size: u64) -> Result<Digest, SeedError> {
-        let idle = self.shared.config.idle_timeout;
-        let mut hasher = FileHasher::new();
+    /// Passes exactly `size` bytes on to the session, then waits for the client to close;
+    /// the session's own deadline ends a silent client.
+    fn receive(&mut self, bridge: &mut Bridge, size: u64) -> Result<(), SeedError> {
+        let shared = self.shared;
         let mut remaining = size;
-        let mut last_byte = Instant::now();
         loop {
-            if self.shared.shutdown.is_past_grace() {
-                return Err(SeedError::ShuttingDown);
+            if shared.shutdown.is_stopping() {
+                bridge.handle_shutdown(shared.now(), shared.shutdown.is_past_grace())?;
             }
-            let Some(left) = idle.checked_sub(last_byte.elapsed()) else {
-                return Err(SeedError::Silent(idle));
+            let now = shared.now();
+            let wait = match bridge.poll_timeout() {
+                Some(deadline) if deadline <= now => {
+                    bridge.handle_timeout(now)?;
+                    continue;
+                }
+                Some(deadline) => deadline.saturating_since(now),
+                None => TICK,
             };
-            let wait = left.clamp(Duration::from_millis(1), TICK);
             match self.read(wait)? {
                 None => {}
-                Some(0) if remaining == 0 => return Ok(hasher.finalize()),
+                Some(0) if remaining == 0 => return Ok(()),
                 Some(0) => {
                     return Err(SeedError::ClosedEarly {
                         got: size - remaining,
                         size,
                     });
                 }
+                Some(n) if n as u64 > remaining => return Err(SeedError::TooManyBytes { size }),
                 Some(n) => {
-                    let chunk = &self.input[..n];
-                    if n as u64 > remaining {
-                        return Err(SeedError::TooManyBytes { size });
-                    }
-                    hasher.update(chunk);
-                    upload.write(chunk)?;
-                    // The store cuts parts (or syncs) at hash checkpoints, as for native uploads.
-                    upload.note_progress(hasher.checkpoint());
-                    if upload.wants_checkpoint(self.shared.config.checkpoint_interval) {
-                        upload.start_checkpoint()?;
-                    }
+                    bridge.receive(shared.now(), &self.input[..n])?;
                     remaining -= n as u64;
-                    last_byte = Instant::now();
                 }
             }
         }
     }
 
-    /// One read waiting at most `wait`: `None` when nothing arrived in that time.
+    /// One read waiting at most `wait` (and at most a tick, to see a shutdown): `None` when
+    /// nothing arrived in that time.
     fn read(&mut self, wait: Duration) -> Result<Option<usize>, SeedError> {
+        let wait = wait.clamp(Duration::from_millis(1), TICK);
         let _ = self.stream.set_read_timeout(Some(wait));
         match self.stream.read(&mut self.input) {
             Ok(n) => Ok(Some(n)),

@@ -82,11 +82,24 @@ enum Phase {
     PastGrace,
 }
 
+/// Which protocol the client speaks: the session's rules differ only where the original
+/// protocol gives no choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A ferry client.
+    Native,
+    /// An original client, through the seed-compat listener (see `crate::seed_compat`): it has
+    /// no token to show (the listener is open by configuration) and no way to resume, so an
+    /// upload it leaves unfinished is deleted rather than kept.
+    Original,
+}
+
 /// The server's side of one connection.
 pub struct Session {
     context: Context,
     conn: ServerConnection,
     peer: SocketAddr,
+    origin: Origin,
     /// What the client's token allows (everything when the server has no tokens).
     grant: Grant,
     upload: Option<Upload>,
@@ -103,10 +116,30 @@ impl Session {
     /// A session for a connection from `peer`, accepted at `opened` (the handshake deadline
     /// counts from there, however slowly the client's bytes trickle in).
     pub fn new(context: Context, peer: SocketAddr, opened: Timestamp) -> Session {
+        Session::with_origin(context, peer, opened, Origin::Native)
+    }
+
+    /// A session for an original client's upload carried by the seed-compat listener: no
+    /// token is asked for, and its upload is never kept unfinished.
+    pub(crate) fn for_original_client(
+        context: Context,
+        peer: SocketAddr,
+        opened: Timestamp,
+    ) -> Session {
+        Session::with_origin(context, peer, opened, Origin::Original)
+    }
+
+    fn with_origin(
+        context: Context,
+        peer: SocketAddr,
+        opened: Timestamp,
+        origin: Origin,
+    ) -> Session {
         Session {
             conn: ServerConnection::new(context.config.protocol(), opened),
             context,
             peer,
+            origin,
             grant: Grant::full(),
             upload: None,
             verified: Vec::new(),
@@ -301,13 +334,13 @@ impl Session {
         self.conn.abort(code, &message);
     }
 
-    /// Leaves an upload under way resumable (or removes it if nothing durable was staged);
-    /// returns which, if there was one.
+    /// Leaves an upload under way resumable (or removes it if nothing durable was staged, or
+    /// its client cannot resume it); returns which, if there was one.
     fn interrupt_upload(&mut self, reason: &str) -> Option<Left> {
         let upload = self.upload.take()?;
         let transfer = upload.transfer();
         let from = upload.start_offset();
-        let left = upload.suspend();
+        let left = upload.leave();
         let outcome = match left {
             Left::Resumable(offset) => {
                 format!("interrupted ({reason}); resumable from byte {offset}")

@@ -6,7 +6,7 @@ use ferry_protocol::{
 };
 
 use super::outgoing::{Download, Listing, Outgoing};
-use super::{Phase, Session};
+use super::{Origin, Phase, Session};
 use crate::auth::{Grant, Refusal};
 use crate::metrics::Refusal as Refused;
 use crate::store::error::StorageError;
@@ -99,6 +99,10 @@ impl Session {
         let Some(tokens) = self.context.config.tokens.as_ref() else {
             return Ok(Grant::full());
         };
+        if self.origin == Origin::Original {
+            // The seed-compat listener is open to anyone by its configuration.
+            return Ok(Grant::full());
+        }
         let refusal = match tokens.check(self.peer.ip(), token, self.context.instant(now)) {
             Ok(grant) => return Ok(grant),
             Err(refusal) => refusal,
@@ -152,6 +156,10 @@ impl Session {
         }
         match begun {
             Ok((upload, checkpoint)) => {
+                let upload = match self.origin {
+                    Origin::Native => upload,
+                    Origin::Original => upload.without_resume(),
+                };
                 if let Some(waker) = &self.waker {
                     upload.when_superseded(std::sync::Arc::clone(waker));
                 }

@@ -181,6 +181,8 @@ pub struct Upload {
     start_offset: u64,
     received: u64,
     started: Instant,
+    /// Whether its client can resume it; if not, whatever ends it unfinished deletes it.
+    resumable: bool,
     staged: Box<dyn StagedUpload>,
 }
 
@@ -192,7 +194,17 @@ impl Upload {
             start_offset,
             received: 0,
             started: Instant::now(),
+            resumable: true,
             staged,
+        }
+    }
+
+    /// The same upload for a client that has no way to resume it (the original protocol's):
+    /// ended unfinished, or failing to commit, it is deleted rather than kept.
+    pub fn without_resume(self) -> Upload {
+        Upload {
+            resumable: false,
+            ..self
         }
     }
 
@@ -258,6 +270,16 @@ impl Upload {
         self.staged.discard()
     }
 
+    /// Ends the upload unfinished: resumable from its last durable checkpoint if its client
+    /// can resume it, deleted otherwise.
+    pub fn leave(self) -> Left {
+        if self.resumable {
+            self.suspend()
+        } else {
+            self.discard()
+        }
+    }
+
     /// Makes the verified upload visible under its name; on failure it stays resumable from
     /// its last checkpoint, whatever the backend.
     pub fn commit(self, digest: &Digest) -> Result<(), StorageError> {
@@ -265,26 +287,13 @@ impl Upload {
     }
 
     /// Like [`Upload::commit`], also saying, when it failed, how the upload was left (so the
-    /// client can be told the truth).
+    /// client can be told the truth): resumable, or deleted if its client cannot resume it.
     pub fn commit_or_keep(self, digest: &Digest) -> Result<(), (StorageError, Left)> {
-        self.finish(digest, StagedUpload::suspend)
-    }
-
-    /// Like [`Upload::commit`], for an upload no client can resume (the original protocol's):
-    /// on failure its staged data is deleted instead.
-    pub fn commit_or_discard(self, digest: &Digest) -> Result<(), StorageError> {
-        self.finish(digest, StagedUpload::discard)
-            .map_err(|(error, _)| error)
-    }
-
-    fn finish(
-        self,
-        digest: &Digest,
-        on_failure: fn(Box<dyn StagedUpload>) -> Left,
-    ) -> Result<(), (StorageError, Left)> {
         let mut staged = self.staged;
-        staged
-            .commit(digest)
-            .map_err(|error| (error, on_failure(staged)))
+        match staged.commit(digest) {
+            Ok(()) => Ok(()),
+            Err(error) if self.resumable => Err((error, staged.suspend())),
+            Err(error) => Err((error, staged.discard())),
+        }
     }
 }

@@ -58,6 +58,7 @@ impl Store for TimedStore {
             start_offset,
             received,
             started,
+            resumable,
             staged,
         } = upload;
         let staged = Box::new(TimedUpload {
@@ -72,6 +73,7 @@ impl Store for TimedStore {
             start_offset,
             received,
             started,
+            resumable,
             staged,
         };
         Ok((upload, checkpoint))
