@@ -11,6 +11,7 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::config_file::{ConfigError, ConfigFile};
 use crate::logging::LogFormat;
+use crate::store_args::StoreArgs;
 
 /// Printed after `--help`: where settings come from.
 const AFTER_HELP: &str = "\
@@ -42,43 +43,9 @@ pub struct Args {
     #[arg(long, env = "FERRY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Storage root: files are stored under their names inside it (created if missing).
-    #[arg(long, env = "FERRY_ROOT", default_value = "./ferry-data")]
-    pub root: PathBuf,
-
-    /// Keep files in an S3-compatible bucket instead of --root: `s3://BUCKET` or
-    /// `s3://BUCKET/PREFIX`. Every ferryd given the same bucket and prefix serves one namespace
-    /// (run several behind a TCP load balancer); --root then only keeps this node's TLS
-    /// identity.
-    #[arg(long, env = "FERRY_STORE", value_name = "s3://BUCKET/PREFIX")]
-    pub store: Option<String>,
-
-    /// The object store's URL [default: AWS S3 in --s3-region].
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL", requires = "store")]
-    pub s3_endpoint: Option<String>,
-
-    /// The region requests to the object store are signed for.
-    #[arg(
-        long,
-        env = "AWS_REGION",
-        default_value = "us-east-1",
-        requires = "store"
-    )]
-    pub s3_region: String,
-
-    /// The object store's access key id.
-    #[arg(long, env = "AWS_ACCESS_KEY_ID", requires = "store")]
-    pub s3_access_key: Option<String>,
-
-    /// The object store's secret key (prefer the environment variable: arguments are visible
-    /// to other users of the machine).
-    #[arg(
-        long,
-        env = "AWS_SECRET_ACCESS_KEY",
-        hide_env_values = true,
-        requires = "store"
-    )]
-    pub s3_secret_key: Option<String>,
+    /// Where the files live.
+    #[command(flatten)]
+    pub storage: StoreArgs,
 
     /// Bytes per part of an upload to the object store (at least 5MiB); each upload sends two
     /// parts at once and keeps up to three in memory.

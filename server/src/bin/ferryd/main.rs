@@ -14,6 +14,7 @@ mod hash_token;
 mod logging;
 mod scrub;
 mod settings;
+mod store_args;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -71,7 +72,7 @@ fn serve(args: &Args) -> anyhow::Result<()> {
         format!(
             "starting on {} with root {}",
             args.listen,
-            args.root.display()
+            args.storage.root.display()
         )
     })?;
     // The first line on stdout tells scripts (and tests) the real address.

@@ -7,10 +7,11 @@
 
 use std::io::Write as _;
 use std::num::NonZeroU64;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ferry_server::{Progress, S3Config, ScrubOptions, ScrubReport, ServerConfig, scrub};
+use ferry_server::{Progress, ScrubOptions, ScrubReport, ServerConfig, scrub};
+
+use crate::store_args::StoreArgs;
 
 /// Shortest time between two progress lines.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -21,39 +22,9 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 /// a running ferryd on the same store: it changes nothing.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ScrubArgs {
-    /// Storage root to scrub (as given to the server).
-    #[arg(long, env = "FERRY_ROOT", default_value = "./ferry-data")]
-    root: PathBuf,
-
-    /// Scrub an S3-compatible bucket instead of --root: `s3://BUCKET` or `s3://BUCKET/PREFIX`.
-    #[arg(long, env = "FERRY_STORE", value_name = "s3://BUCKET/PREFIX")]
-    store: Option<String>,
-
-    /// The object store's URL [default: AWS S3 in --s3-region].
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL", requires = "store")]
-    s3_endpoint: Option<String>,
-
-    /// The region requests to the object store are signed for.
-    #[arg(
-        long,
-        env = "AWS_REGION",
-        default_value = "us-east-1",
-        requires = "store"
-    )]
-    s3_region: String,
-
-    /// The object store's access key id.
-    #[arg(long, env = "AWS_ACCESS_KEY_ID", requires = "store")]
-    s3_access_key: Option<String>,
-
-    /// The object store's secret key (prefer the environment variable).
-    #[arg(
-        long,
-        env = "AWS_SECRET_ACCESS_KEY",
-        hide_env_values = true,
-        requires = "store"
-    )]
-    s3_secret_key: Option<String>,
+    /// The store to scrub, named as for the server.
+    #[command(flatten)]
+    storage: StoreArgs,
 
     /// Read at most this many bytes per second (e.g. 50M), to leave the disk or network to
     /// live traffic. Unlimited if unset.
@@ -67,26 +38,9 @@ pub(crate) struct ScrubArgs {
 
 impl ScrubArgs {
     /// The server configuration naming the store to scrub.
-    fn config(&self) -> Result<ServerConfig, String> {
-        let mut config = ServerConfig::new(&self.root);
-        let Some(location) = &self.store else {
-            return Ok(config);
-        };
-        let endpoint = self
-            .s3_endpoint
-            .clone()
-            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.s3_region));
-        let (Some(access_key), Some(secret_key)) = (&self.s3_access_key, &self.s3_secret_key)
-        else {
-            return Err(
-                "--store needs the object store's keys: set AWS_ACCESS_KEY_ID and \
-                 AWS_SECRET_ACCESS_KEY (or --s3-access-key and --s3-secret-key)"
-                    .into(),
-            );
-        };
-        let s3 = S3Config::from_url(location, endpoint, &self.s3_region, access_key, secret_key)
-            .map_err(|error| error.to_string())?;
-        config.object_store = Some(s3);
+    fn config(&self) -> anyhow::Result<ServerConfig> {
+        let mut config = ServerConfig::new(&self.storage.root);
+        config.object_store = self.storage.object_store()?;
         Ok(config)
     }
 }

@@ -4,13 +4,13 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use ferry_server::{S3Config, SeedCompatConfig, ServerConfig, TlsIdentity, Tokens};
+use ferry_server::{SeedCompatConfig, ServerConfig, TlsIdentity, Tokens};
 
 use crate::args::Args;
 
 /// The server configuration `args` describe. Makes the self-signed certificate on first start.
 pub fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
-    let mut config = ServerConfig::new(&args.root);
+    let mut config = ServerConfig::new(&args.storage.root);
     config.listen = args.listen;
     config.max_connections = args.max_connections;
     config.max_connections_per_ip = Some(args.max_connections_per_ip);
@@ -22,7 +22,7 @@ pub fn server_config(args: &Args) -> anyhow::Result<ServerConfig> {
     config.staging_max_age = args.staging_max_age;
     config.shutdown_grace = args.shutdown_grace;
     config.checkpoint_interval = args.checkpoint_interval;
-    config.object_store = object_store(args)?;
+    config.object_store = args.storage.object_store()?;
     config.s3_part_size = args.s3_part_size;
     config.tls = tls_identity(args)?;
     config.tokens = match &args.tokens {
@@ -55,7 +55,7 @@ pub fn check_config(file: &Path) -> anyhow::Result<()> {
     let (args, config_file) = Args::parse_from_with_config(argv)?;
     tracing_subscriber::EnvFilter::try_new(&args.log_level)
         .map_err(|error| anyhow::anyhow!("bad log-level {:?}: {error}", args.log_level))?;
-    object_store(&args)?;
+    args.storage.object_store()?;
     if let Some(path) = &args.tokens {
         Tokens::from_file(path)?;
     }
@@ -92,7 +92,7 @@ fn tls_identity(args: &Args) -> anyhow::Result<Option<TlsIdentity>> {
             let dir = args
                 .state_dir
                 .clone()
-                .unwrap_or_else(|| args.root.join(ferry_server::DEFAULT_STATE_DIR));
+                .unwrap_or_else(|| args.storage.root.join(ferry_server::DEFAULT_STATE_DIR));
             let identity = TlsIdentity::load_or_create(&dir)?;
             if identity.is_new() {
                 tracing::info!(dir = %dir.display(), "made a self-signed TLS certificate");
@@ -101,28 +101,4 @@ fn tls_identity(args: &Args) -> anyhow::Result<Option<TlsIdentity>> {
         }
     };
     Ok(Some(identity))
-}
-
-/// The object store named by `--store` and its flags, if any.
-fn object_store(args: &Args) -> anyhow::Result<Option<S3Config>> {
-    let Some(location) = &args.store else {
-        return Ok(None);
-    };
-    let endpoint = args
-        .s3_endpoint
-        .clone()
-        .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", args.s3_region));
-    let (Some(access_key), Some(secret_key)) = (&args.s3_access_key, &args.s3_secret_key) else {
-        anyhow::bail!(
-            "--store needs the object store's keys: set AWS_ACCESS_KEY_ID and \
-             AWS_SECRET_ACCESS_KEY (or --s3-access-key and --s3-secret-key)"
-        );
-    };
-    Ok(Some(S3Config::from_url(
-        location,
-        endpoint,
-        &args.s3_region,
-        access_key,
-        secret_key,
-    )?))
 }
