@@ -6,13 +6,14 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ferry_protocol::{ClientEvent, ErrorCode, HashCheckpoint, ListEntry, SourceTag, validate_name};
+use ferry_protocol::{ClientEvent, HashCheckpoint, ListEntry, SourceTag, validate_name};
 use ferry_transport::RateLimit;
 
 use crate::download::Download;
 use crate::error::ClientError;
-use crate::link::{Link, no_data, unexpected};
+use crate::link::{Link, no_data};
 use crate::options::{ClientOptions, GetReport, Progress, PutOptions, PutReport};
+use crate::requests::{Held, Listing, Query, Removal};
 use crate::retry::RetryPolicy;
 use crate::tag::name_tag;
 use crate::upload::Upload;
@@ -237,23 +238,9 @@ impl Client {
     /// The files whose names start with `prefix` (empty for all), in the server's order.
     pub fn list(&mut self, prefix: &str) -> Result<Vec<ListEntry>, ClientError> {
         let (entries, _) = self.retrying(|link, _| {
-            link.conn.list(prefix).map_err(|e| name_error(prefix, e))?;
+            let mut listing = Listing::begin(&mut link.conn, prefix)?;
             link.flush("sending a listing request")?;
-            let mut entries = Vec::new();
-            loop {
-                match link.next_event("receiving a listing", &mut no_data)? {
-                    ClientEvent::ListEntry(entry) => entries.push(entry),
-                    ClientEvent::ListEnd => return Ok(entries),
-                    ClientEvent::Refused { code, message } => {
-                        return Err(ClientError::Refused {
-                            request: "listing",
-                            code,
-                            message,
-                        });
-                    }
-                    other => return Err(unexpected(&other, "receiving a listing").into()),
-                }
-            }
+            ask(link, Listing::DURING, |event| listing.on_event(event))
         })?;
         Ok(entries)
     }
@@ -262,22 +249,9 @@ impl Client {
     pub fn remove(&mut self, name: &str) -> Result<(), ClientError> {
         check_name(name)?;
         self.retrying(|link, attempt| {
-            link.conn.remove(name)?;
+            let removal = Removal::begin(&mut link.conn, name, attempt)?;
             link.flush("sending a removal request")?;
-            match link.next_event("waiting for the removal", &mut no_data)? {
-                ClientEvent::Removed => Ok(()),
-                // A retry after a lost connection: the first attempt may have removed it.
-                ClientEvent::Refused {
-                    code: ErrorCode::NotFound,
-                    ..
-                } if attempt > 1 => Ok(()),
-                ClientEvent::Refused { code, message } => Err(ClientError::Refused {
-                    request: "removal",
-                    code,
-                    message,
-                }),
-                other => Err(unexpected(&other, "waiting for the removal").into()),
-            }
+            ask(link, Removal::DURING, |event| removal.on_event(event))
         })?;
         Ok(())
     }
@@ -289,25 +263,32 @@ impl Client {
         name: &str,
         tag: SourceTag,
     ) -> Result<(Option<u64>, Option<u64>), ClientError> {
+        let held = self.held(name, tag)?;
+        Ok((held.stored_size, held.partial_offset))
+    }
+
+    /// What the server holds under `name` (and of a partial upload with `tag`).
+    pub(crate) fn held(&mut self, name: &str, tag: SourceTag) -> Result<Held, ClientError> {
         check_name(name)?;
-        let (reply, _) = self.retrying(|link, _| {
-            link.conn.query(name, tag)?;
+        let (held, _) = self.retrying(|link, _| {
+            let query = Query::begin(&mut link.conn, name, tag)?;
             link.flush("sending a query")?;
-            match link.next_event("waiting for the query's answer", &mut no_data)? {
-                ClientEvent::QueryReply {
-                    stored_size,
-                    partial_offset,
-                    ..
-                } => Ok((stored_size, partial_offset)),
-                ClientEvent::Refused { code, message } => Err(ClientError::Refused {
-                    request: "query",
-                    code,
-                    message,
-                }),
-                other => Err(unexpected(&other, "waiting for the query's answer").into()),
-            }
+            ask(link, Query::DURING, |event| query.on_event(event))
         })?;
-        Ok(reply)
+        Ok(held)
+    }
+}
+
+/// Waits for the events of a request sent on `link` until `answer` has its result.
+fn ask<T>(
+    link: &mut Link,
+    during: &'static str,
+    mut answer: impl FnMut(ClientEvent) -> Result<Option<T>, ClientError>,
+) -> Result<T, ClientError> {
+    loop {
+        if let Some(value) = answer(link.next_event(during, &mut no_data)?)? {
+            return Ok(value);
+        }
     }
 }
 
@@ -319,7 +300,7 @@ pub(crate) fn check_name(name: &str) -> Result<(), ClientError> {
     })
 }
 
-fn name_error(name: &str, error: ferry_protocol::CommandError) -> ClientError {
+pub(crate) fn name_error(name: &str, error: ferry_protocol::CommandError) -> ClientError {
     match error {
         ferry_protocol::CommandError::BadName(source) => ClientError::InvalidName {
             name: name.to_owned(),

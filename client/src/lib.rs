@@ -85,6 +85,7 @@ mod local_name;
 mod options;
 mod pipeline;
 mod remote_file;
+mod requests;
 mod retry;
 mod security;
 pub mod sync;
@@ -112,6 +113,7 @@ pub use crate::retry::RetryPolicy;
 /// (the deterministic simulator drives the same code the library does).
 pub mod transfer {
     pub use crate::download::{Download, DownloadAttempt};
+    pub use crate::requests::{Held, Listing, Query, Removal};
     pub use crate::retry::RetryPolicy;
     pub use crate::upload::{Finished, Upload, UploadAttempt};
 }

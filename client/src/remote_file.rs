@@ -1,11 +1,10 @@
 //! What the server says about one stored file without sending it: its size and modification
 //! time (from a listing) and the BLAKE3 digest it recorded (from a query).
 
-use ferry_protocol::{ClientEvent, Digest, ErrorCode};
+use ferry_protocol::{Digest, ErrorCode};
 
 use crate::client::{Client, check_name};
 use crate::error::ClientError;
-use crate::link::{no_data, unexpected};
 use crate::tag::name_tag;
 
 /// One stored file, as [`Client::stat`] finds it.
@@ -57,25 +56,8 @@ impl Client {
     /// The digest the server recorded for `name`, if it stores a file of `size` bytes there
     /// and knows the digest; `None` otherwise (no file, another size, or no digest recorded).
     pub fn stored_digest(&mut self, name: &str, size: u64) -> Result<Option<Digest>, ClientError> {
-        check_name(name)?;
-        let tag = name_tag(name, size);
-        let (reply, _) = self.retrying(|link, _| {
-            link.conn.query(name, tag)?;
-            link.flush("sending a query")?;
-            match link.next_event("waiting for the query's answer", &mut no_data)? {
-                ClientEvent::QueryReply {
-                    stored_size,
-                    stored_digest,
-                    ..
-                } => Ok((stored_size, stored_digest)),
-                ClientEvent::Refused { code, message } => Err(ClientError::Refused {
-                    request: "query",
-                    code,
-                    message,
-                }),
-                other => Err(unexpected(&other, "waiting for the query's answer").into()),
-            }
-        })?;
+        let held = self.held(name, name_tag(name, size))?;
+        let reply = (held.stored_size, held.stored_digest);
         Ok(match reply {
             (Some(stored), digest) if stored == size => digest,
             _ => None,

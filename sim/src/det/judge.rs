@@ -133,11 +133,9 @@ pub(super) fn judge(who: Who<'_>, ctx: &mut Ctx<'_>, task: &Task, outcome: Outco
                 model.remove(name);
                 Verdict::Ok
             }
-            // An earlier attempt removed it, but its ACK was lost.
-            (true, Outcome::Refused(ErrorCode::NotFound)) if task.attempts > 0 => {
-                model.remove(name);
-                Verdict::Ok
-            }
+            // Gone when a retry asked (an earlier attempt removed it, its answer lost): the
+            // client library counts that as removed, and so does the model.
+            (false, Outcome::Removed) if task.attempts > 0 => Verdict::Ok,
             (false, Outcome::Refused(ErrorCode::NotFound)) => Verdict::Expected,
             (exists, other) => breach(format!(
                 "remove of {name:?} (exists: {exists}) ended {}",

@@ -11,14 +11,16 @@
 use std::collections::BTreeMap;
 
 use ferry_protocol::{
-    ClientConnection, ClientEvent, Config, Digest, ErrorCode, Frame, HashCheckpoint, ListEntry,
-    ProtocolError, Timestamp, limits::DEFAULT_DATA_CHUNK,
+    ClientConnection, ClientEvent, Config, Digest, ErrorCode, Frame, HashCheckpoint, ProtocolError,
+    Timestamp, limits::DEFAULT_DATA_CHUNK,
 };
 use std::time::Duration;
 
 use std::path::PathBuf;
 
-use ferry_client::transfer::{Download, DownloadAttempt, RetryPolicy, Upload, UploadAttempt};
+use ferry_client::transfer::{
+    Download, DownloadAttempt, Listing, Removal, RetryPolicy, Upload, UploadAttempt,
+};
 use rand::RngExt;
 
 mod transfers;
@@ -60,7 +62,10 @@ pub(super) struct Task {
     fetching: Option<Download>,
     /// The download attempt under way on the current connection.
     fetch: Option<DownloadAttempt>,
-    entries: Vec<ListEntry>,
+    /// A listing under way: the client library's.
+    listing: Option<Listing>,
+    /// A removal under way: the client library's.
+    removal: Option<Removal>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -261,7 +266,8 @@ impl SimClient {
             download: Vec::new(),
             fetching,
             fetch: None,
-            entries: Vec::new(),
+            listing: None,
+            removal: None,
         }
     }
 
@@ -393,16 +399,27 @@ impl SimClient {
             self.flush(ctx);
             return;
         }
-        let sent = match &task.op {
-            Op::Put { .. } | Op::PutShared { .. } | Op::Get { .. } => Ok(()),
-            Op::List { prefix } => {
-                task.entries.clear();
-                cc.list(prefix)
-            }
+        let begun = match &task.op {
+            Op::List { prefix } => Listing::begin(cc, prefix).map(|l| task.listing = Some(l)),
             Op::Remove { name } => {
                 task.maybe_done = true;
-                cc.remove(name)
+                Removal::begin(cc, name, task.attempts + 1).map(|r| task.removal = Some(r))
             }
+            _ => Ok(()),
+        };
+        if let Err(error) = begun {
+            self.give_up(
+                ctx,
+                format!("the client library refused its own request: {error}"),
+            );
+            return;
+        }
+        let sent = match &task.op {
+            Op::Put { .. }
+            | Op::PutShared { .. }
+            | Op::Get { .. }
+            | Op::List { .. }
+            | Op::Remove { .. } => Ok(()),
             Op::Hostile {
                 kind,
                 name,
@@ -590,6 +607,14 @@ impl SimClient {
                 self.on_download_event(ctx, event);
                 return;
             }
+            if self
+                .task
+                .as_ref()
+                .is_some_and(|t| t.listing.is_some() || t.removal.is_some())
+            {
+                self.on_request_event(ctx, event);
+                return;
+            }
         }
         match event {
             ClientEvent::Connected { .. } => {
@@ -622,20 +647,6 @@ impl SimClient {
                     .unwrap_or_default();
                 self.finish(ctx, Some(Outcome::Downloaded(data)));
             }
-            ClientEvent::ListEntry(entry) => {
-                if let Some(task) = &mut self.task {
-                    task.entries.push(entry);
-                }
-            }
-            ClientEvent::ListEnd => {
-                let entries = self
-                    .task
-                    .as_mut()
-                    .map(|t| std::mem::take(&mut t.entries))
-                    .unwrap_or_default();
-                self.finish(ctx, Some(Outcome::Listed(entries)));
-            }
-            ClientEvent::Removed => self.finish(ctx, Some(Outcome::Removed)),
             ClientEvent::Refused { code, message } => {
                 let connection_level = matches!(
                     code,

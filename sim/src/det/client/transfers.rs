@@ -126,6 +126,28 @@ impl SimClient {
         }
     }
 
+    /// An event of a listing or a removal: the client library decides; its outcome is judged.
+    pub(super) fn on_request_event(&mut self, ctx: &mut Ctx<'_>, event: ClientEvent) {
+        let Some(task) = &mut self.task else { return };
+        let answered = match (&mut task.listing, &task.removal) {
+            (Some(listing), _) => listing
+                .on_event(event)
+                .map(|done| done.map(Outcome::Listed)),
+            (None, Some(removal)) => removal
+                .on_event(event)
+                .map(|done| done.map(|()| Outcome::Removed)),
+            (None, None) => return,
+        };
+        match answered {
+            Ok(None) => {}
+            Ok(Some(outcome)) => self.finish(ctx, Some(outcome)),
+            Err(ClientError::Refused { code, message, .. }) => self.refused(ctx, code, &message),
+            Err(error) => {
+                self.give_up(ctx, format!("the client library failed a request: {error}"));
+            }
+        }
+    }
+
     /// The server refused the library's request: a shutdown or a busy server ends the
     /// connection (the step is tried again); any other refusal is the step's outcome.
     fn refused(&mut self, ctx: &mut Ctx<'_>, code: ErrorCode, message: &str) {
