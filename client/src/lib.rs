@@ -84,6 +84,7 @@ mod link;
 mod local_name;
 mod options;
 mod pipeline;
+mod queries;
 mod remote_file;
 mod requests;
 mod retry;

@@ -88,7 +88,12 @@ impl Client {
     /// new connection after each that failed (as many as the retries allow). `window` sends
     /// from `next` on and adds to `one_by_one` the files it leaves (those in flight when its
     /// connection failed among them). Returns every file to settle one by one, in order.
-    fn pipeline(&mut self, count: usize, what: &str, window: &mut Window<'_>) -> Vec<usize> {
+    pub(crate) fn pipeline(
+        &mut self,
+        count: usize,
+        what: &str,
+        window: &mut Window<'_>,
+    ) -> Vec<usize> {
         let mut one_by_one = Vec::new();
         let mut next = 0;
         let mut failures = 0;

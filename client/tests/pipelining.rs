@@ -151,3 +151,50 @@ fn get_files_fetches_a_folder_on_one_connection_and_survives_a_cut() {
         }
     }
 }
+
+#[test]
+fn a_sync_of_small_files_pipelines_its_queries_and_its_uploads_on_one_connection() {
+    use ferry_client::sync::{DigestCache, SyncDirection, SyncOptions};
+    let server = MemoryServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let count = 150;
+    let changed = |i: usize| i % 50 == 7;
+    let files: Vec<_> = (0..count)
+        .map(|i| {
+            let path = dir.path().join(format!("s{i}"));
+            std::fs::write(&path, pattern(700 + 13 * i, i as u64)).unwrap();
+            (path, format!("synced/s{i}"))
+        })
+        .collect();
+    // Stored by the client, so the server knows every digest; then three change locally, to
+    // other bytes of the same size.
+    let mut first = Client::connect(server.addr(), fast_options()).unwrap();
+    first.put_files(&files, &PutOptions::default(), &mut |_, result| {
+        result.expect("stored");
+    });
+    for i in (0..count).filter(|&i| changed(i)) {
+        std::fs::write(&files[i].0, pattern(700 + 13 * i, 1000 + i as u64)).unwrap();
+    }
+    let relay = Relay::passing(server.addr());
+    let mut client = Client::connect(relay.addr, fast_options()).unwrap();
+    let mut cache = DigestCache::in_memory();
+    let options = SyncOptions::default();
+    let plan = client
+        .plan_sync(SyncDirection::Upload, dir.path(), "synced", &options, &mut cache)
+        .unwrap();
+    let report = client.run_sync(&plan, &mut cache, &mut ());
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!((report.sent, report.skipped), (3, count - 3));
+    for (path, name) in &files {
+        assert_eq!(server.stored(name), Some(std::fs::read(path).unwrap()));
+    }
+    assert_eq!(relay.connections.load(Ordering::SeqCst), 1);
+    let queries = relay.log.requests().iter().filter(|r| **r == "query").count();
+    assert_eq!(queries, count, "one query per file of the same size");
+    assert!(
+        relay.log.most_queries_in_flight() > 1,
+        "the queries went one round trip each"
+    );
+    // The three uploads went eagerly: no go-ahead was waited for.
+    assert_eq!(relay.log.put_offsets(), Vec::<u64>::new());
+}

@@ -6,9 +6,11 @@
 //! ```text
 //!   local_tree::walk ─┐                       ┌─ DigestCache (local digests by path, size, mtime)
 //!                     ├─ plan::compare ─ same size? ─┤
-//!   Client::list ─────┘                       └─ Client::stored_digest (the server's)
+//!   Client::list ─────┘                       └─ Client::stored_digests (the server's, pipelined)
 //!                         │
-//!                     SyncPlan ── Client::run_sync ── put_file / get_file / remove, per file
+//!                     SyncPlan ── Client::run_sync ─┬─ small files: put_files / get_files, pipelined
+//!                                                   ├─ large files: put_file / get_file, one at a time
+//!                                                   └─ remove, per file
 //! ```
 //!
 //! Planning sends and deletes nothing, so a dry run is a plan that is not run. A local
@@ -35,6 +37,7 @@
 //! # }
 //! ```
 
+mod batch;
 mod digest_cache;
 mod filter;
 mod local_tree;

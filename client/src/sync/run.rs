@@ -1,5 +1,6 @@
-//! Planning and running a sync with a [`Client`], one file at a time through its public
-//! per-file requests (`list`, `stored_digest`, `put_file`, `get_file`, `remove`).
+//! Planning and running a sync with a [`Client`]: the digests asked for pipelined
+//! (`stored_digests`), small files sent pipelined (`batch`), large ones one at a time with
+//! their progress (`put_file`, `get_file`), then the deletions (`remove`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use ferry_protocol::validate_name;
 use crate::client::{Client, check_name};
 use crate::error::ClientError;
 use crate::options::{GetOptions, Progress, PutOptions};
+use crate::sync::batch::in_batch;
 use crate::sync::digest_cache::{DigestCache, FileStamp};
 use crate::sync::filter::Filter;
 use crate::sync::local_tree::{self, LocalFile};
@@ -128,9 +130,13 @@ impl Client {
             .iter()
             .map(|f| (f.relative.as_str(), f))
             .collect();
-        for file in comparison.same_size {
-            let name = format!("{remote}/{}", file.relative);
-            let server = self.stored_digest(&name, file.size)?;
+        let asked: Vec<(String, u64)> = comparison
+            .same_size
+            .iter()
+            .map(|file| (format!("{remote}/{}", file.relative), file.size))
+            .collect();
+        let stored = self.stored_digests(&asked)?;
+        for (file, server) in comparison.same_size.into_iter().zip(stored) {
             let action = match (server, by_path.get(file.relative.as_str())) {
                 (Some(server), Some(local)) => {
                     let digest = cache
@@ -193,6 +199,10 @@ impl Client {
     /// Runs `plan`: sends each file to send (replacing what is there), then, if every send
     /// succeeded, deletes each file to delete. A file that fails does not stop the others.
     /// Digests of files sent are recorded in `cache`; save it afterwards.
+    ///
+    /// Small files (up to [`EAGER_MAX`](crate::EAGER_MAX)) go first, pipelined on one
+    /// connection: `observer` hears of each when it has ended (`started` then `finished`, no
+    /// `progress`). Larger ones follow one at a time, with their progress.
     pub fn run_sync(
         &mut self,
         plan: &SyncPlan,
@@ -200,7 +210,9 @@ impl Client {
         observer: &mut dyn SyncObserver,
     ) -> SyncReport {
         let mut report = SyncReport::default();
-        for item in &plan.items {
+        let batch: Vec<&SyncItem> = plan.items.iter().filter(|item| in_batch(item)).collect();
+        self.send_batch(plan, &batch, cache, observer, &mut report);
+        for item in plan.items.iter().filter(|item| !in_batch(item)) {
             match item.action {
                 SyncAction::Skip => {
                     report.skipped += 1;
@@ -217,18 +229,7 @@ impl Client {
                 SyncAction::Delete => self.delete(plan, item),
                 _ => self.send(plan, item, cache, observer),
             };
-            observer.finished(item, &result);
-            match result {
-                Ok(bytes) => {
-                    report.bytes_moved += bytes;
-                    if item.action == SyncAction::Delete {
-                        report.deleted += 1;
-                    } else {
-                        report.sent += 1;
-                    }
-                }
-                Err(error) => report.failed.push((item.relative.clone(), error)),
-            }
+            settle(item, result, observer, &mut report);
         }
         report.digests_from_cache = cache.hits();
         report.files_hashed = cache.hashed();
@@ -287,6 +288,27 @@ impl Client {
     }
 }
 
+/// Tells `observer` how a send or deletion ended and counts it in `report`.
+pub(super) fn settle(
+    item: &SyncItem,
+    result: Result<u64, ClientError>,
+    observer: &mut dyn SyncObserver,
+    report: &mut SyncReport,
+) {
+    observer.finished(item, &result);
+    match result {
+        Ok(bytes) => {
+            report.bytes_moved += bytes;
+            if item.action == SyncAction::Delete {
+                report.deleted += 1;
+            } else {
+                report.sent += 1;
+            }
+        }
+        Err(error) => report.failed.push((item.relative.clone(), error)),
+    }
+}
+
 fn side(file: &LocalFile) -> SideFile {
     SideFile {
         relative: file.relative.clone(),
@@ -294,7 +316,7 @@ fn side(file: &LocalFile) -> SideFile {
     }
 }
 
-fn stamp(path: &Path) -> Option<FileStamp> {
+pub(super) fn stamp(path: &Path) -> Option<FileStamp> {
     fs::symlink_metadata(path)
         .ok()
         .and_then(|m| FileStamp::of(&m))
@@ -302,7 +324,7 @@ fn stamp(path: &Path) -> Option<FileStamp> {
 
 /// Refuses a local path under `root` that passes through a symbolic link: a sync writes and
 /// deletes only inside its folder.
-fn check_no_links(root: &Path, relative: &str) -> Result<(), ClientError> {
+pub(super) fn check_no_links(root: &Path, relative: &str) -> Result<(), ClientError> {
     let mut path = root.to_path_buf();
     let mut components = relative.split('/').peekable();
     while let Some(component) = components.next() {

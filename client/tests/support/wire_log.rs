@@ -14,6 +14,8 @@ pub struct WireLog {
     requests: Arc<Mutex<Vec<&'static str>>>,
     /// The offset of every `PUT_READY` a server sent.
     put_offsets: Arc<Mutex<Vec<u64>>>,
+    /// Queries sent and not answered yet, and the most there were at once.
+    queries_in_flight: Arc<Mutex<(u64, u64)>>,
 }
 
 impl WireLog {
@@ -27,8 +29,25 @@ impl WireLog {
         self.put_offsets.lock().unwrap().clone()
     }
 
+    /// The most queries that had crossed towards the server before their answers came back:
+    /// more than one shows them pipelined.
+    pub fn most_queries_in_flight(&self) -> u64 {
+        self.queries_in_flight.lock().unwrap().1
+    }
+
     /// Notes one frame.
     fn note(&self, frame: &Frame<'_>) {
+        {
+            let mut queries = self.queries_in_flight.lock().unwrap();
+            match frame {
+                Frame::Query { .. } => {
+                    queries.0 += 1;
+                    queries.1 = queries.1.max(queries.0);
+                }
+                Frame::QueryReply { .. } => queries.0 = queries.0.saturating_sub(1),
+                _ => {}
+            }
+        }
         let request = match frame {
             Frame::Put { .. } => "put",
             Frame::Get { .. } => "get",
