@@ -180,7 +180,13 @@ fn a_sync_of_small_files_pipelines_its_queries_and_its_uploads_on_one_connection
     let mut cache = DigestCache::in_memory();
     let options = SyncOptions::default();
     let plan = client
-        .plan_sync(SyncDirection::Upload, dir.path(), "synced", &options, &mut cache)
+        .plan_sync(
+            SyncDirection::Upload,
+            dir.path(),
+            "synced",
+            &options,
+            &mut cache,
+        )
         .unwrap();
     let report = client.run_sync(&plan, &mut cache, &mut ());
     assert!(report.failed.is_empty(), "{:?}", report.failed);
@@ -189,7 +195,12 @@ fn a_sync_of_small_files_pipelines_its_queries_and_its_uploads_on_one_connection
         assert_eq!(server.stored(name), Some(std::fs::read(path).unwrap()));
     }
     assert_eq!(relay.connections.load(Ordering::SeqCst), 1);
-    let queries = relay.log.requests().iter().filter(|r| **r == "query").count();
+    let queries = relay
+        .log
+        .requests()
+        .iter()
+        .filter(|r| **r == "query")
+        .count();
     assert_eq!(queries, count, "one query per file of the same size");
     assert!(
         relay.log.most_queries_in_flight() > 1,

@@ -375,6 +375,49 @@ impl FileContent for FolderFile {
 mod tests {
     use super::*;
 
+    fn staged_files(root: &std::path::Path) -> usize {
+        fs::read_dir(root.join(STAGING_DIR)).unwrap().count()
+    }
+
+    #[test]
+    fn a_small_eager_upload_makes_no_file_before_its_commit_and_leaves_none_when_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServerConfig::new(dir.path().join("root"));
+        let storage = Storage::open(&config).unwrap();
+        let data = vec![7u8; 10_000];
+        let request = |name: &str, tag| PutRequest {
+            name: name.into(),
+            size: data.len() as u64,
+            overwrite: false,
+            resume: false,
+            tag: SourceTag([tag; 16]),
+            eager: true,
+        };
+        let (mut upload, _) = storage.begin_upload(&config, &request("a", 1)).unwrap();
+        upload.write(&data).unwrap();
+        assert_eq!(
+            staged_files(&config.root),
+            0,
+            "held in memory until the commit"
+        );
+        upload.commit(&Digest::of(&data)).unwrap();
+        assert_eq!(fs::read(config.root.join("a")).unwrap(), data);
+        assert_eq!(staged_files(&config.root), 0);
+
+        let (mut cut, _) = storage.begin_upload(&config, &request("b", 2)).unwrap();
+        cut.write(&data[..6000]).unwrap();
+        assert_eq!(
+            cut.suspend(),
+            crate::store::Left::Removed,
+            "nothing durable to resume from"
+        );
+        assert_eq!(staged_files(&config.root), 0);
+        assert!(!config.root.join("b").exists());
+        // The name is free again, and its space no longer reserved.
+        let (again, _) = storage.begin_upload(&config, &request("b", 2)).unwrap();
+        again.discard();
+    }
+
     #[test]
     fn a_read_only_open_makes_nothing_and_refuses_every_change() {
         let dir = tempfile::tempdir().unwrap();

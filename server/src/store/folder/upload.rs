@@ -10,6 +10,9 @@
 //!                       RENAME_NOREPLACE; a visible name never shares its file with a staged one)
 //!         DONE, digest bad ─► discard the staged data
 //!         CANCEL / EOF / timeout / disk full / shutdown ─► suspend: last durable checkpoint kept
+//!
+//!  eager PUT of ≤ 1 MiB (version 2) ─► data held in memory ─► commit: the staging file is made
+//!         and written first, then the same steps; interrupted, nothing is kept (never resumed)
 //! ```
 
 use std::fs::File;
@@ -35,6 +38,9 @@ use crate::store::{Left, StagedUpload, Upload};
 /// Stack of a checkpoint thread: it only syncs a file and writes a small one.
 const CHECKPOINT_STACK: usize = 256 * 1024;
 
+/// Largest upload held in memory until its commit (see [`FolderUpload::buffer`]).
+const BUFFERED_MAX: u64 = 1 << 20;
+
 /// An upload under way to the folder backend. Its name is locked against other uploads until it
 /// is dropped.
 #[derive(Debug)]
@@ -47,7 +53,14 @@ pub(crate) struct FolderUpload {
     key: PartialKey,
     /// The staging folder holding the data, as opened when the upload began.
     staging: Arc<Folder>,
-    file: File,
+    /// The staged data file; `None` while the bytes are held in `buffer`.
+    file: Option<File>,
+    /// The bytes of a small upload sent eagerly (protocol version 2, never resumed), held in
+    /// memory until its commit: the staging file is then made, written, synced and renamed on
+    /// the commit pool, with the other uploads of its group, so that the connection reading the
+    /// next uploads never waits on the file system. At most [`BUFFERED_MAX`] per upload, and
+    /// only the uploads of one burst of input wait for a commit at a time.
+    buffer: Vec<u8>,
     /// Whether the data has been given its visible name: from then on it is never written,
     /// truncated or removed through this upload.
     published: bool,
@@ -116,12 +129,18 @@ pub(crate) fn begin(
                 Ok(())
             }
         })
-        .and_then(|()| Staging::open_data(&staging, &key, offset));
+        .and_then(|()| {
+            if request.eager && request.size <= BUFFERED_MAX {
+                return Ok(None);
+            }
+            Staging::open_data(&staging, &key, offset).map(Some)
+        });
     let file = match opened {
-        Ok((file, old_len)) => {
+        Ok(Some((file, old_len))) => {
             storage.usage.release(old_len.saturating_sub(offset));
-            file
+            Some(file)
         }
+        Ok(None) => None,
         Err(error) => {
             storage.usage.release(need);
             return Err(error);
@@ -136,6 +155,7 @@ pub(crate) fn begin(
         key,
         staging,
         file,
+        buffer: Vec::new(),
         published: false,
         written: offset,
         saved: offset,
@@ -171,25 +191,20 @@ impl StagedUpload for FolderUpload {
         };
         #[cfg(not(feature = "faults"))]
         let now = data;
-        let result = self.file.write_all(now);
-        match result {
+        let Some(file) = self.file.as_mut() else {
+            self.buffer.extend_from_slice(now);
+            self.written += now.len() as u64;
+            return cut_short(now.len(), data.len());
+        };
+        match file.write_all(now) {
             Ok(()) => self.written += now.len() as u64,
             Err(error) => {
                 // Learn how much did land, so no checkpoint ever claims more.
-                self.written = self
-                    .file
-                    .stream_position()
-                    .unwrap_or(self.saved)
-                    .max(self.saved);
+                self.written = file.stream_position().unwrap_or(self.saved).max(self.saved);
                 return Err(StorageError::io("writing the staging file")(error));
             }
         }
-        #[cfg(feature = "faults")]
-        if now.len() < data.len() {
-            let injected = io::Error::from(io::ErrorKind::StorageFull);
-            return Err(StorageError::io("writing the staging file")(injected));
-        }
-        Ok(())
+        cut_short(now.len(), data.len())
     }
 
     /// Records the protocol's hash state after the data written so far.
@@ -197,9 +212,11 @@ impl StagedUpload for FolderUpload {
         self.latest = checkpoint;
     }
 
-    /// Whether enough data arrived since the last checkpoint started to start another.
+    /// Whether enough data arrived since the last checkpoint started to start another (never
+    /// for an upload held in memory: nothing of it is durable before its commit).
     fn wants_checkpoint(&self, interval: u64) -> bool {
-        self.latest.offset().saturating_sub(self.requested) >= interval.max(1)
+        self.file.is_some()
+            && self.latest.offset().saturating_sub(self.requested) >= interval.max(1)
     }
 
     /// Starts making the latest hash state a durable checkpoint on a thread of its own: the
@@ -215,8 +232,10 @@ impl StagedUpload for FolderUpload {
             return Ok(());
         }
         self.collect_checkpoint(true)?;
-        let file = self
-            .file
+        let Some(file) = self.file.as_ref() else {
+            return Ok(());
+        };
+        let file = file
             .try_clone()
             .map_err(StorageError::io("syncing the staging file"))?;
         let staging = Arc::clone(&self.staging);
@@ -249,13 +268,23 @@ impl StagedUpload for FolderUpload {
             // The data has its visible name (a later commit step failed): nothing staged is left.
             return Left::Removed;
         }
+        if self.file.is_none() {
+            // Held in memory: nothing of it is durable to resume from.
+            return self.discard();
+        }
         if let Err(error) = self.collect_checkpoint(true) {
             tracing::warn!(name = %self.name, "a checkpoint of an interrupted upload failed: {error}");
         }
         // Bytes past the latest hash state are not covered by it: free them first, so that on
         // a full disk the checkpoint itself finds room.
         let latest = self.latest.offset();
-        if latest >= self.saved && latest < self.written && self.file.set_len(latest).is_ok() {
+        if latest >= self.saved
+            && latest < self.written
+            && self
+                .file
+                .as_ref()
+                .is_some_and(|file| file.set_len(latest).is_ok())
+        {
             self.written = latest;
         }
         if let Err(error) = self.checkpoint() {
@@ -266,7 +295,11 @@ impl StagedUpload for FolderUpload {
         }
         // Bytes past the checkpoint are not covered by the saved hash state: a resume would
         // drop them anyway, so free their space now.
-        if self.file.set_len(self.saved).is_ok() {
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|file| file.set_len(self.saved).is_ok())
+        {
             self.written = self.saved;
         }
         self.storage
@@ -319,6 +352,20 @@ impl FolderUpload {
         }
     }
 
+    /// The staged data file, made now and given the bytes held in memory if there is none yet.
+    fn staged_file(&mut self) -> Result<&File, StorageError> {
+        if self.file.is_none() {
+            let (mut file, _) = Staging::open_data(&self.staging, &self.key, 0)?;
+            file.write_all(&self.buffer)
+                .map_err(StorageError::io("writing the staging file"))?;
+            self.buffer = Vec::new();
+            self.file = Some(file);
+        }
+        self.file.as_ref().ok_or_else(|| {
+            StorageError::io("opening the staging file")(io::ErrorKind::NotFound.into())
+        })
+    }
+
     fn saved_state(&self) -> SavedState {
         SavedState {
             name: self.name.clone(),
@@ -333,11 +380,13 @@ impl FolderUpload {
     fn checkpoint(&mut self) -> Result<(), StorageError> {
         self.collect_checkpoint(true)?;
         let offset = self.latest.offset();
+        let Some(file) = self.file.as_ref() else {
+            return Ok(());
+        };
         if offset <= self.saved || offset > self.written {
             return Ok(());
         }
-        self.file
-            .sync_data()
+        file.sync_data()
             .map_err(StorageError::io("syncing the staging file"))?;
         Staging::save(&self.staging, &self.key, &self.saved_state())
             .map_err(StorageError::io("saving an upload checkpoint"))?;
@@ -355,11 +404,11 @@ impl FolderUpload {
             return Err(StorageError::io("checking the staged data")(short));
         }
         self.collect_checkpoint(true)?;
-        self.file
-            .sync_all()
+        let file = self.staged_file()?;
+        file.sync_all()
             .map_err(StorageError::io("syncing the staged data"))?;
         crash_point::reach(CommitStep::Synced);
-        let status = Status::of(&self.file).map_err(StorageError::io("reading the staged data"))?;
+        let status = Status::of(file).map_err(StorageError::io("reading the staged data"))?;
         let folder = paths::create_parents(self.storage.root_folder(), &self.name)?;
         let leaf = self
             .name
@@ -433,6 +482,16 @@ impl FolderUpload {
         crash_point::reach(CommitStep::StagedNameRemoved);
         Ok(())
     }
+}
+
+/// The test-only full disk (feature `faults`) stores only part of a write: then the error a
+/// full disk gives.
+fn cut_short(stored: usize, given: usize) -> Result<(), StorageError> {
+    if stored < given {
+        let injected = io::Error::from(io::ErrorKind::StorageFull);
+        return Err(StorageError::io("writing the staging file")(injected));
+    }
+    Ok(())
 }
 
 /// Whether a rename failed only because the file system has no `RENAME_NOREPLACE`.
