@@ -6,7 +6,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ferry_protocol::{ClientEvent, ErrorCode, HashCheckpoint, ListEntry, SourceTag, validate_name};
+use ferry_protocol::limits::MOVE_VERSION;
+use ferry_protocol::{
+    ClientEvent, CommandError, ErrorCode, HashCheckpoint, ListEntry, SourceTag, validate_name,
+};
 use ferry_transport::RateLimit;
 
 use crate::download::Download;
@@ -277,6 +280,44 @@ impl Client {
                     message,
                 }),
                 other => Err(unexpected(&other, "waiting for the removal").into()),
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Gives the file `from` on the server the name `to`, or the folder `from` with everything
+    /// under it, atomically: a download of `to` gets the old file or the moved one, whole.
+    /// With `overwrite`, a file stored under `to` is replaced (a folder never is). Needs a
+    /// server speaking protocol version 3 ([`ClientError::ServerTooOld`] otherwise, with
+    /// nothing sent). A retry after a lost connection that finds `from` gone counts as done:
+    /// the first attempt moved it.
+    pub fn move_file(&mut self, from: &str, to: &str, overwrite: bool) -> Result<(), ClientError> {
+        check_name(from)?;
+        check_name(to)?;
+        self.retrying(|link, attempt| {
+            link.conn
+                .move_file(from, to, overwrite)
+                .map_err(|error| match error {
+                    CommandError::ServerTooOld { version, .. } => ClientError::ServerTooOld {
+                        operation: "mv",
+                        version,
+                        needs: MOVE_VERSION,
+                    },
+                    other => ClientError::Internal(other),
+                })?;
+            link.flush("sending a move request")?;
+            match link.next_event("waiting for the move", &mut no_data)? {
+                ClientEvent::Moved => Ok(()),
+                ClientEvent::Refused {
+                    code: ErrorCode::NotFound,
+                    ..
+                } if attempt > 1 => Ok(()),
+                ClientEvent::Refused { code, message } => Err(ClientError::Refused {
+                    request: "move",
+                    code,
+                    message,
+                }),
+                other => Err(unexpected(&other, "waiting for the move").into()),
             }
         })?;
         Ok(())
