@@ -36,7 +36,7 @@ pub enum ClientError {
         source: io::Error,
     },
     /// The server refused the request; the connection stays usable.
-    #[error("server refused {request}: {}{}{}", code.describe(), hint(request, *code), detail(code, message))]
+    #[error("server refused {request}: {}{}{}", code.describe(), hint(request, *code), detail(request, *code, message))]
     Refused {
         /// What was asked ("upload", "download", ...).
         request: &'static str,
@@ -202,9 +202,14 @@ fn hint(request: &str, code: ErrorCode) -> &'static str {
     }
 }
 
-/// The server's own message, unless it only repeats what the code says.
-fn detail(code: &ErrorCode, message: &str) -> String {
-    if message.is_empty() || message.to_lowercase().contains(code.describe()) {
+/// The server's own message, unless it only repeats what the code and the hint say.
+fn detail(request: &str, code: ErrorCode, message: &str) -> String {
+    let said = message.trim().to_lowercase();
+    let repeated = [
+        code.describe().to_owned(),
+        format!("{}{}", code.describe(), hint(request, code)),
+    ];
+    if said.is_empty() || repeated.contains(&said) {
         String::new()
     } else {
         format!(" (server said: {message})")
