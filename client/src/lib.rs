@@ -118,5 +118,5 @@ pub mod transfer {
 pub use crate::security::{Security, Trust};
 pub use crate::tag::{file_tag, name_tag};
 pub use crate::time::utc_time;
-pub use ferry_protocol::{Digest, ErrorCode, ListEntry, SourceTag};
+pub use ferry_protocol::{Digest, ErrorCode, ListEntry, NameError, SourceTag, validate_name};
 pub use ferry_transport::{Fingerprint, FingerprintError};

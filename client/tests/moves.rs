@@ -266,7 +266,10 @@ fn a_download_during_mv_overwrite_gets_the_old_or_the_new_file_whole() {
     }
     stop.store(true, Ordering::SeqCst);
     let seen = reader.join().unwrap();
-    assert!(seen.iter().all(|n| *n > 0), "the reader saw both versions: {seen:?}");
+    assert!(
+        seen.iter().all(|n| *n > 0),
+        "the reader saw both versions: {seen:?}"
+    );
     assert_eq!(
         server.stored("cur"),
         versions[0],
