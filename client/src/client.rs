@@ -13,7 +13,7 @@ use crate::download::Download;
 use crate::error::ClientError;
 use crate::link::{Link, no_data};
 use crate::options::{ClientOptions, GetReport, Progress, PutOptions, PutReport};
-use crate::requests::{Held, Listing, Query, Removal};
+use crate::requests::{Held, Listing, Move, Query, Removal};
 use crate::retry::RetryPolicy;
 use crate::tag::name_tag;
 use crate::upload::Upload;
@@ -252,6 +252,21 @@ impl Client {
             let removal = Removal::begin(&mut link.conn, name, attempt)?;
             link.flush("sending a removal request")?;
             ask(link, Removal::DURING, |event| removal.on_event(event))
+        })?;
+        Ok(())
+    }
+
+    /// Gives the file `from` on the server the name `to`, or the folder `from` with everything
+    /// under it, atomically: a download of `to` gets the old file or the moved one, whole.
+    /// With `overwrite`, a file stored under `to` is replaced (a folder never is). Needs a
+    /// server speaking protocol version 3 ([`ClientError::ServerTooOld`] otherwise, with
+    /// nothing sent). A retry after a lost connection that finds `from` gone counts as done:
+    /// the first attempt moved it.
+    pub fn move_file(&mut self, from: &str, to: &str, overwrite: bool) -> Result<(), ClientError> {
+        self.retrying(|link, attempt| {
+            let moving = Move::begin(&mut link.conn, from, to, overwrite, attempt)?;
+            link.flush("sending a move request")?;
+            ask(link, Move::DURING, |event| moving.on_event(event))
         })?;
         Ok(())
     }

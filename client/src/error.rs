@@ -36,7 +36,7 @@ pub enum ClientError {
         source: io::Error,
     },
     /// The server refused the request; the connection stays usable.
-    #[error("server refused {request}: {}{}{}", code.describe(), hint(*code), detail(code, message))]
+    #[error("server refused {request}: {}{}{}", code.describe(), hint(request, *code), detail(request, *code, message))]
     Refused {
         /// What was asked ("upload", "download", ...).
         request: &'static str,
@@ -169,14 +169,29 @@ pub enum ClientError {
         /// The server (`HOST:PORT`).
         server: String,
     },
+    /// The server speaks an older protocol version that lacks the operation; nothing was sent.
+    #[error(
+        "the server is too old for {operation}: it speaks protocol version {version}, and \
+         {operation} needs version {needs}; upgrade ferryd"
+    )]
+    ServerTooOld {
+        /// The command (`mv`).
+        operation: &'static str,
+        /// The version the server agreed on.
+        version: u16,
+        /// The oldest version with the operation.
+        needs: u16,
+    },
     /// A command the connection did not allow at that moment: a bug in this client.
     #[error("internal error (please report): {0}")]
     Internal(#[from] CommandError),
 }
 
-/// A hint after a refusal, saying what the user can do.
-fn hint(code: ErrorCode) -> &'static str {
+/// A hint after a refusal of `request`, saying what the user can do.
+fn hint(request: &str, code: ErrorCode) -> &'static str {
     match code {
+        // The server's message says whether --overwrite would help (never for a folder).
+        ErrorCode::AlreadyExists if request == "move" => "",
         ErrorCode::AlreadyExists => "; use --overwrite",
         ErrorCode::NotFound => "; check the name with `ferry ls`",
         ErrorCode::NotAuthorised => "; check the access token",
@@ -187,9 +202,14 @@ fn hint(code: ErrorCode) -> &'static str {
     }
 }
 
-/// The server's own message, unless it only repeats what the code says.
-fn detail(code: &ErrorCode, message: &str) -> String {
-    if message.is_empty() || message.to_lowercase().contains(code.describe()) {
+/// The server's own message, unless it only repeats what the code and the hint say.
+fn detail(request: &str, code: ErrorCode, message: &str) -> String {
+    let said = message.trim().to_lowercase();
+    let repeated = [
+        code.describe().to_owned(),
+        format!("{}{}", code.describe(), hint(request, code)),
+    ];
+    if said.is_empty() || repeated.contains(&said) {
         String::new()
     } else {
         format!(" (server said: {message})")
@@ -215,7 +235,9 @@ impl ClientError {
                 _ => EXIT_CONNECTION,
             },
             ClientError::Protocol(_) => EXIT_CONNECTION,
-            ClientError::Refused { .. } | ClientError::ExistsUnconfirmed { .. } => EXIT_REFUSED,
+            ClientError::Refused { .. }
+            | ClientError::ExistsUnconfirmed { .. }
+            | ClientError::ServerTooOld { .. } => EXIT_REFUSED,
             ClientError::Integrity { .. } => EXIT_INTEGRITY,
             ClientError::InvalidName { .. } => EXIT_USAGE,
             ClientError::Local { .. }
@@ -229,7 +251,9 @@ impl ClientError {
     pub(crate) fn leaves_connection_usable(&self) -> bool {
         matches!(
             self,
-            ClientError::Refused { .. } | ClientError::ExistsUnconfirmed { .. }
+            ClientError::Refused { .. }
+                | ClientError::ExistsUnconfirmed { .. }
+                | ClientError::ServerTooOld { .. }
         )
     }
 
@@ -270,6 +294,7 @@ fn refusal_code(code: ErrorCode) -> bool {
             | ErrorCode::NotAuthorised
             | ErrorCode::NotFound
             | ErrorCode::Forbidden
+            | ErrorCode::Unsupported
     )
 }
 

@@ -114,12 +114,12 @@ pub use crate::retry::RetryPolicy;
 /// (the deterministic simulator drives the same code the library does).
 pub mod transfer {
     pub use crate::download::{Download, DownloadAttempt};
-    pub use crate::requests::{Held, Listing, Query, Removal};
+    pub use crate::requests::{Held, Listing, Move, Query, Removal};
     pub use crate::retry::RetryPolicy;
     pub use crate::upload::{Finished, Upload, UploadAttempt};
 }
 pub use crate::security::{Security, Trust};
 pub use crate::tag::{file_tag, name_tag};
 pub use crate::time::utc_time;
-pub use ferry_protocol::{Digest, ErrorCode, ListEntry, SourceTag};
+pub use ferry_protocol::{Digest, ErrorCode, ListEntry, NameError, SourceTag, validate_name};
 pub use ferry_transport::{Fingerprint, FingerprintError};

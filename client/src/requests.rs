@@ -1,9 +1,12 @@
-//! The small requests (listing, removal, query) without sockets: how each is asked and what
+//! The small requests (listing, removal, move, query) without sockets: how each is asked and what
 //! each answer of the server means. [`Client`](crate::Client) and the deterministic simulator
 //! drive the same pieces, so the rules (a removal retried after a lost connection that finds
 //! the name gone succeeded) live here once.
 
-use ferry_protocol::{ClientConnection, ClientEvent, Digest, ErrorCode, ListEntry, SourceTag};
+use ferry_protocol::limits::MOVE_VERSION;
+use ferry_protocol::{
+    ClientConnection, ClientEvent, CommandError, Digest, ErrorCode, ListEntry, SourceTag,
+};
 
 use crate::client::{check_name, name_error};
 use crate::error::ClientError;
@@ -82,6 +85,54 @@ impl Removal {
                 ..
             } if self.attempt > 1 => Ok(Some(())),
             other => Err(refused_or_unexpected(other, "removal", Self::DURING)),
+        }
+    }
+}
+
+/// A move (rename) under way.
+#[derive(Debug)]
+pub struct Move {
+    attempt: u32,
+}
+
+impl Move {
+    /// What the driver says while it waits for the answer.
+    pub const DURING: &'static str = "waiting for the move";
+
+    /// Asks to move `from` to `to` (replacing a file there with `overwrite`); `attempt` counts
+    /// from 1 across reconnections. A server that agreed on a version without `MOVE` is never
+    /// sent it: [`ClientError::ServerTooOld`].
+    pub fn begin(
+        conn: &mut ClientConnection,
+        from: &str,
+        to: &str,
+        overwrite: bool,
+        attempt: u32,
+    ) -> Result<Move, ClientError> {
+        check_name(from)?;
+        check_name(to)?;
+        conn.move_file(from, to, overwrite)
+            .map_err(|error| match error {
+                CommandError::ServerTooOld { version, .. } => ClientError::ServerTooOld {
+                    operation: "mv",
+                    version,
+                    needs: MOVE_VERSION,
+                },
+                other => ClientError::Internal(other),
+            })?;
+        Ok(Move { attempt })
+    }
+
+    /// Takes the answer: `Some(())` once the file is under its new name.
+    pub fn on_event(&self, event: ClientEvent) -> Result<Option<()>, ClientError> {
+        match event {
+            ClientEvent::Moved => Ok(Some(())),
+            // A retry after a lost connection: the first attempt may have moved it.
+            ClientEvent::Refused {
+                code: ErrorCode::NotFound,
+                ..
+            } if self.attempt > 1 => Ok(Some(())),
+            other => Err(refused_or_unexpected(other, "move", Self::DURING)),
         }
     }
 }

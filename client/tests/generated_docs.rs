@@ -108,6 +108,7 @@ fn man_dir_writes_a_page_per_subcommand_that_man_renders() {
             "ferry-get.1",
             "ferry-ls.1",
             "ferry-man.1",
+            "ferry-mv.1",
             "ferry-put.1",
             "ferry-rm.1",
             "ferry-stat.1",

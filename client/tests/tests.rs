@@ -6,6 +6,7 @@ mod cli;
 mod filters;
 mod generated_docs;
 mod library;
+mod moves;
 mod names;
 mod pipelining;
 mod progress;

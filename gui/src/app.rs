@@ -137,6 +137,7 @@ impl FerryApp {
         egui::CentralPanel::default().show(ui, |ui| files_table::show(ui, &mut self.model));
         connect_panel::show_trust_prompt(ui, &mut self.model);
         files_table::show_remove_prompt(ui, &mut self.model);
+        files_table::show_rename_prompt(ui, &mut self.model);
         self.pump();
         if self.model.transfers.iter().any(|t| t.state.is_active()) {
             // Rates and times left move even between progress reports.

@@ -60,6 +60,14 @@ pub fn show(ui: &mut egui::Ui, model: &mut Model) {
         {
             model.ask_remove();
         }
+        let one = model.listing.selected.len() == 1;
+        if ui
+            .add_enabled(one, egui::Button::new("Rename..."))
+            .on_disabled_hover_text("Select one file to rename it")
+            .clicked()
+        {
+            model.ask_rename();
+        }
     });
     ui.horizontal(|ui| {
         let label = ui.label("Filter");
@@ -233,6 +241,38 @@ pub fn show_remove_prompt(ui: &mut egui::Ui, model: &mut Model) {
             }
             if ui.button("Keep").clicked() {
                 model.cancel_remove();
+            }
+        });
+    });
+}
+
+/// Draws the rename prompt, while one is open: the new name (a path moves the file into
+/// that folder), whether to replace a file of that name, and the buttons.
+pub fn show_rename_prompt(ui: &mut egui::Ui, model: &mut Model) {
+    if model.renaming.is_none() {
+        return;
+    }
+    let problem = model.rename_problem();
+    egui::Modal::new(egui::Id::unique("rename")).show(ui.ctx(), |ui| {
+        let Some(prompt) = model.renaming.as_mut() else {
+            return;
+        };
+        ui.heading(format!("Rename {}", format::name(&prompt.from)));
+        let label = ui.label("New name");
+        let field = ui
+            .add(egui::TextEdit::singleline(&mut prompt.to).desired_width(320.0))
+            .labelled_by(label.id);
+        ui.checkbox(&mut prompt.overwrite, "Replace a file that has this name");
+        if let Some(problem) = &problem {
+            ui.label(format::message(problem));
+        }
+        let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        ui.horizontal(|ui| {
+            let rename = ui.add_enabled(problem.is_none(), egui::Button::new("Rename"));
+            if rename.clicked() || (enter && problem.is_none()) {
+                model.confirm_rename();
+            } else if ui.button("Cancel").clicked() {
+                model.cancel_rename();
             }
         });
     });

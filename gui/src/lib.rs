@@ -34,7 +34,7 @@ mod worker;
 pub use crate::app::FerryApp;
 pub use crate::listing::{Column, Listing};
 pub use crate::local::files_to_upload;
-pub use crate::model::{Connection, Event, Job, MAX_RUNNING, Model, Session};
+pub use crate::model::{Connection, Event, Job, MAX_RUNNING, Model, RenamePrompt, Session};
 pub use crate::settings::ConnectSettings;
 pub use crate::sync_job::SyncRequest;
 pub use crate::transfers::{Direction, Transfer, TransferId, TransferState};

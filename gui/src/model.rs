@@ -10,10 +10,15 @@ use std::time::Instant;
 use ferry_client::{ClientOptions, Fingerprint, ListEntry, Progress};
 
 use crate::listing::Listing;
+
+mod rename;
+
 use crate::settings::{self, ConnectSettings, KNOWN_SERVERS, REMEMBERED_SERVERS};
 use crate::sync_job::SyncRequest;
 use crate::transfers::{Direction, Transfer, TransferId, TransferState};
 use ferry_client::sync::SyncDirection;
+pub use rename::RenamePrompt;
+pub(crate) use rename::moved;
 
 /// Transfers that run at the same time; the others wait, queued.
 pub const MAX_RUNNING: usize = 3;
@@ -97,6 +102,17 @@ pub enum Job {
         /// Their names.
         names: Vec<String>,
     },
+    /// Rename a file on the server.
+    Move {
+        /// The server.
+        session: Session,
+        /// Its name now.
+        from: String,
+        /// The name it gets.
+        to: String,
+        /// Replace a file that has that name.
+        overwrite: bool,
+    },
     /// Sync a folder: send only the files that differ.
     Sync {
         /// The server.
@@ -162,6 +178,15 @@ pub enum Event {
     },
     /// Removals ended: each name with its outcome.
     Removed(Vec<(String, Result<(), String>)>),
+    /// A rename ended.
+    Moved {
+        /// The name it had.
+        from: String,
+        /// The name asked for.
+        to: String,
+        /// Whether it was renamed, or why not.
+        outcome: Result<(), String>,
+    },
     /// A sync ended: its summary in words, or why it failed.
     Synced(Result<String, String>),
 }
@@ -189,6 +214,8 @@ pub struct Model {
     pub download_folder: String,
     /// Names waiting for the user to confirm their removal.
     pub confirm_remove: Option<Vec<String>>,
+    /// The rename prompt, while it is open.
+    pub renaming: Option<RenamePrompt>,
     /// The last thing that went wrong (or a notice), in words.
     pub message: Option<String>,
     /// Where syncs cache local digests (the `ferry` command's cache folder by default).
@@ -221,6 +248,7 @@ impl Model {
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
             confirm_remove: None,
+            renaming: None,
             message: None,
             sync_cache: ferry_client::sync::cache_dir(),
             syncing: None,
@@ -553,6 +581,7 @@ impl Model {
                 self.message = Some(outcome.unwrap_or_else(|e| format!("Sync failed: {e}")));
                 self.refresh();
             }
+            Event::Moved { from, to, outcome } => self.handle_moved(&from, &to, outcome),
             Event::Removed(results) => {
                 let failed: Vec<String> = results
                     .into_iter()
@@ -573,7 +602,7 @@ impl Model {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::local::files_to_upload;
 
@@ -591,7 +620,7 @@ mod tests {
         });
     }
 
-    fn connected() -> Model {
+    pub(crate) fn connected() -> Model {
         let mut model = Model::new(None);
         model.settings.insecure = true;
         model.connect();

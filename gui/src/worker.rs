@@ -107,6 +107,17 @@ pub fn run(job: Job, reporter: &Reporter) {
             };
             reporter.send(Event::Removed(results));
         }
+        Job::Move {
+            session,
+            from,
+            to,
+            overwrite,
+        } => {
+            let outcome = client(&session)
+                .and_then(|mut client| client.move_file(&from, &to, overwrite))
+                .map_err(|e| e.to_string());
+            reporter.send(crate::model::moved(from, to, outcome));
+        }
         Job::Sync {
             session,
             request,

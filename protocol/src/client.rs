@@ -6,7 +6,7 @@ use crate::core::{Config, Core, Received};
 use crate::digest::{Digest, HashCheckpoint};
 use crate::error::{CommandError, ErrorCode, ProtocolError};
 use crate::frame::{Frame, SourceTag, decode_frame};
-use crate::limits::{MAX_TOKEN_LEN, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use crate::limits::{MAX_TOKEN_LEN, MIN_PROTOCOL_VERSION, MOVE_VERSION, PROTOCOL_VERSION};
 use crate::name::{validate_name, validate_prefix};
 use crate::time::Timestamp;
 use crate::transfer::{Finished, Inbound, Outbound};
@@ -57,6 +57,8 @@ pub enum ClientEvent {
     ListEnd,
     /// The file was removed.
     Removed,
+    /// The file (or folder) has its new name.
+    Moved,
     /// Answer to a query.
     QueryReply {
         /// Size of the stored file, if any.
@@ -95,6 +97,7 @@ enum Request {
     GetReady { checkpoint: HashCheckpoint },
     List,
     Remove,
+    Move,
     Query,
 }
 
@@ -106,6 +109,7 @@ impl Request {
             Request::GetReady { .. } => "awaiting the answer to GET",
             Request::List => "receiving a listing",
             Request::Remove => "awaiting the answer to REMOVE",
+            Request::Move => "awaiting the answer to MOVE",
             Request::Query => "awaiting the answer to QUERY",
         }
     }
@@ -377,6 +381,10 @@ impl ClientConnection {
             (State::Open, Some(Request::Remove), Frame::Ack) => {
                 self.awaiting.pop_front();
                 self.core.push_event(ClientEvent::Removed);
+            }
+            (State::Open, Some(Request::Move), Frame::Ack) => {
+                self.awaiting.pop_front();
+                self.core.push_event(ClientEvent::Moved);
             }
             (
                 State::Open,
@@ -691,6 +699,27 @@ impl ClientConnection {
     pub fn remove(&mut self, name: &str) -> Result<(), CommandError> {
         validate_name(name)?;
         self.request("remove", &Frame::Remove { name }, Request::Remove)
+    }
+
+    /// Version 3: asks to give the file (or folder) `from` the name `to`, atomically; with
+    /// `overwrite`, a file stored under `to` is replaced (a folder never is). The answer is
+    /// [`ClientEvent::Moved`] or [`ClientEvent::Refused`]. Refused here, with nothing sent, if
+    /// the server agreed on an older version ([`CommandError::ServerTooOld`]).
+    pub fn move_file(&mut self, from: &str, to: &str, overwrite: bool) -> Result<(), CommandError> {
+        validate_name(from)?;
+        validate_name(to)?;
+        if self.state == State::Open && self.version < MOVE_VERSION {
+            return Err(CommandError::ServerTooOld {
+                operation: "MOVE (renaming files)",
+                version: self.version,
+            });
+        }
+        let frame = Frame::Move {
+            from,
+            to,
+            overwrite,
+        };
+        self.request("move", &frame, Request::Move)
     }
 
     /// Asks what the server holds under `name`: a stored file, a partial upload for `tag`.

@@ -47,6 +47,9 @@ pub enum ErrorCode {
     Forbidden,
     /// The first bytes were not the ferry magic.
     NotFerry,
+    /// The server cannot do this with the storage it uses (e.g. move a folder on an object
+    /// store); the message says what it can do instead.
+    Unsupported,
     /// A code this version does not know; the message says more.
     Other(u16),
 }
@@ -74,6 +77,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => 17,
             ErrorCode::Forbidden => 18,
             ErrorCode::NotFerry => 19,
+            ErrorCode::Unsupported => 20,
             ErrorCode::Other(n) => n,
         }
     }
@@ -100,6 +104,7 @@ impl ErrorCode {
             17 => ErrorCode::ShuttingDown,
             18 => ErrorCode::Forbidden,
             19 => ErrorCode::NotFerry,
+            20 => ErrorCode::Unsupported,
             n => ErrorCode::Other(n),
         }
     }
@@ -126,6 +131,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "server shutting down",
             ErrorCode::Forbidden => "operation not allowed",
             ErrorCode::NotFerry => "not the ferry protocol",
+            ErrorCode::Unsupported => "not supported by the server's storage",
             ErrorCode::Other(_) => "unknown error",
         }
     }
@@ -248,6 +254,16 @@ pub enum CommandError {
     /// The name is not acceptable; the request was not sent.
     #[error("invalid name: {0}")]
     BadName(#[from] NameError),
+    /// The server agreed on a protocol version that lacks the operation.
+    #[error(
+        "the server speaks protocol version {version}, which has no {operation}; upgrade ferryd"
+    )]
+    ServerTooOld {
+        /// The operation asked for.
+        operation: &'static str,
+        /// The version agreed on with the server.
+        version: u16,
+    },
     /// More file bytes than the transfer has left, or a chunk above the limit.
     #[error("{given} bytes given but only {allowed} may be sent now")]
     TooMuchData {

@@ -30,6 +30,9 @@ const PUT_RESUME: u8 = 0b10;
 /// `PUT` flag bit 2 (version 2): data follows without waiting for `PUT_READY`.
 const PUT_EAGER: u8 = 0b100;
 
+/// Flag bit in `MOVE` (version 3): replace an existing file at the new name.
+const MOVE_OVERWRITE: u8 = 0b1;
+
 /// Sentinel for "absent" in `QUERY_REPLY` sizes.
 const ABSENT: u64 = u64::MAX;
 
@@ -90,6 +93,16 @@ pub enum Frame<'a> {
         name: &'a str,
         /// Tag of the client's file, to match a partial upload.
         tag: SourceTag,
+    },
+    /// Client → server (version 3): give a stored file, or a folder with everything under
+    /// it, a new name, atomically (PROTOCOL.md §5, "Move").
+    Move {
+        /// The name it has now.
+        from: &'a str,
+        /// The name it gets.
+        to: &'a str,
+        /// Replace a file stored under `to` (never a folder).
+        overwrite: bool,
     },
     /// Server → client: "go ahead", sending from `offset`.
     PutReady {
@@ -165,6 +178,7 @@ mod ty {
     pub const LIST: u8 = 0x12;
     pub const REMOVE: u8 = 0x13;
     pub const QUERY: u8 = 0x14;
+    pub const MOVE: u8 = 0x15;
     pub const PUT_READY: u8 = 0x20;
     pub const GET_READY: u8 = 0x21;
     pub const ENTRY: u8 = 0x22;
@@ -240,6 +254,7 @@ impl Frame<'_> {
             Frame::List { .. } => "LIST",
             Frame::Remove { .. } => "REMOVE",
             Frame::Query { .. } => "QUERY",
+            Frame::Move { .. } => "MOVE",
             Frame::PutReady { .. } => "PUT_READY",
             Frame::GetReady { .. } => "GET_READY",
             Frame::Entry { .. } => "ENTRY",
@@ -310,6 +325,16 @@ impl Frame<'_> {
                 out.extend_from_slice(&tag.0);
                 put_bytes16(out, name.as_bytes());
                 ty::QUERY
+            }
+            Frame::Move {
+                from,
+                to,
+                overwrite,
+            } => {
+                out.push(if overwrite { MOVE_OVERWRITE } else { 0 });
+                put_bytes16(out, from.as_bytes());
+                put_bytes16(out, to.as_bytes());
+                ty::MOVE
             }
             Frame::PutReady { offset } => {
                 out.extend_from_slice(&offset.to_be_bytes());
@@ -390,6 +415,7 @@ fn payload_limit(ty: u8) -> Option<usize> {
         | ty::LIST
         | ty::REMOVE
         | ty::QUERY
+        | ty::MOVE
         | ty::PUT_READY
         | ty::GET_READY
         | ty::ENTRY
@@ -477,6 +503,17 @@ fn decode_payload(ty: u8, payload: &[u8]) -> Result<Frame<'_>, DecodeError> {
             tag: SourceTag(r.array()?),
             name: r.str16("name", MAX_WIRE_NAME_LEN)?,
         },
+        ty::MOVE => {
+            let flags = r.u8()?;
+            if flags & !MOVE_OVERWRITE != 0 {
+                return Err(DecodeError::UnknownFlags(flags));
+            }
+            Frame::Move {
+                overwrite: flags & MOVE_OVERWRITE != 0,
+                from: r.str16("name", MAX_WIRE_NAME_LEN)?,
+                to: r.str16("new name", MAX_WIRE_NAME_LEN)?,
+            }
+        }
         ty::PUT_READY => Frame::PutReady { offset: r.u64()? },
         ty::GET_READY => Frame::GetReady {
             size: r.u64()?,
@@ -635,6 +672,66 @@ mod tests {
             decode_frame(&[0x12, 0, 0, 0, 3, 0, 1, 0xff]),
             Err(DecodeError::InvalidUtf8 { field: "prefix" })
         );
+    }
+
+    #[test]
+    fn move_encodes_to_exact_bytes_and_back() {
+        let frame = Frame::Move {
+            from: "a",
+            to: "b/c",
+            overwrite: true,
+        };
+        let bytes = encoded(&frame);
+        assert_eq!(
+            bytes,
+            [0x15, 0, 0, 0, 9, 1, 0, 1, b'a', 0, 3, b'b', b'/', b'c']
+        );
+        assert_eq!(decode_frame(&bytes), Ok(Some((frame, bytes.len()))));
+    }
+
+    #[test]
+    fn unknown_move_flags_are_rejected() {
+        for flags in [0b10, 0x80, 0xff] {
+            let mut bytes = encoded(&Frame::Move {
+                from: "a",
+                to: "b",
+                overwrite: false,
+            });
+            bytes[5] = flags;
+            assert_eq!(decode_frame(&bytes), Err(DecodeError::UnknownFlags(flags)));
+        }
+    }
+
+    #[test]
+    fn move_names_are_bounded_and_complete() {
+        let long = "a".repeat(MAX_WIRE_NAME_LEN + 1);
+        let bytes = encoded(&Frame::Move {
+            from: "a",
+            to: &long,
+            overwrite: false,
+        });
+        assert_eq!(
+            decode_frame(&bytes),
+            Err(DecodeError::FieldTooLong {
+                field: "new name",
+                len: MAX_WIRE_NAME_LEN + 1,
+                max: MAX_WIRE_NAME_LEN
+            })
+        );
+        // The header says 4 payload bytes: flags and the old name, but no new name.
+        assert_eq!(
+            decode_frame(&[0x15, 0, 0, 0, 4, 0, 0, 1, b'a']),
+            Err(DecodeError::Truncated)
+        );
+        let both_longest = "n".repeat(MAX_WIRE_NAME_LEN);
+        let frame = Frame::Move {
+            from: &both_longest,
+            to: &both_longest,
+            overwrite: false,
+        };
+        let bytes = encoded(&frame);
+        assert!(bytes.len() - FRAME_HEADER_LEN <= MAX_CONTROL_PAYLOAD);
+        assert_eq!(decode_frame(&bytes), Ok(Some((frame, bytes.len()))));
     }
 
     #[test]

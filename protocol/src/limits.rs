@@ -6,7 +6,12 @@
 pub const MAGIC: [u8; 8] = *b"\x89FERRY\r\n";
 
 /// Protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
+
+/// Oldest protocol version with `MOVE` (PROTOCOL.md §5, "Move"): a client sends it only to a
+/// server that agreed on this version or a newer one, and a server refuses it from an older
+/// client as an unexpected frame.
+pub const MOVE_VERSION: u16 = 3;
 
 /// Oldest protocol version this crate still speaks.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;

@@ -190,6 +190,10 @@ impl Store for BlockingStore {
         self.0.remove(name)
     }
 
+    fn rename(&self, from: &str, to: &str, overwrite: bool) -> Result<(), StorageError> {
+        self.0.rename(from, to, overwrite)
+    }
+
     fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {
         self.0.query(name, tag)
     }

@@ -468,3 +468,53 @@ fn an_object_store_lost_mid_upload_is_a_clear_error_and_the_upload_resumes_after
     );
     assert_eq!(again.get("through-outage").unwrap(), body);
 }
+
+/// S3 has no rename: a file is copied, its digest record follows, then the old object is
+/// deleted; a taken name is refused unless overwriting, and a folder does not move.
+#[test]
+fn a_move_copies_then_deletes_keeps_the_digest_and_refuses_folders_and_taken_names() {
+    let Some(weed) = SeaweedFs::for_tests() else {
+        return;
+    };
+    let store = fresh_store(weed, "move");
+    let server = node(&store);
+    let mut client = server.client();
+    let (a, b) = (data(6 * MIB + 5, 1), data(100, 2));
+    client.put_new("a odd name%.bin", &a);
+    client.put_new("b", &b);
+    client.put_new("folder/x", &b);
+
+    assert_eq!(
+        client.move_file("a odd name%.bin", "moved/a ü.bin", false),
+        ClientEvent::Moved
+    );
+    assert!(client.get("moved/a ü.bin").unwrap() == a);
+    assert_eq!(client.stored_digest("moved/a ü.bin"), Some(Digest::of(&a)));
+    assert!(
+        client.get("a odd name%.bin").is_err(),
+        "the old name is gone"
+    );
+
+    refused_with(
+        &client.move_file("b", "moved/a ü.bin", false),
+        ErrorCode::AlreadyExists,
+    );
+    refused_with(
+        &client.move_file("missing", "m", false),
+        ErrorCode::NotFound,
+    );
+    let folder = client.move_file("folder", "elsewhere", false);
+    refused_with(&folder, ErrorCode::Unsupported);
+    assert!(
+        format!("{folder:?}").contains("move the files one at a time"),
+        "{folder:?}"
+    );
+
+    assert_eq!(
+        client.move_file("b", "moved/a ü.bin", true),
+        ClientEvent::Moved
+    );
+    assert_eq!(client.get("moved/a ü.bin").unwrap(), b);
+    assert_eq!(client.stored_digest("moved/a ü.bin"), Some(Digest::of(&b)));
+    assert_eq!(client.names(), ["folder/x", "moved/a ü.bin"]);
+}

@@ -16,6 +16,7 @@ mod json_logs;
 mod limits;
 mod memory_store;
 mod metrics;
+mod moves;
 mod names;
 mod pipelining;
 mod process;

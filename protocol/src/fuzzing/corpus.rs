@@ -116,6 +116,11 @@ pub fn seed_corpus() -> Vec<Seed> {
         Frame::List { prefix: "a/" },
         Frame::Remove { name: "a/b.txt" },
         Frame::Query { name: "a", tag },
+        Frame::Move {
+            from: "a/b.txt",
+            to: "c/d.txt",
+            overwrite: true,
+        },
         Frame::PutReady { offset: 0 },
         Frame::GetReady { size: 5, offset: 0 },
         Frame::Entry {
@@ -208,6 +213,26 @@ pub fn seed_corpus() -> Vec<Seed> {
             ]),
         ),
         ("query", encode_all(&[Frame::Query { name: "a", tag }])),
+        (
+            "move",
+            encode_all(&[
+                Frame::Move {
+                    from: "ab",
+                    to: "cd/ef",
+                    overwrite: false,
+                },
+                Frame::Move {
+                    from: "old.bin",
+                    to: "new.bin",
+                    overwrite: true,
+                },
+                Frame::Move {
+                    from: "a",
+                    to: "../b",
+                    overwrite: false,
+                },
+            ]),
+        ),
         (
             "bad-names",
             encode_all(&[

@@ -373,6 +373,17 @@ impl ServerHarness {
                         .expect("refuse a REMOVE");
                 }
             }
+            ServerEvent::MoveRequested { from, to, .. } => {
+                assert_eq!(validate_name(&from), Ok(()));
+                assert_eq!(validate_name(&to), Ok(()));
+                if from.len() % 2 == to.len() % 2 {
+                    self.conn.confirm().expect("confirm a MOVE");
+                } else {
+                    self.conn
+                        .refuse(ErrorCode::AlreadyExists, "exists")
+                        .expect("refuse a MOVE");
+                }
+            }
             ServerEvent::QueryRequested { name, tag } => {
                 assert_eq!(validate_name(&name), Ok(()));
                 let partial = (tag.0[0] % 2 == 1).then_some(HASH_UNIT_LEN);

@@ -54,6 +54,16 @@ pub enum ServerEvent {
         /// File name.
         name: String,
     },
+    /// *Decision* (version 3): give `from` the name `to`, then [`ServerConnection::confirm`];
+    /// or [`ServerConnection::refuse`]. Both names are already validated.
+    MoveRequested {
+        /// The name the file or folder has now.
+        from: String,
+        /// The name it is to get.
+        to: String,
+        /// Replace a file stored under `to`.
+        overwrite: bool,
+    },
     /// *Decision*: [`ServerConnection::reply_query`] or [`ServerConnection::refuse`].
     QueryRequested {
         /// File name.

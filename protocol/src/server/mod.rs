@@ -8,7 +8,7 @@ use crate::core::{Config, Core, Received};
 use crate::digest::{Digest, HashCheckpoint};
 use crate::error::{CommandError, ErrorCode, ProtocolError};
 use crate::frame::{Frame, decode_frame};
-use crate::limits::{MAX_NAME_LEN, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use crate::limits::{MAX_NAME_LEN, MIN_PROTOCOL_VERSION, MOVE_VERSION, PROTOCOL_VERSION};
 use crate::name::{validate_name, validate_prefix};
 use crate::time::Timestamp;
 use crate::transfer::{Discard, Finished, Inbound, Outbound};
@@ -32,6 +32,7 @@ enum Decision {
     Get { offset: u64 },
     List,
     Remove,
+    Move,
     Query,
     Commit,
 }
@@ -258,6 +259,30 @@ impl ServerConnection {
                         name: (*name).to_owned(),
                     });
                     self.state = State::Deciding(Decision::Remove);
+                }
+            }
+            (
+                State::Idle,
+                Frame::Move {
+                    from,
+                    to,
+                    overwrite,
+                },
+            ) => {
+                if self.version < MOVE_VERSION {
+                    return Err(ProtocolError::UnexpectedFrame {
+                        frame: "MOVE",
+                        state: "connected with a protocol version before 3, which has no MOVE",
+                    });
+                }
+                // One refusal for a request with two bad names: the first one's.
+                if self.name_ok(from) && self.name_ok(to) {
+                    self.core.push_event(ServerEvent::MoveRequested {
+                        from: (*from).to_owned(),
+                        to: (*to).to_owned(),
+                        overwrite: *overwrite,
+                    });
+                    self.state = State::Deciding(Decision::Move);
                 }
             }
             (State::Idle, Frame::Query { name, tag }) => {
@@ -696,7 +721,7 @@ impl ServerConnection {
         }
     }
 
-    /// Confirms a removal, or an upload that is now durable and visible under its name (the
+    /// Confirms a removal, a move, or an upload that is now durable and visible under its name (the
     /// oldest pending one, under version 2).
     pub fn confirm(&mut self) -> Result<(), CommandError> {
         if self.pending_commits > 0 && !self.core.is_closed() {
@@ -705,7 +730,7 @@ impl ServerConnection {
             return Ok(());
         }
         match self.decision("confirm")? {
-            Decision::Remove | Decision::Commit => {
+            Decision::Remove | Decision::Move | Decision::Commit => {
                 self.core.send(&Frame::Ack);
                 self.state = State::Idle;
                 Ok(())
@@ -727,6 +752,7 @@ fn answers_before_commits(frame: &Frame<'_>) -> bool {
         | Frame::Get { .. }
         | Frame::List { .. }
         | Frame::Remove { .. }
+        | Frame::Move { .. }
         | Frame::Query { .. } => true,
         _ => false,
     }

@@ -15,6 +15,7 @@ enum Spec {
     List(String),
     Remove(String),
     Query(String, [u8; 16]),
+    Move(String, String, bool),
     PutReady(u64),
     GetReady(u64, u64),
     Entry(String, u64, u64),
@@ -55,6 +56,11 @@ impl Spec {
             Spec::Query(name, tag) => Frame::Query {
                 name,
                 tag: SourceTag(*tag),
+            },
+            Spec::Move(from, to, overwrite) => Frame::Move {
+                from,
+                to,
+                overwrite: *overwrite,
             },
             Spec::PutReady(offset) => Frame::PutReady { offset: *offset },
             Spec::GetReady(size, offset) => Frame::GetReady {
@@ -122,6 +128,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         text(300).prop_map(Spec::List),
         text(300).prop_map(Spec::Remove),
         (text(300), any::<[u8; 16]>()).prop_map(|(n, t)| Spec::Query(n, t)),
+        (text(300), text(300), any::<bool>()).prop_map(|(f, t, o)| Spec::Move(f, t, o)),
         any::<u64>().prop_map(Spec::PutReady),
         (any::<u64>(), any::<u64>()).prop_map(|(s, o)| Spec::GetReady(s, o)),
         (text(300), any::<u64>(), any::<u64>()).prop_map(|(n, s, m)| Spec::Entry(n, s, m)),

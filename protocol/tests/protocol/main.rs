@@ -5,6 +5,7 @@ mod client_machine;
 mod codec_limits;
 mod codec_props;
 mod hashing;
+mod moves;
 mod names_and_values;
 mod pair;
 mod pair_props;

@@ -1,7 +1,7 @@
 //! Protocol version 2: pipelined requests against ferryd's real session (over the in-memory
 //! store), with the client machine reading the answers. PROTOCOL.md §5 "Pipelining".
 
-use ferry_protocol::limits::MAGIC;
+use ferry_protocol::limits::{MAGIC, PROTOCOL_VERSION};
 use ferry_protocol::{
     ClientConnection, ClientEvent, CommandError, Config, Digest, ErrorCode, Frame, HashCheckpoint,
     ProtocolError, SourceTag, Timestamp, decode_frame,
@@ -18,7 +18,7 @@ struct Wire {
 }
 
 impl Wire {
-    /// Connected with version 2.
+    /// Connected with the newest version.
     fn connected() -> Wire {
         let client = ClientConnection::new(Config::default(), Timestamp::ZERO, b"").unwrap();
         let server = Server::new(default_config(), Timestamp::ZERO);
@@ -28,7 +28,12 @@ impl Wire {
             bytes: Vec::new(),
         };
         let events = wire.deliver(&[usize::MAX]);
-        assert_eq!(events, vec![ClientEvent::Connected { version: 2 }]);
+        assert_eq!(
+            events,
+            vec![ClientEvent::Connected {
+                version: PROTOCOL_VERSION
+            }]
+        );
         wire
     }
 
@@ -266,4 +271,112 @@ fn an_eager_upload_cannot_be_cancelled_and_a_peer_that_cancels_one_breaks_the_co
         "{error:?}"
     );
     assert_eq!(wire.server.stored("x"), None);
+}
+
+/// Version 3: moves pipeline with the other requests and are answered in order, each as it
+/// would be alone (PROTOCOL.md §5, "Move").
+#[test]
+fn moves_in_a_window_are_answered_in_order_between_uploads_and_downloads() {
+    let whole = |splits: &[usize]| {
+        let mut wire = Wire::connected();
+        let (a, b) = (content(3000, 1), content(500, 2));
+        wire.eager("a", &a);
+        wire.eager("b", &b);
+        wire.client.move_file("a", "docs/a", false).unwrap();
+        wire.get("docs/a");
+        wire.client.move_file("b", "docs/a", false).unwrap();
+        wire.client.move_file("b", "docs/a", true).unwrap();
+        wire.client.move_file("gone", "x", false).unwrap();
+        wire.client.move_file("docs", "papers", false).unwrap();
+        assert_eq!(wire.client.in_flight(), 8);
+        let events = wire.deliver(splits);
+        assert_eq!(wire.server.stored("a"), None);
+        assert_eq!(wire.server.stored("b"), None);
+        assert_eq!(wire.server.stored("papers/a"), Some(b));
+        (events, wire.server.sent)
+    };
+    let (events, sent) = whole(&[usize::MAX]);
+    assert_eq!(events.len(), 9, "{events:?}");
+    assert_eq!(
+        events[..3],
+        [
+            ClientEvent::PutStored,
+            ClientEvent::PutStored,
+            ClientEvent::Moved
+        ]
+    );
+    assert!(matches!(
+        events[3],
+        ClientEvent::GetReady {
+            size: 3000,
+            offset: 0
+        }
+    ));
+    assert!(matches!(events[4], ClientEvent::GetVerified { .. }));
+    assert!(refused(ErrorCode::AlreadyExists)(&events[5]), "{events:?}");
+    assert_eq!(events[6], ClientEvent::Moved);
+    assert!(refused(ErrorCode::NotFound)(&events[7]), "{events:?}");
+    assert_eq!(events[8], ClientEvent::Moved);
+    for splits in [&[1][..], &[7], &[13, 1001, 5]] {
+        assert_eq!(
+            whole(splits),
+            (events.clone(), sent.clone()),
+            "split {splits:?}"
+        );
+    }
+}
+
+#[test]
+fn a_version_2_server_is_never_sent_a_move() {
+    let mut client = ClientConnection::new(Config::default(), Timestamp::ZERO, b"").unwrap();
+    let mut input = MAGIC.to_vec();
+    Frame::Welcome { version: 2 }.encode(&mut input);
+    let received = client.handle_input(Timestamp::ZERO, &input).unwrap();
+    assert_eq!(received.consumed, input.len());
+    let mut before = Vec::new();
+    client.poll_transmit(&mut before);
+    assert_eq!(
+        client.move_file("a", "b", false),
+        Err(CommandError::ServerTooOld {
+            operation: "MOVE (renaming files)",
+            version: 2
+        })
+    );
+    assert!(!client.wants_transmit(), "nothing was sent");
+    assert!(client.is_idle());
+}
+
+#[test]
+fn a_move_from_a_version_2_client_is_a_violation() {
+    let mut server = Server::new(default_config(), Timestamp::ZERO);
+    server.store_file("a", b"kept");
+    let mut input = MAGIC.to_vec();
+    Frame::Hello {
+        min_version: 1,
+        max_version: 2,
+        token: b"",
+    }
+    .encode(&mut input);
+    Frame::Move {
+        from: "a",
+        to: "b",
+        overwrite: false,
+    }
+    .encode(&mut input);
+    server.receive(Timestamp::ZERO, input);
+    let mut out = Vec::new();
+    while server.transmit(&mut out) {}
+    let mut rest = out.strip_prefix(&MAGIC).expect("the server's magic");
+    let mut frames = Vec::new();
+    while let Ok(Some((frame, used))) = decode_frame(rest) {
+        frames.push(format!("{frame:?}"));
+        rest = &rest[used..];
+    }
+    assert_eq!(frames[0], "Welcome { version: 2 }");
+    assert!(
+        frames[1].contains("UnexpectedFrame") && frames[1].contains("MOVE"),
+        "{frames:?}"
+    );
+    assert_eq!(server.stored("a"), Some(b"kept".to_vec()));
+    assert_eq!(server.stored("b"), None);
 }

@@ -74,6 +74,11 @@ impl Grant {
             }
             .to_string(),
             StorageError::NotFound(name) => StorageError::NotFound(shown(name)).to_string(),
+            StorageError::NameTaken { name, reason } => StorageError::NameTaken {
+                name: shown(name),
+                reason,
+            }
+            .to_string(),
             StorageError::AlreadyExists
             | StorageError::InProgress
             | StorageError::TooLarge { .. }
@@ -82,6 +87,7 @@ impl Grant {
             | StorageError::NoSpace { .. }
             | StorageError::OffsetPastEnd { .. }
             | StorageError::ShuttingDown
+            | StorageError::Unsupported { .. }
             | StorageError::TakenOver
             | StorageError::ObjectStore { .. }
             | StorageError::Io { .. } => error.to_string(),

@@ -41,6 +41,18 @@ impl Session {
                     self.on_remove(&name)
                 }
             }
+            ServerEvent::MoveRequested {
+                from,
+                to,
+                overwrite,
+            } => {
+                if !self.grant.may_write() {
+                    self.forbid(&from, "move")
+                } else {
+                    let (from, to) = (self.grant.name(&from), self.grant.name(&to));
+                    self.on_move(&from, &to, overwrite)
+                }
+            }
             ServerEvent::QueryRequested { name, tag } => {
                 let name = self.grant.name(&name);
                 self.on_query(&name, &tag)
@@ -250,6 +262,19 @@ impl Session {
                 self.conn.confirm()
             }
             Err(error) => self.refuse(name, &error),
+        }
+    }
+
+    fn on_move(&mut self, from: &str, to: &str, overwrite: bool) -> Result<(), CommandError> {
+        if let Some(refused) = self.refuse_if_stopping(from) {
+            return refused;
+        }
+        match self.context.store.rename(from, to, overwrite) {
+            Ok(()) => {
+                tracing::info!(peer = %self.peer, from, to, overwrite, "moved");
+                self.conn.confirm()
+            }
+            Err(error) => self.refuse(from, &error),
         }
     }
 

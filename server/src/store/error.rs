@@ -24,6 +24,22 @@ pub enum StorageError {
     /// The name exists and the client did not ask to overwrite it.
     #[error("name already exists; use --overwrite")]
     AlreadyExists,
+    /// A move's new name is taken, and the move may not replace what holds it.
+    #[error("{name:?} {reason}")]
+    NameTaken {
+        /// The new name asked for.
+        name: String,
+        /// What holds it and what to do ("already exists; use --overwrite to replace it").
+        reason: &'static str,
+    },
+    /// The backend cannot do this at all (e.g. move a folder on an object store).
+    #[error("{what} is not supported by this server's storage: {reason}")]
+    Unsupported {
+        /// What was asked.
+        what: &'static str,
+        /// Why not, and what to do instead.
+        reason: &'static str,
+    },
     /// Another client is uploading to the same name right now.
     #[error("another upload to this name is in progress; try again when it ends")]
     InProgress,
@@ -113,7 +129,10 @@ impl StorageError {
         match self {
             StorageError::BadName { .. } => ErrorCode::BadName,
             StorageError::NotFound(_) => ErrorCode::NotFound,
-            StorageError::AlreadyExists => ErrorCode::AlreadyExists,
+            StorageError::AlreadyExists | StorageError::NameTaken { .. } => {
+                ErrorCode::AlreadyExists
+            }
+            StorageError::Unsupported { .. } => ErrorCode::Unsupported,
             StorageError::InProgress => ErrorCode::InProgress,
             StorageError::TooLarge { .. } => ErrorCode::TooLarge,
             StorageError::OverQuota { .. } => ErrorCode::OverQuota,

@@ -163,6 +163,24 @@ impl UploadLocks {
         self.held().len()
     }
 
+    /// Runs `f` unless an upload holds a name for which `busy` is true, with no upload able to
+    /// start meanwhile (a move holds this while it renames); returns what `f` returned, or
+    /// `None` if such an upload is under way.
+    pub(crate) fn unless_any<T>(
+        &self,
+        busy: impl Fn(&str) -> bool,
+        f: impl FnOnce() -> T,
+    ) -> Option<T> {
+        let held = self.held();
+        if held.keys().any(|name| busy(name)) {
+            None
+        } else {
+            let result = f();
+            drop(held);
+            Some(result)
+        }
+    }
+
     /// Runs `f` unless an upload is using the partial `key`, with no upload able to start
     /// meanwhile; returns what `f` returned, or `None` if the partial is in use.
     pub(crate) fn unless_busy<T>(&self, key: &PartialKey, f: impl FnOnce() -> T) -> Option<T> {
@@ -211,6 +229,20 @@ mod tests {
         });
         assert!(locks.lock("n", &key, Duration::from_secs(20)).is_ok());
         holder.join().unwrap();
+    }
+
+    #[test]
+    fn a_move_waits_for_no_upload_but_is_refused_by_one_under_way() {
+        let locks = UploadLocks::default();
+        let key = PartialKey::new("d/x", &SourceTag([1; 16]));
+        let held = locks.lock("d/x", &key, Duration::ZERO).unwrap();
+        assert_eq!(locks.unless_any(|name| name.starts_with("d/"), || 1), None);
+        assert_eq!(locks.unless_any(|name| name == "e", || 2), Some(2));
+        drop(held);
+        assert_eq!(
+            locks.unless_any(|name| name.starts_with("d/"), || 3),
+            Some(3)
+        );
     }
 
     #[test]

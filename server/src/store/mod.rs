@@ -15,6 +15,7 @@ pub(crate) mod locks;
 #[cfg(any(test, feature = "memory-store"))]
 #[cfg_attr(not(feature = "memory-store"), allow(dead_code))]
 pub mod memory;
+pub(crate) mod moves;
 #[cfg(test)]
 mod promises;
 pub(crate) mod s3;
@@ -69,6 +70,14 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Removes the file `name`; returns its size.
     fn remove(&self, name: &str) -> Result<u64, StorageError>;
+
+    /// Gives the file `from`, or the folder `from` with everything under it, the name `to`,
+    /// atomically where the backend can (a reader of `to` gets the old file or the new one,
+    /// whole), durably before it returns. Refused: `from` missing (`NotFound`); `to` taken,
+    /// unless `overwrite` and both are files (`NameTaken`); the same name, a folder into
+    /// itself, or a bad name (`BadName`); an upload under way to either name or under either
+    /// folder (`InProgress`). Digest records move with the files.
+    fn rename(&self, from: &str, to: &str, overwrite: bool) -> Result<(), StorageError>;
 
     /// What is held under `name`: the stored file and the partial upload tagged `tag`.
     fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError>;

@@ -17,6 +17,8 @@ use crate::store::folder::Storage;
 use crate::store::memory::{ManualClock, MemoryLimits, MemoryStore};
 use crate::store::{Entry, Left, Store, Upload};
 
+mod moves;
+
 /// One hash unit, the grain of checkpoints.
 const UNIT: usize = HASH_UNIT_LEN as usize;
 

@@ -89,6 +89,12 @@ impl Store for TimedStore {
         timed(&self.metrics, "remove", || self.inner.remove(name))
     }
 
+    fn rename(&self, from: &str, to: &str, overwrite: bool) -> Result<(), StorageError> {
+        timed(&self.metrics, "rename", || {
+            self.inner.rename(from, to, overwrite)
+        })
+    }
+
     fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {
         timed(&self.metrics, "query", || self.inner.query(name, tag))
     }

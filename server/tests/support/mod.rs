@@ -440,6 +440,21 @@ impl Client {
         self.next_event().unwrap()
     }
 
+    /// Asks to move `from` to `to`; the answer (`Moved` or `Refused`).
+    pub fn move_file(&mut self, from: &str, to: &str, overwrite: bool) -> ClientEvent {
+        self.conn.move_file(from, to, overwrite).unwrap();
+        self.next_event().unwrap()
+    }
+
+    /// The digest the server knows for the stored file `name`, if any.
+    pub fn stored_digest(&mut self, name: &str) -> Option<Digest> {
+        self.conn.query(name, SourceTag::default()).unwrap();
+        match self.next_event().unwrap() {
+            ClientEvent::QueryReply { stored_digest, .. } => stored_digest,
+            other => panic!("unexpected answer to QUERY: {other:?}"),
+        }
+    }
+
     /// (stored size, resumable offset of a partial upload with `tag`).
     pub fn query(&mut self, name: &str, tag: SourceTag) -> (Option<u64>, Option<u64>) {
         self.conn.query(name, tag).unwrap();

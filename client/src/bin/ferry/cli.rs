@@ -156,6 +156,27 @@ pub enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Give a file on the server a new name, or a folder with everything under it.
+    ///
+    /// The move is atomic on a folder store: whoever downloads NEW meanwhile gets the old file
+    /// or the moved one, whole, and a download of OLD already under way finishes with the
+    /// bytes it started with. Nothing is sent again, and the digest the server recorded moves
+    /// with the file. An existing NEW is refused unless --overwrite, which replaces a file
+    /// only: a folder is never replaced, and a folder moves only to a name that is free.
+    /// Missing folders of NEW are made. On an S3 store the file is copied, then its old name
+    /// removed (for a moment it is under both names), and folders do not move. Needs ferryd
+    /// with protocol version 3.
+    Mv {
+        /// Name on the server now.
+        #[arg(value_name = "OLD")]
+        from: String,
+        /// Name it gets.
+        #[arg(value_name = "NEW")]
+        to: String,
+        /// Replace a file stored under NEW (never a folder).
+        #[arg(long)]
+        overwrite: bool,
+    },
     /// Show a stored file's size, modification time (UTC) and BLAKE3 digest, without
     /// downloading it.
     Stat {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod generate;
+mod mv;
 mod plan;
 mod rate;
 mod run;
@@ -88,6 +89,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Get { .. } => "get",
         Command::Ls { .. } => "ls",
         Command::Rm { .. } => "rm",
+        Command::Mv { .. } => "mv",
         Command::Stat { .. } => "stat",
         Command::Sync(_) => "sync",
         Command::Generate(Generate::Completions { .. }) => "completions",
@@ -459,6 +461,11 @@ fn execute(cli: &Cli, filter: ferry_client::sync::Filter) -> anyhow::Result<i32>
             }
             Ok(0)
         }
+        Command::Mv {
+            from,
+            to,
+            overwrite,
+        } => mv::run(&mut connect()?, from, to, *overwrite, cli.json, cli.quiet),
         Command::Stat { name } => stat::run(&mut connect()?, name, cli.json, cli.quiet),
         Command::Sync(args) => sync::run(&mut connect()?, args, filter, cli.json, cli.quiet),
         // Run by `main` before anything else; here for completeness.

@@ -76,6 +76,11 @@ impl Server {
         }
     }
 
+    /// Places a file under `name` as someone outside the server would.
+    pub fn store_file(&mut self, name: &str, bytes: &[u8]) {
+        self.store.insert(name, bytes);
+    }
+
     /// The bytes stored under `name`, if a file is visible there.
     pub fn stored(&self, name: &str) -> Option<Vec<u8>> {
         self.store.file(name).map(|file| file.bytes.to_vec())

@@ -85,6 +85,10 @@ impl Store for FakeStore {
         panic!("a scrub never removes")
     }
 
+    fn rename(&self, _: &str, _: &str, _: bool) -> Result<(), StorageError> {
+        panic!("a scrub never moves")
+    }
+
     fn query(&self, _: &str, _: &SourceTag) -> Result<Held, StorageError> {
         panic!("a scrub never queries")
     }

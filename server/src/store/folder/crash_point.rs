@@ -7,7 +7,7 @@
 //! name take the path of file systems without `RENAME_NOREPLACE` (a hard link, then the staged
 //! name removed), so its steps can be crashed at too. In release builds neither is read.
 
-/// A step of a folder-store commit, in the order they happen.
+/// A step of a folder-store commit (or of a move), in the order they happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CommitStep {
     /// The staged data is durable.
@@ -22,6 +22,12 @@ pub(crate) enum CommitStep {
     StagedNameRemoved,
     /// The folder holding the new name is synced: the file is durable and visible.
     FolderSynced,
+    /// A move wrote the digest records under the new names.
+    MoveRecorded,
+    /// A move renamed the file or folder.
+    MoveRenamed,
+    /// A move synced both folders: the new name is durable.
+    MoveSynced,
 }
 
 impl CommitStep {
@@ -34,6 +40,9 @@ impl CommitStep {
             CommitStep::Linked => "after-link",
             CommitStep::StagedNameRemoved => "after-unlink",
             CommitStep::FolderSynced => "after-folder-sync",
+            CommitStep::MoveRecorded => "move-after-digest",
+            CommitStep::MoveRenamed => "move-after-rename",
+            CommitStep::MoveSynced => "move-after-sync",
         }
     }
 }

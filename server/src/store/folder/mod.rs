@@ -5,6 +5,7 @@
 pub(crate) mod crash_point;
 pub(crate) mod digests;
 pub(crate) mod paths;
+pub(crate) mod rename;
 pub(crate) mod staging;
 pub(crate) mod upload;
 pub(crate) mod usage;
@@ -149,6 +150,16 @@ impl Storage {
         self.locks.lock(name, key, TAKEOVER_WAIT)
     }
 
+    /// Runs `f` unless an upload under way holds a name for which `busy` is true, with no
+    /// upload able to start meanwhile; `None` if one is under way.
+    pub(crate) fn locks_unless_any<T>(
+        &self,
+        busy: impl Fn(&str) -> bool,
+        f: impl FnOnce() -> T,
+    ) -> Option<T> {
+        self.locks.unless_any(busy, f)
+    }
+
     /// This storage as the shared handle uploads and downloads keep.
     fn arc(&self) -> Result<Arc<Storage>, StorageError> {
         self.me.upgrade().ok_or(StorageError::ShuttingDown)
@@ -227,6 +238,11 @@ impl Store for Storage {
             .map_err(StorageError::io("syncing a folder"))?;
         self.usage.release(status.size());
         Ok(status.size())
+    }
+
+    fn rename(&self, from: &str, to: &str, overwrite: bool) -> Result<(), StorageError> {
+        self.refuse_if_read_only("moving a file")?;
+        rename::rename(self, from, to, overwrite)
     }
 
     fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {

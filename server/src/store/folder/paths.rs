@@ -42,7 +42,7 @@ fn bad(name: &str, reason: &'static str) -> StorageError {
 }
 
 /// Splits a valid name into its folders and its last component.
-fn split(name: &str) -> Result<(&str, &str), StorageError> {
+pub(crate) fn split(name: &str) -> Result<(&str, &str), StorageError> {
     validate_name(name).map_err(|_| bad(name, "not an acceptable relative path"))?;
     Ok(match name.rsplit_once('/') {
         Some((folders, leaf)) => (folders, leaf),
@@ -51,7 +51,7 @@ fn split(name: &str) -> Result<(&str, &str), StorageError> {
 }
 
 /// What an error opening a name's folders means for the client.
-fn folder_error(name: &str, error: io::Error) -> StorageError {
+pub(crate) fn folder_error(name: &str, error: io::Error) -> StorageError {
     match error.raw_os_error().map(Errno::from_raw_os_error) {
         Some(Errno::LOOP) => bad(
             name,

@@ -47,6 +47,7 @@
 mod clock;
 mod disk;
 mod faults;
+mod rename;
 mod upload;
 
 #[cfg(test)]
@@ -309,6 +310,10 @@ impl Store for MemoryStore {
         let size = file.bytes.len() as u64;
         machine.usage.release(size);
         Ok(size)
+    }
+
+    fn rename(&self, from: &str, to: &str, overwrite: bool) -> Result<(), StorageError> {
+        rename::rename(self, from, to, overwrite)
     }
 
     fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {

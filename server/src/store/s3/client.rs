@@ -226,6 +226,42 @@ impl S3Client {
         etag_of(&response)
     }
 
+    /// Copies the object `from`, only while it still has the ETag `from_etag`, to `to` if
+    /// `condition` holds there (CopyObject: the new object appears whole, or not at all);
+    /// returns the copy's ETag.
+    ///
+    /// # Errors
+    ///
+    /// [`S3Error::PreconditionFailed`] when either condition does not hold;
+    /// [`S3Error::Service`] for a refusal, including one S3 sends inside a 200 answer.
+    pub fn copy(
+        &self,
+        from: &str,
+        from_etag: &str,
+        to: &str,
+        condition: PutCondition,
+    ) -> Result<String, S3Error> {
+        let i = &self.inner;
+        let source = format!("/{}/{}", i.bucket.name(), percent_encode_key(from));
+        let mut headers = vec![
+            ("x-amz-copy-source", source.as_str()),
+            ("x-amz-copy-source-if-match", from_etag),
+        ];
+        headers.extend(condition.header());
+        let response = self.send(Retry::No, http::Method::PUT, &headers, Some(&[]), |h| {
+            sign(i.bucket.put_object(Some(&i.credentials), to), h)
+        })?;
+        let text = self.read_xml(response)?;
+        let answer: xml::CompleteAnswer = xml::parse(&text)?;
+        if answer.code.is_some() {
+            return Err(S3Error::from_answer(200, &text, i.bucket.name()));
+        }
+        answer
+            .etag
+            .map(|etag| quoted_etag(&etag))
+            .ok_or_else(|| S3Error::BadResponse(format!("no ETag in {text:?}")))
+    }
+
     /// Deletes the object; an absent one is no error.
     ///
     /// # Errors
@@ -588,6 +624,20 @@ fn sign<'a>(mut action: impl S3Action<'a>, headers: &[(&str, &str)]) -> String {
             .insert((*name).to_owned(), (*value).to_owned());
     }
     action.sign(SIGNED_FOR).to_string()
+}
+
+/// `key` as the path of an `x-amz-copy-source` header: every byte but the unreserved ones and
+/// `/` percent-encoded.
+fn percent_encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// The answer's `ETag` header, quoted.

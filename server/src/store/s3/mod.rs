@@ -5,6 +5,7 @@ mod client;
 mod config;
 mod error;
 mod record;
+mod rename;
 mod store;
 mod types;
 mod upload;

@@ -280,6 +280,13 @@ impl Store for S3Store {
         Ok(object.size)
     }
 
+    /// Copy, then delete: see [`super::rename`] for what readers see meanwhile.
+    fn rename(&self, from: &str, to: &str, overwrite: bool) -> Result<(), StorageError> {
+        check_name(&self.config, from)?;
+        check_name(&self.config, to)?;
+        super::rename::rename(self, from, to, overwrite)
+    }
+
     fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {
         let object = self.head(name)?;
         let digest = object

@@ -22,7 +22,8 @@ pub(crate) struct ErrorAnswer {
     pub(crate) message: String,
 }
 
-/// A `<CompleteMultipartUploadResult>` (or, inside a 200 answer, an `<Error>`).
+/// A `<CompleteMultipartUploadResult>` or a `<CopyObjectResult>` (or, inside a 200 answer,
+/// an `<Error>`).
 #[derive(Debug, Deserialize)]
 pub(crate) struct CompleteAnswer {
     /// The completed object's ETag.
