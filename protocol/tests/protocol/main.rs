@@ -12,3 +12,4 @@ mod pair_tests;
 mod pipelining;
 mod raw;
 mod server_machine;
+mod streamed;

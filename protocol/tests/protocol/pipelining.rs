@@ -1,7 +1,7 @@
 //! Protocol version 2: pipelined requests against ferryd's real session (over the in-memory
 //! store), with the client machine reading the answers. PROTOCOL.md §5 "Pipelining".
 
-use ferry_protocol::limits::MAGIC;
+use ferry_protocol::limits::{MAGIC, PROTOCOL_VERSION};
 use ferry_protocol::{
     ClientConnection, ClientEvent, CommandError, Config, Digest, ErrorCode, Frame, HashCheckpoint,
     ProtocolError, SourceTag, Timestamp, decode_frame,
@@ -18,7 +18,7 @@ struct Wire {
 }
 
 impl Wire {
-    /// Connected with version 2.
+    /// Connected with the newest version (pipelining came with version 2).
     fn connected() -> Wire {
         let client = ClientConnection::new(Config::default(), Timestamp::ZERO, b"").unwrap();
         let server = Server::new(default_config(), Timestamp::ZERO);
@@ -28,7 +28,12 @@ impl Wire {
             bytes: Vec::new(),
         };
         let events = wire.deliver(&[usize::MAX]);
-        assert_eq!(events, vec![ClientEvent::Connected { version: 2 }]);
+        assert_eq!(
+            events,
+            vec![ClientEvent::Connected {
+                version: PROTOCOL_VERSION
+            }]
+        );
         wire
     }
 
@@ -179,6 +184,7 @@ fn a_version_1_client_gets_version_1_and_an_eager_upload_from_it_is_a_violation(
         overwrite: false,
         resume: false,
         eager: true,
+        streamed: false,
         tag: SourceTag::default(),
     }
     .encode(&mut input);

@@ -195,6 +195,7 @@ impl Client<'_> {
             resume: false,
             tag: connection_tag(),
             eager: false,
+            streamed: false,
         };
         let (upload, _) = self
             .shared

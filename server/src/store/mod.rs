@@ -42,11 +42,19 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Decides on a `PUT`: checks the size against the file limit, then lets the backend check
     /// its own limits and the name, take the name's upload lock and find where to resume.
     /// Returns the upload and the hash state to accept it with.
+    ///
+    /// A streamed upload (size unknown, PROTOCOL.md §7) is checked against the file limit as
+    /// its bytes arrive instead ([`Upload::write`]); its backend reserves space as it grows.
     fn begin_upload(
         &self,
         config: &ServerConfig,
         request: &PutRequest,
     ) -> Result<(Upload, HashCheckpoint), StorageError> {
+        if request.streamed {
+            let (mut upload, checkpoint) = self.open_upload(config, request)?;
+            upload.stream_limit = Some(config.max_file_size);
+            return Ok((upload, checkpoint));
+        }
         if request.size > config.max_file_size {
             return Err(StorageError::TooLarge {
                 size: request.size,
@@ -175,6 +183,10 @@ pub trait StagedUpload: Send + fmt::Debug {
 
 /// An upload under way, whatever the backend. Its name is locked against other uploads until it
 /// is committed, suspended or discarded.
+///
+/// A streamed upload (its size told only at the end) never resumes: whatever ends it short of
+/// its commit discards its staged data, and it is refused as soon as it grows past the file
+/// limit.
 #[derive(Debug)]
 pub struct Upload {
     name: String,
@@ -182,6 +194,8 @@ pub struct Upload {
     received: u64,
     started: Instant,
     staged: Box<dyn StagedUpload>,
+    /// For a streamed upload, the server's file size limit, checked as bytes arrive.
+    stream_limit: Option<u64>,
 }
 
 impl Upload {
@@ -193,7 +207,13 @@ impl Upload {
             received: 0,
             started: Instant::now(),
             staged,
+            stream_limit: None,
         }
+    }
+
+    /// Whether this is a streamed upload (size unknown until its end; never resumed).
+    pub fn is_streamed(&self) -> bool {
+        self.stream_limit.is_some()
     }
 
     /// The file's name.
@@ -226,8 +246,14 @@ impl Upload {
         self.start_offset
     }
 
-    /// Appends received file data.
+    /// Appends received file data. A streamed upload that would grow past the file limit is
+    /// refused before anything of `data` is written.
     pub fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        if let Some(limit) = self.stream_limit
+            && self.start_offset + self.received + data.len() as u64 > limit
+        {
+            return Err(StorageError::StreamTooLarge { limit });
+        }
         self.staged.write(data)?;
         self.received += data.len() as u64;
         Ok(())
@@ -248,8 +274,12 @@ impl Upload {
         self.staged.start_checkpoint()
     }
 
-    /// Leaves the upload resumable from its last durable checkpoint.
+    /// Leaves the upload resumable from its last durable checkpoint; a streamed upload, which
+    /// cannot be resumed, is discarded.
     pub fn suspend(self) -> Left {
+        if self.is_streamed() {
+            return self.staged.discard();
+        }
         self.staged.suspend()
     }
 
@@ -265,8 +295,11 @@ impl Upload {
     }
 
     /// Like [`Upload::commit`], also saying, when it failed, how the upload was left (so the
-    /// client can be told the truth).
+    /// client can be told the truth): resumable, or discarded if it was streamed.
     pub fn commit_or_keep(self, digest: &Digest) -> Result<(), (StorageError, Left)> {
+        if self.is_streamed() {
+            return self.finish(digest, StagedUpload::discard);
+        }
         self.finish(digest, StagedUpload::suspend)
     }
 

@@ -59,6 +59,7 @@ impl Store for TimedStore {
             received,
             started,
             staged,
+            stream_limit,
         } = upload;
         let staged = Box::new(TimedUpload {
             inner: staged,
@@ -73,6 +74,7 @@ impl Store for TimedStore {
             received,
             started,
             staged,
+            stream_limit,
         };
         Ok((upload, checkpoint))
     }

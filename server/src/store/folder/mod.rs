@@ -395,6 +395,7 @@ mod tests {
             resume: true,
             tag: SourceTag([1; 16]),
             eager: false,
+            streamed: false,
         };
         assert!(storage.begin_upload(&config, &request).is_err());
         assert!(storage.remove("kept").is_err());

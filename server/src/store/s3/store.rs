@@ -244,11 +244,16 @@ impl Store for S3Store {
 
     fn open_upload(
         &self,
-        _config: &ServerConfig, // the part size and lease were taken at open
+        config: &ServerConfig, // the part size and lease were taken at open
         request: &PutRequest,
     ) -> Result<(Upload, HashCheckpoint), StorageError> {
         check_name(&self.config, &request.name)?;
-        upload::begin(self, request)
+        // A streamed upload may grow up to the file limit: its parts are sized for that.
+        let largest = match request.streamed {
+            true => config.max_file_size,
+            false => request.size,
+        };
+        upload::begin(self, request, largest)
     }
 
     fn open_for_download(&self, name: &str) -> Result<OpenedFile, StorageError> {
@@ -545,6 +550,7 @@ mod tests {
             resume: true,
             tag: SourceTag([tag; 16]),
             eager: false,
+            streamed: false,
         }
     }
 

@@ -119,7 +119,11 @@ pub(crate) struct S3Upload {
     store: Arc<S3Store>,
     name: String,
     key: String,
+    /// The declared size; for a streamed upload, the bytes received so far.
     size: u64,
+    /// A streamed upload (size unknown until its end): parts are cut as usual, but it is never
+    /// resumed (a suspension discards it).
+    streamed: bool,
     overwrite: bool,
     part_size: u64,
     /// Received bytes not yet in a part; the first is at `buffer_start`.
@@ -145,10 +149,13 @@ pub(crate) struct S3Upload {
     lock: NameLock,
 }
 
-/// Decides on a `PUT` whose size is within the file limit (see the module's diagram).
+/// Decides on a `PUT` whose size is within the file limit (see the module's diagram); parts
+/// are sized for a file of `largest` bytes (the declared size, or the file limit for a
+/// streamed upload).
 pub(crate) fn begin(
     store: &S3Store,
     request: &PutRequest,
+    largest: u64,
 ) -> Result<(Upload, HashCheckpoint), StorageError> {
     let name = request.name.as_str();
     let lock = store
@@ -210,8 +217,9 @@ pub(crate) fn begin(
             name: name.to_owned(),
             key: store.key(name),
             size: request.size,
+            streamed: request.streamed,
             overwrite: request.overwrite,
-            part_size: part_size(store.part_size, request.size),
+            part_size: part_size(store.part_size, largest),
             buffer: Vec::new(),
             buffer_start: offset,
             written: offset,
@@ -251,6 +259,9 @@ impl StagedUpload for S3Upload {
         }
         self.buffer.extend_from_slice(data);
         self.written += data.len() as u64;
+        if self.streamed {
+            self.size = self.written;
+        }
         self.collect(false)?;
         if self.ledger.is_some() && self.renewed.elapsed() > self.store.lease / 3 {
             self.renew()?;

@@ -36,6 +36,7 @@ impl Doomed {
             resume: true,
             tag: SourceTag([4; 16]),
             eager: false,
+            streamed: false,
         };
         let (upload, _) = store.begin_upload(&config, &request).unwrap();
         let doomed = Doomed {
