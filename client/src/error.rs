@@ -106,6 +106,29 @@ pub enum ClientError {
         /// What was found.
         reason: String,
     },
+    /// An upload from a stream (standard input) lost its connection after bytes were read:
+    /// they cannot be read again, so the upload cannot go on, and the server kept nothing.
+    #[error(
+        "the upload of {name:?} from a stream was interrupted ({reason}); a stream such as \
+         standard input cannot be re-read, so the upload was not stored; run it again"
+    )]
+    StreamInterrupted {
+        /// The upload's name.
+        name: String,
+        /// What happened to the connection.
+        reason: String,
+    },
+    /// The server is too old for uploads of unknown size (standard input): they need protocol
+    /// version 3.
+    #[error(
+        "the server speaks protocol version {version}; uploading from a stream (standard \
+         input) needs version 3 or newer: upgrade ferryd, or save the stream to a file and put \
+         that"
+    )]
+    StreamUnsupported {
+        /// The version the server agreed on.
+        version: u16,
+    },
     /// The name cannot be used on the server.
     #[error("invalid name {name:?}: {source}")]
     InvalidName {
@@ -215,7 +238,10 @@ impl ClientError {
                 _ => EXIT_CONNECTION,
             },
             ClientError::Protocol(_) => EXIT_CONNECTION,
-            ClientError::Refused { .. } | ClientError::ExistsUnconfirmed { .. } => EXIT_REFUSED,
+            ClientError::Refused { .. }
+            | ClientError::ExistsUnconfirmed { .. }
+            | ClientError::StreamUnsupported { .. } => EXIT_REFUSED,
+            ClientError::StreamInterrupted { .. } => EXIT_CONNECTION,
             ClientError::Integrity { .. } => EXIT_INTEGRITY,
             ClientError::InvalidName { .. } => EXIT_USAGE,
             ClientError::Local { .. }
