@@ -197,13 +197,11 @@ impl Streamed {
                 );
                 Ok(digest)
             }
-            ClientEvent::QueryReply { .. } | ClientEvent::Refused { .. } => {
-                Err(self.interrupted(
-                    "the connection was lost after the whole stream was sent, and the server \
+            ClientEvent::QueryReply { .. } | ClientEvent::Refused { .. } => Err(self.interrupted(
+                "the connection was lost after the whole stream was sent, and the server \
                      does not hold it"
-                        .to_owned(),
-                ))
-            }
+                    .to_owned(),
+            )),
             other => Err(unexpected(&other, during).into()),
         }
     }

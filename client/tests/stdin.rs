@@ -166,7 +166,11 @@ fn a_hundred_mebibytes_piped_through_put_and_get_come_back_byte_identical() {
     let (code, _, stderr) = wait(get);
     assert_eq!(code, 0, "get: {stderr}");
     assert_eq!(received, BIG);
-    assert_eq!(Digest(*hasher.finalize().as_bytes()), digest, "the bytes differ");
+    assert_eq!(
+        Digest(*hasher.finalize().as_bytes()),
+        digest,
+        "the bytes differ"
+    );
     eprintln!(
         "100 MiB: put - in {put_took:?}, put and get in {:?}",
         started.elapsed()
@@ -228,7 +232,13 @@ fn an_existing_name_is_refused_unless_overwrite() {
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("use --overwrite"), "{stderr}");
     assert_eq!(server.stored("notes"), first);
-    let (code, _, stderr) = put_stream(&server, work.path(), &["--as", "notes", "--overwrite"], 500, 3);
+    let (code, _, stderr) = put_stream(
+        &server,
+        work.path(),
+        &["--as", "notes", "--overwrite"],
+        500,
+        3,
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(server.stored("notes").len(), 500);
 }
