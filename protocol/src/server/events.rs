@@ -83,7 +83,7 @@ pub enum ServerEvent {
         error: ProtocolError,
     },
     /// The client cancelled the upload after `received` bytes; the partial data stays
-    /// resumable from `checkpoint`.
+    /// resumable from `checkpoint` (a streamed upload's is discarded: it never resumes).
     UploadCancelled {
         /// File bytes received in all (from offset 0).
         received: u64,

@@ -244,16 +244,11 @@ impl Store for S3Store {
 
     fn open_upload(
         &self,
-        config: &ServerConfig, // the part size and lease were taken at open
+        _config: &ServerConfig, // the part size and lease were taken at open
         request: &PutRequest,
     ) -> Result<(Upload, HashCheckpoint), StorageError> {
         check_name(&self.config, &request.name)?;
-        // A streamed upload may grow up to the file limit: its parts are sized for that.
-        let largest = match request.streamed {
-            true => config.max_file_size,
-            false => request.size,
-        };
-        upload::begin(self, request, largest)
+        upload::begin(self, request)
     }
 
     fn open_for_download(&self, name: &str) -> Result<OpenedFile, StorageError> {
