@@ -370,4 +370,23 @@ mod tests {
         assert!(error.is_transient());
         assert_eq!(error.exit_code(), EXIT_CONNECTION);
     }
+
+    #[test]
+    fn a_stream_cut_midway_is_final_and_says_why_nothing_was_stored() {
+        let error = ClientError::StreamInterrupted {
+            name: "db.sql".into(),
+            reason: "connection reset".into(),
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("standard input cannot be re-read"),
+            "{message}"
+        );
+        assert!(message.contains("the upload was not stored"), "{message}");
+        assert!(!error.is_transient());
+        assert_eq!(error.exit_code(), EXIT_CONNECTION);
+        let old = ClientError::StreamUnsupported { version: 2 };
+        assert!(old.to_string().contains("needs version 3"), "{old}");
+        assert_eq!(old.exit_code(), EXIT_REFUSED);
+    }
 }
