@@ -216,7 +216,7 @@ pub fn seed_corpus() -> Vec<Seed> {
         // The harness's size limit for streams ends it partway.
         (
             "put-streamed-too-large",
-            streamed_frames("l.bin", &content(6, 4 * HASH_UNIT_LEN as usize), 0),
+            streamed_frames("l.bin", &content(6, 12_000), 0),
         ),
         ("put-disk-full", disk_full),
         (
