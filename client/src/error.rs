@@ -106,6 +106,18 @@ pub enum ClientError {
         /// What was found.
         reason: String,
     },
+    /// An upload from a stream (standard input) lost its connection after bytes were read:
+    /// they cannot be read again, so the upload cannot go on, and the server kept nothing.
+    #[error(
+        "the upload of {name:?} from a stream was interrupted ({reason}); a stream such as \
+         standard input cannot be re-read, so the upload was not stored; run it again"
+    )]
+    StreamInterrupted {
+        /// The upload's name.
+        name: String,
+        /// What happened to the connection.
+        reason: String,
+    },
     /// The name cannot be used on the server.
     #[error("invalid name {name:?}: {source}")]
     InvalidName {
@@ -238,6 +250,7 @@ impl ClientError {
             ClientError::Refused { .. }
             | ClientError::ExistsUnconfirmed { .. }
             | ClientError::ServerTooOld { .. } => EXIT_REFUSED,
+            ClientError::StreamInterrupted { .. } => EXIT_CONNECTION,
             ClientError::Integrity { .. } => EXIT_INTEGRITY,
             ClientError::InvalidName { .. } => EXIT_USAGE,
             ClientError::Local { .. }
@@ -368,5 +381,28 @@ mod tests {
         });
         assert!(error.is_transient());
         assert_eq!(error.exit_code(), EXIT_CONNECTION);
+    }
+
+    #[test]
+    fn a_stream_cut_midway_is_final_and_says_why_nothing_was_stored() {
+        let error = ClientError::StreamInterrupted {
+            name: "db.sql".into(),
+            reason: "connection reset".into(),
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("standard input cannot be re-read"),
+            "{message}"
+        );
+        assert!(message.contains("the upload was not stored"), "{message}");
+        assert!(!error.is_transient());
+        assert_eq!(error.exit_code(), EXIT_CONNECTION);
+        let old = ClientError::ServerTooOld {
+            operation: "put -",
+            version: 2,
+            needs: 3,
+        };
+        assert!(old.to_string().contains("needs version 3"), "{old}");
+        assert_eq!(old.exit_code(), EXIT_REFUSED);
     }
 }

@@ -48,6 +48,12 @@
 //! # }
 //! ```
 //!
+//! ## Streams
+//!
+//! [`Client::put_reader`] uploads a stream of unknown length (standard input), its size told
+//! at the end; a stream cannot be re-read, so it never resumes. [`Client::get_to`] downloads
+//! into any `Write`.
+//!
 //! ## Sync and stat
 //!
 //! [`sync`] makes a server folder match a local one or the other way round, skipping files
@@ -89,6 +95,7 @@ mod remote_file;
 mod requests;
 mod retry;
 mod security;
+mod streamed;
 pub mod sync;
 mod tag;
 mod time;

@@ -105,7 +105,10 @@ impl Default for GetOptions {
 pub struct Progress {
     /// Bytes of the file known to be at the destination or on their way there.
     pub done: u64,
-    /// Size of the file.
+    /// Size of the file (for an upload from a stream, [`Client::put_reader`], whose size is
+    /// not known in advance: the bytes read so far).
+    ///
+    /// [`Client::put_reader`]: crate::Client::put_reader
     pub total: u64,
     /// Which attempt this is: 1 for the first connection, 2 after the first retry, ...
     pub attempt: u32,

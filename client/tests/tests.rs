@@ -15,6 +15,7 @@ mod rate_limit;
 mod reupload;
 mod security;
 mod stat;
+mod stdin;
 mod support;
 mod sync;
 mod to_stdout;

@@ -6,7 +6,9 @@ use crate::core::{Config, Core, Received};
 use crate::digest::{Digest, HashCheckpoint};
 use crate::error::{CommandError, ErrorCode, ProtocolError};
 use crate::frame::{Frame, SourceTag, decode_frame};
-use crate::limits::{MAX_TOKEN_LEN, MIN_PROTOCOL_VERSION, MOVE_VERSION, PROTOCOL_VERSION};
+use crate::limits::{
+    MAX_TOKEN_LEN, MIN_PROTOCOL_VERSION, MOVE_VERSION, PROTOCOL_VERSION, STREAMED_SINCE,
+};
 use crate::name::{validate_name, validate_prefix};
 use crate::time::Timestamp;
 use crate::transfer::{Finished, Inbound, Outbound};
@@ -92,9 +94,15 @@ enum State {
 /// A reply the client waits for, in the order the requests were sent.
 #[derive(Debug, Clone)]
 enum Request {
-    PutReady { size: u64 },
+    /// A streamed upload's `PUT` has `size` 0 and must be answered from offset 0.
+    PutReady {
+        size: u64,
+        streamed: bool,
+    },
     PutStored,
-    GetReady { checkpoint: HashCheckpoint },
+    GetReady {
+        checkpoint: HashCheckpoint,
+    },
     List,
     Remove,
     Move,
@@ -324,13 +332,22 @@ impl ClientConnection {
                 self.state = State::Open;
                 self.core.push_event(ClientEvent::Connected { version });
             }
-            (State::Open, Some(&Request::PutReady { size }), Frame::PutReady { offset }) => {
+            (
+                State::Open,
+                Some(&Request::PutReady { size, streamed }),
+                Frame::PutReady { offset },
+            ) => {
+                // PROTOCOL.md §7: a streamed upload cannot resume, so it starts at byte 0.
                 if offset > size {
                     return Err(unexpected);
                 }
                 self.awaiting.pop_front();
                 self.sending = Some(Sending {
-                    outbound: Outbound::new(size, offset),
+                    outbound: if streamed {
+                        Outbound::streamed()
+                    } else {
+                        Outbound::new(size, offset)
+                    },
                     eager: false,
                     refused: false,
                 });
@@ -531,7 +548,8 @@ impl ClientConnection {
         self.core.error()
     }
 
-    /// File bytes of the current upload still to be sent, if one is under way.
+    /// File bytes of the current upload still to be sent, if one is under way (for a streamed
+    /// upload, as many as can still be counted: its size is not known).
     pub fn upload_remaining(&self) -> Option<u64> {
         self.sending
             .as_ref()
@@ -589,9 +607,50 @@ impl ClientConnection {
             overwrite,
             resume,
             eager: false,
+            streamed: false,
             tag,
         };
-        self.request("upload", &frame, Request::PutReady { size })
+        self.request(
+            "upload",
+            &frame,
+            Request::PutReady {
+                size,
+                streamed: false,
+            },
+        )
+    }
+
+    /// Version 3: asks to upload as `name` a file whose size is not known yet (read from a
+    /// pipe, say). After [`ClientEvent::PutReady`] (always from offset 0) send any number of
+    /// bytes with [`send_file_data`](Self::send_file_data), then
+    /// [`finish_upload`](Self::finish_upload), which tells the server the size counted here
+    /// (`DONE_SIZED`, PROTOCOL.md §7). A streamed upload cannot be resumed: the server keeps
+    /// nothing of one that does not finish.
+    pub fn put_streamed(&mut self, name: &str, overwrite: bool) -> Result<(), CommandError> {
+        validate_name(name)?;
+        if self.state == State::Open && self.version < STREAMED_SINCE {
+            return Err(CommandError::WrongState {
+                command: "send a streamed upload",
+                state: "connected with a version older than 3, which has no streamed uploads",
+            });
+        }
+        let frame = Frame::Put {
+            name,
+            size: 0,
+            overwrite,
+            resume: false,
+            eager: false,
+            streamed: true,
+            tag: SourceTag::default(),
+        };
+        self.request(
+            "upload",
+            &frame,
+            Request::PutReady {
+                size: 0,
+                streamed: true,
+            },
+        )
     }
 
     /// Version 2: uploads `size` bytes as `name` from byte 0 without waiting for the server's
@@ -620,6 +679,7 @@ impl ClientConnection {
             overwrite,
             resume: false,
             eager: true,
+            streamed: false,
             tag,
         };
         self.request("upload", &frame, Request::PutStored)?;
@@ -642,9 +702,18 @@ impl ClientConnection {
         Ok(())
     }
 
-    /// Ends the upload with the digest of the whole file, once every byte was sent.
+    /// Ends the upload with the digest of the whole file, once every byte was sent. A
+    /// streamed upload ends here whenever the caller says, with `DONE_SIZED` carrying the
+    /// bytes sent.
     pub fn finish_upload(&mut self, digest: Digest) -> Result<(), CommandError> {
         match &self.sending {
+            Some(sending) if sending.outbound.is_streamed() => {
+                let size = sending.outbound.sent();
+                self.core.send(&Frame::DoneSized { size, digest });
+                self.awaiting.push_back(Request::PutStored);
+                self.sending = None;
+                Ok(())
+            }
             Some(sending) if sending.outbound.remaining() == 0 => {
                 self.core.send(&Frame::Done { digest });
                 if !sending.eager {

@@ -29,6 +29,8 @@ const PUT_OVERWRITE: u8 = 0b01;
 const PUT_RESUME: u8 = 0b10;
 /// `PUT` flag bit 2 (version 2): data follows without waiting for `PUT_READY`.
 const PUT_EAGER: u8 = 0b100;
+/// `PUT` flag bit 3 (version 3): the size is not known in advance; it comes in `DONE_SIZED`.
+const PUT_STREAMED: u8 = 0b1000;
 
 /// Flag bit in `MOVE` (version 3): replace an existing file at the new name.
 const MOVE_OVERWRITE: u8 = 0b1;
@@ -67,6 +69,10 @@ pub enum Frame<'a> {
         /// Version 2: the file's data follows at once from byte 0, without waiting for
         /// `PUT_READY` (PROTOCOL.md §5, "Pipelining"). Never together with `resume`.
         eager: bool,
+        /// Version 3: the size is not known in advance (`size` is 0); the upload ends with
+        /// `DONE_SIZED`, which carries it (PROTOCOL.md §7, "Streamed uploads"). Never together
+        /// with `resume` or `eager`.
+        streamed: bool,
         /// Identity of the client's local file, for resume.
         tag: SourceTag,
     },
@@ -148,6 +154,13 @@ pub enum Frame<'a> {
         /// BLAKE3 of the whole file.
         digest: Digest,
     },
+    /// The client's last frame of a streamed upload: the size and digest of the whole file.
+    DoneSized {
+        /// Bytes in the whole file, counted by the sender.
+        size: u64,
+        /// BLAKE3 of the whole file.
+        digest: Digest,
+    },
     /// The sender abandons the transfer; a partial upload stays resumable.
     Cancel,
     /// Liveness check; the peer answers `PONG` with the same nonce.
@@ -188,6 +201,7 @@ mod ty {
     pub const DATA: u8 = 0x30;
     pub const DONE: u8 = 0x31;
     pub const CANCEL: u8 = 0x32;
+    pub const DONE_SIZED: u8 = 0x33;
     pub const PING: u8 = 0x40;
     pub const PONG: u8 = 0x41;
     pub const ERROR: u8 = 0x7f;
@@ -241,6 +255,9 @@ pub enum DecodeError {
     /// A `DATA` frame with no payload, which would let a peer spin us without progress.
     #[error("empty DATA frame")]
     EmptyData,
+    /// A streamed `PUT` that declares a size: its size comes at the end (PROTOCOL.md §7).
+    #[error("a streamed PUT declares size {0}; its size field must be 0")]
+    StreamedSize(u64),
 }
 
 impl Frame<'_> {
@@ -263,6 +280,7 @@ impl Frame<'_> {
             Frame::QueryReply { .. } => "QUERY_REPLY",
             Frame::Data { .. } => "DATA",
             Frame::Done { .. } => "DONE",
+            Frame::DoneSized { .. } => "DONE_SIZED",
             Frame::Cancel => "CANCEL",
             Frame::Ping { .. } => "PING",
             Frame::Pong { .. } => "PONG",
@@ -297,12 +315,14 @@ impl Frame<'_> {
                 overwrite,
                 resume,
                 eager,
+                streamed,
                 tag,
             } => {
                 out.extend_from_slice(&size.to_be_bytes());
                 let flags = if overwrite { PUT_OVERWRITE } else { 0 }
                     | if resume { PUT_RESUME } else { 0 }
-                    | if eager { PUT_EAGER } else { 0 };
+                    | if eager { PUT_EAGER } else { 0 }
+                    | if streamed { PUT_STREAMED } else { 0 };
                 out.push(flags);
                 out.extend_from_slice(&tag.0);
                 put_bytes16(out, name.as_bytes());
@@ -377,6 +397,11 @@ impl Frame<'_> {
                 out.extend_from_slice(&digest.0);
                 ty::DONE
             }
+            Frame::DoneSized { size, digest } => {
+                out.extend_from_slice(&size.to_be_bytes());
+                out.extend_from_slice(&digest.0);
+                ty::DONE_SIZED
+            }
             Frame::Cancel => ty::CANCEL,
             Frame::Ping { nonce } => {
                 out.extend_from_slice(&nonce.to_be_bytes());
@@ -423,6 +448,7 @@ fn payload_limit(ty: u8) -> Option<usize> {
         | ty::ACK
         | ty::QUERY_REPLY
         | ty::DONE
+        | ty::DONE_SIZED
         | ty::CANCEL
         | ty::PING
         | ty::PONG
@@ -474,17 +500,27 @@ fn decode_payload(ty: u8, payload: &[u8]) -> Result<Frame<'_>, DecodeError> {
         ty::PUT => {
             let size = r.u64()?;
             let flags = r.u8()?;
-            // An eager upload starts at byte 0, so it cannot also ask to resume.
-            if flags & !(PUT_OVERWRITE | PUT_RESUME | PUT_EAGER) != 0
-                || flags & (PUT_RESUME | PUT_EAGER) == PUT_RESUME | PUT_EAGER
+            // An eager upload starts at byte 0, so it cannot also ask to resume; a streamed
+            // one can neither resume nor go eagerly (PROTOCOL.md §4).
+            let one_of = |a: u8, b: u8| flags & (a | b) == a | b;
+            if flags & !(PUT_OVERWRITE | PUT_RESUME | PUT_EAGER | PUT_STREAMED) != 0
+                || one_of(PUT_RESUME, PUT_EAGER)
+                || one_of(PUT_STREAMED, PUT_RESUME)
+                || one_of(PUT_STREAMED, PUT_EAGER)
             {
                 return Err(DecodeError::UnknownFlags(flags));
+            }
+            let streamed = flags & PUT_STREAMED != 0;
+            // PROTOCOL.md §4: "the size field of a streamed PUT MUST be 0".
+            if streamed && size != 0 {
+                return Err(DecodeError::StreamedSize(size));
             }
             Frame::Put {
                 size,
                 overwrite: flags & PUT_OVERWRITE != 0,
                 resume: flags & PUT_RESUME != 0,
                 eager: flags & PUT_EAGER != 0,
+                streamed,
                 tag: SourceTag(r.array()?),
                 name: r.str16("name", MAX_WIRE_NAME_LEN)?,
             }
@@ -537,6 +573,10 @@ fn decode_payload(ty: u8, payload: &[u8]) -> Result<Frame<'_>, DecodeError> {
         ty::DONE => Frame::Done {
             digest: Digest(r.array::<DIGEST_LEN>()?),
         },
+        ty::DONE_SIZED => Frame::DoneSized {
+            size: r.u64()?,
+            digest: Digest(r.array::<DIGEST_LEN>()?),
+        },
         ty::CANCEL => Frame::Cancel,
         ty::PING => Frame::Ping { nonce: r.u64()? },
         ty::PONG => Frame::Pong { nonce: r.u64()? },
@@ -572,6 +612,7 @@ mod tests {
             overwrite: true,
             resume: true,
             eager: false,
+            streamed: false,
             tag: SourceTag([7; 16]),
         };
         let mut expected = vec![0x10, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 1, 2, 0b11];
@@ -742,9 +783,67 @@ mod tests {
             overwrite: false,
             resume: false,
             eager: false,
+            streamed: false,
             tag: SourceTag::default(),
         });
         bytes[13] = 0x80;
         assert_eq!(decode_frame(&bytes), Err(DecodeError::UnknownFlags(0x80)));
+    }
+
+    fn streamed_put(size: u64) -> Vec<u8> {
+        let mut bytes = encoded(&Frame::Put {
+            name: "s",
+            size: 0,
+            overwrite: true,
+            resume: false,
+            eager: false,
+            streamed: true,
+            tag: SourceTag([1; 16]),
+        });
+        bytes[5..13].copy_from_slice(&size.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn streamed_put_and_done_sized_encode_to_exact_bytes() {
+        let mut expected = vec![0x10, 0, 0, 0, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0b1001];
+        expected.extend_from_slice(&[1; 16]);
+        expected.extend_from_slice(&[0, 1, b's']);
+        assert_eq!(streamed_put(0), expected);
+        let done = Frame::DoneSized {
+            size: 0x0102,
+            digest: Digest([9; 32]),
+        };
+        let mut expected = vec![0x33, 0, 0, 0, 40, 0, 0, 0, 0, 0, 0, 1, 2];
+        expected.extend_from_slice(&[9; 32]);
+        assert_eq!(encoded(&done), expected);
+        assert_eq!(decode_frame(&expected), Ok(Some((done, expected.len()))));
+    }
+
+    #[test]
+    fn a_streamed_put_that_declares_a_size_is_rejected() {
+        assert_eq!(
+            decode_frame(&streamed_put(7)),
+            Err(DecodeError::StreamedSize(7))
+        );
+    }
+
+    #[test]
+    fn streamed_with_resume_or_eager_is_rejected() {
+        for other in [PUT_RESUME, PUT_EAGER] {
+            let mut bytes = streamed_put(0);
+            bytes[13] |= other;
+            assert_eq!(
+                decode_frame(&bytes),
+                Err(DecodeError::UnknownFlags(bytes[13]))
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_done_sized_is_truncated() {
+        let mut bytes = vec![0x33, 0, 0, 0, 32];
+        bytes.extend_from_slice(&[0; 32]);
+        assert_eq!(decode_frame(&bytes), Err(DecodeError::Truncated));
     }
 }

@@ -13,6 +13,11 @@ pub const PROTOCOL_VERSION: u16 = 3;
 /// client as an unexpected frame.
 pub const MOVE_VERSION: u16 = 3;
 
+/// First protocol version with streamed uploads (a `PUT` whose size comes at the end, in
+/// `DONE_SIZED`; PROTOCOL.md §7). An older server would refuse the flag as malformed, so a
+/// client asks for one only from a server that agreed on this version.
+pub const STREAMED_SINCE: u16 = 3;
+
 /// Oldest protocol version this crate still speaks.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 

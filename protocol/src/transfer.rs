@@ -8,7 +8,10 @@ use crate::limits::MAX_DATA_CHUNK;
 /// Receiving half: the next `chunk_left` input bytes are file data.
 #[derive(Debug)]
 pub(crate) struct Inbound {
+    /// The declared size; `u64::MAX` for a streamed upload, whose size comes at the end.
     size: u64,
+    /// A streamed upload (version 3): it ends with `DONE_SIZED`, not `DONE`.
+    streamed: bool,
     start: u64,
     chunk_left: u32,
     /// Boxed: BLAKE3 state is about 2 KiB, which would bloat every connection state.
@@ -28,10 +31,24 @@ impl Inbound {
     pub(crate) fn new(size: u64, checkpoint: &HashCheckpoint) -> Self {
         Inbound {
             size,
+            streamed: false,
             start: checkpoint.offset(),
             chunk_left: 0,
             hasher: Box::new(FileHasher::resume(checkpoint)),
         }
+    }
+
+    /// Receives a streamed upload from byte 0: its size is told by `DONE_SIZED`
+    /// ([`finish_sized`](Self::finish_sized)).
+    pub(crate) fn streamed() -> Self {
+        Inbound {
+            streamed: true,
+            ..Inbound::new(u64::MAX, &HashCheckpoint::start())
+        }
+    }
+
+    pub(crate) fn is_streamed(&self) -> bool {
+        self.streamed
     }
 
     pub(crate) fn received(&self) -> u64 {
@@ -75,14 +92,34 @@ impl Inbound {
                 sent: self.received() - self.start,
             });
         }
+        Ok(self.check_digest(sent_digest))
+    }
+
+    /// A streamed upload's `DONE_SIZED`: PROTOCOL.md §7 "the size it declares MUST be the
+    /// number of bytes sent", then the digest must match.
+    pub(crate) fn finish_sized(
+        &self,
+        size: u64,
+        sent_digest: Digest,
+    ) -> Result<Finished, ProtocolError> {
+        if self.received() != size {
+            return Err(ProtocolError::SizeMismatch {
+                declared: size,
+                sent: self.received(),
+            });
+        }
+        Ok(self.check_digest(sent_digest))
+    }
+
+    fn check_digest(&self, sent_digest: Digest) -> Finished {
         let actual = self.hasher.finalize();
         if actual == sent_digest {
-            Ok(Finished::Verified(actual))
+            Finished::Verified(actual)
         } else {
-            Ok(Finished::DigestMismatch(ProtocolError::DigestMismatch {
+            Finished::DigestMismatch(ProtocolError::DigestMismatch {
                 expected: sent_digest,
                 actual,
-            }))
+            })
         }
     }
 }
@@ -147,17 +184,42 @@ impl Discard {
 #[derive(Debug)]
 pub(crate) struct Outbound {
     remaining: u64,
+    /// Bytes framed so far.
+    sent: u64,
+    /// A streamed upload (version 3): no size was declared, so any amount may follow and the
+    /// size is told at the end.
+    streamed: bool,
 }
 
 impl Outbound {
     pub(crate) fn new(size: u64, offset: u64) -> Self {
         Outbound {
             remaining: size - offset,
+            sent: 0,
+            streamed: false,
         }
     }
 
+    /// Sends a streamed upload from byte 0.
+    pub(crate) fn streamed() -> Self {
+        Outbound {
+            streamed: true,
+            ..Outbound::new(u64::MAX, 0)
+        }
+    }
+
+    pub(crate) fn is_streamed(&self) -> bool {
+        self.streamed
+    }
+
+    /// Bytes still to send; for a streamed upload, what `u64` can still count.
     pub(crate) fn remaining(&self) -> u64 {
         self.remaining
+    }
+
+    /// Bytes framed so far (the size a streamed upload declares at its end).
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent
     }
 
     /// Accounts for `len` more bytes, refusing more than is left or than a chunk may hold.
@@ -170,6 +232,7 @@ impl Outbound {
             });
         }
         self.remaining -= len as u64;
+        self.sent += len as u64;
         Ok(len as u32)
     }
 }

@@ -11,6 +11,7 @@ fn put_frame(name: &str, size: u64) -> Frame<'_> {
         overwrite: false,
         resume: false,
         eager: false,
+        streamed: false,
         tag: tag(9),
     }
 }

@@ -61,6 +61,7 @@ fn traversal_names_are_refused_and_nothing_is_written() {
             overwrite: true,
             resume: false,
             eager: false,
+            streamed: false,
             tag: tag(1),
         });
         match raw.recv() {
@@ -88,6 +89,7 @@ fn bad_name_message(raw: &mut RawClient, name: &str) -> String {
         overwrite: true,
         resume: false,
         eager: false,
+        streamed: false,
         tag: tag(1),
     });
     match raw.recv() {

@@ -72,7 +72,7 @@ fn kill_9_inside_a_window_keeps_every_acked_file_and_no_partial_one() {
     let root = dir.path().join("root");
     let server = Ferryd::start(&root, &[]);
     let mut client = Client::connect(server.addr);
-    assert!(client.conn.version() >= 2, "a pipelining version");
+    assert!(client.conn.version() >= 2, "pipelining needs version 2");
     let mut server = Some(server);
     send_window(&mut client);
     let acked = read_acks(&mut client, 40, &mut server);

@@ -288,6 +288,7 @@ fn more_bytes_than_declared_is_a_size_mismatch_and_nothing_appears() {
         overwrite: false,
         resume: false,
         eager: false,
+        streamed: false,
         tag: tag(9),
     });
     assert_eq!(raw.recv(), Reply::PutReady(0));

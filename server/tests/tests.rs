@@ -28,6 +28,7 @@ mod seed_compat;
 mod service_syscalls;
 mod service_unit;
 mod shutdown;
+mod streamed;
 mod symlinks;
 mod timeouts;
 mod tls;

@@ -102,13 +102,25 @@ pub fn ferry(addr: SocketAddr, dir: &Path, args: &[&str]) -> Run {
 /// environment and no config or cache folder but ones inside `dir` (`.ferry-config`,
 /// `.ferry-cache`: the user's are never touched).
 pub fn ferry_with(addr: SocketAddr, dir: &Path, security: &[&str], args: &[&str]) -> Run {
+    let output: Output = ferry_command(addr, dir, security, args).output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stdout_bytes: output.stdout.clone(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The command [`ferry_with`] runs, for a test that spawns it itself (to feed its standard
+/// input, or read its standard output as it comes).
+pub fn ferry_command(addr: SocketAddr, dir: &Path, security: &[&str], args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("FERRY_") {
             command.env_remove(name);
         }
     }
-    let output: Output = command
+    command
         .current_dir(dir)
         .env("FERRY_CONFIG_DIR", dir.join(".ferry-config"))
         .env("FERRY_CACHE_DIR", dir.join(".ferry-cache"))
@@ -118,15 +130,8 @@ pub fn ferry_with(addr: SocketAddr, dir: &Path, security: &[&str], args: &[&str]
         .arg("--server")
         .arg(addr.to_string())
         .args(security)
-        .args(args)
-        .output()
-        .unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stdout_bytes: output.stdout.clone(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+        .args(args);
+    command
 }
 
 /// Writes `files` (relative path, contents) under `root`.

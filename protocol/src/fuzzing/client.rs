@@ -7,7 +7,9 @@ use crate::fuzzing::checks::{
     zero_unit_checkpoint,
 };
 use crate::fuzzing::rng::{Rng, content};
-use crate::limits::{MAGIC, MAX_DATA_CHUNK, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use crate::limits::{
+    MAGIC, MAX_DATA_CHUNK, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, STREAMED_SINCE,
+};
 use crate::{
     ClientConnection, ClientEvent, CommandError, Config, Digest, Frame, HASH_UNIT_LEN,
     HashCheckpoint, ProtocolError, SourceTag, Timestamp,
@@ -19,11 +21,13 @@ enum Pending {
     Put {
         size: u64,
         file: Vec<u8>,
+        streamed: bool,
     },
     Upload {
         file: Vec<u8>,
         pos: usize,
         cancel: bool,
+        streamed: bool,
     },
     PutStored,
     Get {
@@ -225,7 +229,13 @@ impl ClientHarness {
     }
 
     fn send_upload_chunk(&mut self) {
-        let Some(Pending::Upload { file, pos, cancel }) = self.pending.as_mut() else {
+        let Some(Pending::Upload {
+            file,
+            pos,
+            cancel,
+            streamed,
+        }) = self.pending.as_mut()
+        else {
             return;
         };
         let left = file.len() - *pos;
@@ -240,10 +250,11 @@ impl ClientHarness {
             let _ = self.conn.poll_transmit(&mut header);
             self.out.feed(&header);
             self.out.feed(chunk);
-            assert_eq!(
-                self.conn.upload_remaining(),
-                Some((file.len() - *pos) as u64)
-            );
+            let remaining = match streamed {
+                true => u64::MAX - *pos as u64,
+                false => (file.len() - *pos) as u64,
+            };
+            assert_eq!(self.conn.upload_remaining(), Some(remaining));
         } else if *cancel {
             self.conn
                 .cancel_upload()
@@ -252,7 +263,7 @@ impl ClientHarness {
             self.next_command();
         } else {
             assert!(
-                self.conn.send_file_data(b"x").is_err(),
+                *streamed || self.conn.send_file_data(b"x").is_err(),
                 "a byte past the end of the upload was accepted"
             );
             self.conn
@@ -280,18 +291,27 @@ impl ClientHarness {
                     self.conn.ping(command).expect("ping while idle");
                 }
                 let file = content(command, self.upload_size as usize);
-                self.conn
-                    .put(
-                        "fuzz/upload.bin",
-                        self.upload_size,
-                        command.is_multiple_of(2),
-                        true,
-                        tag,
-                    )
-                    .expect("put while idle");
+                // The second put of a version-3 connection streams (its size told at the end).
+                let streamed = command % 8 == 5 && self.conn.version() >= STREAMED_SINCE;
+                if streamed {
+                    self.conn
+                        .put_streamed("fuzz/upload.bin", false)
+                        .expect("put while idle");
+                } else {
+                    self.conn
+                        .put(
+                            "fuzz/upload.bin",
+                            self.upload_size,
+                            command.is_multiple_of(2),
+                            true,
+                            tag,
+                        )
+                        .expect("put while idle");
+                }
                 Pending::Put {
                     size: self.upload_size,
                     file,
+                    streamed,
                 }
             }
             1 | 6 => {
@@ -355,13 +375,26 @@ impl ClientHarness {
                 self.connected = true;
                 self.next_command();
             }
-            (Some(Pending::Put { size, file }), ClientEvent::PutReady { offset }) => {
-                assert!(offset <= size, "PUT_READY offset {offset} past size {size}");
-                assert_eq!(self.conn.upload_remaining(), Some(size - offset));
+            (
+                Some(Pending::Put {
+                    size,
+                    file,
+                    streamed,
+                }),
+                ClientEvent::PutReady { offset },
+            ) => {
+                if streamed {
+                    assert_eq!(offset, 0, "a streamed upload accepted past byte 0");
+                    assert_eq!(self.conn.upload_remaining(), Some(u64::MAX));
+                } else {
+                    assert!(offset <= size, "PUT_READY offset {offset} past size {size}");
+                    assert_eq!(self.conn.upload_remaining(), Some(size - offset));
+                }
                 self.pending = Some(Pending::Upload {
                     file,
                     pos: offset as usize,
                     cancel: self.cancel,
+                    streamed,
                 });
                 // Send the whole upload now, in chunks of random sizes, so that a server stream
                 // with the answer right after PUT_READY is a valid exchange.

@@ -42,12 +42,36 @@ fn upload_frames(name: &str, file: &[u8], offset: usize, resume: bool) -> Vec<u8
         overwrite: true,
         resume,
         eager: false,
+        streamed: false,
         tag: SourceTag([9; 16]),
     }]);
     for chunk in file[offset..].chunks(4000) {
         data_frame(&mut out, chunk);
     }
     Frame::Done {
+        digest: Digest::of(file),
+    }
+    .encode(&mut out);
+    out
+}
+
+/// Client → server: a streamed upload of `file` (version 3) whose `DONE_SIZED` declares
+/// `declared` bytes.
+fn streamed_frames(name: &str, file: &[u8], declared: u64) -> Vec<u8> {
+    let mut out = encode_all(&[Frame::Put {
+        name,
+        size: 0,
+        overwrite: false,
+        resume: false,
+        eager: false,
+        streamed: true,
+        tag: SourceTag::default(),
+    }]);
+    for chunk in file.chunks(3000) {
+        data_frame(&mut out, chunk);
+    }
+    Frame::DoneSized {
+        size: declared,
         digest: Digest::of(file),
     }
     .encode(&mut out);
@@ -107,6 +131,7 @@ pub fn seed_corpus() -> Vec<Seed> {
             overwrite: true,
             resume: true,
             eager: false,
+            streamed: false,
             tag,
         },
         Frame::Get {
@@ -137,6 +162,7 @@ pub fn seed_corpus() -> Vec<Seed> {
         },
         Frame::Data { len: 5 },
         Frame::Done { digest },
+        Frame::DoneSized { size: 5, digest },
         Frame::Cancel,
         Frame::Ping { nonce: 7 },
         Frame::Pong { nonce: 7 },
@@ -166,6 +192,7 @@ pub fn seed_corpus() -> Vec<Seed> {
         overwrite: false,
         resume: true,
         eager: false,
+        streamed: false,
         tag,
     }]);
     data_frame(&mut cancelled, &[1; 40]);
@@ -176,14 +203,26 @@ pub fn seed_corpus() -> Vec<Seed> {
         overwrite: false,
         resume: false,
         eager: false,
+        streamed: false,
         tag,
     }]);
     data_frame(&mut bad_digest, b"abc");
     Frame::Done { digest }.encode(&mut bad_digest);
     // Size 13: the harness's "disk full" policy aborts it halfway.
     let disk_full = upload_frames("full.bin", &content(3, 13), 0, false);
+    let streamed = content(4, 7000);
     let requests: Vec<(&str, Vec<u8>)> = vec![
         ("put", upload_frames("a/b.txt", &small, 0, false)),
+        (
+            "put-streamed",
+            streamed_frames("s.bin", &streamed, streamed.len() as u64),
+        ),
+        ("put-streamed-empty", streamed_frames("e.bin", &[], 0)),
+        // The harness's size limit for streams ends it partway.
+        (
+            "put-streamed-too-large",
+            streamed_frames("l.bin", &content(6, 12_000), 0),
+        ),
         ("put-disk-full", disk_full),
         (
             "put-resumed",
@@ -242,6 +281,7 @@ pub fn seed_corpus() -> Vec<Seed> {
                     overwrite: false,
                     resume: false,
                     eager: false,
+                    streamed: false,
                     tag,
                 },
                 Frame::List { prefix: "../" },
@@ -269,7 +309,7 @@ pub fn seed_corpus() -> Vec<Seed> {
         .filter(|(n, _)| *n != "get")
         .chain(requests.iter().filter(|(n, _)| *n == "get"))
     {
-        if !name.starts_with("ping") {
+        if !name.starts_with("ping") && *name != "put-streamed-too-large" {
             everything.extend_from_slice(bytes);
         }
         add("server_after_handshake", name, bytes.clone());

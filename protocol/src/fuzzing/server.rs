@@ -32,9 +32,14 @@ pub fn server_after_handshake(data: &[u8]) {
     run_server(&input, Rng::from_bytes(data));
 }
 
+/// The fuzzed server's limit on a streamed upload's size, checked as its bytes arrive.
+const STREAM_LIMIT: usize = 10_000;
+
 /// The upload the server is receiving, as the fuzz driver sees it.
 struct UploadModel {
+    /// The declared size; `u64::MAX` for a streamed upload (its size comes at the end).
     size: u64,
+    streamed: bool,
     /// File bytes from offset 0: the resumed prefix, then every `file_data` handed out.
     bytes: Vec<u8>,
 }
@@ -174,6 +179,14 @@ impl ServerHarness {
                         self.flush();
                         return None;
                     }
+                    // The "file size limit" policy for streams, checked as the bytes arrive.
+                    if upload.streamed && upload.bytes.len() > STREAM_LIMIT {
+                        self.conn
+                            .abort(ErrorCode::TooLarge, "past the file size limit");
+                        self.closed_with = Some(ErrorCode::TooLarge);
+                        self.flush();
+                        return None;
+                    }
                 }
                 start += received.consumed;
                 let events = self.drain_events();
@@ -294,6 +307,18 @@ impl ServerHarness {
                     Ok(()),
                     "unvalidated name reached the driver"
                 );
+                if request.streamed {
+                    assert!(!request.resume && !request.eager && request.size == 0);
+                    self.conn
+                        .accept_put(&HashCheckpoint::start())
+                        .expect("accept a streamed PUT");
+                    self.upload = Some(UploadModel {
+                        size: u64::MAX,
+                        streamed: true,
+                        bytes: Vec::new(),
+                    });
+                    return;
+                }
                 if request.size % 5 == 4 {
                     self.conn
                         .refuse(ErrorCode::TooLarge, "too large")
@@ -313,6 +338,7 @@ impl ServerHarness {
                     .expect("accept a PUT within its size");
                 self.upload = Some(UploadModel {
                     size: request.size,
+                    streamed: false,
                     bytes: prefix,
                 });
             }
@@ -398,7 +424,10 @@ impl ServerHarness {
                     .upload
                     .take()
                     .expect("UploadVerified without an upload");
-                assert_eq!(size, upload.size, "verified size is not the declared size");
+                assert!(
+                    upload.streamed || size == upload.size,
+                    "verified size is not the declared size"
+                );
                 assert_eq!(
                     upload.bytes.len() as u64,
                     size,
@@ -422,9 +451,8 @@ impl ServerHarness {
                     .upload
                     .take()
                     .expect("UploadRejected without an upload");
-                assert_eq!(
-                    upload.bytes.len() as u64,
-                    upload.size,
+                assert!(
+                    upload.streamed || upload.bytes.len() as u64 == upload.size,
                     "rejected before every byte arrived"
                 );
                 match error {

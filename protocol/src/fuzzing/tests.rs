@@ -35,6 +35,7 @@ fn a_transfer_resumed_at_its_very_end_is_checked_without_panicking() {
             overwrite: false,
             resume: true,
             eager: false,
+            streamed: false,
             tag: SourceTag::default(),
         }]);
         let _ = server.handle_input(Timestamp::ZERO, &input).unwrap();
@@ -97,6 +98,7 @@ fn hello_put(name: &str, data: &[u8]) -> Vec<u8> {
         overwrite: false,
         resume: false,
         eager: false,
+        streamed: false,
         tag: SourceTag::default(),
     }
     .encode(&mut bytes);

@@ -9,7 +9,7 @@ use crate::frame::SourceTag;
 pub struct PutRequest {
     /// Name to store the file under.
     pub name: String,
-    /// Total size of the file.
+    /// Total size of the file (0 for a streamed upload, whose size is not known yet).
     pub size: u64,
     /// Replace an existing file.
     pub overwrite: bool,
@@ -20,6 +20,10 @@ pub struct PutRequest {
     /// Version 2: the data follows at once from byte 0 (no `PUT_READY` is sent). A refusal
     /// answers the request and the data that follows is read and dropped.
     pub eager: bool,
+    /// Version 3: the size is not known in advance; the data runs until the client's
+    /// `DONE_SIZED` tells it (PROTOCOL.md §7). Limits are checked as the bytes arrive; it never
+    /// resumes (`resume` and `eager` are false).
+    pub streamed: bool,
 }
 
 /// What the server's driver must act on. Events marked *decision* leave the connection waiting
@@ -71,7 +75,8 @@ pub enum ServerEvent {
         /// Tag of the client's file.
         tag: SourceTag,
     },
-    /// *Decision*: every byte of the upload arrived and matched the digest. Make the file
+    /// *Decision*: every byte of the upload arrived and matched the digest (for a streamed
+    /// upload: as many bytes as its `DONE_SIZED` declared). Make the file
     /// durable and visible, then [`ServerConnection::confirm`] (or
     /// [`ServerConnection::refuse`] if that failed). Under version 2 the connection goes on
     /// reading while commits are pending (see [`ServerConnection::pending_commits`]), so that
@@ -88,7 +93,7 @@ pub enum ServerEvent {
         error: ProtocolError,
     },
     /// The client cancelled the upload after `received` bytes; the partial data stays
-    /// resumable from `checkpoint`.
+    /// resumable from `checkpoint` (a streamed upload's is discarded: it never resumes).
     UploadCancelled {
         /// File bytes received in all (from offset 0).
         received: u64,

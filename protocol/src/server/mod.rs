@@ -8,7 +8,9 @@ use crate::core::{Config, Core, Received};
 use crate::digest::{Digest, HashCheckpoint};
 use crate::error::{CommandError, ErrorCode, ProtocolError};
 use crate::frame::{Frame, decode_frame};
-use crate::limits::{MAX_NAME_LEN, MIN_PROTOCOL_VERSION, MOVE_VERSION, PROTOCOL_VERSION};
+use crate::limits::{
+    MAX_NAME_LEN, MIN_PROTOCOL_VERSION, MOVE_VERSION, PROTOCOL_VERSION, STREAMED_SINCE,
+};
 use crate::name::{validate_name, validate_prefix};
 use crate::time::Timestamp;
 use crate::transfer::{Discard, Finished, Inbound, Outbound};
@@ -28,8 +30,14 @@ enum State {
 #[derive(Debug, Clone, Copy)]
 enum Decision {
     Hello,
-    Put { size: u64, eager: bool },
-    Get { offset: u64 },
+    Put {
+        size: u64,
+        eager: bool,
+        streamed: bool,
+    },
+    Get {
+        offset: u64,
+    },
     List,
     Remove,
     Move,
@@ -204,6 +212,7 @@ impl ServerConnection {
                     overwrite,
                     resume,
                     eager,
+                    streamed,
                     tag,
                 },
             ) => {
@@ -211,6 +220,12 @@ impl ServerConnection {
                     return Err(ProtocolError::UnexpectedFrame {
                         frame: "PUT (eager)",
                         state: "version 1, which has no eager uploads",
+                    });
+                }
+                if *streamed && self.version < STREAMED_SINCE {
+                    return Err(ProtocolError::UnexpectedFrame {
+                        frame: "PUT (streamed)",
+                        state: "a version older than 3, which has no streamed uploads",
                     });
                 }
                 // A refused eager upload's data is still on its way: it is dropped, not
@@ -223,10 +238,12 @@ impl ServerConnection {
                         resume: *resume,
                         tag: *tag,
                         eager: *eager,
+                        streamed: *streamed,
                     }));
                     self.state = State::Deciding(Decision::Put {
                         size: *size,
                         eager: *eager,
+                        streamed: *streamed,
                     });
                 } else if *eager {
                     self.receiving_eager = true;
@@ -295,9 +312,31 @@ impl ServerConnection {
                 }
             }
             (State::Receiving(inbound), Frame::Data { len }) => inbound.start_chunk(*len)?,
-            (State::Receiving(inbound), Frame::Done { digest }) => {
+            // PROTOCOL.md §7: a streamed upload ends with DONE_SIZED, any other with DONE.
+            (State::Receiving(inbound), Frame::Done { .. }) if inbound.is_streamed() => {
+                return Err(ProtocolError::UnexpectedFrame {
+                    frame: "DONE",
+                    state: "receiving a streamed upload, which ends with DONE_SIZED",
+                });
+            }
+            (State::Receiving(inbound), Frame::DoneSized { .. }) if !inbound.is_streamed() => {
+                return Err(ProtocolError::UnexpectedFrame {
+                    frame: "DONE_SIZED",
+                    state: "receiving an upload of a declared size, which ends with DONE",
+                });
+            }
+            (
+                State::Receiving(inbound),
+                Frame::Done { digest } | Frame::DoneSized { digest, .. },
+            ) => {
                 let size = inbound.received();
-                match inbound.finish(*digest)? {
+                let finished = match frame {
+                    Frame::DoneSized { size: declared, .. } => {
+                        inbound.finish_sized(declared, *digest)?
+                    }
+                    _ => inbound.finish(*digest)?,
+                };
+                match finished {
                     Finished::Verified(digest) => {
                         self.core
                             .push_event(ServerEvent::UploadVerified { digest, size });
@@ -562,7 +601,9 @@ impl ServerConnection {
         }
         match self.decision("refuse a request")? {
             Decision::Hello => Err(self.wrong("refuse a request")),
-            Decision::Put { size, eager: true } => {
+            Decision::Put {
+                size, eager: true, ..
+            } => {
                 self.core.send_error(code, message);
                 self.receiving_eager = true;
                 self.state = State::Discarding(Discard::new(size));
@@ -578,9 +619,13 @@ impl ServerConnection {
 
     /// Accepts the pending upload, going ahead from `checkpoint.offset()` (0 for a new upload,
     /// or where a partial upload's saved hash state ends). An eager upload (version 2) starts
-    /// at 0, is told nothing, and may be accepted while earlier commits are pending.
+    /// at 0, is told nothing, and may be accepted while earlier commits are pending. A streamed
+    /// upload (version 3) starts at 0 too; its size is learnt from its `DONE_SIZED`.
     pub fn accept_put(&mut self, checkpoint: &HashCheckpoint) -> Result<(), CommandError> {
-        if let State::Deciding(Decision::Put { size, eager: true }) = self.state {
+        if let State::Deciding(Decision::Put {
+            size, eager: true, ..
+        }) = self.state
+        {
             if checkpoint.offset() != 0 {
                 return Err(CommandError::TooMuchData {
                     given: checkpoint.offset(),
@@ -593,6 +638,18 @@ impl ServerConnection {
             return Ok(());
         }
         match self.decision("accept an upload")? {
+            // PROTOCOL.md §7: a streamed upload is never resumed, it starts at byte 0.
+            Decision::Put { streamed: true, .. } if checkpoint.offset() == 0 => {
+                self.core.send(&Frame::PutReady { offset: 0 });
+                self.receiving_eager = false;
+                self.state = State::Receiving(Inbound::streamed());
+                self.interrupted_upload = None;
+                Ok(())
+            }
+            Decision::Put { streamed: true, .. } => Err(CommandError::TooMuchData {
+                given: checkpoint.offset(),
+                allowed: 0,
+            }),
             Decision::Put { size, .. } if checkpoint.offset() <= size => {
                 self.core.send(&Frame::PutReady {
                     offset: checkpoint.offset(),

@@ -70,6 +70,7 @@ fn fields_exactly_at_their_limits_decode_and_one_byte_more_is_refused() {
             overwrite: true,
             resume: false,
             eager: false,
+            streamed: false,
             tag: SourceTag([3; 16]),
         },
         Frame::List { prefix: &name },
@@ -129,6 +130,7 @@ fn put_flags_decode_one_by_one() {
             overwrite,
             resume,
             eager: false,
+            streamed: false,
             tag: SourceTag::default(),
         };
         let bytes = frames(std::slice::from_ref(&frame));

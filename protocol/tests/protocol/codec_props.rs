@@ -10,7 +10,8 @@ use proptest::prelude::*;
 enum Spec {
     Hello(u16, u16, Vec<u8>),
     Welcome(u16),
-    Put(String, u64, bool, bool, [u8; 16]),
+    /// Name, size, overwrite, mode (0 plain, 1 resume, 2 eager, 3 streamed), tag.
+    Put(String, u64, bool, u8, [u8; 16]),
     Get(String, u64),
     List(String),
     Remove(String),
@@ -24,6 +25,7 @@ enum Spec {
     QueryReply(Option<u64>, Option<u64>, Option<[u8; 32]>),
     Data(u32),
     Done([u8; 32]),
+    DoneSized(u64, [u8; 32]),
     Cancel,
     Ping(u64),
     Pong(u64),
@@ -39,12 +41,14 @@ impl Spec {
                 token,
             },
             Spec::Welcome(v) => Frame::Welcome { version: *v },
-            Spec::Put(name, size, overwrite, resume, tag) => Frame::Put {
+            Spec::Put(name, size, overwrite, mode, tag) => Frame::Put {
                 name,
-                size: *size,
+                // A streamed PUT's size field is always 0 (PROTOCOL.md §4).
+                size: if *mode == 3 { 0 } else { *size },
                 overwrite: *overwrite,
-                resume: *resume,
-                eager: false,
+                resume: *mode == 1,
+                eager: *mode == 2,
+                streamed: *mode == 3,
                 tag: SourceTag(*tag),
             },
             Spec::Get(name, offset) => Frame::Get {
@@ -81,6 +85,10 @@ impl Spec {
             },
             Spec::Data(len) => Frame::Data { len: *len },
             Spec::Done(d) => Frame::Done { digest: Digest(*d) },
+            Spec::DoneSized(size, d) => Frame::DoneSized {
+                size: *size,
+                digest: Digest(*d),
+            },
             Spec::Cancel => Frame::Cancel,
             Spec::Ping(n) => Frame::Ping { nonce: *n },
             Spec::Pong(n) => Frame::Pong { nonce: *n },
@@ -120,10 +128,10 @@ fn spec() -> impl Strategy<Value = Spec> {
             text(300),
             any::<u64>(),
             any::<bool>(),
-            any::<bool>(),
+            0..4u8,
             any::<[u8; 16]>()
         )
-            .prop_map(|(n, s, o, r, t)| Spec::Put(n, s, o, r, t)),
+            .prop_map(|(n, s, o, m, t)| Spec::Put(n, s, o, m, t)),
         (text(300), any::<u64>()).prop_map(|(n, o)| Spec::Get(n, o)),
         text(300).prop_map(Spec::List),
         text(300).prop_map(Spec::Remove),
@@ -138,6 +146,7 @@ fn spec() -> impl Strategy<Value = Spec> {
             .prop_map(|(a, b, d)| Spec::QueryReply(a, b, d)),
         (1..=MAX_DATA_CHUNK as u32).prop_map(Spec::Data),
         any::<[u8; 32]>().prop_map(Spec::Done),
+        (any::<u64>(), any::<[u8; 32]>()).prop_map(|(s, d)| Spec::DoneSized(s, d)),
         Just(Spec::Cancel),
         any::<u64>().prop_map(Spec::Ping),
         any::<u64>().prop_map(Spec::Pong),

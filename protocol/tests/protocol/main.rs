@@ -13,3 +13,4 @@ mod pair_tests;
 mod pipelining;
 mod raw;
 mod server_machine;
+mod streamed;

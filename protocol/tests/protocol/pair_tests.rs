@@ -305,6 +305,7 @@ fn put(name: &str, size: u64) -> Frame<'_> {
         overwrite: false,
         resume: false,
         eager: false,
+        streamed: false,
         tag: SourceTag::default(),
     }
 }

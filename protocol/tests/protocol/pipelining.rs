@@ -18,7 +18,7 @@ struct Wire {
 }
 
 impl Wire {
-    /// Connected with the newest version.
+    /// Connected with the newest version (pipelining came with version 2).
     fn connected() -> Wire {
         let client = ClientConnection::new(Config::default(), Timestamp::ZERO, b"").unwrap();
         let server = Server::new(default_config(), Timestamp::ZERO);
@@ -184,6 +184,7 @@ fn a_version_1_client_gets_version_1_and_an_eager_upload_from_it_is_a_violation(
         overwrite: false,
         resume: false,
         eager: true,
+        streamed: false,
         tag: SourceTag::default(),
     }
     .encode(&mut input);

@@ -163,6 +163,7 @@ pub fn put(name: &str, size: u64) -> Frame<'_> {
         overwrite: false,
         resume: false,
         eager: false,
+        streamed: false,
         tag: Default::default(),
     }
 }

@@ -82,6 +82,7 @@ impl Grant {
             StorageError::AlreadyExists
             | StorageError::InProgress
             | StorageError::TooLarge { .. }
+            | StorageError::StreamTooLarge { .. }
             | StorageError::OverQuota { .. }
             | StorageError::DiskFull { .. }
             | StorageError::NoSpace { .. }

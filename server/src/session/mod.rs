@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferry_protocol::{ErrorCode, ServerConnection, Timestamp};
+use ferry_protocol::{Digest, ErrorCode, ServerConnection, SourceTag, Timestamp};
 
 use crate::auth::Grant;
 use crate::config::ServerConfig;
@@ -110,6 +110,10 @@ pub struct Session {
     phase: Phase,
     /// How the driver is woken when a newer connection takes this one's upload over.
     waker: Option<Waker>,
+    /// When the connection was accepted, and how many streamed uploads it began: together
+    /// with the peer's address they make each streamed upload's tag.
+    opened: Timestamp,
+    streams: u64,
 }
 
 impl Session {
@@ -146,7 +150,26 @@ impl Session {
             outgoing: None,
             phase: Phase::Serving,
             waker: None,
+            opened,
+            streams: 0,
         }
+    }
+
+    /// A tag for the next streamed upload of this connection, unlike any other upload's. A
+    /// streamed upload never resumes (PROTOCOL.md §7), so its tag is the server's, not the
+    /// client's: another upload to the same name is then refused as in progress instead of
+    /// taking this one over as a reconnecting client's resume would.
+    fn stream_tag(&mut self) -> SourceTag {
+        self.streams += 1;
+        let seed = format!(
+            "streamed upload {} {} {}",
+            self.peer,
+            self.opened.as_micros(),
+            self.streams
+        );
+        let mut tag = [0; 16];
+        tag.copy_from_slice(&Digest::of(seed.as_bytes()).0[..16]);
+        SourceTag(tag)
     }
 
     /// Gives the session a way to wake its driver when a newer connection of the same client

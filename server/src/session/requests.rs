@@ -22,6 +22,9 @@ impl Session {
                     self.forbid(&request.name, "upload")
                 } else {
                     request.name = self.grant.name(&request.name);
+                    if request.streamed {
+                        request.tag = self.stream_tag();
+                    }
                     self.on_put(&request)
                 }
             }

@@ -51,6 +51,12 @@ pub enum StorageError {
         /// The limit.
         limit: u64,
     },
+    /// A streamed upload (size unknown in advance) grew past the per-file limit.
+    #[error("the streamed file grew past this server's limit of {limit} bytes per file")]
+    StreamTooLarge {
+        /// The limit.
+        limit: u64,
+    },
     /// Storing the file would exceed the quota.
     #[error(
         "storing {need} more bytes would exceed the server's quota of {quota} bytes ({used} used)"
@@ -134,7 +140,9 @@ impl StorageError {
             }
             StorageError::Unsupported { .. } => ErrorCode::Unsupported,
             StorageError::InProgress => ErrorCode::InProgress,
-            StorageError::TooLarge { .. } => ErrorCode::TooLarge,
+            StorageError::TooLarge { .. } | StorageError::StreamTooLarge { .. } => {
+                ErrorCode::TooLarge
+            }
             StorageError::OverQuota { .. } => ErrorCode::OverQuota,
             StorageError::DiskFull { .. } | StorageError::NoSpace { .. } => ErrorCode::DiskFull,
             StorageError::OffsetPastEnd { .. } => ErrorCode::SizeMismatch,

@@ -43,11 +43,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Decides on a `PUT`: checks the size against the file limit, then lets the backend check
     /// its own limits and the name, take the name's upload lock and find where to resume.
     /// Returns the upload and the hash state to accept it with.
+    ///
+    /// A streamed upload (size unknown, PROTOCOL.md §7) is checked against the file limit as
+    /// its bytes arrive instead ([`Upload::write`]); its backend reserves space as it grows.
     fn begin_upload(
         &self,
         config: &ServerConfig,
         request: &PutRequest,
     ) -> Result<(Upload, HashCheckpoint), StorageError> {
+        if request.streamed {
+            let (upload, checkpoint) = self.open_upload(config, request)?;
+            let mut upload = upload.without_resume();
+            upload.stream_limit = Some(config.max_file_size);
+            return Ok((upload, checkpoint));
+        }
         if request.size > config.max_file_size {
             return Err(StorageError::TooLarge {
                 size: request.size,
@@ -184,6 +193,10 @@ pub trait StagedUpload: Send + fmt::Debug {
 
 /// An upload under way, whatever the backend. Its name is locked against other uploads until it
 /// is committed, suspended or discarded.
+///
+/// A streamed upload (its size told only at the end) never resumes: whatever ends it short of
+/// its commit discards its staged data, and it is refused as soon as it grows past the file
+/// limit.
 #[derive(Debug)]
 pub struct Upload {
     name: String,
@@ -193,6 +206,8 @@ pub struct Upload {
     /// Whether its client can resume it; if not, whatever ends it unfinished deletes it.
     resumable: bool,
     staged: Box<dyn StagedUpload>,
+    /// For a streamed upload, the server's file size limit, checked as bytes arrive.
+    stream_limit: Option<u64>,
 }
 
 impl Upload {
@@ -205,16 +220,22 @@ impl Upload {
             started: Instant::now(),
             resumable: true,
             staged,
+            stream_limit: None,
         }
     }
 
-    /// The same upload for a client that has no way to resume it (the original protocol's):
-    /// ended unfinished, or failing to commit, it is deleted rather than kept.
+    /// The same upload for a client that has no way to resume it (the original protocol's,
+    /// or a stream's): ended unfinished, or failing to commit, it is deleted rather than kept.
     pub fn without_resume(self) -> Upload {
         Upload {
             resumable: false,
             ..self
         }
+    }
+
+    /// Whether this is a streamed upload (size unknown until its end; never resumed).
+    pub fn is_streamed(&self) -> bool {
+        self.stream_limit.is_some()
     }
 
     /// The file's name.
@@ -247,8 +268,14 @@ impl Upload {
         self.start_offset
     }
 
-    /// Appends received file data.
+    /// Appends received file data. A streamed upload that would grow past the file limit is
+    /// refused before anything of `data` is written.
     pub fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        if let Some(limit) = self.stream_limit
+            && self.start_offset + self.received + data.len() as u64 > limit
+        {
+            return Err(StorageError::StreamTooLarge { limit });
+        }
         self.staged.write(data)?;
         self.received += data.len() as u64;
         Ok(())
@@ -269,7 +296,8 @@ impl Upload {
         self.staged.start_checkpoint()
     }
 
-    /// Leaves the upload resumable from its last durable checkpoint.
+    /// Leaves the upload resumable from its last durable checkpoint (whoever may resume it:
+    /// [`Upload::leave`] asks first).
     pub fn suspend(self) -> Left {
         self.staged.suspend()
     }

@@ -87,6 +87,7 @@ pub(super) fn put(name: &str, size: usize, tag: u8) -> PutRequest {
         resume: true,
         tag: SourceTag([tag; 16]),
         eager: false,
+        streamed: false,
     }
 }
 

@@ -60,6 +60,7 @@ impl Store for TimedStore {
             started,
             resumable,
             staged,
+            stream_limit,
         } = upload;
         let staged = Box::new(TimedUpload {
             inner: staged,
@@ -75,6 +76,7 @@ impl Store for TimedStore {
             started,
             resumable,
             staged,
+            stream_limit,
         };
         Ok((upload, checkpoint))
     }

@@ -89,10 +89,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Upload files (or folders, with -r).
+    /// Upload files (or folders, with -r), or standard input with `put - --as NAME`.
     #[command(after_help = crate::select::FILTER_HELP)]
     Put {
-        /// Local files or folders.
+        /// Local files or folders; `-` alone reads standard input until it ends (with --as
+        /// NAME; its size need not be known, but it cannot resume: a connection lost midway
+        /// ends the upload and nothing is stored). A file named `-` is `./-`.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Name on the server. Ending in `/`, the server folder to put the files in, each

@@ -2,6 +2,7 @@
 //! through `ferry_client`, shows progress and results, and exits with a documented code.
 
 mod cli;
+mod from_stdin;
 mod generate;
 mod mv;
 mod plan;
@@ -312,6 +313,16 @@ fn execute(cli: &Cli, filter: ferry_client::sync::Filter) -> anyhow::Result<i32>
             no_resume,
             select,
         } => {
+            if from_stdin::is_named(paths) {
+                let request = from_stdin::Request {
+                    paths,
+                    as_name: as_name.as_deref(),
+                    recursive: *recursive,
+                    overwrite: *overwrite,
+                    dry_run: select.dry_run,
+                };
+                return from_stdin::put(&connect, &request, cli.json, cli.quiet);
+            }
             let planned = plan::uploads(paths, as_name.as_deref(), *recursive, &filter)?;
             if select.dry_run {
                 select::print_dry_run("put", "upload", &planned, cli.json)?;

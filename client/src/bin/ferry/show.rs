@@ -15,6 +15,12 @@ use serde::Serialize;
 /// Template of a transfer's bar: name, bar, bytes, rate, time left.
 const BAR_TEMPLATE: &str =
     "{msg:30!} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {eta:>4}";
+/// Template of a stream's bar (its size is not known): name, bytes, rate, time so far.
+const STREAM_TEMPLATE: &str =
+    "{msg:30!} {spinner:1} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed:>4}";
+/// Template of the overall bar above a stream's.
+const TOTAL_STREAM_TEMPLATE: &str =
+    "{prefix:30!} {spinner:1} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed:>4}";
 /// Template of the overall bar: files done, bar, bytes, rate, time left.
 const TOTAL_TEMPLATE: &str =
     "{prefix:30!} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {eta:>4}";
@@ -28,6 +34,8 @@ pub struct Display {
     lines: Mutex<()>,
     /// Whether the overall bar's length was given up front ([`Display::with_total_bytes`]).
     upfront: bool,
+    /// Whether the transfers' sizes are unknown ([`Display::for_stream`]): bytes without bars.
+    size_unknown: bool,
     /// With `--json`: files finished so far, and how many there are, for the progress lines.
     json_lines: Option<(Arc<AtomicUsize>, usize)>,
 }
@@ -49,6 +57,7 @@ impl Display {
             bars,
             lines: Mutex::new(()),
             upfront: false,
+            size_unknown: false,
             json_lines: json.then(|| (Arc::new(AtomicUsize::new(0)), files)),
         }
     }
@@ -60,6 +69,16 @@ impl Display {
             total.set_length(bytes);
         }
         self.upfront = true;
+        self
+    }
+
+    /// For a transfer whose size is not known (a stream from standard input): the bytes, the
+    /// rate and the time so far, without a bar or a time left.
+    pub fn for_stream(mut self) -> Self {
+        if let Some((_, total)) = &self.bars {
+            total.set_style(style(TOTAL_STREAM_TEMPLATE));
+        }
+        self.size_unknown = true;
         self
     }
 
@@ -79,8 +98,12 @@ impl Display {
     pub fn start(&self, name: &str) -> Transfer {
         let bar = self.bars.as_ref().map(|(multi, _)| {
             // Under the overall bar, which was added first.
-            let bar = multi.add(ProgressBar::new(0));
-            bar.set_style(style(BAR_TEMPLATE));
+            let (bar, template) = match self.size_unknown {
+                true => (ProgressBar::new_spinner(), STREAM_TEMPLATE),
+                false => (ProgressBar::new(0), BAR_TEMPLATE),
+            };
+            let bar = multi.add(bar);
+            bar.set_style(style(template));
             bar.set_message(display_name(name).into_owned());
             bar
         });
@@ -88,6 +111,7 @@ impl Display {
             bar,
             total: self.bars.as_ref().map(|(_, total)| total.clone()),
             upfront: self.upfront,
+            size_unknown: self.size_unknown,
             known: 0,
             done: 0,
             json_line: self
@@ -163,6 +187,8 @@ pub struct Transfer {
     total: Option<ProgressBar>,
     /// Whether the total bar's length already counts this file.
     upfront: bool,
+    /// Whether the file's size is unknown: no lengths, only positions.
+    size_unknown: bool,
     /// Size already added to the total bar's length.
     known: u64,
     /// Bytes already added to the total bar's position.
@@ -188,10 +214,12 @@ impl Transfer {
     /// Shows new progress.
     pub fn update(&mut self, progress: Progress) {
         if let Some(bar) = &self.bar {
-            bar.set_length(progress.total);
+            if !self.size_unknown {
+                bar.set_length(progress.total);
+            }
             bar.set_position(progress.done);
         }
-        if progress.total > self.known {
+        if progress.total > self.known && !self.size_unknown {
             if let (Some(total), false) = (&self.total, self.upfront) {
                 total.inc_length(progress.total - self.known);
             }

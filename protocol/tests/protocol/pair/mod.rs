@@ -146,6 +146,11 @@ impl Pair {
 
     /// A connected pair, the server with `config`.
     pub fn with_config(split: Split, config: ServerConfig) -> Self {
+        Self::with_server(split, Server::new(config, Timestamp::ZERO))
+    }
+
+    /// A connected pair with `server` (made at time zero).
+    pub fn with_server(split: Split, server: Server) -> Self {
         let now = Timestamp::ZERO;
         let seed = match split {
             Split::Whole => 1,
@@ -153,7 +158,7 @@ impl Pair {
         };
         let mut pair = Pair {
             client: ClientConnection::new(Config::default(), now, b"token").expect("token fits"),
-            server: Server::new(config, now),
+            server,
             now,
             to_server: VecDeque::new(),
             to_client: VecDeque::new(),
@@ -418,6 +423,31 @@ impl Pair {
         self.op = ClientOp::AwaitingPut {
             data: data.to_vec(),
             lie_digest,
+            cancel_after,
+        };
+        self.run().expect("put ended")
+    }
+
+    /// A streamed upload (version 3): no size up front; the client machine tells it in
+    /// `DONE_SIZED` from what it counted.
+    pub fn put_streamed(&mut self, name: &str, data: &[u8], overwrite: bool) -> Outcome {
+        self.put_streamed_with(name, data, overwrite, None)
+    }
+
+    /// A streamed upload, cancelled after `cancel_after` bytes if set.
+    pub fn put_streamed_with(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        overwrite: bool,
+        cancel_after: Option<usize>,
+    ) -> Outcome {
+        self.client
+            .put_streamed(name, overwrite)
+            .expect("client accepts a streamed put");
+        self.op = ClientOp::AwaitingPut {
+            data: data.to_vec(),
+            lie_digest: false,
             cancel_after,
         };
         self.run().expect("put ended")

@@ -37,7 +37,12 @@ impl Server {
     /// store's clock stands still at zero: listing dates then do not depend on how many steps
     /// a split took, so runs that differ only in their split send the same bytes.
     pub fn new(config: ServerConfig, now: Timestamp) -> Server {
-        let store = MemoryStore::new(MemoryLimits::default(), ManualClock::default().clock());
+        Server::with_limits(config, MemoryLimits::default(), now)
+    }
+
+    /// A session as [`Server::new`] makes, over a store with `limits` (quota, disk size).
+    pub fn with_limits(config: ServerConfig, limits: MemoryLimits, now: Timestamp) -> Server {
+        let store = MemoryStore::new(limits, ManualClock::default().clock());
         let context = Context::new(config, Arc::new(store.clone()), Instant::now());
         let peer: SocketAddr = PEER.parse().expect("a valid socket address");
         Server {

@@ -408,6 +408,7 @@ mod tests {
             resume: false,
             tag: SourceTag([tag; 16]),
             eager: true,
+            streamed: false,
         };
         let (mut upload, _) = storage.begin_upload(&config, &request("a", 1)).unwrap();
         upload.write(&data).unwrap();
@@ -454,6 +455,7 @@ mod tests {
             resume: true,
             tag: SourceTag([1; 16]),
             eager: false,
+            streamed: false,
         };
         assert!(storage.begin_upload(&config, &request).is_err());
         assert!(storage.remove("kept").is_err());

@@ -14,6 +14,10 @@
 //!  eager PUT of ≤ 1 MiB (version 2) ─► data held in memory ─► commit: the staging file is made
 //!         and written first, then the same steps; interrupted, nothing is kept (never resumed)
 //! ```
+//!
+//! A streamed upload (size unknown until its `DONE_SIZED`) takes the same path without the
+//! checkpoints: its quota is reserved a write at a time, a full disk shows as the write's
+//! `ENOSPC`, and whatever ends it short of its commit discards it ([`Upload::suspend`]).
 
 use std::fs::File;
 use std::io::{self, Seek, Write};
@@ -47,7 +51,13 @@ const BUFFERED_MAX: u64 = 1 << 20;
 pub(crate) struct FolderUpload {
     storage: Arc<Storage>,
     name: String,
+    /// The declared size; for a streamed upload, the bytes reserved so far (it grows with
+    /// each write).
     size: u64,
+    /// A streamed upload: no checkpoints, quota reserved as the data arrives.
+    streamed: bool,
+    /// Bytes of the file the upload will replace, credited against the quota.
+    replaced: u64,
     tag: SourceTag,
     overwrite: bool,
     key: PartialKey,
@@ -150,6 +160,8 @@ pub(crate) fn begin(
         storage: Arc::clone(&storage),
         name: name.to_owned(),
         size: request.size,
+        streamed: request.streamed,
+        replaced,
         tag: request.tag,
         overwrite: request.overwrite,
         key,
@@ -178,8 +190,14 @@ impl StagedUpload for FolderUpload {
         self.lock.when_superseded(wake);
     }
 
-    /// Appends received file data to the staged file.
+    /// Appends received file data to the staged file (for a streamed upload, once the quota
+    /// allows it).
     fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        if self.streamed {
+            let len = data.len() as u64;
+            self.storage.usage.reserve(len, self.replaced)?;
+            self.size += len;
+        }
         #[cfg(feature = "faults")]
         let now = match self.fault_limit {
             Some(limit) => {
@@ -213,9 +231,11 @@ impl StagedUpload for FolderUpload {
     }
 
     /// Whether enough data arrived since the last checkpoint started to start another (never
-    /// for an upload held in memory: nothing of it is durable before its commit).
+    /// for an upload held in memory, nothing of which is durable before its commit, nor for a
+    /// streamed upload, which cannot be resumed).
     fn wants_checkpoint(&self, interval: u64) -> bool {
         self.file.is_some()
+            && !self.streamed
             && self.latest.offset().saturating_sub(self.requested) >= interval.max(1)
     }
 

@@ -9,6 +9,9 @@
 //!         DONE, digest bad ─► discard
 //!         interrupted ─► suspend: the latest hash state made durable, data cut to it
 //! ```
+//!
+//! A streamed upload (size unknown until its end) reserves its quota a write at a time, makes
+//! no checkpoints, and is discarded by whatever ends it short of its commit.
 
 use std::io;
 use std::sync::MutexGuard;
@@ -27,7 +30,12 @@ pub(super) struct MemoryUpload {
     /// The boot of the machine it began on: after a power cut it is dead.
     boot: u64,
     name: String,
+    /// The declared size; for a streamed upload, the bytes reserved so far.
     size: u64,
+    /// A streamed upload: no checkpoints, quota reserved as the data arrives.
+    streamed: bool,
+    /// Bytes of the file the upload will replace, credited against the quota.
+    replaced: u64,
     overwrite: bool,
     key: PartialKey,
     /// Whether the data became the visible file.
@@ -101,6 +109,8 @@ pub(super) fn begin(
         boot,
         name: name.to_owned(),
         size: request.size,
+        streamed: request.streamed,
+        replaced: replaced.unwrap_or(0) as u64,
         overwrite: request.overwrite,
         key,
         published: false,
@@ -128,6 +138,11 @@ impl StagedUpload for MemoryUpload {
         let now = self.store.now();
         let store = self.store.clone();
         let mut machine = enter(&store, self.boot, DURING)?;
+        if self.streamed {
+            let len = data.len() as u64;
+            machine.usage.reserve(len, self.replaced)?;
+            self.size += len;
+        }
         machine.charge_data(data.len());
         let room = machine.room(&self.store.shared.limits);
         let fits = &data[..usize::try_from(room).map_or(data.len(), |room| room.min(data.len()))];
@@ -154,9 +169,10 @@ impl StagedUpload for MemoryUpload {
         self.latest = checkpoint;
     }
 
-    /// Whether enough data arrived since the last checkpoint to make another.
+    /// Whether enough data arrived since the last checkpoint to make another (never for a
+    /// streamed upload, which cannot be resumed).
     fn wants_checkpoint(&self, interval: u64) -> bool {
-        self.latest.offset().saturating_sub(self.saved) >= interval.max(1)
+        !self.streamed && self.latest.offset().saturating_sub(self.saved) >= interval.max(1)
     }
 
     /// Makes the data written so far and the latest hash state durable (where the folder store

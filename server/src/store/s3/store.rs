@@ -552,6 +552,7 @@ mod tests {
             resume: true,
             tag: SourceTag([tag; 16]),
             eager: false,
+            streamed: false,
         }
     }
 

@@ -13,6 +13,10 @@
 //!         DONE, digest bad ─► AbortMultipartUpload
 //!         CANCEL / EOF / timeout / S3 error ─► record released, resumable from the last part
 //! ```
+//!
+//! A streamed upload (size unknown until its `DONE_SIZED`) cuts parts the same way, starting
+//! at the configured part size and doubling it every thousand parts ([`streamed_part_size`]),
+//! and is discarded (its multipart upload aborted) by whatever ends it short of its commit.
 
 use std::io;
 use std::mem;
@@ -119,7 +123,11 @@ pub(crate) struct S3Upload {
     store: Arc<S3Store>,
     name: String,
     key: String,
+    /// The declared size; for a streamed upload, the bytes received so far.
     size: u64,
+    /// A streamed upload (size unknown until its end): parts are cut as usual, but it is never
+    /// resumed (a suspension discards it).
+    streamed: bool,
     overwrite: bool,
     part_size: u64,
     /// Received bytes not yet in a part; the first is at `buffer_start`.
@@ -210,8 +218,12 @@ pub(crate) fn begin(
             name: name.to_owned(),
             key: store.key(name),
             size: request.size,
+            streamed: request.streamed,
             overwrite: request.overwrite,
-            part_size: part_size(store.part_size, request.size),
+            part_size: match request.streamed {
+                true => streamed_part_size(store.part_size, next_part),
+                false => part_size(store.part_size, request.size),
+            },
             buffer: Vec::new(),
             buffer_start: offset,
             written: offset,
@@ -233,6 +245,19 @@ pub(crate) fn begin(
     Err(StorageError::InProgress)
 }
 
+/// Parts a streamed upload cuts at one size before the size doubles.
+const PARTS_PER_SIZE: usize = 1000;
+
+/// Bytes of the part numbered `number` (from 1) of a streamed upload, whose size is not known:
+/// the first [`PARTS_PER_SIZE`] parts have the configured size, each next thousand twice the
+/// size before. Memory stays at one part of a small stream however large the file limit, and
+/// S3's 10 000 parts still hold 1023 000 configured parts' worth (over 5 TB at the 5 MiB
+/// minimum).
+fn streamed_part_size(configured: u64, number: usize) -> u64 {
+    let doublings = (number.saturating_sub(1) / PARTS_PER_SIZE).min(32) as u32;
+    part_size(configured, 0).saturating_mul(1 << doublings)
+}
+
 /// Bytes per part for a file of `size`: the configured size, larger if the file would need
 /// more parts than S3 allows, in whole hash units.
 fn part_size(configured: u64, size: u64) -> u64 {
@@ -251,6 +276,9 @@ impl StagedUpload for S3Upload {
         }
         self.buffer.extend_from_slice(data);
         self.written += data.len() as u64;
+        if self.streamed {
+            self.size = self.written;
+        }
         self.collect(false)?;
         if self.ledger.is_some() && self.renewed.elapsed() > self.store.lease / 3 {
             self.renew()?;
@@ -289,6 +317,9 @@ impl StagedUpload for S3Upload {
         };
         self.buffer_start = cut;
         self.next_part += 1;
+        if self.streamed {
+            self.part_size = streamed_part_size(self.store.part_size, self.next_part);
+        }
         let store = Arc::clone(&self.store);
         let ledger = self.ledger.take();
         let previous = self.pending.take();

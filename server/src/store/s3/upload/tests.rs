@@ -36,6 +36,7 @@ impl Doomed {
             resume: true,
             tag: SourceTag([4; 16]),
             eager: false,
+            streamed: false,
         };
         let (upload, _) = store.begin_upload(&config, &request).unwrap();
         let doomed = Doomed {
@@ -144,4 +145,20 @@ fn parts_are_whole_hash_units_and_never_more_than_s3_allows() {
     let size = part_size(8 << 20, huge);
     assert_eq!(size % HASH_UNIT_LEN, 0);
     assert!(huge.div_ceil(size) < MAX_PARTS);
+}
+
+#[test]
+fn a_streams_parts_start_small_and_double_every_thousand_to_hold_a_terabyte() {
+    assert_eq!(streamed_part_size(8 << 20, 1), 8 << 20);
+    assert_eq!(streamed_part_size(8 << 20, 1000), 8 << 20);
+    assert_eq!(streamed_part_size(8 << 20, 1001), 16 << 20);
+    assert_eq!(streamed_part_size(1, 1), MIN_PART_SIZE);
+    let holds: u64 = (1..MAX_PARTS as usize)
+        .map(|n| streamed_part_size(MIN_PART_SIZE, n))
+        .sum();
+    assert!(holds > crate::config::DEFAULT_MAX_FILE_SIZE, "{holds}");
+    assert!(
+        (1..MAX_PARTS as usize)
+            .all(|n| streamed_part_size(MIN_PART_SIZE, n).is_multiple_of(HASH_UNIT_LEN))
+    );
 }
