@@ -16,6 +16,7 @@ pub(crate) mod locks;
 #[cfg_attr(not(feature = "memory-store"), allow(dead_code))]
 pub mod memory;
 pub(crate) mod moves;
+mod progress;
 #[cfg(test)]
 mod promises;
 pub(crate) mod s3;

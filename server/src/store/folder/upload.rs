@@ -37,6 +37,7 @@ use crate::store::folder::digests::FileId;
 use crate::store::folder::paths;
 use crate::store::folder::staging::{SavedState, Staging};
 use crate::store::locks::{NameLock, Waker};
+use crate::store::progress::Progress;
 use crate::store::{Left, StagedUpload, Upload};
 
 /// Stack of a checkpoint thread: it only syncs a file and writes a small one.
@@ -74,16 +75,10 @@ pub(crate) struct FolderUpload {
     /// Whether the data has been given its visible name: from then on it is never written,
     /// truncated or removed through this upload.
     published: bool,
-    /// Bytes in the staged data file (all from offset 0).
-    written: u64,
-    /// Offset of the last checkpoint made durable.
-    saved: u64,
-    /// Offset of the last checkpoint started (`saved`, or the one `pending` is writing).
-    requested: u64,
+    /// Bytes staged and checkpoints (a checkpoint started and not yet durable is `pending`).
+    progress: Progress,
     /// A checkpoint being made durable on its own thread; it yields its offset.
     pending: Option<JoinHandle<io::Result<u64>>>,
-    /// Hash state after the latest data the protocol handed out (and we wrote).
-    latest: HashCheckpoint,
     /// The test-only full disk: staged data may not grow past this many bytes.
     #[cfg(feature = "faults")]
     fault_limit: Option<u64>,
@@ -169,11 +164,8 @@ pub(crate) fn begin(
         file,
         buffer: Vec::new(),
         published: false,
-        written: offset,
-        saved: offset,
-        requested: offset,
+        progress: Progress::new(&checkpoint, !request.streamed),
         pending: None,
-        latest: checkpoint.clone(),
         #[cfg(feature = "faults")]
         fault_limit: config.fault_disk_full_after,
         lock,
@@ -201,8 +193,8 @@ impl StagedUpload for FolderUpload {
         #[cfg(feature = "faults")]
         let now = match self.fault_limit {
             Some(limit) => {
-                let allowed =
-                    usize::try_from(limit.saturating_sub(self.written)).unwrap_or(usize::MAX);
+                let allowed = usize::try_from(limit.saturating_sub(self.progress.written))
+                    .unwrap_or(usize::MAX);
                 &data[..data.len().min(allowed)]
             }
             None => data,
@@ -211,14 +203,17 @@ impl StagedUpload for FolderUpload {
         let now = data;
         let Some(file) = self.file.as_mut() else {
             self.buffer.extend_from_slice(now);
-            self.written += now.len() as u64;
+            self.progress.written += now.len() as u64;
             return cut_short(now.len(), data.len());
         };
         match file.write_all(now) {
-            Ok(()) => self.written += now.len() as u64,
+            Ok(()) => self.progress.written += now.len() as u64,
             Err(error) => {
                 // Learn how much did land, so no checkpoint ever claims more.
-                self.written = file.stream_position().unwrap_or(self.saved).max(self.saved);
+                self.progress.written = file
+                    .stream_position()
+                    .unwrap_or(self.progress.saved)
+                    .max(self.progress.saved);
                 return Err(StorageError::io("writing the staging file")(error));
             }
         }
@@ -227,16 +222,14 @@ impl StagedUpload for FolderUpload {
 
     /// Records the protocol's hash state after the data written so far.
     fn note_progress(&mut self, checkpoint: HashCheckpoint) {
-        self.latest = checkpoint;
+        self.progress.note(checkpoint);
     }
 
     /// Whether enough data arrived since the last checkpoint started to start another (never
     /// for an upload held in memory, nothing of which is durable before its commit, nor for a
     /// streamed upload, which cannot be resumed).
     fn wants_checkpoint(&self, interval: u64) -> bool {
-        self.file.is_some()
-            && !self.streamed
-            && self.latest.offset().saturating_sub(self.requested) >= interval.max(1)
+        self.file.is_some() && self.progress.wants_checkpoint(interval)
     }
 
     /// Starts making the latest hash state a durable checkpoint on a thread of its own: the
@@ -247,10 +240,9 @@ impl StagedUpload for FolderUpload {
     /// earlier one is reported here.
     fn start_checkpoint(&mut self) -> Result<(), StorageError> {
         self.collect_checkpoint(false)?;
-        let offset = self.latest.offset();
-        if offset <= self.requested || offset > self.written {
+        let Some(offset) = self.progress.due_after(self.progress.requested) else {
             return Ok(());
-        }
+        };
         self.collect_checkpoint(true)?;
         let Some(file) = self.file.as_ref() else {
             return Ok(());
@@ -272,7 +264,7 @@ impl StagedUpload for FolderUpload {
         match spawned {
             Ok(handle) => {
                 self.pending = Some(handle);
-                self.requested = offset;
+                self.progress.requested = offset;
                 Ok(())
             }
             // No thread to be had: checkpoint in line instead.
@@ -297,20 +289,20 @@ impl StagedUpload for FolderUpload {
         }
         // Bytes past the latest hash state are not covered by it: free them first, so that on
         // a full disk the checkpoint itself finds room.
-        let latest = self.latest.offset();
-        if latest >= self.saved
-            && latest < self.written
+        let latest = self.progress.latest().offset();
+        if latest >= self.progress.saved
+            && latest < self.progress.written
             && self
                 .file
                 .as_ref()
                 .is_some_and(|file| file.set_len(latest).is_ok())
         {
-            self.written = latest;
+            self.progress.written = latest;
         }
         if let Err(error) = self.checkpoint() {
             tracing::warn!(name = %self.name, "could not checkpoint an interrupted upload: {error}");
         }
-        if self.saved == 0 {
+        if self.progress.saved == 0 {
             return self.discard();
         }
         // Bytes past the checkpoint are not covered by the saved hash state: a resume would
@@ -318,14 +310,14 @@ impl StagedUpload for FolderUpload {
         if self
             .file
             .as_ref()
-            .is_some_and(|file| file.set_len(self.saved).is_ok())
+            .is_some_and(|file| file.set_len(self.progress.saved).is_ok())
         {
-            self.written = self.saved;
+            self.progress.written = self.progress.saved;
         }
         self.storage
             .usage
-            .release(self.size - self.written.min(self.size));
-        Left::Resumable(self.saved)
+            .release(self.size - self.progress.written.min(self.size));
+        Left::Resumable(self.progress.saved)
     }
 
     /// Deletes the staged data.
@@ -344,7 +336,7 @@ impl StagedUpload for FolderUpload {
         let committed = self.try_commit(digest);
         if committed.is_err() {
             // The suspension that follows keeps the last durable checkpoint, not a new one.
-            self.latest = HashCheckpoint::start();
+            self.progress.forget_latest();
         }
         committed
     }
@@ -362,11 +354,11 @@ impl FolderUpload {
             .unwrap_or_else(|_| Err(io::Error::other("the checkpoint thread panicked")));
         match result {
             Ok(offset) => {
-                self.saved = self.saved.max(offset);
+                self.progress.saved_at(offset);
                 Ok(())
             }
             Err(error) => {
-                self.requested = self.saved;
+                self.progress.requested = self.progress.saved;
                 Err(StorageError::io("saving an upload checkpoint")(error))
             }
         }
@@ -391,7 +383,7 @@ impl FolderUpload {
             name: self.name.clone(),
             tag: self.tag,
             size: self.size,
-            checkpoint: self.latest.clone(),
+            checkpoint: self.progress.latest().clone(),
         }
     }
 
@@ -399,19 +391,17 @@ impl FolderUpload {
     /// checkpoint still running on its own).
     fn checkpoint(&mut self) -> Result<(), StorageError> {
         self.collect_checkpoint(true)?;
-        let offset = self.latest.offset();
-        let Some(file) = self.file.as_ref() else {
+        let (Some(file), Some(offset)) = (
+            self.file.as_ref(),
+            self.progress.due_after(self.progress.saved),
+        ) else {
             return Ok(());
         };
-        if offset <= self.saved || offset > self.written {
-            return Ok(());
-        }
         file.sync_data()
             .map_err(StorageError::io("syncing the staging file"))?;
         Staging::save(&self.staging, &self.key, &self.saved_state())
             .map_err(StorageError::io("saving an upload checkpoint"))?;
-        self.saved = offset;
-        self.requested = offset;
+        self.progress.saved_at(offset);
         Ok(())
     }
 
@@ -419,7 +409,7 @@ impl FolderUpload {
     /// overwrite), fsync of the folder. A crash at any step leaves the name with its old file
     /// or with the whole new one, and never a visible file that is also a staged one.
     fn try_commit(&mut self, digest: &Digest) -> Result<(), StorageError> {
-        if self.written != self.size {
+        if self.progress.written != self.size {
             let short = io::Error::other("the staged data is not the declared size");
             return Err(StorageError::io("checking the staged data")(short));
         }

@@ -21,6 +21,7 @@ use ferry_protocol::{Digest, HashCheckpoint, PutRequest};
 use crate::store::error::StorageError;
 use crate::store::locks::{NameLock, Waker};
 use crate::store::memory::{Machine, MemoryStore, faults};
+use crate::store::progress::Progress;
 use crate::store::{Left, PartialKey, StagedUpload, Upload};
 
 /// An upload under way to a [`MemoryStore`]. Its name is locked until it is dropped.
@@ -40,12 +41,8 @@ pub(super) struct MemoryUpload {
     key: PartialKey,
     /// Whether the data became the visible file.
     published: bool,
-    /// Bytes in the staged data (all from offset 0).
-    written: u64,
-    /// Offset of the last durable checkpoint.
-    saved: u64,
-    /// Hash state after the latest data the protocol handed out (and we wrote).
-    latest: HashCheckpoint,
+    /// Bytes staged and checkpoints (made durable at once: none is ever under way).
+    progress: Progress,
     lock: NameLock,
 }
 
@@ -114,9 +111,7 @@ pub(super) fn begin(
         overwrite: request.overwrite,
         key,
         published: false,
-        written: offset,
-        saved: offset,
-        latest: checkpoint.clone(),
+        progress: Progress::new(&checkpoint, !request.streamed),
         lock,
     };
     Ok((Upload::new(name, offset, Box::new(upload)), checkpoint))
@@ -154,7 +149,7 @@ impl StagedUpload for MemoryUpload {
             .ok_or_else(|| missing(DURING))?;
         partial.data.extend_from_slice(fits);
         partial.touched = now;
-        self.written += fits.len() as u64;
+        self.progress.written += fits.len() as u64;
         if let Some(left) = machine.faults.full_after.as_mut() {
             *left = left.saturating_sub(fits.len() as u64);
         }
@@ -166,13 +161,13 @@ impl StagedUpload for MemoryUpload {
 
     /// Records the protocol's hash state after the data written so far.
     fn note_progress(&mut self, checkpoint: HashCheckpoint) {
-        self.latest = checkpoint;
+        self.progress.note(checkpoint);
     }
 
     /// Whether enough data arrived since the last checkpoint to make another (never for a
     /// streamed upload, which cannot be resumed).
     fn wants_checkpoint(&self, interval: u64) -> bool {
-        !self.streamed && self.latest.offset().saturating_sub(self.saved) >= interval.max(1)
+        self.progress.wants_checkpoint(interval)
     }
 
     /// Makes the data written so far and the latest hash state durable (where the folder store
@@ -203,7 +198,7 @@ impl StagedUpload for MemoryUpload {
         if machine.faults.lost {
             machine
                 .usage
-                .release(self.size - self.written.min(self.size));
+                .release(self.size - self.progress.written.min(self.size));
             return self.left();
         }
         // (The folder store first frees the bytes past the latest hash state, so that on a full
@@ -212,17 +207,17 @@ impl StagedUpload for MemoryUpload {
         if self.checkpoint_due() {
             let _ = self.checkpoint(&mut machine);
         }
-        if self.saved == 0 {
+        if self.progress.saved == 0 {
             machine.disk.discard(&self.key);
             machine.usage.release(self.size);
             return Left::Removed;
         }
-        machine.disk.cut(&self.key, self.saved);
-        self.written = self.saved;
+        machine.disk.cut(&self.key, self.progress.saved);
+        self.progress.written = self.progress.saved;
         machine
             .usage
-            .release(self.size - self.written.min(self.size));
-        Left::Resumable(self.saved)
+            .release(self.size - self.progress.written.min(self.size));
+        Left::Resumable(self.progress.saved)
     }
 
     /// Deletes the staged data.
@@ -244,7 +239,7 @@ impl StagedUpload for MemoryUpload {
         let committed = self.try_commit(digest);
         if committed.is_err() {
             // The suspension that follows keeps the last durable checkpoint, not a new one.
-            self.latest = HashCheckpoint::start();
+            self.progress.forget_latest();
         }
         committed
     }
@@ -267,8 +262,7 @@ fn enter<'s>(
 impl MemoryUpload {
     /// Whether the latest hash state is past the last durable one and covers only written data.
     fn checkpoint_due(&self) -> bool {
-        let offset = self.latest.offset();
-        offset > self.saved && offset <= self.written
+        self.progress.due_after(self.progress.saved).is_some()
     }
 
     /// Makes the written data and the latest hash state durable.
@@ -280,18 +274,18 @@ impl MemoryUpload {
             .get_mut(&self.key.0)
             .ok_or_else(|| missing("saving an upload checkpoint"))?;
         partial.synced = partial.data.len() as u64;
-        partial.checkpoint = Some(self.latest.clone());
+        partial.checkpoint = Some(self.progress.latest().clone());
         partial.touched = now;
-        self.saved = self.latest.offset();
+        let offset = self.progress.latest().offset();
+        self.progress.saved_at(offset);
         Ok(())
     }
 
     /// How it is left without touching the store: resumable from its last durable checkpoint.
     fn left(&self) -> Left {
-        if self.saved > 0 {
-            Left::Resumable(self.saved)
-        } else {
-            Left::Removed
+        match self.progress.saved {
+            0 => Left::Removed,
+            saved => Left::Resumable(saved),
         }
     }
 
@@ -301,7 +295,7 @@ impl MemoryUpload {
         let now = self.store.now();
         let store = self.store.clone();
         let mut machine = enter(&store, self.boot, "checking the staged data")?;
-        if self.written != self.size {
+        if self.progress.written != self.size {
             let short = io::Error::other("the staged data is not the declared size");
             return Err(StorageError::io("checking the staged data")(short));
         }
