@@ -186,11 +186,18 @@ fn hash_prefix(file: &mut File) -> io::Result<HashCheckpoint> {
 /// Makes a rename durable by syncing the folder that holds it (best effort: not every
 /// platform can open a folder).
 pub(crate) fn sync_parent(path: &Path) {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if let Ok(dir) = File::open(parent) {
+    sync_folder(path.parent().unwrap_or(Path::new("")));
+}
+
+/// Makes the renames into `folder` durable (best effort, as [`sync_parent`]); `""` is the
+/// current folder.
+pub(crate) fn sync_folder(folder: &Path) {
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    if let Ok(dir) = File::open(folder) {
         let _ = dir.sync_all();
     }
 }

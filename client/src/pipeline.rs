@@ -19,7 +19,7 @@ use ferry_protocol::{ClientEvent, Digest, ErrorCode, HashCheckpoint};
 
 use crate::client::{Client, check_name};
 use crate::error::ClientError;
-use crate::files::{partial_path, sync_parent};
+use crate::files::{partial_path, sync_folder};
 use crate::link::{Link, no_data, unexpected};
 use crate::options::{GetOptions, GetReport, PutOptions, PutOutcome, PutReport};
 use crate::tag::file_tag;
@@ -316,7 +316,7 @@ const FINISH_BATCH: usize = 256;
 
 /// Threads that sync verified downloads at the same time (the file system's journal joins
 /// their flushes).
-const FINISH_THREADS: usize = 8;
+const FINISH_THREADS: usize = 16;
 
 fn receive_window(
     link: &mut Link,
@@ -484,7 +484,18 @@ fn finish_together(
             })
             .collect()
     });
-    for (index, outcome) in outcomes.into_iter().flatten() {
+    // Each folder the renames went into is synced once for the batch, before any of its files
+    // is reported done.
+    let outcomes: Vec<_> = outcomes.into_iter().flatten().collect();
+    let folders: std::collections::BTreeSet<&Path> = outcomes
+        .iter()
+        .filter(|(_, outcome)| outcome.is_ok())
+        .filter_map(|(index, _)| files[*index].1.parent())
+        .collect();
+    for folder in folders {
+        sync_folder(folder);
+    }
+    for (index, outcome) in outcomes {
         done(index, outcome);
     }
 }
@@ -514,7 +525,7 @@ fn finish(
         path: local.to_path_buf(),
         source,
     })?;
-    sync_parent(local);
+    // The rename is made durable with the others of its batch (`finish_together`).
     Ok(GetReport {
         name: name.to_owned(),
         size,
