@@ -408,6 +408,11 @@ impl Folder {
         }
     }
 
+    /// The device and inode of this folder: which folder it is, whatever its path.
+    pub(crate) fn identity(&self) -> io::Result<(u64, u64)> {
+        Ok(Status::of(&self.fd)?.inode())
+    }
+
     /// Makes this folder's entries (creations, renames, removals) durable.
     pub(crate) fn sync(&self) -> io::Result<()> {
         rustix::fs::fsync(&self.fd)?;

@@ -161,6 +161,17 @@ pub enum Left {
     Removed,
 }
 
+/// A sync a commit still owes: its file is in place under its name, and the folder holding the
+/// name must be synced before the commit is confirmed. The commits of one group into the same
+/// folder share its sync (see [`Upload::commit_owing_sync`]).
+pub trait OwedSync: Send + Sync + fmt::Debug {
+    /// Which folder: owed syncs with the same value are one sync.
+    fn folder(&self) -> (u64, u64);
+
+    /// Makes the names in the folder durable.
+    fn sync(&self) -> Result<(), StorageError>;
+}
+
 /// An upload's staged data in a backend: what [`Upload`] drives.
 pub trait StagedUpload: Send + fmt::Debug {
     /// Appends received file data.
@@ -190,6 +201,16 @@ pub trait StagedUpload: Send + fmt::Debug {
     /// Makes the verified upload visible under its name. On failure nothing is visible and
     /// [`Upload::commit`] suspends the upload.
     fn commit(&mut self, digest: &Digest) -> Result<(), StorageError>;
+
+    /// Like [`StagedUpload::commit`], but a backend whose last step is a folder sync may leave
+    /// it to the caller: the file is then in place, and durable only once the returned sync
+    /// is made. The default makes the whole commit.
+    fn commit_owing_sync(
+        &mut self,
+        digest: &Digest,
+    ) -> Result<Option<Box<dyn OwedSync>>, StorageError> {
+        self.commit(digest).map(|()| None)
+    }
 }
 
 /// An upload under way, whatever the backend. Its name is locked against other uploads until it
@@ -327,9 +348,28 @@ impl Upload {
     /// Like [`Upload::commit`], also saying, when it failed, how the upload was left (so the
     /// client can be told the truth): resumable, or deleted if its client cannot resume it.
     pub fn commit_or_keep(self, digest: &Digest) -> Result<(), (StorageError, Left)> {
+        self.end(|staged| staged.commit(digest))
+    }
+
+    /// Like [`Upload::commit_or_keep`], leaving the backend's last folder sync, if it has one,
+    /// to the caller: the commit is done once the returned sync is made (group commit shares
+    /// one sync among the uploads of a group that went into the same folder).
+    pub fn commit_owing_sync(
+        self,
+        digest: &Digest,
+    ) -> Result<Option<Box<dyn OwedSync>>, (StorageError, Left)> {
+        self.end(|staged| staged.commit_owing_sync(digest))
+    }
+
+    /// Runs `commit`; on failure leaves the upload resumable, or deletes it if its client
+    /// cannot resume it.
+    fn end<T>(
+        self,
+        commit: impl FnOnce(&mut dyn StagedUpload) -> Result<T, StorageError>,
+    ) -> Result<T, (StorageError, Left)> {
         let mut staged = self.staged;
-        match staged.commit(digest) {
-            Ok(()) => Ok(()),
+        match commit(staged.as_mut()) {
+            Ok(value) => Ok(value),
             Err(error) if self.resumable => Err((error, staged.suspend())),
             Err(error) => Err((error, staged.discard())),
         }

@@ -12,7 +12,7 @@ use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::store::error::StorageError;
 use crate::store::locks::Waker;
-use crate::store::{Entry, Held, Left, OpenedFile, StagedUpload, Store, Upload};
+use crate::store::{Entry, Held, Left, OpenedFile, OwedSync, StagedUpload, Store, Upload};
 
 /// `inner`, with each call's duration and failure counted in `metrics`.
 #[derive(Debug)]
@@ -196,5 +196,14 @@ impl StagedUpload for TimedUpload {
 
     fn commit(&mut self, digest: &Digest) -> Result<(), StorageError> {
         timed(&self.held.metrics, "commit", || self.inner.commit(digest))
+    }
+
+    fn commit_owing_sync(
+        &mut self,
+        digest: &Digest,
+    ) -> Result<Option<Box<dyn OwedSync>>, StorageError> {
+        timed(&self.held.metrics, "commit", || {
+            self.inner.commit_owing_sync(digest)
+        })
     }
 }

@@ -38,7 +38,7 @@ use crate::store::folder::paths;
 use crate::store::folder::staging::{SavedState, Staging};
 use crate::store::locks::{NameLock, Waker};
 use crate::store::progress::Progress;
-use crate::store::{Left, StagedUpload, Upload};
+use crate::store::{Left, OwedSync, StagedUpload, Upload};
 
 /// Stack of a checkpoint thread: it only syncs a file and writes a small one.
 const CHECKPOINT_STACK: usize = 256 * 1024;
@@ -333,12 +333,24 @@ impl StagedUpload for FolderUpload {
 
     /// Makes the verified upload durable and visible under its name.
     fn commit(&mut self, digest: &Digest) -> Result<(), StorageError> {
-        let committed = self.try_commit(digest);
-        if committed.is_err() {
-            // The suspension that follows keeps the last durable checkpoint, not a new one.
-            self.progress.forget_latest();
+        self.commit_owing_sync(digest)?
+            .map_or(Ok(()), |owed| owed.sync())
+    }
+
+    /// Makes the verified upload visible under its name, durable once the returned sync of
+    /// its folder is made.
+    fn commit_owing_sync(
+        &mut self,
+        digest: &Digest,
+    ) -> Result<Option<Box<dyn OwedSync>>, StorageError> {
+        match self.place_verified(digest) {
+            Ok(folder) => Ok(Some(Box::new(FolderSync::new(folder)?))),
+            Err(error) => {
+                // The suspension that follows keeps the last durable checkpoint, not a new one.
+                self.progress.forget_latest();
+                Err(error)
+            }
         }
-        committed
     }
 }
 
@@ -406,9 +418,10 @@ impl FolderUpload {
     }
 
     /// fsync, digest record, rename into place (never over an existing name unless asked to
-    /// overwrite), fsync of the folder. A crash at any step leaves the name with its old file
-    /// or with the whole new one, and never a visible file that is also a staged one.
-    fn try_commit(&mut self, digest: &Digest) -> Result<(), StorageError> {
+    /// overwrite); the fsync of the folder, which follows, is the caller's ([`FolderSync`]). A
+    /// crash at any step leaves the name with its old file or with the whole new one, and never
+    /// a visible file that is also a staged one. Returns the folder the name is in.
+    fn place_verified(&mut self, digest: &Digest) -> Result<Folder, StorageError> {
         if self.progress.written != self.size {
             let short = io::Error::other("the staged data is not the declared size");
             return Err(StorageError::io("checking the staged data")(short));
@@ -437,15 +450,11 @@ impl FolderUpload {
             .put(&self.name, &FileId::of(&status), digest)?;
         crash_point::reach(CommitStep::DigestRecorded);
         self.place(&folder, &leaf)?;
-        folder
-            .sync()
-            .map_err(StorageError::io("syncing the folder"))?;
-        crash_point::reach(CommitStep::FolderSynced);
         self.storage.staging.forget_state(&self.key);
         self.storage
             .usage
             .release(existing.as_ref().map_or(0, Status::size));
-        Ok(())
+        Ok(folder)
     }
 
     /// Gives the staged data its visible name `leaf` in `folder`, atomically: a rename that
@@ -490,6 +499,37 @@ impl FolderUpload {
             .remove(&data)
             .map_err(StorageError::io("removing the staged name"))?;
         crash_point::reach(CommitStep::StagedNameRemoved);
+        Ok(())
+    }
+}
+
+/// The last step of a commit: the sync of the folder the file was renamed into.
+#[derive(Debug)]
+struct FolderSync {
+    folder: Folder,
+    /// Which folder it is (device and inode).
+    id: (u64, u64),
+}
+
+impl FolderSync {
+    fn new(folder: Folder) -> Result<FolderSync, StorageError> {
+        let id = folder
+            .identity()
+            .map_err(StorageError::io("reading the folder"))?;
+        Ok(FolderSync { folder, id })
+    }
+}
+
+impl OwedSync for FolderSync {
+    fn folder(&self) -> (u64, u64) {
+        self.id
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        self.folder
+            .sync()
+            .map_err(StorageError::io("syncing the folder"))?;
+        crash_point::reach(CommitStep::FolderSynced);
         Ok(())
     }
 }
