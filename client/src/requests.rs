@@ -77,15 +77,13 @@ impl Removal {
 
     /// Takes the answer: `Some(())` once the name is gone.
     pub fn on_event(&self, event: ClientEvent) -> Result<Option<()>, ClientError> {
-        match event {
-            ClientEvent::Removed => Ok(Some(())),
-            // A retry after a lost connection: the first attempt may have removed it.
-            ClientEvent::Refused {
-                code: ErrorCode::NotFound,
-                ..
-            } if self.attempt > 1 => Ok(Some(())),
-            other => Err(refused_or_unexpected(other, "removal", Self::DURING)),
-        }
+        done_or_gone(
+            event,
+            self.attempt,
+            &ClientEvent::Removed,
+            "removal",
+            Self::DURING,
+        )
     }
 }
 
@@ -125,15 +123,13 @@ impl Move {
 
     /// Takes the answer: `Some(())` once the file is under its new name.
     pub fn on_event(&self, event: ClientEvent) -> Result<Option<()>, ClientError> {
-        match event {
-            ClientEvent::Moved => Ok(Some(())),
-            // A retry after a lost connection: the first attempt may have moved it.
-            ClientEvent::Refused {
-                code: ErrorCode::NotFound,
-                ..
-            } if self.attempt > 1 => Ok(Some(())),
-            other => Err(refused_or_unexpected(other, "move", Self::DURING)),
-        }
+        done_or_gone(
+            event,
+            self.attempt,
+            &ClientEvent::Moved,
+            "move",
+            Self::DURING,
+        )
     }
 }
 
@@ -170,6 +166,25 @@ impl Query {
             })),
             other => Err(refused_or_unexpected(other, "query", Self::DURING)),
         }
+    }
+}
+
+/// The answer to a removal or a move: `done` is success, and so is "not found" on a retry
+/// after a lost connection (the first attempt may have done it, its answer lost).
+fn done_or_gone(
+    event: ClientEvent,
+    attempt: u32,
+    done: &ClientEvent,
+    request: &'static str,
+    during: &'static str,
+) -> Result<Option<()>, ClientError> {
+    match event {
+        event if &event == done => Ok(Some(())),
+        ClientEvent::Refused {
+            code: ErrorCode::NotFound,
+            ..
+        } if attempt > 1 => Ok(Some(())),
+        other => Err(refused_or_unexpected(other, request, during)),
     }
 }
 

@@ -251,15 +251,7 @@ impl S3Client {
         let response = self.send(Retry::No, http::Method::PUT, &headers, Some(&[]), |h| {
             sign(i.bucket.put_object(Some(&i.credentials), to), h)
         })?;
-        let text = self.read_xml(response)?;
-        let answer: xml::CompleteAnswer = xml::parse(&text)?;
-        if answer.code.is_some() {
-            return Err(S3Error::from_answer(200, &text, i.bucket.name()));
-        }
-        answer
-            .etag
-            .map(|etag| quoted_etag(&etag))
-            .ok_or_else(|| S3Error::BadResponse(format!("no ETag in {text:?}")))
+        self.etag_answer(response, i.bucket.name())
     }
 
     /// Deletes the object; an absent one is no error.
@@ -417,15 +409,7 @@ impl S3Client {
                 )
             },
         )?;
-        let text = self.read_xml(response)?;
-        let answer: xml::CompleteAnswer = xml::parse(&text)?;
-        if answer.code.is_some() {
-            return Err(S3Error::from_answer(200, &text, i.bucket.name()));
-        }
-        answer
-            .etag
-            .map(|etag| quoted_etag(&etag))
-            .ok_or_else(|| S3Error::BadResponse(format!("no ETag in {text:?}")))
+        self.etag_answer(response, i.bucket.name())
     }
 
     /// Abandons a multipart upload and its parts; one that is gone already is no error.
@@ -568,6 +552,20 @@ impl S3Client {
             &text,
             self.inner.bucket.name(),
         ))
+    }
+
+    /// The ETag of an answer that holds one (a copy's, a completed upload's): an error in a
+    /// 200 answer is an error too.
+    fn etag_answer(&self, response: Response<ureq::Body>, bucket: &str) -> Result<String, S3Error> {
+        let text = self.read_xml(response)?;
+        let answer: xml::CompleteAnswer = xml::parse(&text)?;
+        if answer.code.is_some() {
+            return Err(S3Error::from_answer(200, &text, bucket));
+        }
+        answer
+            .etag
+            .map(|etag| quoted_etag(&etag))
+            .ok_or_else(|| S3Error::BadResponse(format!("no ETag in {text:?}")))
     }
 
     /// Reads an XML answer's body.
