@@ -105,6 +105,7 @@ mod upload;
 
 pub use crate::client::Client;
 pub use crate::display::{display_name, display_text};
+pub use crate::eager_window::{EAGER_MAX, WINDOW_BYTES, WINDOW_REQUESTS};
 pub use crate::error::{
     ClientError, EXIT_CONNECTION, EXIT_INTEGRITY, EXIT_OK, EXIT_OTHER, EXIT_REFUSED, EXIT_USAGE,
 };
@@ -114,7 +115,6 @@ pub use crate::local_name::name_from_local;
 pub use crate::options::{
     ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutOutcome, PutReport,
 };
-pub use crate::eager_window::{EAGER_MAX, WINDOW_BYTES, WINDOW_REQUESTS};
 pub use crate::pipeline::Done;
 pub use crate::remote_file::RemoteFile;
 pub use crate::retry::RetryPolicy;
