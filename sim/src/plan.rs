@@ -360,7 +360,9 @@ mod tests {
         for files in &batches {
             assert!((2..=config.many_max as usize).contains(&files.len()));
             for (i, (name, content)) in files.iter().enumerate() {
-                assert!(content.size <= config.small_max + config.many_max as u64);
+                // Small enough to go eagerly, right behind its `PUT`.
+                assert!(content.size <= 2 * HASH_UNIT_LEN + u64::from(config.many_max));
+                assert!(content.size <= ferry_client::EAGER_MAX);
                 for (other, other_content) in &files[i + 1..] {
                     assert_ne!(name, other);
                     assert_ne!(content, other_content);
