@@ -82,6 +82,7 @@
 mod client;
 mod display;
 mod download;
+mod eager_window;
 mod error;
 mod existing;
 mod files;
@@ -104,6 +105,7 @@ mod upload;
 
 pub use crate::client::Client;
 pub use crate::display::{display_name, display_text};
+pub use crate::eager_window::{EAGER_MAX, WINDOW_BYTES, WINDOW_REQUESTS};
 pub use crate::error::{
     ClientError, EXIT_CONNECTION, EXIT_INTEGRITY, EXIT_OK, EXIT_OTHER, EXIT_REFUSED, EXIT_USAGE,
 };
@@ -113,7 +115,7 @@ pub use crate::local_name::name_from_local;
 pub use crate::options::{
     ClientOptions, GetOptions, GetReport, Progress, PutOptions, PutOutcome, PutReport,
 };
-pub use crate::pipeline::{Done, EAGER_MAX, WINDOW_BYTES, WINDOW_REQUESTS};
+pub use crate::pipeline::Done;
 pub use crate::remote_file::RemoteFile;
 pub use crate::retry::RetryPolicy;
 
@@ -121,6 +123,7 @@ pub use crate::retry::RetryPolicy;
 /// (the deterministic simulator drives the same code the library does).
 pub mod transfer {
     pub use crate::download::{Download, DownloadAttempt};
+    pub use crate::eager_window::{Answer, EagerWindow};
     pub use crate::requests::{Held, Listing, Move, Query, Removal};
     pub use crate::retry::RetryPolicy;
     pub use crate::upload::{Finished, Upload, UploadAttempt};

@@ -128,6 +128,19 @@ impl Link {
         self.after_write(result, during)
     }
 
+    /// Writes `bytes` the caller framed with the machine (a window of eager uploads).
+    pub(crate) fn send_bytes(
+        &mut self,
+        bytes: &[u8],
+        during: &'static str,
+    ) -> Result<(), ClientError> {
+        let result = self
+            .stream
+            .write_all(bytes)
+            .and_then(|()| self.stream.flush());
+        self.after_write(result, during)
+    }
+
     /// Sends one chunk of upload data: the machine's `DATA` header, then the chunk itself, in
     /// one vectored write and without copying the chunk.
     pub(crate) fn send_data(&mut self, chunk: &[u8]) -> Result<(), ClientError> {

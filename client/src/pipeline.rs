@@ -9,34 +9,25 @@
 //! flight, a version-1 server — goes to the one-file-at-a-time path afterwards
 //! ([`Client::put_file`], [`Client::get_file`]), which resumes and retries as it always has.
 //! So a file's outcome never depends on whether it was pipelined.
+//!
+//! What an upload window sends and what each answer means is the sans-IO [`EagerWindow`]'s
+//! (the deterministic simulator drives the same one); this file reads the local files and
+//! moves the bytes.
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use ferry_protocol::{ClientEvent, Digest, ErrorCode, HashCheckpoint};
+use ferry_protocol::{ClientEvent, Digest, HashCheckpoint};
 
 use crate::client::{Client, check_name};
+use crate::eager_window::{Answer, EagerWindow, WINDOW_REQUESTS};
 use crate::error::ClientError;
 use crate::files::{partial_path, sync_folder};
 use crate::link::{Link, no_data, unexpected};
-use crate::options::{GetOptions, GetReport, PutOptions, PutOutcome, PutReport};
+use crate::options::{GetOptions, GetReport, PutOptions, PutReport};
 use crate::tag::file_tag;
-
-/// Requests in flight on one connection at most. The server's answers to them (an `ACK` of 5
-/// bytes, or a short `ERROR`) must fit in the socket buffers while this side is still writing,
-/// which also bounds this side's memory.
-pub const WINDOW_REQUESTS: usize = 1024;
-
-/// Upload bytes in flight on one connection at most: above the bandwidth-delay product of
-/// most links (64 MiB is 500 MB/s at a 100 ms round trip). The bytes are not kept: this bounds
-/// how much a failed connection leaves to be settled one by one.
-pub const WINDOW_BYTES: u64 = 64 << 20;
-
-/// Largest file sent eagerly. A larger one waits for the server's go-ahead (one round trip,
-/// small beside its transfer), so that a refusal never costs sending it whole for nothing.
-pub const EAGER_MAX: u64 = 1 << 20;
 
 /// What becomes of each file: its index in the caller's list and its outcome.
 pub type Done<'a, R> = dyn FnMut(usize, Result<R, ClientError>) + 'a;
@@ -45,13 +36,6 @@ pub type Done<'a, R> = dyn FnMut(usize, Result<R, ClientError>) + 'a;
 /// to the list the files it leaves to be settled one by one.
 type Window<'a> =
     dyn FnMut(&mut Client, &mut Link, &mut usize, &mut Vec<usize>) -> Result<(), ClientError> + 'a;
-
-/// An upload sent, awaiting its answer.
-struct SentUpload {
-    index: usize,
-    size: u64,
-    digest: Digest,
-}
 
 impl Client {
     /// Uploads each `(local file, name)`, pipelining the small ones on this client's connection
@@ -67,12 +51,15 @@ impl Client {
             files.len(),
             "uploads",
             &mut |client, link, next, one_by_one| {
-                let mut in_flight = VecDeque::new();
-                let result =
-                    client.put_window(link, files, opts, next, &mut in_flight, one_by_one, done);
+                let chunk = client.options().chunk_size;
+                // Always `Some`: a pipelining link speaks version 2.
+                let Some(mut window) = EagerWindow::begin(&link.conn, chunk, opts.overwrite) else {
+                    return Ok(());
+                };
+                let result = put_window(link, files, &mut window, next, one_by_one, done);
                 // Whatever was in flight when the connection failed is settled one by one: it may
                 // be stored (its answer lost), partial, or absent.
-                one_by_one.extend(in_flight.iter().map(|sent: &SentUpload| sent.index));
+                one_by_one.extend(window.interrupted());
                 result
             },
         );
@@ -129,98 +116,6 @@ impl Client {
         }
     }
 
-    /// Keeps the window full until every file from `next` on is sent and answered.
-    #[allow(clippy::too_many_arguments)]
-    fn put_window(
-        &mut self,
-        link: &mut Link,
-        files: &[(PathBuf, String)],
-        opts: &PutOptions,
-        next: &mut usize,
-        in_flight: &mut VecDeque<SentUpload>,
-        one_by_one: &mut Vec<usize>,
-        done: &mut Done<'_, PutReport>,
-    ) -> Result<(), ClientError> {
-        let chunk = self
-            .options()
-            .chunk_size
-            .clamp(1, ferry_protocol::limits::MAX_DATA_CHUNK);
-        let mut bytes = 0;
-        let mut data = Vec::new();
-        loop {
-            while *next < files.len() && in_flight.len() < WINDOW_REQUESTS && bytes < WINDOW_BYTES {
-                let index = *next;
-                *next += 1;
-                let (local, name) = &files[index];
-                let tag = match read_small(local, name, &mut data) {
-                    Ok(Some(tag)) => tag,
-                    Ok(None) => {
-                        one_by_one.push(index);
-                        continue;
-                    }
-                    Err(error) => {
-                        done(index, Err(error));
-                        continue;
-                    }
-                };
-                let digest = Digest::of(&data);
-                let size = data.len() as u64;
-                // In flight from its first byte on: if the connection fails while it is sent,
-                // it is settled one by one with the others.
-                in_flight.push_back(SentUpload {
-                    index,
-                    size,
-                    digest,
-                });
-                bytes += size;
-                link.conn.put_eager(name, size, opts.overwrite, tag)?;
-                for piece in data.chunks(chunk) {
-                    link.send_data(piece)?;
-                }
-                link.conn.finish_upload(digest)?;
-            }
-            link.flush("sending pipelined uploads")?;
-            let Some(front) = in_flight.front() else {
-                return Ok(());
-            };
-            let (index, size, digest) = (front.index, front.size, front.digest);
-            let event = link.next_event("waiting for pipelined uploads", &mut no_data)?;
-            in_flight.pop_front();
-            bytes -= size;
-            let name = &files[index].1;
-            match event {
-                ClientEvent::PutStored => done(
-                    index,
-                    Ok(PutReport {
-                        name: name.clone(),
-                        size,
-                        digest,
-                        outcome: PutOutcome::Uploaded,
-                        resumed_from: 0,
-                        attempts: 1,
-                        bytes_sent: size,
-                    }),
-                ),
-                // The name may hold these very bytes (an earlier run's), or the refusal may pass.
-                ClientEvent::Refused { code, .. }
-                    if code == ErrorCode::AlreadyExists
-                        || ClientError::refusal_is_transient(code) =>
-                {
-                    one_by_one.push(index)
-                }
-                ClientEvent::Refused { code, message } => done(
-                    index,
-                    Err(ClientError::Refused {
-                        request: "upload",
-                        code,
-                        message,
-                    }),
-                ),
-                other => return Err(unexpected(&other, "waiting for pipelined uploads").into()),
-            }
-        }
-    }
-
     /// Downloads each `(name, local file)`, pipelining those with no partial file to resume
     /// on this client's connection (see the module docs), and tells `done` each file's outcome
     /// as it is known (not in order). Each file is written beside its target, synced and
@@ -248,6 +143,51 @@ impl Client {
     }
 }
 
+/// Keeps the window full until every file from `next` on is sent and answered. Every rule is
+/// [`EagerWindow`]'s; this reads the files and moves the bytes.
+fn put_window(
+    link: &mut Link,
+    files: &[(PathBuf, String)],
+    window: &mut EagerWindow,
+    next: &mut usize,
+    one_by_one: &mut Vec<usize>,
+    done: &mut Done<'_, PutReport>,
+) -> Result<(), ClientError> {
+    let mut data = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        while *next < files.len() && window.has_room() {
+            let index = *next;
+            *next += 1;
+            let (local, name) = &files[index];
+            let tag = match read_small(local, name, &mut data) {
+                Ok(Some(tag)) => tag,
+                Ok(None) => {
+                    one_by_one.push(index);
+                    continue;
+                }
+                Err(error) => {
+                    done(index, Err(error));
+                    continue;
+                }
+            };
+            out.clear();
+            window.send(&mut link.conn, index, name, &data, tag, &mut out)?;
+            link.send_bytes(&out, "sending pipelined uploads")?;
+        }
+        link.flush("sending pipelined uploads")?;
+        if window.is_empty() {
+            return Ok(());
+        }
+        let event = link.next_event(EagerWindow::DURING, &mut no_data)?;
+        match window.on_event(event)? {
+            Answer::Stored { index, report } => done(index, Ok(report)),
+            Answer::OneByOne { index } => one_by_one.push(index),
+            Answer::Failed { index, error } => done(index, Err(error)),
+        }
+    }
+}
+
 /// Reads `local` whole into `data` if it is a regular file small enough to send eagerly, and
 /// returns its tag; `None` if it goes one by one (large, or not a regular file: the one-by-one
 /// path reports that).
@@ -264,7 +204,7 @@ fn read_small(
     };
     let mut file = File::open(local).map_err(read_error)?;
     let metadata = file.metadata().map_err(read_error)?;
-    if !metadata.is_file() || metadata.len() > EAGER_MAX {
+    if !metadata.is_file() || !EagerWindow::is_eager(metadata.len()) {
         return Ok(None);
     }
     data.clear();

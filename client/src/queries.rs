@@ -6,9 +6,9 @@ use std::collections::VecDeque;
 use ferry_protocol::Digest;
 
 use crate::client::Client;
+use crate::eager_window::WINDOW_REQUESTS;
 use crate::error::ClientError;
 use crate::link::{Link, no_data};
-use crate::pipeline::WINDOW_REQUESTS;
 use crate::requests::Query;
 use crate::tag::name_tag;
 

@@ -117,6 +117,14 @@ pub enum Op {
         /// Name.
         name: String,
     },
+    /// Upload a few small files at once, without overwrite, pipelined on one connection (a
+    /// window of eager uploads): mostly new names of the client's own, now and then one it
+    /// wrote before (refused inside the window if it still exists). Each file is judged like
+    /// a [`Op::Put`] without overwrite.
+    PutMany {
+        /// Name and content of each file; no name twice, no two contents alike.
+        files: Vec<(String, ContentId)>,
+    },
     /// Upload to a name every client writes, without overwrite: stored, or refused with
     /// `AlreadyExists` or `InProgress`.
     PutShared {
@@ -144,6 +152,7 @@ impl Op {
             Op::Get { .. } => "get",
             Op::List { .. } => "list",
             Op::Remove { .. } => "remove",
+            Op::PutMany { .. } => "put_many",
             Op::PutShared { .. } => "put_shared",
             Op::Hostile { kind, .. } => kind.label(),
         }
@@ -167,6 +176,10 @@ pub struct PlanConfig {
     pub shared_names: u32,
     /// Which hostile kinds may be drawn (empty: none).
     pub hostile_kinds: Vec<HostileKind>,
+    /// Chance that a step uploads several small files at once ([`Op::PutMany`]).
+    pub many_chance: f64,
+    /// Most files of such a step (at least 2).
+    pub many_max: u32,
 }
 
 impl PlanConfig {
@@ -180,6 +193,8 @@ impl PlanConfig {
             large_chance: 0.02,
             shared_names: 2,
             hostile_kinds: HostileKind::ALL.to_vec(),
+            many_chance: 0.1,
+            many_max: 8,
         }
     }
 }
@@ -204,6 +219,8 @@ pub fn draw_size(rng: &mut SimRng, config: &PlanConfig) -> u64 {
 /// The plan of client `client`: `hostile` clients mix misbehaviour into ordinary steps.
 pub fn draw_plan(seed: u64, client: u32, hostile: bool, config: &PlanConfig) -> Vec<Op> {
     let mut rng = rng_for(seed, u64::from(client), 1);
+    // Its own stream, so that the batches never shift the other steps' draws.
+    let mut many = rng_for(seed, u64::from(client), 5);
     let steps = rng.random_range(config.min_steps..=config.max_steps);
     let own = |k: u32| format!("c{client}/f{k}");
     let mut names: Vec<String> = Vec::new();
@@ -216,7 +233,16 @@ pub fn draw_plan(seed: u64, client: u32, hostile: bool, config: &PlanConfig) -> 
             size: draw_size(&mut rng, config),
         };
         let roll = rng.random_range(0..100u32);
-        let op = if hostile && !config.hostile_kinds.is_empty() && roll < 50 {
+        let hostile_step = hostile && !config.hostile_kinds.is_empty() && roll < 50;
+        let op = if !hostile_step && config.many_max >= 2 && many.random_bool(config.many_chance) {
+            let files = draw_many(&mut many, config, seed, client, step, &names);
+            for (name, _) in &files {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+            Op::PutMany { files }
+        } else if hostile_step {
             let pick = rng.random_range(0..config.hostile_kinds.len());
             Op::Hostile {
                 kind: config.hostile_kinds[pick],
@@ -270,6 +296,43 @@ pub fn draw_plan(seed: u64, client: u32, hostile: bool, config: &PlanConfig) -> 
     plan
 }
 
+/// The files of an [`Op::PutMany`] at `step`: 2 to `many_max` small files, each under a new
+/// name `c<client>/m<step>_<k>` or (one time in six) under one of the client's earlier `names`;
+/// their sizes differ, so their contents do too.
+fn draw_many(
+    rng: &mut SimRng,
+    config: &PlanConfig,
+    seed: u64,
+    client: u32,
+    step: u32,
+    names: &[String],
+) -> Vec<(String, ContentId)> {
+    let small = PlanConfig {
+        large_chance: 0.0,
+        ..config.clone()
+    };
+    let count = rng.random_range(2..=config.many_max);
+    let mut files: Vec<(String, ContentId)> = Vec::with_capacity(count as usize);
+    for k in 0..count {
+        let mut size = draw_size(rng, &small);
+        while files.iter().any(|(_, content)| content.size == size) {
+            size += 1;
+        }
+        let earlier = (!names.is_empty() && rng.random_bool(1.0 / 6.0))
+            .then(|| names[rng.random_range(0..names.len())].clone())
+            .filter(|name| files.iter().all(|(taken, _)| taken != name));
+        let name = earlier.unwrap_or_else(|| format!("c{client}/m{step}_{k}"));
+        let content = ContentId {
+            seed,
+            client,
+            step,
+            size,
+        };
+        files.push((name, content));
+    }
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +343,34 @@ mod tests {
         let a = draw_plan(5, 1, true, &config);
         assert_eq!(a, draw_plan(5, 1, true, &config));
         assert_ne!(a, draw_plan(6, 1, true, &config));
+    }
+
+    #[test]
+    fn batches_hold_small_distinct_files_under_distinct_names() {
+        let config = PlanConfig::deterministic();
+        let batches: Vec<Vec<(String, ContentId)>> = (0..200)
+            .flat_map(|seed| draw_plan(seed, 0, false, &config))
+            .filter_map(|op| match op {
+                Op::PutMany { files } => Some(files),
+                _ => None,
+            })
+            .collect();
+        assert!(batches.len() > 50, "{} batches", batches.len());
+        let mut earlier_names = 0;
+        for files in &batches {
+            assert!((2..=config.many_max as usize).contains(&files.len()));
+            for (i, (name, content)) in files.iter().enumerate() {
+                // Small enough to go eagerly, right behind its `PUT`.
+                assert!(content.size <= 2 * HASH_UNIT_LEN + u64::from(config.many_max));
+                assert!(content.size <= ferry_client::EAGER_MAX);
+                for (other, other_content) in &files[i + 1..] {
+                    assert_ne!(name, other);
+                    assert_ne!(content, other_content);
+                }
+                earlier_names += usize::from(!name.starts_with("c0/m"));
+            }
+        }
+        assert!(earlier_names > 10, "{earlier_names}");
     }
 
     #[test]

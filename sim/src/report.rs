@@ -94,6 +94,23 @@ pub struct Summary {
     pub resumes: u64,
     /// Transfers that continued from a byte past 0 after an interruption (not from scratch).
     pub resumed_mid_file: u64,
+    /// Deterministic mode: windows of pipelined uploads (the client library's `EagerWindow`,
+    /// one per connection of an upload batch) that got at least one answer.
+    pub windows: u64,
+    /// Of those, windows that had sent two uploads or more before their first answer came
+    /// back: more than one operation in one round trip.
+    pub windows_pipelined: u64,
+    /// Uploads the windows had sent before their first answer, all windows together (divided
+    /// by `windows`: the operations per round trip at the start of a window).
+    pub window_requests_before_answer: u64,
+    /// Most uploads one window had in flight at once (sent, not yet answered).
+    pub requests_in_flight_max: u64,
+    /// Windows whose connection was lost (a cut, a stall, a server crash) with uploads in
+    /// flight, each then settled one by one.
+    pub windows_interrupted: u64,
+    /// Answers inside windows that were refusals (a name that exists, a server restarting):
+    /// the file settled one by one, or its outcome.
+    pub window_refusals: u64,
     /// Socket mode: where the servers kept files (`temporary folder`, `folder PATH`, an
     /// `s3://` location, or a private SeaweedFS); empty in the deterministic mode.
     pub store: String,
@@ -148,6 +165,14 @@ impl Summary {
         self.unexpected_failures += other.unexpected_failures;
         self.resumes += other.resumes;
         self.resumed_mid_file += other.resumed_mid_file;
+        self.windows += other.windows;
+        self.windows_pipelined += other.windows_pipelined;
+        self.window_requests_before_answer += other.window_requests_before_answer;
+        self.requests_in_flight_max = self
+            .requests_in_flight_max
+            .max(other.requests_in_flight_max);
+        self.windows_interrupted += other.windows_interrupted;
+        self.window_refusals += other.window_refusals;
         self.uploads_retried_on_other_node += other.uploads_retried_on_other_node;
         self.uploads_resumed_on_other_node += other.uploads_resumed_on_other_node;
         self.files_listed += other.files_listed;
@@ -185,6 +210,42 @@ impl Summary {
         ]
     }
 
+    /// Uploads out per window before its first answer, on average.
+    pub fn requests_per_round_trip(&self) -> f64 {
+        if self.windows == 0 {
+            return 0.0;
+        }
+        self.window_requests_before_answer as f64 / self.windows as f64
+    }
+
+    /// The deterministic mode's rows about pipelined windows.
+    fn window_rows(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "pipelined windows".into(),
+                format!(
+                    "{} ({} with 2+ uploads out before the first answer)",
+                    self.windows, self.windows_pipelined
+                ),
+            ),
+            (
+                "  uploads per round trip".into(),
+                format!(
+                    "{:.2} before the first answer (most in flight: {})",
+                    self.requests_per_round_trip(),
+                    self.requests_in_flight_max
+                ),
+            ),
+            (
+                "  interrupted, refusals".into(),
+                format!(
+                    "{} windows lost their connection, {} answers were refusals",
+                    self.windows_interrupted, self.window_refusals
+                ),
+            ),
+        ]
+    }
+
     /// The summary as a table for people.
     pub fn table(&self) -> String {
         let mut rows: Vec<(String, String)> = vec![
@@ -217,6 +278,9 @@ impl Summary {
                 self.resumed_mid_file.to_string(),
             ),
         ]);
+        if self.windows > 0 {
+            rows.extend(self.window_rows());
+        }
         if self.nodes > 1 {
             rows.push((
                 "uploads retried on another node".into(),

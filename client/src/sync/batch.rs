@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use crate::client::Client;
+use crate::eager_window::EAGER_MAX;
 use crate::options::{GetOptions, PutOptions};
-use crate::pipeline::EAGER_MAX;
 use crate::sync::digest_cache::DigestCache;
 use crate::sync::plan::{SyncAction, SyncDirection, SyncItem};
 use crate::sync::run::{SyncObserver, SyncPlan, SyncReport, check_no_links, settle, stamp};

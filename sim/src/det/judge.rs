@@ -57,39 +57,14 @@ pub(super) fn judge(who: Who<'_>, ctx: &mut Ctx<'_>, task: &Task, outcome: Outco
                 overwrite,
             },
             outcome,
-        ) => {
-            let exists = model.contains_key(name);
-            match outcome {
-                Outcome::Stored if *overwrite || !exists => {
-                    model.insert(name.clone(), *content);
-                    Verdict::Ok
-                }
-                // The library compared digests: the name holds this content (put before by this
-                // client, or by an earlier attempt whose ACK was lost).
-                Outcome::AlreadyStored
-                    if task.maybe_done
-                        || model
-                            .get(name)
-                            .is_some_and(|held| held.digest() == content.digest()) =>
-                {
-                    model.insert(name.clone(), *content);
-                    Verdict::Ok
-                }
-                Outcome::Refused(ErrorCode::AlreadyExists) if exists && !*overwrite => {
-                    Verdict::Expected
-                }
-                // Our own earlier attempt was stored, but its ACK was lost.
-                Outcome::Refused(ErrorCode::AlreadyExists) if task.maybe_done => {
-                    model.insert(name.clone(), *content);
-                    Verdict::Ok
-                }
-                // Our own interrupted attempt still holds the name on the server.
-                Outcome::Refused(ErrorCode::InProgress) if task.attempts > 0 => Verdict::Retry,
-                other => breach(format!(
-                    "upload of {name:?} (exists: {exists}, overwrite: {overwrite}) ended {other:?}"
-                )),
-            }
-        }
+        ) => judge_put(
+            ctx,
+            (client, step),
+            model,
+            (name, *content, *overwrite),
+            (task.maybe_done, task.attempts > 0),
+            outcome,
+        ),
         (Op::Get { name }, outcome) => match (model.get(name), outcome) {
             (Some(content), Outcome::Downloaded(data)) => match content.first_difference(&data) {
                 None => Verdict::Ok,
@@ -171,6 +146,54 @@ pub(super) fn judge(who: Who<'_>, ctx: &mut Ctx<'_>, task: &Task, outcome: Outco
             Verdict::Expected
         }
         (op, other) => breach(format!("{} ended {}", op.label(), describe(&other))),
+    }
+}
+
+/// Judges an upload of `content` to `name` (`overwrite` or not) by `client` at `step`:
+/// `maybe_done` if an earlier attempt sent `DONE` and never heard the answer (it may have
+/// stored the file), `retried` if an earlier attempt was interrupted (it may still hold the
+/// name on the server for a while).
+pub(super) fn judge_put(
+    ctx: &mut Ctx<'_>,
+    (client, step): (u32, u32),
+    model: &mut BTreeMap<String, ContentId>,
+    (name, content, overwrite): (&str, ContentId, bool),
+    (maybe_done, retried): (bool, bool),
+    outcome: Outcome,
+) -> Verdict {
+    let exists = model.contains_key(name);
+    match outcome {
+        Outcome::Stored if overwrite || !exists => {
+            model.insert(name.to_owned(), content);
+            Verdict::Ok
+        }
+        // The library compared digests: the name holds this content (put before by this
+        // client, or by an earlier attempt whose ACK was lost).
+        Outcome::AlreadyStored
+            if maybe_done
+                || model
+                    .get(name)
+                    .is_some_and(|held| held.digest() == content.digest()) =>
+        {
+            model.insert(name.to_owned(), content);
+            Verdict::Ok
+        }
+        Outcome::Refused(ErrorCode::AlreadyExists) if exists && !overwrite => Verdict::Expected,
+        // Our own earlier attempt was stored, but its ACK was lost.
+        Outcome::Refused(ErrorCode::AlreadyExists) if maybe_done => {
+            model.insert(name.to_owned(), content);
+            Verdict::Ok
+        }
+        // Our own interrupted attempt still holds the name on the server.
+        Outcome::Refused(ErrorCode::InProgress) if retried => Verdict::Retry,
+        other => Verdict::Breach(Breach::at(
+            ctx.seed,
+            client,
+            step,
+            format!(
+                "upload of {name:?} (exists: {exists}, overwrite: {overwrite}) ended {other:?}"
+            ),
+        )),
     }
 }
 

@@ -18,8 +18,10 @@
 //! seed always gives the same run: [`DetRun::trace`] is a hash of every event, in order, and
 //! two runs of a seed give the same one.
 //!
-//! The clients are the simulator's own (`client.rs`: the protocol's client machine with a
-//! retry and resume loop like the client library's), not yet the client library's logic.
+//! The clients move bytes and judge outcomes; what they send and what each answer means is
+//! the client library's own sans-IO transfer logic (`ferry_client::transfer`: `UploadAttempt`,
+//! `DownloadAttempt`, `EagerWindow` for batches pipelined on one connection, the small
+//! requests, `RetryPolicy`), with a retry loop like the library's around it.
 
 mod client;
 mod driver;

@@ -144,6 +144,8 @@ impl SocketConfig {
                 large_chance: 0.04,
                 shared_names: 3,
                 hostile_kinds: HostileKind::ALL.to_vec(),
+                many_chance: 0.1,
+                many_max: 8,
             },
             faults: true,
             slowest_link: 256 * 1024,

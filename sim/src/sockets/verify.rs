@@ -195,12 +195,19 @@ fn connect_and_list(
     Some((clients, first))
 }
 
-/// The client and step a plan's name comes from: `c<client>/x<step>` (hostile uploads) or
-/// `c<client>/f<step>` (the step that first uploaded it).
+/// The client and step a plan's name comes from: `c<client>/x<step>` (hostile uploads),
+/// `c<client>/f<step>` (the step that first uploaded it) or `c<client>/m<step>_<k>` (file `k`
+/// of a batch).
 fn owner(prefix: &str, name: &str) -> Option<(u32, u32)> {
     let rest = name.strip_prefix(prefix)?.strip_prefix("/c")?;
     let (client, file) = rest.split_once('/')?;
-    let step = file.strip_prefix('x').or_else(|| file.strip_prefix('f'))?;
+    let step = file
+        .strip_prefix('x')
+        .or_else(|| file.strip_prefix('f'))
+        .or_else(|| {
+            file.strip_prefix('m')
+                .and_then(|m| Some(m.split_once('_')?.0))
+        })?;
     Some((client.parse().ok()?, step.parse().ok()?))
 }
 

@@ -89,31 +89,37 @@ pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) ->
     };
     let mut rng = rng_for(ctx.seed, u64::from(id), 4);
     let mut client: Option<Client> = None;
+    // Where the files of a batch are written for `put_files` (made at the first batch).
+    let mut folder: Option<tempfile::TempDir> = None;
     for (step, op) in plan.iter().enumerate() {
         let step = step as u32;
         let started = Instant::now();
         let mut retried = false;
-        let outcome = match op {
+        let outcomes = match op {
             Op::Hostile {
                 kind,
                 name,
                 content,
-            } => match misbehave(
-                ctx.balancer.pick().1,
-                *kind,
-                &ctx.full(name),
-                *content,
-                ctx.hostile_wait,
-                &mut rng,
-            ) {
-                Ok(code) => Outcome::Hostile(code),
-                Err(error) => Outcome::Failed(error),
-            },
+            } => vec![(
+                op.clone(),
+                match misbehave(
+                    ctx.balancer.pick().1,
+                    *kind,
+                    &ctx.full(name),
+                    *content,
+                    ctx.hostile_wait,
+                    &mut rng,
+                ) {
+                    Ok(code) => Outcome::Hostile(code),
+                    Err(error) => Outcome::Failed(error),
+                },
+            )],
             _ => {
                 let (size, download) = match op {
                     Op::Put { content, .. } | Op::PutShared { content, .. } => {
                         (content.size, false)
                     }
+                    Op::PutMany { files } => (files.iter().map(|(_, c)| c.size).sum(), false),
                     Op::Get { name } => {
                         (run.model.get(&ctx.full(name)).map_or(0, |c| c.size), true)
                     }
@@ -125,25 +131,37 @@ pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) ->
                         let before = relay.connections();
                         let began_on = relay.current_node();
                         let resumed_before = run.summary.resumed_mid_file;
-                        let mut outcome = execute(ctx, client, op, &run.model, &mut run.summary);
-                        // The server may hold our own interrupted upload until it notices the
-                        // old connection died: wait for that, as a user would.
-                        let mut waited = Duration::ZERO;
-                        while matches!(outcome, Outcome::Refused(ErrorCode::InProgress))
-                            && matches!(op, Op::Put { .. })
-                            && !relay.fired().is_empty()
-                            && waited < IN_PROGRESS_PATIENCE
-                        {
-                            std::thread::sleep(Duration::from_millis(500));
-                            waited += Duration::from_millis(500);
-                            run.summary.resumes += 1;
-                            outcome = execute(ctx, client, op, &run.model, &mut run.summary);
+                        let mut outcomes = match op {
+                            Op::PutMany { files } => {
+                                let (model, summary) = (&run.model, &mut run.summary);
+                                execute_many(ctx, client, files, model, &mut folder, summary)
+                            }
+                            _ => vec![(
+                                op.clone(),
+                                execute(ctx, client, op, &run.model, &mut run.summary),
+                            )],
+                        };
+                        for (op, outcome) in &mut outcomes {
+                            // The server may hold our own interrupted upload until it notices
+                            // the old connection died: wait for that, as a user would.
+                            let mut waited = Duration::ZERO;
+                            while matches!(outcome, Outcome::Refused(ErrorCode::InProgress))
+                                && matches!(op, Op::Put { .. })
+                                && !relay.fired().is_empty()
+                                && waited < IN_PROGRESS_PATIENCE
+                            {
+                                std::thread::sleep(Duration::from_millis(500));
+                                waited += Duration::from_millis(500);
+                                run.summary.resumes += 1;
+                                *outcome = execute(ctx, client, op, &run.model, &mut run.summary);
+                            }
                         }
                         retried = relay.connections() > before;
                         // An upload retried on another node than the one it began on; if it
                         // went on from a byte past 0 there, the partial upload was shared
                         // through the store.
-                        if matches!(outcome, Outcome::Stored)
+                        if matches!(op, Op::Put { .. } | Op::PutShared { .. })
+                            && matches!(outcomes[..], [(_, Outcome::Stored)])
                             && retried
                             && relay.current_node() != began_on
                         {
@@ -151,25 +169,24 @@ pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) ->
                             run.summary.uploads_resumed_on_other_node +=
                                 u64::from(run.summary.resumed_mid_file > resumed_before);
                         }
-                        outcome
+                        outcomes
                     }
-                    Err(error) => Outcome::Failed(format!("cannot connect: {error}")),
+                    Err(error) => {
+                        let failed = || Outcome::Failed(format!("cannot connect: {error}"));
+                        match op {
+                            Op::PutMany { files } => files
+                                .iter()
+                                .map(|(name, content)| (put_of(name, content), failed()))
+                                .collect(),
+                            _ => vec![(op.clone(), failed())],
+                        }
+                    }
                 }
             }
         };
-        let verdict = judge(ctx, &mut run, op, outcome, retried);
-        let ok = !matches!(verdict, Verdict::Breach(..));
-        match verdict {
-            Verdict::Ok => {}
-            Verdict::Expected => run.summary.expected_failures += 1,
-            Verdict::Breach(what, offset) => {
-                run.summary.unexpected_failures += 1;
-                // Report a failure once, not again at every later step on the same name.
-                make_uncertain(ctx, &mut run, op);
-                let mut breach = Breach::at(ctx.seed, id, step, what);
-                breach.first_difference = offset;
-                run.summary.breaches.push(breach);
-            }
+        let mut ok = true;
+        for (op, outcome) in outcomes {
+            ok &= judge_step(ctx, &mut run, id, step, &op, outcome, retried);
         }
         if matches!(op, Op::Put { .. } | Op::PutShared { .. } | Op::Get { .. }) {
             run.summary
@@ -186,6 +203,115 @@ pub(crate) fn run_client(ctx: &RunCtx, id: u32, hostile: bool, plan: Vec<Op>) ->
         run.summary.count_fault(condition);
     }
     run
+}
+
+/// Judges one outcome of step `step` and records it; whether it was as it should be.
+fn judge_step(
+    ctx: &RunCtx,
+    run: &mut ClientRun,
+    id: u32,
+    step: u32,
+    op: &Op,
+    outcome: Outcome,
+    retried: bool,
+) -> bool {
+    match judge(ctx, run, op, outcome, retried) {
+        Verdict::Ok => true,
+        Verdict::Expected => {
+            run.summary.expected_failures += 1;
+            true
+        }
+        Verdict::Breach(what, offset) => {
+            run.summary.unexpected_failures += 1;
+            // Report a failure once, not again at every later step on the same name.
+            make_uncertain(ctx, run, op);
+            let mut breach = Breach::at(ctx.seed, id, step, what);
+            breach.first_difference = offset;
+            run.summary.breaches.push(breach);
+            false
+        }
+    }
+}
+
+/// The upload of one file of a batch, as the judge sees it: a [`Op::Put`] without overwrite.
+fn put_of(name: &str, content: &ContentId) -> Op {
+    Op::Put {
+        name: name.to_owned(),
+        content: *content,
+        overwrite: false,
+    }
+}
+
+/// Uploads a batch with the library's `put_files` (pipelined), from local files written into
+/// `folder`; each file's outcome, as the upload of that file alone.
+fn execute_many(
+    ctx: &RunCtx,
+    client: &mut Client,
+    files: &[(String, ContentId)],
+    model: &BTreeMap<String, ContentId>,
+    folder: &mut Option<tempfile::TempDir>,
+    summary: &mut Summary,
+) -> Vec<(Op, Outcome)> {
+    let mut outcomes: Vec<(Op, Outcome)> = files
+        .iter()
+        .map(|(name, content)| {
+            let unknown = Outcome::Failed("put_files never reported it".into());
+            (put_of(name, content), unknown)
+        })
+        .collect();
+    let dir = match folder {
+        Some(dir) => dir,
+        None => match tempfile::tempdir() {
+            Ok(dir) => folder.insert(dir),
+            Err(error) => {
+                for (_, outcome) in &mut outcomes {
+                    *outcome = Outcome::Failed(format!("cannot make a local folder: {error}"));
+                }
+                return outcomes;
+            }
+        },
+    };
+    let mut list = Vec::with_capacity(files.len());
+    for (k, (name, content)) in files.iter().enumerate() {
+        let local = dir
+            .path()
+            .join(format!("{}_{}_{k}", content.step, content.size));
+        if let Err(error) = std::fs::write(&local, content.bytes()) {
+            outcomes[k].1 = Outcome::Failed(format!("cannot write {}: {error}", local.display()));
+            return outcomes;
+        }
+        list.push((local, ctx.full(name)));
+    }
+    let options = PutOptions {
+        overwrite: false,
+        resume: true,
+        tag: None,
+    };
+    let full_names: Vec<String> = list.iter().map(|(_, name)| name.clone()).collect();
+    client.put_files(&list, &options, &mut |k, result| {
+        outcomes[k].1 = match result {
+            Ok(report) => {
+                summary.bytes_moved += report.bytes_sent;
+                summary.resumes += u64::from(report.attempts - 1);
+                summary.resumed_mid_file += u64::from(report.resumed_from > 0);
+                match report.outcome {
+                    // A file in flight when a connection was lost, settled one by one, finds
+                    // the bytes its pipelined attempt stored: under a name the model does not
+                    // hold, no other upload sent them (a batch's contents are its own).
+                    PutOutcome::AlreadyStored if !model.contains_key(&full_names[k]) => {
+                        Outcome::Stored
+                    }
+                    outcome => put_outcome(outcome),
+                }
+            }
+            Err(ClientError::Refused { code, .. }) => Outcome::Refused(code),
+            Err(error) => Outcome::Failed(error.to_string()),
+        };
+    });
+    for (local, _) in &list {
+        let _ = std::fs::remove_file(local);
+    }
+    outcomes
 }
 
 impl RunCtx {
@@ -288,6 +414,7 @@ fn execute(
         }),
         Op::Remove { name } => client.remove(&ctx.full(name)).map(|()| Outcome::Removed),
         Op::Hostile { .. } => Ok(Outcome::Failed("hostile step on the library client".into())),
+        Op::PutMany { .. } => Ok(Outcome::Failed("a batch is not one request".into())),
     };
     match result {
         Ok(outcome) => outcome,
@@ -394,6 +521,8 @@ fn judge(ctx: &RunCtx, run: &mut ClientRun, op: &Op, outcome: Outcome, retried: 
                 describe(&other)
             )),
         },
+        // Each file of a batch is judged as its own upload (`execute_many`).
+        Op::PutMany { .. } => breach(format!("a batch ended {}", describe(&outcome))),
         Op::Hostile { kind, .. } => match outcome {
             Outcome::Hostile(code) if code == kind.expected_code() => {
                 run.summary.count_fault(kind.label());

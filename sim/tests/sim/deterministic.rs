@@ -42,6 +42,40 @@ fn ten_thousand_seeds_keep_every_promise_through_cuts_stalls_and_crashes() {
 }
 
 #[test]
+fn batches_send_several_uploads_per_round_trip_and_keep_every_promise_through_faults() {
+    let summary = run_seeds(0, 1_000, &DetConfig::default());
+    for breach in summary.breaches.iter().take(20) {
+        eprintln!("{breach}");
+    }
+    eprintln!("{}", summary.table());
+    assert!(summary.passed(), "{} breaches", summary.breaches.len());
+    // Every link has latency, so an answer takes a round trip: a window that sent several
+    // uploads before its first answer came back did more than one operation per round trip.
+    assert!(summary.windows > 1_000, "{}", summary.windows);
+    assert!(
+        summary.windows_pipelined * 10 >= summary.windows * 9,
+        "{} of {} windows pipelined",
+        summary.windows_pipelined,
+        summary.windows
+    );
+    assert!(
+        summary.requests_per_round_trip() > 3.0,
+        "{}",
+        summary.requests_per_round_trip()
+    );
+    assert!(summary.requests_in_flight_max >= 8);
+    // Cuts, stalls and server crashes fall inside windows (each file in flight then settled
+    // one by one), and refusals come inside them (a batch's file under a name that exists):
+    // every file's outcome was judged, and the end checks found the store as told.
+    assert!(
+        summary.windows_interrupted > 40,
+        "{}",
+        summary.windows_interrupted
+    );
+    assert!(summary.window_refusals > 300, "{}", summary.window_refusals);
+}
+
+#[test]
 fn the_same_seed_gives_the_same_run_and_another_seed_does_not() {
     let config = DetConfig {
         crash_chance: 1.0,

@@ -23,6 +23,7 @@ use ferry_client::transfer::{
 };
 use rand::RngExt;
 
+mod batch;
 mod transfers;
 
 use super::judge::{Outcome, Verdict, Who, judge};
@@ -66,10 +67,12 @@ pub(super) struct Task {
     listing: Option<Listing>,
     /// A removal under way: the client library's.
     removal: Option<Removal>,
+    /// A batch under way ([`Op::PutMany`]).
+    batch: Option<batch::Batch>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     /// Start (or retry) the current step at this time.
     Wait(u64),
     /// A request is under way.
@@ -98,6 +101,11 @@ pub(crate) struct SimClient {
     /// What the server must hold under this client's names.
     pub model: BTreeMap<String, ContentId>,
     blocked_since: Option<u64>,
+    /// A connection of the current step failed with a fault injected into it.
+    step_faulted: bool,
+    /// The server refused an upload on this connection with `InProgress` (a takeover by
+    /// another connection of this client ends the connection so).
+    taken_over: bool,
     faulty_connections: u32,
     chunk: usize,
 }
@@ -121,6 +129,8 @@ impl SimClient {
             task: None,
             model: BTreeMap::new(),
             blocked_since: None,
+            step_faulted: false,
+            taken_over: false,
             faulty_connections: 0,
             chunk: DEFAULT_DATA_CHUNK,
         }
@@ -245,6 +255,10 @@ impl SimClient {
             let chunk = self.rng.random_range(1..=DEFAULT_DATA_CHUNK);
             Upload::new(name, content.size, content.tag(), overwrite, chunk)
         });
+        let batch = match &op {
+            Op::PutMany { files } => Some(batch::Batch::new(files)),
+            _ => None,
+        };
         let fetching = match &op {
             Op::Get { name } => Some(Download::new(
                 name,
@@ -268,6 +282,7 @@ impl SimClient {
             fetch: None,
             listing: None,
             removal: None,
+            batch,
         }
     }
 
@@ -310,11 +325,13 @@ impl SimClient {
             && self.rng.random_bool(0.3)
         {
             self.faulty_connections += 1;
-            let (hint, dir) = match self.task.as_ref().map(|t| &t.op) {
-                Some(Op::Put { content, .. } | Op::PutShared { content, .. }) => {
+            let (hint, dir) = match self.task.as_ref().map(|t| (&t.op, &t.batch)) {
+                Some((Op::Put { content, .. } | Op::PutShared { content, .. }, _)) => {
                     (content.size, Dir::ToServer)
                 }
-                Some(Op::Get { name }) => (
+                // Anywhere in the batch's windows.
+                Some((Op::PutMany { .. }, Some(batch))) => (batch.size(), Dir::ToServer),
+                Some((Op::Get { name }, _)) => (
                     self.model.get(name).map_or(0, |content| content.size),
                     Dir::ToClient,
                 ),
@@ -349,6 +366,7 @@ impl SimClient {
         self.connected = false;
         self.inbox.clear();
         self.blocked_since = None;
+        self.taken_over = false;
     }
 
     /// Closes the current connection from this side, if there is one.
@@ -366,6 +384,15 @@ impl SimClient {
     /// Sends the request of the current step on a connected connection.
     fn issue(&mut self, ctx: &mut Ctx<'_>) {
         if !self.connected {
+            return;
+        }
+        if let Some(task) = &self.task
+            && let Some(batch) = &task.batch
+            && task.upload.is_none()
+        {
+            if !batch.is_windowing() {
+                self.issue_batch(ctx);
+            }
             return;
         }
         let (Some(cc), Some(task), Some(id)) = (&mut self.cc, &mut self.task, self.conn) else {
@@ -416,6 +443,7 @@ impl SimClient {
         }
         let sent = match &task.op {
             Op::Put { .. }
+            | Op::PutMany { .. }
             | Op::PutShared { .. }
             | Op::Get { .. }
             | Op::List { .. }
@@ -475,6 +503,10 @@ impl SimClient {
         let (Some(cc), Some(task), Some(id)) = (&mut self.cc, &mut self.task, self.conn) else {
             return;
         };
+        if task.batch.as_ref().is_some_and(batch::Batch::is_windowing) {
+            self.pump_window(ctx);
+            return;
+        }
         if task.upload.is_some() {
             self.pump_upload(ctx);
             return;
@@ -595,10 +627,23 @@ impl SimClient {
     }
 
     fn on_event(&mut self, ctx: &mut Ctx<'_>, event: ClientEvent) {
+        if let ClientEvent::Refused {
+            code: ErrorCode::InProgress,
+            ..
+        } = event
+        {
+            self.taken_over = true;
+        }
         if !matches!(
             event,
             ClientEvent::Connected { .. } | ClientEvent::Pong { .. }
         ) {
+            if let Some(task) = &self.task
+                && task.batch.as_ref().is_some_and(batch::Batch::is_windowing)
+            {
+                self.on_window_event(ctx, event);
+                return;
+            }
             if self.task.as_ref().is_some_and(|t| t.attempt.is_some()) {
                 self.on_upload_event(ctx, event);
                 return;
@@ -681,11 +726,21 @@ impl SimClient {
             self.finish(ctx, Some(Outcome::Refused(code)));
             return;
         }
+        if let ProtocolError::Peer {
+            code: ErrorCode::InProgress,
+            ..
+        } = &error
+        {
+            self.taken_over = true;
+        }
         self.fail(ctx, error.to_string());
     }
 
     /// Forgets the connection after a failure (closing our side).
     fn drop_connection(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(batch) = self.task.as_mut().and_then(|t| t.batch.as_mut()) {
+            batch.interrupted(ctx);
+        }
         if let (Some(task), Some(cc)) = (&mut self.task, &self.cc)
             && let (Some(fetching), Some(fetch)) = (&mut task.fetching, task.fetch.take())
         {
@@ -700,7 +755,16 @@ impl SimClient {
         let step = self.step_u32();
         let faulted = ctx.observe_faults(id);
         self.drop_connection(ctx);
-        if !faulted {
+        // The bytes of a connection an earlier fault broke may reach the server after those
+        // of its successor (a slower link): an eager `PUT` of a file among them then takes
+        // the file's upload over from the successor, which the server ends with `InProgress`
+        // (the client library retries it). A consequence of that fault, not a new failure.
+        let late_takeover = !faulted && self.taken_over && self.step_faulted;
+        if late_takeover {
+            ctx.summary.count_fault("takeover_by_late_bytes");
+        }
+        self.step_faulted |= faulted;
+        if !faulted && !late_takeover {
             ctx.summary.unexpected_failures += 1;
             ctx.breach(Breach::at(
                 ctx.seed,
@@ -756,6 +820,14 @@ impl SimClient {
     /// Ends the current step with `outcome` (`None`: already reported as a breach), judged
     /// against the model.
     fn finish(&mut self, ctx: &mut Ctx<'_>, outcome: Option<Outcome>) {
+        let settling = |task: &Task| task.batch.as_ref().is_some_and(|b| b.is_settling());
+        if outcome.is_some() && self.task.as_ref().is_some_and(settling) {
+            // One file of a batch, settled one by one: the batch goes on.
+            if let Some(outcome) = outcome {
+                self.finish_file(ctx, outcome);
+            }
+            return;
+        }
         let Some(task) = self.task.take() else { return };
         let step = self.step_u32();
         if let Some(outcome) = outcome {
@@ -794,6 +866,7 @@ impl SimClient {
         }
         ctx.summary.operations += 1;
         ctx.recover_faults(self.id);
+        self.step_faulted = false;
         ctx.trace(u64::from(self.id), step as u64);
         self.step += 1;
         let think = self.rng.random_range(0..=50_000);
