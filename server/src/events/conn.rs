@@ -370,7 +370,11 @@ impl Conn {
     fn next_wake(&self, shared: &Shared) -> Option<Instant> {
         let deadline = self.deadline.map(|deadline| shared.instant(deadline));
         let stall = self.stalled.map(|since| since + shared.config.idle_timeout);
-        let paused = self.paused.filter(|_| self.is_paused());
+        // The end of a rate limit's pause, while something waits for it: the pause may have
+        // ended already (between `pay` and now), and then the wake is at once; skipping it
+        // would leave paid-for input unoffered, or output unwritten, until the idle deadline.
+        let waiting = self.reoffer || self.sent < self.out.len();
+        let paused = self.paused.filter(|_| self.is_paused() || waiting);
         deadline.into_iter().chain(stall).chain(paused).min()
     }
 
