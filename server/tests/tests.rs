@@ -26,6 +26,7 @@ mod scrub;
 mod seed_compat;
 mod service_syscalls;
 mod service_unit;
+mod session;
 mod shutdown;
 mod symlinks;
 mod timeouts;
