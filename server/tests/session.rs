@@ -6,16 +6,19 @@
 //! dropped the session.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_protocol::{
     ClientConnection, ClientEvent, Config, Digest, ErrorCode, FileHasher, HashCheckpoint,
-    ProtocolError, SourceTag, Timestamp,
+    ProtocolError, PutRequest, SourceTag, Timestamp,
 };
 use ferry_server::memory::{ManualClock, MemoryLimits, MemoryStore};
-use ferry_server::{Context, Rights, ServerConfig, Session, Tokens, token_line};
+use ferry_server::{
+    Context, Entry, FileContent, Held, OpenedFile, Rights, ServerConfig, Session, StorageError,
+    Store, Tokens, Upload, token_line,
+};
 
 use crate::support::data;
 
@@ -689,4 +692,304 @@ fn a_read_only_token_may_download_but_not_upload_or_remove() {
     let (_, got) = download_from(&mut pair, "kept", b"kept", 0);
     assert_eq!(got, b"kept");
     assert_eq!(pair.store.names(), ["kept"]);
+}
+
+/// What the session logs while `f` runs on this thread (`DEBUG` and above, no colours).
+fn logged(f: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = captured.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+/// The `transfer finished` lines of a log.
+fn transfers(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|line| line.contains("transfer finished"))
+        .collect()
+}
+
+#[test]
+fn a_session_dropped_mid_upload_logs_the_upload_as_interrupted() {
+    let (pair, _) = mid_upload("big.bin", 3 * MIB, MIB + 5);
+    let log = logged(|| drop(pair));
+    let lines = transfers(&log);
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("interrupted (connection closed)"),
+        "{log}"
+    );
+    assert!(lines[0].contains("big.bin"), "{log}");
+}
+
+#[test]
+fn a_session_closed_mid_download_logs_the_bytes_it_sent_of_a_resumed_download() {
+    let mut pair = Pair::connected();
+    let body = data(3 * MIB, 1);
+    pair.store.insert("big.bin", &body);
+    let checkpoint = checkpoint_of(&body[..MIB + 1]);
+    assert_eq!(checkpoint.offset(), MIB as u64);
+    pair.client.get("big.bin", checkpoint).unwrap();
+    pair.client.poll_transmit(&mut pair.inbox);
+    let consumed = pair.session.handle_input(pair.now, &pair.inbox);
+    pair.inbox.drain(..consumed);
+    // The answer, then exactly one chunk of data.
+    let mut out = Vec::new();
+    assert!(pair.session.poll_transmit(&mut out) > 0);
+    let mut chunk = Vec::new();
+    assert!(pair.session.poll_transmit(&mut chunk) > 0);
+    pair.deliver_to_client(&out);
+    pair.deliver_to_client(&chunk);
+    let sent = pair.downloaded.len();
+    assert!(sent > 0 && sent < 2 * MIB, "{sent}");
+
+    let log = logged(|| pair.session.close());
+    let lines = transfers(&log);
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("connection closed"), "{log}");
+    assert!(lines[0].contains(&format!("bytes={sent} ")), "{log}");
+    // Once only: the session's drop does not log it again.
+    assert!(transfers(&logged(|| drop(pair))).is_empty());
+}
+
+#[test]
+fn a_finished_resumed_download_logs_the_bytes_of_this_session() {
+    let mut pair = Pair::connected();
+    let body = data(3 * MIB, 2);
+    pair.store.insert("big.bin", &body);
+    let log = logged(|| {
+        let (offset, got) = download_from(&mut pair, "big.bin", &body, MIB + 10);
+        assert_eq!(offset, MIB as u64);
+        assert_eq!(got.len(), 2 * MIB);
+    });
+    let lines = transfers(&log);
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("outcome=\"ok\""), "{log}");
+    assert!(lines[0].contains(&format!("bytes={} ", 2 * MIB)), "{log}");
+}
+
+#[test]
+fn a_client_leaving_mid_download_is_logged_as_gone() {
+    let mut pair = Pair::connected();
+    pair.store.insert("big.bin", &data(3 * MIB, 3));
+    pair.client.get("big.bin", HashCheckpoint::start()).unwrap();
+    pair.client.poll_transmit(&mut pair.inbox);
+    let consumed = pair.session.handle_input(pair.now, &pair.inbox);
+    pair.inbox.drain(..consumed);
+    let mut out = Vec::new();
+    assert!(pair.session.poll_transmit(&mut out) > 0);
+    let now = pair.now;
+    let log = logged(|| pair.session.handle_eof(now));
+    let lines = transfers(&log);
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("client gone before the end"), "{log}");
+}
+
+#[test]
+fn a_session_printed_mid_download_names_the_file_and_what_remains() {
+    let mut pair = Pair::connected();
+    pair.store.insert("big.bin", &data(3 * MIB, 4));
+    pair.client.get("big.bin", HashCheckpoint::start()).unwrap();
+    pair.client.poll_transmit(&mut pair.inbox);
+    let consumed = pair.session.handle_input(pair.now, &pair.inbox);
+    pair.inbox.drain(..consumed);
+    let printed = format!("{:?}", pair.session);
+    assert!(printed.contains("Download"), "{printed}");
+    assert!(printed.contains("big.bin"), "{printed}");
+    assert!(
+        printed.contains(&format!("remaining: {}", 3 * MIB)),
+        "{printed}"
+    );
+}
+
+/// A memory store whose file reads are short and interrupted: every read gives at most
+/// `SHORT_READ` bytes and every other one fails with `Interrupted`, as a slow device or a
+/// signal may make a real read do; with `fail_after`, a read past that many bytes of one
+/// reader fails for good, as a dying disk's does. Everything else is the memory store's.
+#[derive(Debug)]
+struct Flaky {
+    store: MemoryStore,
+    fail_after: Option<usize>,
+}
+
+const SHORT_READ: usize = 1000;
+
+struct FlakyContent {
+    content: Box<dyn FileContent>,
+    fail_after: Option<usize>,
+}
+
+struct FlakyReader {
+    inner: Box<dyn std::io::Read + Send>,
+    interrupt: bool,
+    read: usize,
+    fail_after: Option<usize>,
+}
+
+impl std::io::Read for FlakyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.fail_after.is_some_and(|limit| self.read >= limit) {
+            return Err(std::io::Error::other("the disk is gone"));
+        }
+        self.interrupt = !self.interrupt;
+        if self.interrupt {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = buf.len().min(SHORT_READ);
+        let n = self.inner.read(&mut buf[..n])?;
+        self.read += n;
+        Ok(n)
+    }
+}
+
+impl FileContent for FlakyContent {
+    fn read_from(&mut self, offset: u64) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        Ok(Box::new(FlakyReader {
+            inner: self.content.read_from(offset)?,
+            interrupt: false,
+            read: 0,
+            fail_after: self.fail_after,
+        }))
+    }
+
+    fn remember_digest(&self, digest: &Digest) {
+        self.content.remember_digest(digest);
+    }
+}
+
+impl Store for Flaky {
+    fn describe(&self) -> String {
+        self.store.describe()
+    }
+    fn open_upload(
+        &self,
+        config: &ServerConfig,
+        request: &PutRequest,
+    ) -> Result<(Upload, HashCheckpoint), StorageError> {
+        self.store.open_upload(config, request)
+    }
+    fn open_for_download(&self, name: &str) -> Result<OpenedFile, StorageError> {
+        let opened = self.store.open_for_download(name)?;
+        Ok(OpenedFile {
+            content: Box::new(FlakyContent {
+                content: opened.content,
+                fail_after: self.fail_after,
+            }),
+            ..opened
+        })
+    }
+    fn remove(&self, name: &str) -> Result<u64, StorageError> {
+        self.store.remove(name)
+    }
+    fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {
+        self.store.query(name, tag)
+    }
+    fn list(
+        &self,
+        prefix: &str,
+        page: &mut dyn FnMut(&[Entry]) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), StorageError> {
+        self.store.list(prefix, page)
+    }
+    fn sweep_staging(&self, max_age: Duration) {
+        self.store.sweep_staging(max_age);
+    }
+    fn commits_in_parallel(&self) -> bool {
+        self.store.commits_in_parallel()
+    }
+}
+
+/// A pair whose session serves from `store` through [`Flaky`].
+fn flaky_pair(store: &MemoryStore, fail_after: Option<usize>) -> Pair {
+    let mut pair = Pair::connected_on(store);
+    let flaky = Flaky {
+        store: store.clone(),
+        fail_after,
+    };
+    let context = Context::new(
+        ServerConfig::new(UNUSED_ROOT),
+        Arc::new(flaky),
+        Instant::now(),
+    );
+    pair.session = Session::new(context, PEER, Timestamp::ZERO);
+    pair.client = ClientConnection::new(Config::default(), Timestamp::ZERO, b"").unwrap();
+    pair.drive();
+    assert!(matches!(
+        pair.events.remove(0),
+        ClientEvent::Connected { .. }
+    ));
+    pair
+}
+
+#[test]
+fn a_download_from_a_store_whose_reads_are_short_and_interrupted_arrives_whole() {
+    let store = memory_store();
+    let body = data(MIB + 12_345, 6);
+    store.insert("flaky.bin", &body);
+    // From the start (hashed while sent), and from the middle (hashed whole first).
+    for from in [0, 3 * 64 * 1024] {
+        let mut pair = flaky_pair(&store, None);
+        let (offset, got) = download_from(&mut pair, "flaky.bin", &body, from);
+        assert!(got == body[offset as usize..], "from {from}");
+    }
+}
+
+#[test]
+fn a_read_that_fails_mid_download_ends_the_connection_with_a_storage_error() {
+    let store = memory_store();
+    store.insert("big.bin", &data(3 * MIB, 7));
+    let mut pair = flaky_pair(&store, Some(MIB));
+    pair.client.get("big.bin", HashCheckpoint::start()).unwrap();
+    let (code, message) = told(&mut pair);
+    assert_eq!(code, ErrorCode::StorageError, "{message}");
+    assert!(message.contains("the disk is gone"), "{message}");
+    assert!(pair.downloaded.len() <= MIB, "{}", pair.downloaded.len());
+    assert!(pair.session.is_closed());
+    assert!(!pair.session.is_busy());
+}
+
+#[test]
+fn an_upload_whose_digest_does_not_match_is_discarded_and_a_retry_starts_over() {
+    let (mut pair, body) = mid_upload("bad.bin", 2 * MIB, 2 * MIB);
+    pair.client
+        .finish_upload(Digest::of(b"other bytes"))
+        .unwrap();
+    match pair.next_event() {
+        ClientEvent::Refused { code, .. } => assert_eq!(code, ErrorCode::DigestMismatch),
+        other => panic!("{other:?}"),
+    }
+    assert!(!pair.session.is_busy());
+    assert_eq!(pair.store.uploads_under_way(), 0);
+    assert!(pair.store.file("bad.bin").is_none());
+    assert_eq!(
+        pair.partial_offset("bad.bin", 7),
+        None,
+        "nothing kept to resume"
+    );
+    assert_eq!(
+        pair.put("bad.bin", body.len() as u64, 7),
+        ClientEvent::PutReady { offset: 0 }
+    );
 }
