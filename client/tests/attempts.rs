@@ -64,13 +64,13 @@ impl Wire {
             client_events: VecDeque::new(),
             downloaded: Vec::new(),
         };
-        wire.to_server_side();
+        wire.deliver_to_server();
         assert!(matches!(
             wire.server_events.pop_front(),
             Some(ServerEvent::ClientHello { .. })
         ));
         wire.server.accept_client().unwrap();
-        wire.to_client_side(&[]);
+        wire.deliver_to_client(&[]);
         assert!(matches!(
             wire.client_events.pop_front(),
             Some(ClientEvent::Connected { .. })
@@ -79,7 +79,7 @@ impl Wire {
     }
 
     /// Delivers what the client queued to the server machine.
-    fn to_server_side(&mut self) {
+    fn deliver_to_server(&mut self) {
         self.client.poll_transmit(&mut self.to_server);
         let mut start = 0;
         loop {
@@ -102,7 +102,7 @@ impl Wire {
     }
 
     /// Delivers what the server queued (and then `extra`, raw) to the client machine.
-    fn to_client_side(&mut self, extra: &[u8]) {
+    fn deliver_to_client(&mut self, extra: &[u8]) {
         let mut bytes = Vec::new();
         self.server.poll_transmit(&mut bytes);
         bytes.extend_from_slice(extra);
@@ -128,7 +128,7 @@ impl Wire {
 
     /// The server's next event.
     fn server_event(&mut self) -> ServerEvent {
-        self.to_server_side();
+        self.deliver_to_server();
         self.server_events
             .pop_front()
             .expect("the server machine saw no request")
@@ -144,7 +144,7 @@ impl Wire {
 
     /// The client's next event, after the server's answer was delivered.
     fn client_event(&mut self) -> ClientEvent {
-        self.to_client_side(&[]);
+        self.deliver_to_client(&[]);
         self.client_events
             .pop_front()
             .expect("the client machine saw no answer")
@@ -464,7 +464,7 @@ fn a_large_upload_whose_bytes_are_stored_already_ends_without_a_put() {
         .unwrap();
     assert_eq!(finished.outcome, PutOutcome::AlreadyStored);
     assert_eq!(finished.digest, Digest::of(&body));
-    wire.to_server_side();
+    wire.deliver_to_server();
     assert!(wire.server_events.is_empty(), "no PUT was sent");
 }
 
@@ -544,7 +544,7 @@ fn a_refusal_other_than_exists_or_of_an_overwrite_ends_the_upload_without_a_ques
     for (overwrite, code) in [(false, ErrorCode::Busy), (true, ErrorCode::AlreadyExists)] {
         let (mut wire, _, _, result) = refused_upload(&body, overwrite, code);
         assert_refused(result, code);
-        wire.to_server_side();
+        wire.deliver_to_server();
         assert!(wire.server_events.is_empty(), "no QUERY");
     }
 }
@@ -771,7 +771,7 @@ fn serve(
     attempt.on_event(download, sink, event)?;
     for chunk in body[offset as usize..].chunks(piece) {
         wire.server.send_file_data(chunk).unwrap();
-        wire.to_client_side(chunk);
+        wire.deliver_to_client(chunk);
         let data = std::mem::take(&mut wire.downloaded);
         attempt.on_data(download, sink, &data)?;
     }
@@ -850,7 +850,7 @@ fn cut_download(body: &[u8], cut: usize) -> (Download, Sink) {
     attempt.on_event(&mut download, &mut sink, event).unwrap();
     for chunk in body[..cut].chunks(1000) {
         wire.server.send_file_data(chunk).unwrap();
-        wire.to_client_side(chunk);
+        wire.deliver_to_client(chunk);
         let data = std::mem::take(&mut wire.downloaded);
         attempt.on_data(&mut download, &mut sink, &data).unwrap();
     }
@@ -877,7 +877,7 @@ fn a_retried_download_resumes_at_its_checkpoint_and_checks_the_bytes_sent_again(
     assert_eq!(download.resumed_from, offset);
     for chunk in body[offset as usize..].chunks(777) {
         wire2.server.send_file_data(chunk).unwrap();
-        wire2.to_client_side(chunk);
+        wire2.deliver_to_client(chunk);
         let data = std::mem::take(&mut wire2.downloaded);
         attempt.on_data(&mut download, &mut sink, &data).unwrap();
     }
@@ -911,7 +911,7 @@ fn bytes_sent_again_that_differ_from_the_sinks_mean_the_file_changed() {
     attempt.on_event(&mut download, &mut sink, event).unwrap();
     let again = &changed[offset as usize..cut];
     wire.server.send_file_data(again).unwrap();
-    wire.to_client_side(again);
+    wire.deliver_to_client(again);
     let data = std::mem::take(&mut wire.downloaded);
     match attempt.on_data(&mut download, &mut sink, &data) {
         Err(ClientError::Integrity { name, reason }) => {
@@ -1039,7 +1039,7 @@ fn retry(download: &mut Download, sink: &mut Sink, body: &[u8], piece: usize) ->
     attempt.on_event(download, sink, event).unwrap();
     for chunk in body[offset as usize..].chunks(piece) {
         wire.server.send_file_data(chunk).unwrap();
-        wire.to_client_side(chunk);
+        wire.deliver_to_client(chunk);
         let data = std::mem::take(&mut wire.downloaded);
         attempt.on_data(download, sink, &data).unwrap();
     }

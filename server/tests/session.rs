@@ -318,7 +318,10 @@ fn token_guesses_come_back_as_the_sessions_clock_advances() {
     loop {
         guesses += 1;
         match connect(b"wrong", Timestamp::ZERO) {
-            Err(ProtocolError::Peer { code, message }) if code == ErrorCode::Busy => {
+            Err(ProtocolError::Peer {
+                code: ErrorCode::Busy,
+                message,
+            }) => {
                 assert!(message.contains("too many"), "{message}");
                 break;
             }
