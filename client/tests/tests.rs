@@ -2,6 +2,7 @@
 //! in-process (over a folder or the in-memory store), and against a scripted hostile server.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+mod attempts;
 mod cli;
 mod filters;
 mod generated_docs;

@@ -27,6 +27,7 @@ mod scrub;
 mod seed_compat;
 mod service_syscalls;
 mod service_unit;
+mod session;
 mod shutdown;
 mod streamed;
 mod symlinks;
