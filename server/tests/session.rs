@@ -906,6 +906,9 @@ impl Store for Flaky {
     fn remove(&self, name: &str) -> Result<u64, StorageError> {
         self.store.remove(name)
     }
+    fn rename(&self, from: &str, to: &str, overwrite: bool) -> Result<(), StorageError> {
+        self.store.rename(from, to, overwrite)
+    }
     fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {
         self.store.query(name, tag)
     }
