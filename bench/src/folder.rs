@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use ferry_client::{Client, ClientError, ClientOptions, GetOptions, PutOptions, Security};
+use ferry_server::Engine;
 
 use crate::content;
+use crate::raw::settle;
 use crate::relay::Relay;
-use crate::scenarios::start_server_with;
+use crate::scenarios::{start_server_with, use_engine};
 use crate::stats::Figure;
 
 /// One measured combination.
@@ -40,8 +42,8 @@ pub struct FolderRow {
 
 /// What to measure.
 pub struct FolderPlan<'a> {
-    /// The server's engine (already set with `scenarios::use_engine`), for the rows.
-    pub engine: &'static str,
+    /// The server engines to measure, each in turn.
+    pub engines: &'a [Engine],
     /// Folders of `(files, bytes each)`.
     pub shapes: &'a [(usize, usize)],
     /// `(label, folder)` of each storage to measure on.
@@ -54,34 +56,50 @@ pub struct FolderPlan<'a> {
     pub one_by_one: bool,
 }
 
-/// Runs every combination of the plan.
+/// Runs every combination of the plan. Each round writes into folders of its own, and all are
+/// removed at the end, not between rounds: on ext4 without a journal (this project's VM) a
+/// file made within 30 s of another's removal costs a scan of the inode table for one not
+/// recently freed, so a round made right after the previous one's removal would time that
+/// scan (ferryd removes no file as it stores one, but a checkpointed upload's state).
 pub fn folder(plan: &FolderPlan<'_>) -> anyhow::Result<Vec<FolderRow>> {
     let mut rows = Vec::new();
-    for &(count, size) in plan.shapes {
-        for (storage, base) in plan.storages {
-            let work = base.join("folder");
-            let source = work.join("source");
-            make_folder(&source, count, size)?;
-            for &rtt in plan.rtts {
-                let (mut put, mut get) = (Vec::new(), Vec::new());
-                for _ in 0..plan.runs {
-                    let (p, g) = round(&work, &source, count, size, rtt, plan.one_by_one)?;
-                    put.push(p.as_secs_f64());
-                    get.push(g.as_secs_f64());
+    for (_, base) in plan.storages {
+        std::fs::remove_dir_all(base.join("folder")).ok();
+    }
+    let mut rounds = 0;
+    for &engine in plan.engines {
+        use_engine(engine);
+        for &(count, size) in plan.shapes {
+            for (storage, base) in plan.storages {
+                let source = base.join("folder").join(format!("source-{count}-{size}"));
+                if !source.exists() {
+                    make_folder(&source, count, size)?;
                 }
-                rows.push(FolderRow {
-                    engine: plan.engine,
-                    shape: format!("{count} × {}", human(size)),
-                    storage,
-                    rtt,
-                    files: count,
-                    bytes: (count * size) as u64,
-                    put: Figure::new(put),
-                    get: Figure::new(get),
-                });
+                for &rtt in plan.rtts {
+                    let (mut put, mut get) = (Vec::new(), Vec::new());
+                    for _ in 0..plan.runs {
+                        rounds += 1;
+                        let work = base.join("folder").join(format!("round-{rounds}"));
+                        let (p, g) = round(&work, &source, count, size, rtt, plan.one_by_one)?;
+                        put.push(p.as_secs_f64());
+                        get.push(g.as_secs_f64());
+                    }
+                    rows.push(FolderRow {
+                        engine: engine.name(),
+                        shape: format!("{count} × {}", human(size)),
+                        storage,
+                        rtt,
+                        files: count,
+                        bytes: (count * size) as u64,
+                        put: Figure::new(put),
+                        get: Figure::new(get),
+                    });
+                }
             }
-            std::fs::remove_dir_all(&work).ok();
         }
+    }
+    for (_, base) in plan.storages {
+        std::fs::remove_dir_all(base.join("folder")).ok();
     }
     Ok(rows)
 }
@@ -129,6 +147,9 @@ fn round(
             )
         })
         .collect();
+    // The sources and the previous round's files were written unsynced: their write-back
+    // would otherwise share the disk with this round's fsyncs.
+    settle()?;
     let start = Instant::now();
     let mut client = connect(relay.addr(), &security)?;
     let mut failed = None;
@@ -158,14 +179,12 @@ fn round(
     drop(client);
 
     let target = work.join("fetched");
-    if target.exists() {
-        std::fs::remove_dir_all(&target)?;
-    }
     let downloads: Vec<(String, PathBuf)> = uploads
         .iter()
         .enumerate()
         .map(|(i, (_, name))| (name.clone(), target.join(file_name(i))))
         .collect();
+    settle()?;
     let start = Instant::now();
     let mut client = connect(relay.addr(), &security)?;
     let mut failed: Option<(usize, ClientError)> = None;
@@ -193,8 +212,6 @@ fn round(
     }
     drop(client);
     server.shutdown();
-    std::fs::remove_dir_all(&target).ok();
-    std::fs::remove_dir_all(&root).ok();
     Ok((put, get))
 }
 

@@ -346,19 +346,14 @@ fn main() -> anyhow::Result<()> {
             .map(|&ms| std::time::Duration::from_millis(ms))
             .collect();
         let storages = [("disk", args.disk.clone()), ("tmpfs", args.tmpfs.clone())];
-        let mut rows = Vec::new();
-        for &engine in &engines {
-            scenarios::use_engine(engine);
-            rows.extend(folder::folder(&folder::FolderPlan {
-                engine: engine.name(),
-                shapes: &counts.folder,
-                storages: &storages,
-                rtts: &rtts,
-                runs,
-                one_by_one: args.one_by_one,
-            })?);
-        }
-        rows
+        folder::folder(&folder::FolderPlan {
+            engines: &engines,
+            shapes: &counts.folder,
+            storages: &storages,
+            rtts: &rtts,
+            runs,
+            one_by_one: args.one_by_one,
+        })?
     } else {
         Vec::new()
     };

@@ -31,7 +31,8 @@ pub(crate) enum CommitStep {
 }
 
 impl CommitStep {
-    /// The step's name, as `FERRYD_CRASH_AT` gives it.
+    /// The step's name, as `FERRYD_CRASH_AT` gives it (read only by debug builds).
+    #[cfg(debug_assertions)]
     pub(crate) const fn name(self) -> &'static str {
         match self {
             CommitStep::Synced => "after-fsync",
