@@ -56,11 +56,12 @@ pub struct FolderPlan<'a> {
     pub one_by_one: bool,
 }
 
-/// Runs every combination of the plan. Each round writes into folders of its own, and all are
-/// removed at the end, not between rounds: on ext4 without a journal (this project's VM) a
-/// file made within 30 s of another's removal costs a scan of the inode table for one not
-/// recently freed, so a round made right after the previous one's removal would time that
-/// scan (ferryd removes no file as it stores one, but a checkpointed upload's state).
+/// Runs every combination of the plan. Each round writes into folders of its own, whose files
+/// are emptied when it ends and removed only at the end of the scenario: on ext4 without a
+/// journal (this project's VM) a file made within 30 s of another's removal costs a scan of
+/// the inode table for one not recently freed, so a round made right after the previous one's
+/// removal would time that scan (ferryd removes no file as it stores one, but a checkpointed
+/// upload's state).
 pub fn folder(plan: &FolderPlan<'_>) -> anyhow::Result<Vec<FolderRow>> {
     let mut rows = Vec::new();
     for (_, base) in plan.storages {
@@ -102,6 +103,24 @@ pub fn folder(plan: &FolderPlan<'_>) -> anyhow::Result<Vec<FolderRow>> {
         std::fs::remove_dir_all(base.join("folder")).ok();
     }
     Ok(rows)
+}
+
+/// Truncates every file under `folder` to nothing: their space is free for the next rounds,
+/// their inodes are not (see [`folder`]).
+fn empty_files(folder: &Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(folder)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            empty_files(&entry.path())?;
+        } else if kind.is_file() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(entry.path())?
+                .set_len(0)?;
+        }
+    }
+    Ok(())
 }
 
 fn human(size: usize) -> String {
@@ -212,6 +231,7 @@ fn round(
     }
     drop(client);
     server.shutdown();
+    empty_files(work)?;
     Ok((put, get))
 }
 
