@@ -285,6 +285,23 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_gives_back_its_upload_s_place_and_bytes() {
+        let mut window = window();
+        sent(&mut window, 0, 1);
+        sent(&mut window, 1, WINDOW_BYTES - 1);
+        assert_eq!(window.in_flight(), 2);
+        assert!(!window.has_room());
+        // The one-byte upload's answer frees exactly its byte: room again, one upload left.
+        assert!(matches!(
+            window.on_event(ClientEvent::PutStored).unwrap(),
+            Answer::Stored { index: 0, .. }
+        ));
+        assert_eq!(window.in_flight(), 1);
+        assert_eq!(window.bytes, WINDOW_BYTES - 1);
+        assert!(window.has_room());
+    }
+
+    #[test]
     fn the_window_is_bounded_by_requests_and_bytes() {
         let mut window = window();
         sent(&mut window, 0, WINDOW_BYTES);
