@@ -87,6 +87,7 @@ mod name;
 mod server;
 mod time;
 mod transfer;
+pub mod units;
 mod wire;
 
 pub use crate::client::{ClientConnection, ClientEvent, ListEntry};

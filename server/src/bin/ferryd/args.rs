@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use ferry_protocol::units::{parse_rate, parse_size};
 
 use crate::config_file::{ConfigError, ConfigFile};
 use crate::logging::LogFormat;
@@ -248,63 +249,9 @@ pub enum Tool {
     Scrub(crate::scrub::ScrubArgs),
 }
 
-/// Parses a byte size: a number with an optional suffix (K, M, G, T, P; KiB etc. are the same
-/// powers of 1024; KB etc. powers of 1000).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size like 10G or 512MiB"))?;
-    let unit = unit.trim().to_ascii_lowercase();
-    let multiplier: u64 = match unit.as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "t" | "tib" => 1 << 40,
-        "p" | "pib" => 1 << 50,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "tb" => 1_000_000_000_000,
-        "pb" => 1_000_000_000_000_000,
-        _ => return Err(format!("unknown size unit {unit:?}; use K, M, G, T or P")),
-    };
-    number
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("{text:?} is too large"))
-}
-
-/// Parses a rate in bytes per second: a size as [`parse_size`] reads it, not zero.
-pub fn parse_rate(text: &str) -> Result<NonZeroU64, String> {
-    NonZeroU64::new(parse_size(text)?)
-        .ok_or_else(|| "a rate of 0 would never finish; leave --limit-rate out for none".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_parse_with_units() {
-        assert_eq!(parse_size("1024"), Ok(1024));
-        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("2G"), Ok(2 << 30));
-        assert_eq!(parse_size("1TB"), Ok(1_000_000_000_000));
-        assert!(parse_size("12 parsecs").is_err());
-        assert!(parse_size("99999999999P").is_err());
-    }
-
-    #[test]
-    fn rates_parse_as_sizes_and_refuse_zero() {
-        assert_eq!(parse_rate("10M").map(NonZeroU64::get), Ok(10 << 20));
-        assert!(parse_rate("0").is_err());
-        assert!(parse_rate("fast").is_err());
-    }
 
     #[test]
     fn help_is_well_formed() {

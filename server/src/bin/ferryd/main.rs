@@ -26,7 +26,7 @@ use signal_hook::iterator::Signals;
 
 use crate::args::{Args, Tool};
 // `scrub --limit-rate` parses rates as the serving flags do (`super::parse_rate`).
-use crate::args::parse_rate;
+use ferry_protocol::units::parse_rate;
 
 fn main() -> ExitCode {
     match run() {
