@@ -1,6 +1,7 @@
 //! Cross-module tests of the protocol crate, in one test binary.
 #![allow(clippy::unwrap_used)]
 
+mod client_during;
 mod client_machine;
 mod codec_limits;
 mod codec_props;

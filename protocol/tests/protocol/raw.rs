@@ -143,14 +143,19 @@ pub fn connected_server() -> ServerConnection {
 
 /// A client at time zero that the server welcomed with version 1; nothing left to send.
 pub fn connected_client() -> ClientConnection {
+    connected_client_at(1)
+}
+
+/// A client at time zero that the server welcomed with `version`; nothing left to send.
+pub fn connected_client_at(version: u16) -> ClientConnection {
     let mut conn = ClientConnection::new(Config::default(), Timestamp::ZERO, b"").unwrap();
     let fed = feed_client(
         &mut conn,
         Timestamp::ZERO,
-        &magic_then(&[Frame::Welcome { version: 1 }]),
+        &magic_then(&[Frame::Welcome { version }]),
     )
     .unwrap();
-    assert_eq!(fed.events, [ClientEvent::Connected { version: 1 }]);
+    assert_eq!(fed.events, [ClientEvent::Connected { version }]);
     sent_by_client(&mut conn);
     conn
 }
