@@ -199,3 +199,14 @@ fn a_silent_download_times_out_as_download_data() {
         })
     );
 }
+
+#[test]
+fn an_eager_upload_needs_version_2_and_no_more() {
+    let mut conn = connected_client_at(2);
+    conn.put_eager("f", 1, false, SourceTag::default()).unwrap();
+    let mut conn = connected_client_at(1);
+    assert!(matches!(
+        conn.put_eager("f", 1, false, SourceTag::default()),
+        Err(ferry_protocol::CommandError::WrongState { .. })
+    ));
+}
