@@ -78,7 +78,7 @@ pub struct Cli {
         env = "FERRY_LIMIT_RATE",
         global = true,
         value_name = "BYTES_PER_SEC",
-        value_parser = crate::rate::parse_rate
+        value_parser = ferry_protocol::units::parse_rate
     )]
     pub limit_rate: Option<NonZeroU64>,
     /// What to do.

@@ -6,7 +6,6 @@ mod from_stdin;
 mod generate;
 mod mv;
 mod plan;
-mod rate;
 mod run;
 mod select;
 mod show;
