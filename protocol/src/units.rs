@@ -33,7 +33,9 @@ impl fmt::Display for UnitError {
                  or PB (powers of 1000)"
             ),
             UnitError::TooLarge(text) => write!(f, "{text:?} is too large"),
-            UnitError::ZeroRate => write!(f, "a rate of 0 would never finish; leave it out for none"),
+            UnitError::ZeroRate => {
+                write!(f, "a rate of 0 would never finish; leave it out for none")
+            }
         }
     }
 }
@@ -132,9 +134,15 @@ mod tests {
     #[test]
     fn what_is_not_a_size_is_refused_with_its_reason() {
         assert_eq!(parse_size(""), Err(UnitError::NotANumber(String::new())));
-        assert_eq!(parse_size("fast"), Err(UnitError::NotANumber("fast".into())));
+        assert_eq!(
+            parse_size("fast"),
+            Err(UnitError::NotANumber("fast".into()))
+        );
         assert_eq!(parse_size("."), Err(UnitError::NotANumber(".".into())));
-        assert_eq!(parse_size("1.2.3K"), Err(UnitError::NotANumber("1.2.3K".into())));
+        assert_eq!(
+            parse_size("1.2.3K"),
+            Err(UnitError::NotANumber("1.2.3K".into()))
+        );
         assert_eq!(
             parse_size("12 parsecs"),
             Err(UnitError::UnknownUnit("parsecs".into()))
@@ -148,7 +156,11 @@ mod tests {
             Err(UnitError::TooLarge("18446744073709551616".into()))
         );
         assert_eq!(parse_size("18446744073709551615"), Ok(u64::MAX));
-        assert!(UnitError::UnknownUnit("x".into()).to_string().contains("KB"));
+        assert!(
+            UnitError::UnknownUnit("x".into())
+                .to_string()
+                .contains("KB")
+        );
     }
 
     #[test]
@@ -157,6 +169,9 @@ mod tests {
         assert_eq!(parse_rate("1.5K").map(NonZeroU64::get), Ok(1536));
         assert_eq!(parse_rate("0"), Err(UnitError::ZeroRate));
         assert_eq!(parse_rate("0.1b"), Err(UnitError::ZeroRate));
-        assert_eq!(parse_rate("fast"), Err(UnitError::NotANumber("fast".into())));
+        assert_eq!(
+            parse_rate("fast"),
+            Err(UnitError::NotANumber("fast".into()))
+        );
     }
 }
