@@ -209,3 +209,33 @@ fn a_sync_of_small_files_pipelines_its_queries_and_its_uploads_on_one_connection
     // The three uploads went eagerly: no go-ahead was waited for.
     assert_eq!(relay.log.put_offsets(), Vec::<u64>::new());
 }
+
+#[test]
+fn get_files_makes_the_local_folders_its_files_go_into() {
+    let server = MemoryServer::start();
+    let data: Vec<Vec<u8>> = (0..4).map(|i| pattern(300 + i, i as u64)).collect();
+    for (i, bytes) in data.iter().enumerate() {
+        server.store.insert(&format!("deep/d{i}"), bytes);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let list: Vec<_> = (0..data.len())
+        .map(|i| {
+            let local = dir.path().join(format!("not/yet/made/{i}/d{i}"));
+            (format!("deep/d{i}"), local)
+        })
+        .collect();
+    let relay = Relay::passing(server.addr());
+    let mut client = Client::connect(relay.addr, fast_options()).unwrap();
+    let mut fetched = 0;
+    client.get_files(&list, &GetOptions::default(), &mut |i, result| {
+        result.unwrap_or_else(|error| panic!("file {i}: {error}"));
+        fetched += 1;
+    });
+    assert_eq!(fetched, data.len());
+    for (i, (_, local)) in list.iter().enumerate() {
+        assert_eq!(std::fs::read(local).unwrap(), data[i]);
+    }
+    // All in the pipeline, on the one connection: none fell back to one by one.
+    assert_eq!(relay.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(relay.log.requests(), ["get"; 4]);
+}
