@@ -13,5 +13,6 @@ mod pair_props;
 mod pair_tests;
 mod pipelining;
 mod raw;
+mod server_during;
 mod server_machine;
 mod streamed;

@@ -130,12 +130,24 @@ pub fn hello() -> Frame<'static> {
 
 /// A server at time zero that has accepted a version-1 client; nothing left to send.
 pub fn connected_server() -> ServerConnection {
+    connected_server_at(1)
+}
+
+/// A server at time zero that has accepted a client speaking up to `version`; nothing left to
+/// send.
+pub fn connected_server_at(version: u16) -> ServerConnection {
     let mut conn = ServerConnection::new(Config::default(), Timestamp::ZERO);
-    let fed = feed_server(&mut conn, Timestamp::ZERO, &magic_then(&[hello()])).unwrap();
-    assert!(matches!(
-        fed.events[..],
-        [ServerEvent::ClientHello { version: 1, .. }]
-    ));
+    let hello = Frame::Hello {
+        min_version: 1,
+        max_version: version,
+        token: b"",
+    };
+    let fed = feed_server(&mut conn, Timestamp::ZERO, &magic_then(&[hello])).unwrap();
+    assert!(
+        matches!(fed.events[..], [ServerEvent::ClientHello { version: v, .. }] if v == version),
+        "{:?}",
+        fed.events
+    );
     conn.accept_client().unwrap();
     sent_by_server(&mut conn);
     conn

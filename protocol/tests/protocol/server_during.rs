@@ -1,0 +1,62 @@
+//! The server machine at the edges between protocol versions: what it reads while it sends a
+//! download, and which version first takes an eager upload.
+
+use ferry_protocol::{Frame, ServerEvent, SourceTag, Timestamp};
+
+use crate::raw::{connected_server_at, feed_server, frames, frames_in, sent_by_server};
+
+#[test]
+fn a_version_1_server_reads_a_ping_while_it_sends_a_download() {
+    let mut conn = connected_server_at(1);
+    let get = frames(&[Frame::Get {
+        name: "f",
+        offset: 0,
+    }]);
+    feed_server(&mut conn, Timestamp::ZERO, &get).unwrap();
+    conn.accept_get(10).unwrap();
+    sent_by_server(&mut conn);
+    // Version 1 has no pipelined requests to hold back: a frame is read at once.
+    let ping = frames(&[Frame::Ping { nonce: 3 }]);
+    let fed = feed_server(&mut conn, Timestamp::ZERO, &ping).unwrap();
+    assert_eq!(fed.consumed, ping.len());
+    assert_eq!(
+        frames_in(&sent_by_server(&mut conn)),
+        [Frame::Pong { nonce: 3 }]
+    );
+}
+
+#[test]
+fn a_version_2_server_holds_a_request_back_while_it_sends_a_download() {
+    let mut conn = connected_server_at(2);
+    let get = frames(&[Frame::Get {
+        name: "f",
+        offset: 0,
+    }]);
+    feed_server(&mut conn, Timestamp::ZERO, &get).unwrap();
+    conn.accept_get(10).unwrap();
+    let fed = feed_server(&mut conn, Timestamp::ZERO, &get).unwrap();
+    assert_eq!(
+        fed.consumed, 0,
+        "the next request waits for the download's end"
+    );
+}
+
+#[test]
+fn a_version_2_server_takes_an_eager_upload() {
+    let mut conn = connected_server_at(2);
+    let put = frames(&[Frame::Put {
+        name: "f",
+        size: 3,
+        overwrite: false,
+        resume: false,
+        eager: true,
+        streamed: false,
+        tag: SourceTag::default(),
+    }]);
+    let fed = feed_server(&mut conn, Timestamp::ZERO, &put).unwrap();
+    assert!(
+        matches!(fed.events[..], [ServerEvent::PutRequested { .. }]),
+        "{:?}",
+        fed.events
+    );
+}
