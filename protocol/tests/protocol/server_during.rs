@@ -1,7 +1,7 @@
 //! The server machine at the edges between protocol versions: what it reads while it sends a
 //! download, and which version first takes an eager upload.
 
-use ferry_protocol::{Frame, ServerEvent, SourceTag, Timestamp};
+use ferry_protocol::{Digest, Frame, HashCheckpoint, ServerEvent, SourceTag, Timestamp};
 
 use crate::raw::{connected_server_at, feed_server, frames, frames_in, sent_by_server};
 
@@ -59,4 +59,59 @@ fn a_version_2_server_takes_an_eager_upload() {
         "{:?}",
         fed.events
     );
+}
+
+/// `PUT` (eager or not) of `data` as "f".
+fn put_frame(data: &[u8], eager: bool) -> Vec<u8> {
+    frames(&[Frame::Put {
+        name: "f",
+        size: data.len() as u64,
+        overwrite: false,
+        resume: false,
+        eager,
+        streamed: false,
+        tag: SourceTag::default(),
+    }])
+}
+
+/// `DATA` with all of `data`, then `DONE`.
+fn data_then_done(data: &[u8]) -> Vec<u8> {
+    let mut out = frames(&[Frame::Data {
+        len: data.len() as u32,
+    }]);
+    out.extend_from_slice(data);
+    out.extend(frames(&[Frame::Done {
+        digest: Digest::of(data),
+    }]));
+    out
+}
+
+#[test]
+fn from_version_2_a_verified_upload_waits_as_a_pending_commit_and_in_version_1_as_a_decision() {
+    let data = b"abc";
+    let mut conn = connected_server_at(2);
+    feed_server(&mut conn, Timestamp::ZERO, &put_frame(data, true)).unwrap();
+    conn.accept_put(&HashCheckpoint::start()).unwrap();
+    let fed = feed_server(&mut conn, Timestamp::ZERO, &data_then_done(data)).unwrap();
+    assert!(
+        matches!(
+            fed.events[..],
+            [ServerEvent::UploadVerified { size: 3, .. }]
+        ),
+        "{:?}",
+        fed.events
+    );
+    assert_eq!(conn.pending_commits(), 1);
+    conn.confirm().unwrap();
+    assert_eq!(conn.pending_commits(), 0);
+    assert_eq!(frames_in(&sent_by_server(&mut conn)), [Frame::Ack]);
+
+    let mut conn = connected_server_at(1);
+    feed_server(&mut conn, Timestamp::ZERO, &put_frame(data, false)).unwrap();
+    conn.accept_put(&HashCheckpoint::start()).unwrap();
+    sent_by_server(&mut conn);
+    feed_server(&mut conn, Timestamp::ZERO, &data_then_done(data)).unwrap();
+    assert_eq!(conn.pending_commits(), 0);
+    conn.confirm().unwrap();
+    assert_eq!(frames_in(&sent_by_server(&mut conn)), [Frame::Ack]);
 }
