@@ -1,9 +1,12 @@
 //! The server machine at the edges between protocol versions: what it reads while it sends a
 //! download, and which version first takes an eager upload.
 
-use ferry_protocol::{Digest, Frame, HashCheckpoint, ServerEvent, SourceTag, Timestamp};
+use ferry_protocol::{
+    CommandError, Digest, ErrorCode, Frame, HashCheckpoint, ServerConnection, ServerEvent,
+    SourceTag, Timestamp,
+};
 
-use crate::raw::{connected_server_at, feed_server, frames, frames_in, sent_by_server};
+use crate::raw::{connected_server_at, feed_server, frames, frames_in, secs, sent_by_server};
 
 #[test]
 fn a_version_1_server_reads_a_ping_while_it_sends_a_download() {
@@ -86,8 +89,8 @@ fn data_then_done(data: &[u8]) -> Vec<u8> {
     out
 }
 
-#[test]
-fn from_version_2_a_verified_upload_waits_as_a_pending_commit_and_in_version_1_as_a_decision() {
+/// A version-2 server that verified an eager upload of "abc" and has not answered it yet.
+fn with_a_pending_commit() -> ServerConnection {
     let data = b"abc";
     let mut conn = connected_server_at(2);
     feed_server(&mut conn, Timestamp::ZERO, &put_frame(data, true)).unwrap();
@@ -101,6 +104,13 @@ fn from_version_2_a_verified_upload_waits_as_a_pending_commit_and_in_version_1_a
         "{:?}",
         fed.events
     );
+    conn
+}
+
+#[test]
+fn from_version_2_a_verified_upload_waits_as_a_pending_commit_and_in_version_1_as_a_decision() {
+    let data = b"abc";
+    let mut conn = with_a_pending_commit();
     assert_eq!(conn.pending_commits(), 1);
     conn.confirm().unwrap();
     assert_eq!(conn.pending_commits(), 0);
@@ -114,4 +124,44 @@ fn from_version_2_a_verified_upload_waits_as_a_pending_commit_and_in_version_1_a
     assert_eq!(conn.pending_commits(), 0);
     conn.confirm().unwrap();
     assert_eq!(frames_in(&sent_by_server(&mut conn)), [Frame::Ack]);
+}
+
+#[test]
+fn while_a_commit_is_pending_no_deadline_runs_and_nothing_else_is_decided() {
+    let mut conn = with_a_pending_commit();
+    // The server owes the answer: the client's silence is no fault.
+    assert_eq!(conn.poll_timeout(), None);
+    assert_eq!(conn.handle_timeout(secs(1_000_000)), Ok(()));
+    assert!(
+        matches!(
+            conn.accept_get(1),
+            Err(CommandError::WrongState {
+                state: "earlier uploads await the answer to their commit",
+                ..
+            })
+        ),
+        "a decision while a commit is pending"
+    );
+    assert!(matches!(
+        conn.refuse_connection(ErrorCode::Busy, "busy"),
+        Err(CommandError::WrongState { .. })
+    ));
+    assert_eq!(conn.pending_commits(), 1);
+}
+
+#[test]
+fn refusing_a_pending_commit_answers_it_with_the_error_and_leaves_none() {
+    let mut conn = with_a_pending_commit();
+    sent_by_server(&mut conn);
+    conn.refuse(ErrorCode::DiskFull, "full").unwrap();
+    assert_eq!(conn.pending_commits(), 0);
+    assert_eq!(
+        frames_in(&sent_by_server(&mut conn)),
+        [Frame::Error {
+            code: ErrorCode::DiskFull,
+            message: "full"
+        }]
+    );
+    // With nothing pending the idle deadline runs again.
+    assert!(conn.poll_timeout().is_some());
 }
