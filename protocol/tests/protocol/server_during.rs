@@ -165,3 +165,42 @@ fn refusing_a_pending_commit_answers_it_with_the_error_and_leaves_none() {
     // With nothing pending the idle deadline runs again.
     assert!(conn.poll_timeout().is_some());
 }
+
+#[test]
+fn while_a_commit_is_pending_eager_uploads_are_read_on_and_requests_wait() {
+    let mut conn = with_a_pending_commit();
+    let next = put_frame(b"de", true);
+    let fed = feed_server(&mut conn, Timestamp::ZERO, &next).unwrap();
+    assert_eq!(
+        fed.consumed,
+        next.len(),
+        "an eager upload joins the next group"
+    );
+    assert!(
+        matches!(fed.events[..], [ServerEvent::PutRequested { .. }]),
+        "{:?}",
+        fed.events
+    );
+    conn.accept_put(&HashCheckpoint::start()).unwrap();
+    feed_server(&mut conn, Timestamp::ZERO, &data_then_done(b"de")).unwrap();
+    assert_eq!(conn.pending_commits(), 2);
+    // A download would be answered before the two commits: it waits in the input.
+    let get = frames(&[Frame::Get {
+        name: "g",
+        offset: 0,
+    }]);
+    let fed = feed_server(&mut conn, Timestamp::ZERO, &get).unwrap();
+    assert_eq!((fed.consumed, fed.events.len()), (0, 0));
+    // So does an eager upload with a bad name: its refusal would overtake them too.
+    let bad = frames(&[Frame::Put {
+        name: "../x",
+        size: 1,
+        overwrite: false,
+        resume: false,
+        eager: true,
+        streamed: false,
+        tag: SourceTag::default(),
+    }]);
+    let fed = feed_server(&mut conn, Timestamp::ZERO, &bad).unwrap();
+    assert_eq!(fed.consumed, 0);
+}
