@@ -172,7 +172,7 @@ fn check_config_refuses_each_kind_of_bad_file_saying_where() {
         ),
         (
             "\n\nmax-file-size = \"12 parsecs\"\n",
-            ":3: bad value for `max-file-size`: unknown size unit \"parsecs\"",
+            ":3: bad value for `max-file-size`: unknown unit \"parsecs\"",
         ),
         ("listen = \"nowhere\"\n", ":1: bad value for `listen`"),
         (
