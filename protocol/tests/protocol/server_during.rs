@@ -2,8 +2,8 @@
 //! download, and which version first takes an eager upload.
 
 use ferry_protocol::{
-    CommandError, Digest, ErrorCode, Frame, HashCheckpoint, ServerConnection, ServerEvent,
-    SourceTag, Timestamp,
+    CommandError, Digest, ErrorCode, Frame, HashCheckpoint, ProtocolError, ServerConnection,
+    ServerEvent, SourceTag, Timestamp,
 };
 
 use crate::raw::{connected_server_at, feed_server, frames, frames_in, secs, sent_by_server};
@@ -203,4 +203,61 @@ fn while_a_commit_is_pending_eager_uploads_are_read_on_and_requests_wait() {
     }]);
     let fed = feed_server(&mut conn, Timestamp::ZERO, &bad).unwrap();
     assert_eq!(fed.consumed, 0);
+}
+
+/// A version-2 server that refused an eager upload of 10 bytes (a bad name) and drops its data.
+fn dropping_a_refused_eager_upload() -> ServerConnection {
+    let mut conn = connected_server_at(2);
+    let put = frames(&[Frame::Put {
+        name: "../x",
+        size: 10,
+        overwrite: false,
+        resume: false,
+        eager: true,
+        streamed: false,
+        tag: SourceTag::default(),
+    }]);
+    let fed = feed_server(&mut conn, Timestamp::ZERO, &put).unwrap();
+    assert_eq!(fed.consumed, put.len());
+    conn
+}
+
+#[test]
+fn a_refused_eager_upload_must_still_send_exactly_its_declared_bytes() {
+    let mut whole = frames(&[Frame::Data { len: 10 }]);
+    whole.extend_from_slice(&[0; 10]);
+    whole.extend(frames(&[Frame::Done {
+        digest: Digest::of(b"anything"),
+    }]));
+    let mut conn = dropping_a_refused_eager_upload();
+    let fed = feed_server(&mut conn, Timestamp::ZERO, &whole).unwrap();
+    assert_eq!(fed.consumed, whole.len());
+    assert!(fed.file_data.is_empty(), "the data is dropped");
+
+    let mut short = frames(&[Frame::Data { len: 4 }]);
+    short.extend_from_slice(&[0; 4]);
+    short.extend(frames(&[Frame::Done {
+        digest: Digest::of(b"anything"),
+    }]));
+    let mut conn = dropping_a_refused_eager_upload();
+    assert_eq!(
+        feed_server(&mut conn, Timestamp::ZERO, &short).unwrap_err(),
+        ProtocolError::SizeMismatch {
+            declared: 10,
+            sent: 4
+        }
+    );
+
+    let mut conn = dropping_a_refused_eager_upload();
+    let first = frames(&[Frame::Data { len: 3 }]);
+    let mut long = first.clone();
+    long.extend_from_slice(&[0; 3]);
+    long.extend(frames(&[Frame::Data { len: 12 }]));
+    assert_eq!(
+        feed_server(&mut conn, Timestamp::ZERO, &long).unwrap_err(),
+        ProtocolError::SizeMismatch {
+            declared: 10,
+            sent: 15
+        }
+    );
 }
