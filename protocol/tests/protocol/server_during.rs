@@ -1,5 +1,6 @@
-//! The server machine at the edges between protocol versions: what it reads while it sends a
-//! download, and which version first takes an eager upload.
+//! The server machine where protocol versions differ: what it reads while it sends a download,
+//! which version first takes an eager upload, how verified uploads wait for their commits'
+//! answers, and what it asks of a refused eager upload's data that it drops.
 
 use ferry_protocol::{
     CommandError, Digest, ErrorCode, Frame, HashCheckpoint, ProtocolError, ServerConnection,
@@ -47,15 +48,7 @@ fn a_version_2_server_holds_a_request_back_while_it_sends_a_download() {
 #[test]
 fn a_version_2_server_takes_an_eager_upload() {
     let mut conn = connected_server_at(2);
-    let put = frames(&[Frame::Put {
-        name: "f",
-        size: 3,
-        overwrite: false,
-        resume: false,
-        eager: true,
-        streamed: false,
-        tag: SourceTag::default(),
-    }]);
+    let put = put_frame("f", 3, true);
     let fed = feed_server(&mut conn, Timestamp::ZERO, &put).unwrap();
     assert!(
         matches!(fed.events[..], [ServerEvent::PutRequested { .. }]),
@@ -64,11 +57,11 @@ fn a_version_2_server_takes_an_eager_upload() {
     );
 }
 
-/// `PUT` (eager or not) of `data` as "f".
-fn put_frame(data: &[u8], eager: bool) -> Vec<u8> {
+/// A `PUT` (eager or not) of `size` bytes as `name`.
+fn put_frame(name: &str, size: u64, eager: bool) -> Vec<u8> {
     frames(&[Frame::Put {
-        name: "f",
-        size: data.len() as u64,
+        name,
+        size,
         overwrite: false,
         resume: false,
         eager,
@@ -93,7 +86,7 @@ fn data_then_done(data: &[u8]) -> Vec<u8> {
 fn with_a_pending_commit() -> ServerConnection {
     let data = b"abc";
     let mut conn = connected_server_at(2);
-    feed_server(&mut conn, Timestamp::ZERO, &put_frame(data, true)).unwrap();
+    feed_server(&mut conn, Timestamp::ZERO, &put_frame("f", 3, true)).unwrap();
     conn.accept_put(&HashCheckpoint::start()).unwrap();
     let fed = feed_server(&mut conn, Timestamp::ZERO, &data_then_done(data)).unwrap();
     assert!(
@@ -117,7 +110,7 @@ fn from_version_2_a_verified_upload_waits_as_a_pending_commit_and_in_version_1_a
     assert_eq!(frames_in(&sent_by_server(&mut conn)), [Frame::Ack]);
 
     let mut conn = connected_server_at(1);
-    feed_server(&mut conn, Timestamp::ZERO, &put_frame(data, false)).unwrap();
+    feed_server(&mut conn, Timestamp::ZERO, &put_frame("f", 3, false)).unwrap();
     conn.accept_put(&HashCheckpoint::start()).unwrap();
     sent_by_server(&mut conn);
     feed_server(&mut conn, Timestamp::ZERO, &data_then_done(data)).unwrap();
@@ -169,7 +162,7 @@ fn refusing_a_pending_commit_answers_it_with_the_error_and_leaves_none() {
 #[test]
 fn while_a_commit_is_pending_eager_uploads_are_read_on_and_requests_wait() {
     let mut conn = with_a_pending_commit();
-    let next = put_frame(b"de", true);
+    let next = put_frame("g", 2, true);
     let fed = feed_server(&mut conn, Timestamp::ZERO, &next).unwrap();
     assert_eq!(
         fed.consumed,
@@ -192,15 +185,7 @@ fn while_a_commit_is_pending_eager_uploads_are_read_on_and_requests_wait() {
     let fed = feed_server(&mut conn, Timestamp::ZERO, &get).unwrap();
     assert_eq!((fed.consumed, fed.events.len()), (0, 0));
     // So does an eager upload with a bad name: its refusal would overtake them too.
-    let bad = frames(&[Frame::Put {
-        name: "../x",
-        size: 1,
-        overwrite: false,
-        resume: false,
-        eager: true,
-        streamed: false,
-        tag: SourceTag::default(),
-    }]);
+    let bad = put_frame("../x", 1, true);
     let fed = feed_server(&mut conn, Timestamp::ZERO, &bad).unwrap();
     assert_eq!(fed.consumed, 0);
 }
@@ -208,15 +193,7 @@ fn while_a_commit_is_pending_eager_uploads_are_read_on_and_requests_wait() {
 /// A version-2 server that refused an eager upload of 10 bytes (a bad name) and drops its data.
 fn dropping_a_refused_eager_upload() -> ServerConnection {
     let mut conn = connected_server_at(2);
-    let put = frames(&[Frame::Put {
-        name: "../x",
-        size: 10,
-        overwrite: false,
-        resume: false,
-        eager: true,
-        streamed: false,
-        tag: SourceTag::default(),
-    }]);
+    let put = put_frame("../x", 10, true);
     let fed = feed_server(&mut conn, Timestamp::ZERO, &put).unwrap();
     assert_eq!(fed.consumed, put.len());
     conn
