@@ -9,8 +9,8 @@ use ferry_protocol::{
 };
 
 use crate::raw::{
-    connected_client, connected_client_at, content, feed_client, frames, frames_in, secs,
-    sent_by_client,
+    connected_client, connected_client_at, content, data_then_done, feed_client, frames, frames_in,
+    secs, sent_by_client,
 };
 
 /// A connected client whose download of `file` the server has started (`GET_READY` read).
@@ -29,18 +29,6 @@ fn downloading(file: &[u8]) -> ClientConnection {
     conn
 }
 
-/// The rest of a download of `file`: its data in one `DATA` frame, then `DONE`.
-fn data_and_done(file: &[u8]) -> Vec<u8> {
-    let mut out = frames(&[Frame::Data {
-        len: file.len() as u32,
-    }]);
-    out.extend_from_slice(file);
-    out.extend(frames(&[Frame::Done {
-        digest: Digest::of(file),
-    }]));
-    out
-}
-
 /// A client at the newest version that has sent the `PUT` of an eager upload of 100 bytes and
 /// none of its data.
 fn sending_eager() -> ClientConnection {
@@ -56,7 +44,7 @@ fn a_ping_between_a_downloads_data_is_answered_and_the_download_goes_on() {
     let file = content(300);
     let mut conn = downloading(&file);
     let mut input = frames(&[Frame::Ping { nonce: 7 }]);
-    input.extend(data_and_done(&file));
+    input.extend(data_then_done(&file));
     let fed = feed_client(&mut conn, Timestamp::ZERO, &input).unwrap();
     assert_eq!(fed.file_data, file);
     assert_eq!(
@@ -76,7 +64,7 @@ fn a_pong_between_a_downloads_data_reaches_the_driver() {
     let file = content(300);
     let mut conn = downloading(&file);
     let mut input = frames(&[Frame::Pong { nonce: 9 }]);
-    input.extend(data_and_done(&file));
+    input.extend(data_then_done(&file));
     let fed = feed_client(&mut conn, Timestamp::ZERO, &input).unwrap();
     assert_eq!(
         fed.events,

@@ -172,6 +172,19 @@ pub fn connected_client_at(version: u16) -> ClientConnection {
     conn
 }
 
+/// `bytes` as one `DATA` frame and its data, then the `DONE` with their digest: the rest of an
+/// upload or a download, as its sender writes it.
+pub fn data_then_done(bytes: &[u8]) -> Vec<u8> {
+    let mut out = frames(&[Frame::Data {
+        len: bytes.len() as u32,
+    }]);
+    out.extend_from_slice(bytes);
+    out.extend(frames(&[Frame::Done {
+        digest: ferry_protocol::Digest::of(bytes),
+    }]));
+    out
+}
+
 /// A `PUT` without overwrite or resume.
 pub fn put(name: &str, size: u64) -> Frame<'_> {
     Frame::Put {

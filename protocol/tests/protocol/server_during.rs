@@ -7,7 +7,9 @@ use ferry_protocol::{
     ServerEvent, SourceTag, Timestamp,
 };
 
-use crate::raw::{connected_server_at, feed_server, frames, frames_in, secs, sent_by_server};
+use crate::raw::{
+    connected_server_at, data_then_done, feed_server, frames, frames_in, secs, sent_by_server,
+};
 
 #[test]
 fn a_version_1_server_reads_a_ping_while_it_sends_a_download() {
@@ -68,18 +70,6 @@ fn put_frame(name: &str, size: u64, eager: bool) -> Vec<u8> {
         streamed: false,
         tag: SourceTag::default(),
     }])
-}
-
-/// `DATA` with all of `data`, then `DONE`.
-fn data_then_done(data: &[u8]) -> Vec<u8> {
-    let mut out = frames(&[Frame::Data {
-        len: data.len() as u32,
-    }]);
-    out.extend_from_slice(data);
-    out.extend(frames(&[Frame::Done {
-        digest: Digest::of(data),
-    }]));
-    out
 }
 
 /// A version-2 server that verified an eager upload of "abc" and has not answered it yet.
