@@ -11,6 +11,7 @@ use ferry_protocol::{
 };
 
 use crate::pair::{Outcome, Pair, Split, checkpoint_of, content, default_config};
+use crate::raw::feed_accepting as feed;
 
 fn random_split(seed: u64) -> Split {
     Split::Random { seed, max: 70_000 }
@@ -237,34 +238,6 @@ fn hello() -> Frame<'static> {
         min_version: 1,
         max_version: 1,
         token: b"",
-    }
-}
-
-/// Feeds `input` whole; returns the events and the first error.
-fn feed(conn: &mut ServerConnection, input: &[u8]) -> (Vec<ServerEvent>, Option<ProtocolError>) {
-    let mut events = Vec::new();
-    let mut pos = 0;
-    loop {
-        match conn.handle_input(Timestamp::ZERO, &input[pos..]) {
-            Ok(received) => {
-                pos += received.consumed;
-                let before = events.len();
-                while let Some(event) = conn.poll_event() {
-                    match &event {
-                        ServerEvent::ClientHello { .. } => conn.accept_client().unwrap(),
-                        ServerEvent::PutRequested(_) => {
-                            conn.accept_put(&HashCheckpoint::start()).unwrap()
-                        }
-                        _ => {}
-                    }
-                    events.push(event);
-                }
-                if received.consumed == 0 && events.len() == before {
-                    return (events, None);
-                }
-            }
-            Err(error) => return (events, Some(error)),
-        }
     }
 }
 

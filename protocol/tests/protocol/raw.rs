@@ -119,6 +119,38 @@ pub fn feed_client(
     }
 }
 
+/// Feeds `input` whole to a server, accepting every client and upload that asks (a driver
+/// that says yes to everything); returns the events and the error that ended it, if any.
+pub fn feed_accepting(
+    conn: &mut ServerConnection,
+    input: &[u8],
+) -> (Vec<ServerEvent>, Option<ProtocolError>) {
+    let mut events = Vec::new();
+    let mut pos = 0;
+    loop {
+        match conn.handle_input(Timestamp::ZERO, &input[pos..]) {
+            Ok(received) => {
+                pos += received.consumed;
+                let before = events.len();
+                while let Some(event) = conn.poll_event() {
+                    match &event {
+                        ServerEvent::ClientHello { .. } => conn.accept_client().unwrap(),
+                        ServerEvent::PutRequested(_) => {
+                            conn.accept_put(&HashCheckpoint::start()).unwrap()
+                        }
+                        _ => {}
+                    }
+                    events.push(event);
+                }
+                if received.consumed == 0 && events.len() == before {
+                    return (events, None);
+                }
+            }
+            Err(error) => return (events, Some(error)),
+        }
+    }
+}
+
 /// A client's `HELLO` for version 1.
 pub fn hello() -> Frame<'static> {
     Frame::Hello {

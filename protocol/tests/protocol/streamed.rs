@@ -4,22 +4,14 @@
 use ferry_protocol::limits::{MAGIC, PROTOCOL_VERSION, STREAMED_SINCE};
 use ferry_protocol::{
     ClientConnection, ClientEvent, CommandError, Config, Digest, ErrorCode, Frame, HASH_UNIT_LEN,
-    HashCheckpoint, ProtocolError, ServerConnection, ServerEvent, SourceTag, Timestamp,
-    decode_frame,
+    ProtocolError, ServerConnection, ServerEvent, SourceTag, Timestamp, decode_frame,
 };
 
 use ferry_server::memory::MemoryLimits;
 
 use crate::pair::server::Server;
 use crate::pair::{Outcome, Pair, Split, checkpoint_of, content, default_config};
-
-fn frames(list: &[Frame<'_>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for frame in list {
-        frame.encode(&mut out);
-    }
-    out
-}
+use crate::raw::{feed_accepting as feed, frames};
 
 fn streamed_put(name: &str) -> Frame<'_> {
     Frame::Put {
@@ -46,34 +38,6 @@ fn server_at(version: u16) -> ServerConnection {
     assert_eq!(error, None);
     let _ = sent(&mut conn);
     conn
-}
-
-/// Feeds `input` whole, accepting what asks; returns the events and the error that ended it.
-fn feed(conn: &mut ServerConnection, input: &[u8]) -> (Vec<ServerEvent>, Option<ProtocolError>) {
-    let mut events = Vec::new();
-    let mut pos = 0;
-    loop {
-        match conn.handle_input(Timestamp::ZERO, &input[pos..]) {
-            Ok(received) => {
-                pos += received.consumed;
-                let before = events.len();
-                while let Some(event) = conn.poll_event() {
-                    match &event {
-                        ServerEvent::ClientHello { .. } => conn.accept_client().unwrap(),
-                        ServerEvent::PutRequested(_) => {
-                            conn.accept_put(&HashCheckpoint::start()).unwrap()
-                        }
-                        _ => {}
-                    }
-                    events.push(event);
-                }
-                if received.consumed == 0 && events.len() == before {
-                    return (events, None);
-                }
-            }
-            Err(error) => return (events, Some(error)),
-        }
-    }
 }
 
 /// Every frame the machine queued, by name, and the codes of its `ERROR`s.
