@@ -1,25 +1,19 @@
-//! One connection on an event loop: its socket and wire, the bytes on their way in and out, and
-//! what it waits for. [`Conn::advance`] moves it as far as it can without waiting: it writes
-//! what the session gave, hands the session its next step on the pool, reads when the session
-//! is ready for more, and says when to look at it again. Every decision about the protocol is
-//! the session's; this file only knows "bytes to write", "bytes read", "the time came".
+//! One connection on an event loop: its socket, its session and its [`Link`] (the byte side),
+//! and where it is in its life. Between steps both the session and the link are home; a step
+//! takes both to the pool, which runs the session and, while the connection stays busy, serves
+//! the link there too (`step::run_away`), so that a large transfer does not come back to the
+//! loop for every batch.
 
 use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_protocol::Timestamp;
-use ferry_transport::{FirstByte, Pace};
 use mio::net::TcpStream;
 
-use super::step::{Outcome, Step};
-use super::wire::Wire;
-use crate::metrics::Refusal;
+use super::link::{Link, Next};
+use super::step::Away;
 use crate::server::{Seat, Shared};
 use crate::session::Session;
-
-/// Most bytes read and not yet taken by the session (as the thread driver's buffer: every
-/// frame but DATA fits in a fraction of it, and DATA streams through).
-pub(super) const INPUT_LIMIT: usize = 256 * 1024;
 
 /// How long a closing connection lets the client read our last frame.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
@@ -27,7 +21,7 @@ const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
-    /// Served: the session is home or on the pool.
+    /// Served: the session and link are home or on the pool.
     Open,
     /// The session's last step is on the pool.
     Finishing,
@@ -42,56 +36,31 @@ pub(super) enum Action {
     /// Nothing now: wait for readiness, a step's outcome or the time.
     Wait,
     /// Run this step of the session on the pool.
-    Step(Box<Session>, Step),
+    Step(Away),
     /// Run the session's last step on the pool (`lost`: why the transport broke).
     Finish(Box<Session>, Option<String>),
 }
 
 /// One connection.
 pub(super) struct Conn {
-    pub(super) socket: TcpStream,
+    socket: Arc<TcpStream>,
     pub(super) peer: SocketAddr,
-    wire: Wire,
     /// Home between steps; `None` while a step runs on the pool.
     session: Option<Box<Session>>,
+    link: Option<Box<Link>>,
     /// Holds the connection's place under the limits until the connection is gone.
     _seat: Seat,
     pub(super) phase: Phase,
-    /// Bytes read and not yet taken by the session.
-    input: Vec<u8>,
-    /// The last step's output, and how much of it was written.
-    out: Vec<u8>,
-    sent: usize,
-    /// The session has more output than the last step's batch held.
-    more: bool,
-    /// The session is over once its output is written.
-    closed: bool,
-    /// The session's deadline.
-    deadline: Option<Timestamp>,
-    /// The input the session left is worth offering again once the output drained (the last
-    /// step took bytes or answered: a pipelined request waits behind what it sent).
-    reoffer: bool,
-    /// `input` holds bytes the session has not been offered yet (read during a rate limit's
-    /// pause, or while a step ran that offered none).
-    fresh: bool,
-    /// The client ended its side (the session was told, or is told in the next step).
-    peer_closed: bool,
-    /// The connection's rate limits, and the bytes paid for and not yet written.
-    pace: Pace,
-    credit: usize,
-    /// No bytes move before this (a rate limit's wait).
-    paused: Option<Instant>,
-    /// A step is due whatever the socket does (a shutdown began, a newer connection took the
-    /// upload over).
+    /// Asked for a step while the link was on the pool: it gets one when it is home.
     nudged: bool,
-    /// Since when a write has found the client taking nothing.
-    stalled: Option<Instant>,
+    /// What the link said last on the pool, acted on when the loop next advances it.
+    returned: Option<Next>,
     /// When `advance` wants to run again at the latest, as last told to the loop.
     pub(super) wake_at: Option<Instant>,
 }
 
 impl Conn {
-    /// A new connection, with its session; TLS servers sniff its first byte first.
+    /// A new connection (its socket registered with the loop's poll), with its session.
     pub(super) fn new(
         shared: &Shared,
         socket: TcpStream,
@@ -99,37 +68,32 @@ impl Conn {
         seat: Seat,
         session: Session,
     ) -> Conn {
+        let socket = Arc::new(socket);
         Conn {
+            link: Some(Box::new(Link::new(shared, Arc::clone(&socket), peer))),
             socket,
             peer,
-            wire: match shared.config.tls {
-                Some(_) => Wire::Sniffing,
-                None => Wire::Plain,
-            },
             session: Some(Box::new(session)),
             _seat: seat,
             phase: Phase::Open,
-            input: Vec::new(),
-            out: Vec::new(),
-            sent: 0,
-            more: false,
-            closed: false,
-            deadline: None,
-            reoffer: false,
-            fresh: false,
-            peer_closed: false,
-            pace: Pace::new(shared.rate_limits()),
-            credit: 0,
-            paused: None,
-            nudged: true,
-            stalled: None,
+            nudged: false,
+            returned: None,
             wake_at: None,
         }
     }
 
+    /// The socket, to deregister it once nothing else holds it.
+    pub(super) fn socket_mut(&mut self) -> Option<&mut TcpStream> {
+        self.link = None;
+        Arc::get_mut(&mut self.socket)
+    }
+
     /// Asks for a step as soon as the session is home.
     pub(super) fn nudge(&mut self) {
-        self.nudged = true;
+        match self.link.as_mut() {
+            Some(link) => link.nudged = true,
+            None => self.nudged = true,
+        }
     }
 
     /// A newer connection took this one's upload over: its reads end, as the thread driver's
@@ -138,39 +102,39 @@ impl Conn {
         let _ = self.socket.shutdown(Shutdown::Read);
     }
 
-    /// Takes back the session after a step, with what it gave.
-    pub(super) fn handle_outcome(&mut self, session: Box<Session>, outcome: Outcome) {
-        let progress = outcome.consumed > 0 || !outcome.out.is_empty();
-        self.reoffer = !outcome.input.is_empty() && (progress || self.fresh);
-        self.fresh = false;
+    /// The session and link came back from the pool, where the link's last word was `next`;
+    /// the loop's next `advance` acts on it.
+    pub(super) fn handle_return(&mut self, session: Box<Session>, mut link: Box<Link>, next: Next) {
+        link.nudged |= std::mem::take(&mut self.nudged);
         self.session = Some(session);
-        self.input = outcome.input;
-        self.out = outcome.out;
-        self.sent = 0;
-        self.more = outcome.more;
-        self.closed = outcome.closed;
-        self.deadline = outcome.deadline;
+        self.link = Some(link);
+        // On `Wait` the link is served again: readiness that came while it was away was not
+        // seen by anyone.
+        self.returned = match next {
+            Next::Wait => None,
+            next => Some(next),
+        };
     }
 
     /// The session's last step ran: linger (unless the client left or the transport broke),
     /// then go.
     pub(super) fn handle_finished(&mut self) {
-        if !self.peer_closed {
-            self.wire.close_notify();
-            let mut sent = 0;
-            let _ = self.wire.write(&mut self.socket, &[], &mut sent);
-            let _ = self.socket.shutdown(Shutdown::Write);
-            self.phase = Phase::Lingering {
-                until: Instant::now() + CLOSE_LINGER,
-            };
-        } else {
-            self.phase = Phase::Gone;
+        match self.link.as_mut() {
+            Some(link) if !link.peer_closed => {
+                link.close();
+                self.phase = Phase::Lingering {
+                    until: Instant::now() + CLOSE_LINGER,
+                };
+            }
+            _ => self.phase = Phase::Gone,
         }
     }
 
     /// Whether the TLS handshake never finished (counted when the connection goes).
     pub(super) fn tls_failed(&self) -> bool {
-        self.wire.is_handshaking()
+        self.link
+            .as_ref()
+            .is_some_and(|link| link.wire.is_handshaking())
     }
 
     /// Moves the connection as far as it goes without waiting; `scratch` is the loop's read
@@ -184,163 +148,41 @@ impl Conn {
             }
             Phase::Finishing | Phase::Gone => return Action::Wait,
         }
-        let Some(session) = self.session.take() else {
+        let Some(link) = self.link.as_mut() else {
             return Action::Wait; // on the pool
         };
         self.wake_at = None;
-        match self.serve(shared, scratch) {
+        let next = match self.returned.take() {
+            Some(next) => next,
+            None => link.serve(shared, scratch),
+        };
+        self.act(shared, next)
+    }
+
+    /// Does what the link said comes next.
+    fn act(&mut self, shared: &Shared, next: Next) -> Action {
+        let (Some(session), Some(mut link)) = (self.session.take(), self.link.take()) else {
+            return Action::Wait;
+        };
+        match next {
             Next::Wait => {
+                self.wake_at = link.next_wake(shared);
                 self.session = Some(session);
-                self.wake_at = self.next_wake(shared);
+                self.link = Some(link);
                 Action::Wait
             }
-            Next::Step(step) => Action::Step(session, step),
+            Next::Step(step) => Action::Step(Away {
+                session,
+                link,
+                step,
+            }),
             Next::Finish(lost) => {
                 self.phase = Phase::Finishing;
                 if lost.is_some() {
-                    self.peer_closed = true; // no linger on a broken transport
+                    link.peer_closed = true; // no linger on a broken transport
                 }
+                self.link = Some(link);
                 Action::Finish(session, lost)
-            }
-        }
-    }
-
-    /// The session is home: what comes next.
-    fn serve(&mut self, shared: &Shared, scratch: &mut [u8]) -> Next {
-        if matches!(self.wire, Wire::Sniffing) {
-            match self.sniff(shared) {
-                Ok(true) => {}
-                Ok(false) => return self.idle_step(shared),
-                Err(lost) => return Next::Finish(Some(lost)),
-            }
-        }
-        // 1. What the session gave goes out first.
-        if self.sent < self.out.len() || self.wire.wants_write() {
-            match self.write_out() {
-                Ok(true) => {
-                    shared.metrics.handle_sent(self.out.len());
-                    self.stalled = None;
-                }
-                Ok(false) if self.is_paused() => return Next::Wait,
-                Ok(false) => {
-                    let since = *self.stalled.get_or_insert_with(Instant::now);
-                    // As the thread driver's write timeout: a client that takes nothing for
-                    // the idle timeout is gone.
-                    if since.elapsed() >= shared.config.idle_timeout {
-                        return Next::Finish(Some("writing failed: timed out".to_owned()));
-                    }
-                    return Next::Wait;
-                }
-                Err(error) => return Next::Finish(Some(format!("writing failed: {error}"))),
-            }
-        }
-        self.out.clear();
-        self.sent = 0;
-        if self.closed {
-            return Next::Finish(None);
-        }
-        if self.more {
-            return Next::Step(self.step(false, false));
-        }
-        release(&mut self.out);
-        if self.peer_closed {
-            // As the thread driver: once the client left and the output drained, it is over.
-            return Next::Finish(None);
-        }
-        if self.is_paused() {
-            return self.idle_step(shared);
-        }
-        // 2. Input the session left is offered again now that its output drained.
-        if self.reoffer {
-            self.reoffer = false;
-            return Next::Step(self.step(true, false));
-        }
-        if self.input.is_empty() {
-            release(&mut self.input);
-        } else if self.input.len() >= INPUT_LIMIT {
-            tracing::error!(peer = %self.peer, "input buffer full without progress (a server bug)");
-            return Next::Finish(Some("input not consumed".to_owned()));
-        }
-        // 3. More from the client (a slice at a time under a rate limit, handed on after the
-        // limit's wait, as the thread driver's paced reads).
-        let limit = INPUT_LIMIT.min(self.input.len().saturating_add(self.pace.slice()));
-        match self
-            .wire
-            .read(&mut self.socket, &mut self.input, limit, scratch)
-        {
-            Ok(read) if read.bytes > 0 || read.eof => {
-                shared.metrics.handle_received(read.bytes);
-                self.peer_closed = read.eof;
-                if self.pay(read.bytes) && !read.eof {
-                    self.fresh = true;
-                    self.reoffer = true;
-                    return Next::Wait;
-                }
-                return Next::Step(self.step(read.bytes > 0, read.eof));
-            }
-            Ok(_) => {}
-            Err(error) => return Next::Finish(Some(format!("reading failed: {error}"))),
-        }
-        self.idle_step(shared)
-    }
-
-    /// Nothing from the socket: a step only if the time came or the loop asked for one.
-    fn idle_step(&mut self, shared: &Shared) -> Next {
-        let due = self
-            .deadline
-            .is_some_and(|deadline| deadline <= shared.now());
-        if due || std::mem::take(&mut self.nudged) {
-            return Next::Step(self.step(false, false));
-        }
-        Next::Wait
-    }
-
-    fn step(&mut self, offer: bool, eof: bool) -> Step {
-        self.fresh &= !offer;
-        Step {
-            input: std::mem::take(&mut self.input),
-            offer: offer || (eof && !self.input.is_empty()),
-            eof,
-            out: std::mem::take(&mut self.out),
-        }
-    }
-
-    /// A TLS server's first look at a connection: `Ok(true)` once it knows what the client
-    /// speaks, `Ok(false)` before the first byte. A plaintext ferry client is answered in
-    /// plaintext that TLS is required.
-    fn sniff(&mut self, shared: &Shared) -> Result<bool, String> {
-        let mut byte = [0u8; 1];
-        let first = match self.socket.peek(&mut byte) {
-            Ok(0) => {
-                self.peer_closed = true;
-                return Err("closed before its first byte".to_owned());
-            }
-            Ok(_) => FirstByte::of(byte[0]),
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
-            Err(error) => return Err(format!("reading failed: {error}")),
-        };
-        let Some(identity) = shared.config.tls.as_ref() else {
-            self.wire = Wire::Plain;
-            return Ok(true);
-        };
-        if first == FirstByte::PlainFerry {
-            tracing::warn!(peer = %self.peer, "refused a plaintext client: this server requires TLS");
-            shared.metrics.handle_refused(Refusal::PlaintextOnTls);
-            self.wire = Wire::Plain;
-            self.out = crate::connection::plaintext_refusal(shared);
-            self.sent = 0;
-            self.closed = true;
-            return Ok(true);
-        }
-        // Anything else goes to TLS, which refuses what is not a TLS hello with an alert.
-        match Wire::tls(std::sync::Arc::clone(identity.config())) {
-            Ok(wire) => {
-                self.wire = wire;
-                Ok(true)
-            }
-            Err(error) => {
-                tracing::error!(peer = %self.peer, "cannot start TLS: {error}");
-                Err(format!("cannot start TLS: {error}"))
             }
         }
     }
@@ -349,7 +191,7 @@ impl Conn {
     fn linger(&mut self, until: Instant, scratch: &mut [u8]) {
         use std::io::Read;
         loop {
-            match self.socket.read(scratch) {
+            match (&*self.socket).read(scratch) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
@@ -364,75 +206,5 @@ impl Conn {
             }
         }
         self.phase = Phase::Gone;
-    }
-
-    /// When to look at the connection again if nothing else happens.
-    fn next_wake(&self, shared: &Shared) -> Option<Instant> {
-        let deadline = self.deadline.map(|deadline| shared.instant(deadline));
-        let stall = self.stalled.map(|since| since + shared.config.idle_timeout);
-        // The end of a rate limit's pause, while something waits for it: the pause may have
-        // ended already (between `pay` and now), and then the wake is at once; skipping it
-        // would leave paid-for input unoffered, or output unwritten, until the idle deadline.
-        let waiting = self.reoffer || self.sent < self.out.len();
-        let paused = self.paused.filter(|_| self.is_paused() || waiting);
-        deadline.into_iter().chain(stall).chain(paused).min()
-    }
-
-    /// Pays the rate limits for `bytes` now; returns whether the connection must now wait.
-    fn pay(&mut self, bytes: usize) -> bool {
-        let now = Instant::now();
-        self.paused = Some(now + self.pace.pay(now, bytes));
-        self.is_paused()
-    }
-
-    fn is_paused(&self) -> bool {
-        self.paused.is_some_and(|until| Instant::now() < until)
-    }
-
-    /// Writes the output, a paid slice at a time under a rate limit (paying before each, as
-    /// the thread driver's paced writes); returns whether all of it went out.
-    fn write_out(&mut self) -> std::io::Result<bool> {
-        if !self.pace.is_limited() {
-            return self.wire.write(&mut self.socket, &self.out, &mut self.sent);
-        }
-        loop {
-            if self.is_paused() {
-                return Ok(false);
-            }
-            if self.sent == self.out.len() {
-                // Only what TLS still holds, already paid for.
-                return self.wire.write(&mut self.socket, &self.out, &mut self.sent);
-            }
-            if self.credit == 0 {
-                let len = (self.out.len() - self.sent).min(self.pace.slice());
-                self.credit = len;
-                if self.pay(len) {
-                    return Ok(false);
-                }
-            }
-            let (before, end) = (self.sent, self.sent + self.credit);
-            let done = self
-                .wire
-                .write(&mut self.socket, &self.out[..end], &mut self.sent)?;
-            self.credit -= self.sent - before;
-            if !done {
-                return Ok(false);
-            }
-        }
-    }
-}
-
-/// What the served connection does next.
-enum Next {
-    Wait,
-    Step(Step),
-    Finish(Option<String>),
-}
-
-/// Frees `buffer`'s memory once it is empty: a connection pays for buffers only while data
-/// flows.
-fn release(buffer: &mut Vec<u8>) {
-    if buffer.is_empty() && buffer.capacity() > 0 {
-        *buffer = Vec::new();
     }
 }

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 
 use super::conn::{Action, Conn, Phase};
+use super::link::{Link, Next};
 use super::pool::Pool;
-use super::step::{self, Outcome};
+use super::step;
 use crate::server::{Seat, Shared};
 use crate::session::Session;
 
@@ -32,8 +33,8 @@ const SCRATCH: usize = 256 * 1024;
 pub(super) enum Message {
     /// A connection accepted, with its place under the limits.
     Accepted(std::net::TcpStream, SocketAddr, Seat),
-    /// A step of a session ended on the pool.
-    Stepped(usize, Box<Session>, Outcome),
+    /// A connection's steps ended on the pool: its session, its link and the link's last word.
+    Stepped(usize, Box<Session>, Box<Link>, Next),
     /// A session's last step ended on the pool.
     Finished(usize),
     /// A newer connection took this one's upload over.
@@ -161,9 +162,9 @@ impl EventLoop {
     fn receive(&mut self, message: Message) -> Option<usize> {
         match message {
             Message::Accepted(stream, peer, seat) => self.accept(stream, peer, seat),
-            Message::Stepped(id, session, outcome) => {
+            Message::Stepped(id, session, link, next) => {
                 let conn = self.conns.get_mut(&id)?;
-                conn.handle_outcome(session, outcome);
+                conn.handle_return(session, link, next);
                 Some(id)
             }
             Message::Finished(id) => {
@@ -236,11 +237,11 @@ impl EventLoop {
         }
         match conn.advance(&self.shared, &mut self.scratch) {
             Action::Wait => {}
-            Action::Step(mut session, step) => {
+            Action::Step(away) => {
                 let (shared, mailbox) = (Arc::clone(&self.shared), self.mailbox.clone());
                 self.pool.run(Box::new(move || {
-                    let outcome = step::run(&shared, &mut session, step);
-                    mailbox.send(Message::Stepped(id, session, outcome));
+                    let (session, link, next) = step::run_away(&shared, away);
+                    mailbox.send(Message::Stepped(id, session, link, next));
                 }));
             }
             Action::Finish(session, lost) => {
@@ -266,9 +267,11 @@ impl EventLoop {
         let Some(mut conn) = self.conns.remove(&id) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut conn.socket);
         if conn.tls_failed() {
             self.shared.metrics.handle_tls_failed();
+        }
+        if let Some(socket) = conn.socket_mut() {
+            let _ = self.poll.registry().deregister(socket);
         }
         tracing::debug!(peer = %conn.peer, "connection closed");
         // Dropping the connection closes the socket and gives its seat back.

@@ -25,6 +25,14 @@
 //! connections, and a session blocked for seconds holds one worker while the rest serve
 //! everybody else.
 //!
+//! **Busy connections.** A step takes the connection's link (its wire and buffers) along with
+//! the session, and when the step is done the pool serves the link itself — the same
+//! non-blocking reads and writes the loop makes (`link.rs`), never a wait — and runs the next
+//! step at once if there is one, up to `step::STEPS_AWAY` steps before the connection goes
+//! back to the loop. A large transfer thus moves 4 MiB per trip through the loop instead of
+//! 256 KiB: each trip costs two thread wake-ups, which on a virtual machine cost about as much
+//! as the step (`ferry-bench --only large`, README "Engines").
+//!
 //! **Memory.** An idle connection holds its socket, its session and (under TLS) rustls'
 //! state; its input and output buffers exist only while bytes flow and are freed when they
 //! drain. The loop's one read buffer serves all its connections.
@@ -37,6 +45,7 @@
 
 mod conn;
 mod event_loop;
+mod link;
 mod pool;
 mod step;
 mod wire;

@@ -47,7 +47,7 @@ impl Wire {
     /// `limit` bytes (at most `scratch.len()` are read at once).
     pub(super) fn read(
         &mut self,
-        socket: &mut TcpStream,
+        mut socket: &TcpStream,
         input: &mut Vec<u8>,
         limit: usize,
         scratch: &mut [u8],
@@ -85,7 +85,7 @@ impl Wire {
     /// out (under TLS, also those rustls still held).
     pub(super) fn write(
         &mut self,
-        socket: &mut TcpStream,
+        mut socket: &TcpStream,
         out: &[u8],
         sent: &mut usize,
     ) -> io::Result<bool> {
@@ -120,7 +120,7 @@ impl Wire {
                     }
                     continue;
                 }
-                match tls.write_tls(socket) {
+                match tls.write_tls(&mut socket) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(_) => {}
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -148,7 +148,7 @@ impl Wire {
 /// Returns the plaintext bytes and whether the peer ended.
 fn read_tls(
     tls: &mut rustls::ServerConnection,
-    socket: &mut TcpStream,
+    mut socket: &TcpStream,
     input: &mut Vec<u8>,
     limit: usize,
     scratch: &mut [u8],
@@ -158,18 +158,18 @@ fn read_tls(
     if held.0 > 0 || held.1 {
         return Ok(held);
     }
-    let ended = tls.read_tls(socket)? == 0;
+    let ended = tls.read_tls(&mut socket)? == 0;
     let state = match tls.process_new_packets() {
         Ok(state) => state,
         Err(error) => {
             // The alert telling the peer why goes out, best effort.
-            let _ = tls.write_tls(socket);
+            let _ = tls.write_tls(&mut socket);
             return Err(io::Error::new(io::ErrorKind::InvalidData, error));
         }
     };
     // The handshake's answer goes out at once.
     while tls.wants_write() {
-        match tls.write_tls(socket) {
+        match tls.write_tls(&mut socket) {
             Ok(_) => {}
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
             Err(error) => return Err(error),
