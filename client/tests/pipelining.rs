@@ -1,11 +1,14 @@
 //! Many files on one connection (`Client::put_files`, `Client::get_files`) against ferryd over
 //! the in-memory store, through a relay that reads what crosses and can cut the connection.
 
+use std::io::Read;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ferry_client::{Client, ClientError, ClientOptions, GetOptions, PutOptions};
+use ferry_client::{Client, ClientError, ClientOptions, GetOptions, PutOptions, WINDOW_REQUESTS};
+use ferry_protocol::limits::MAGIC;
 
 use crate::support::memory_server::MemoryServer;
 use crate::support::pattern;
@@ -238,4 +241,78 @@ fn get_files_makes_the_local_folders_its_files_go_into() {
     // All in the pipeline, on the one connection: none fell back to one by one.
     assert_eq!(relay.connections.load(Ordering::SeqCst), 1);
     assert_eq!(relay.log.requests(), ["get"; 4]);
+}
+
+/// The bytes a client sends before its first request (the magic and its `HELLO`), read by a
+/// listener that never answers.
+fn hello_len() -> usize {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = ClientOptions {
+        retries: 0,
+        ..fast_options()
+    };
+    let connecting = std::thread::spawn(move || Client::connect(addr, options).is_err());
+    let (mut socket, _) = listener.accept().unwrap();
+    let mut bytes = Vec::new();
+    let mut buf = [0; 1024];
+    let len = loop {
+        let n = socket.read(&mut buf).unwrap();
+        assert!(n > 0, "the client closed before its HELLO");
+        bytes.extend_from_slice(&buf[..n]);
+        if let Some(rest) = bytes.get(MAGIC.len()..)
+            && let Ok(Some((_, used))) = ferry_protocol::decode_frame(rest)
+        {
+            break MAGIC.len() + used;
+        }
+    };
+    drop((socket, listener));
+    assert!(
+        connecting.join().unwrap(),
+        "connected to a listener that never answered"
+    );
+    len
+}
+
+#[test]
+fn a_window_cut_again_and_again_is_tried_retries_plus_one_times_then_the_files_go_in_order_one_by_one()
+ {
+    let server = MemoryServer::start();
+    // More files than two windows hold, so that a third window would still have some to send.
+    let files = 2 * WINDOW_REQUESTS + 52;
+    for i in 0..files {
+        server
+            .store
+            .insert(&format!("cut/c{i}"), &pattern(40, i as u64));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let list: Vec<_> = (0..files)
+        .map(|i| (format!("cut/c{i}"), dir.path().join(format!("c{i}"))))
+        .collect();
+    let retries = 1;
+    // The first `retries + 1` connections are cut three bytes into their first request (the
+    // server answers none); later ones pass.
+    let cut = retries as usize + 1;
+    let relay = Relay::cutting_first(server.addr(), Direction::Upstream, hello_len() + 3, cut);
+    let options = ClientOptions {
+        retries,
+        ..fast_options()
+    };
+    let mut client = Client::connect(relay.addr, options).unwrap();
+    let mut reported = Vec::new();
+    client.get_files(&list, &GetOptions::default(), &mut |i, result| {
+        let report = result.unwrap_or_else(|error| panic!("file {i}: {error}"));
+        // Each on the connection after the cut ones, at its first attempt: the windows took
+        // every cut connection.
+        assert_eq!(report.attempts, 1, "file {i}");
+        reported.push(i);
+    });
+    // In order: none was sent in a window after the cut ones.
+    assert!(
+        reported.iter().copied().eq(0..files),
+        "{} reported, beginning {:?}",
+        reported.len(),
+        &reported[..reported.len().min(8)]
+    );
+    assert_eq!(relay.connections.load(Ordering::SeqCst), cut + 1);
 }

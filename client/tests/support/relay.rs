@@ -41,15 +41,6 @@ enum Fault {
     Corrupt,
 }
 
-/// Which connections meet the fault.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Victims {
-    /// The first only; later ones are forwarded whole.
-    First,
-    /// Every connection.
-    Every,
-}
-
 /// One relayed connection's shared state.
 struct Pair {
     sockets: [TcpStream; 2],
@@ -61,35 +52,40 @@ impl Relay {
     /// Forwards to `target`; the first connection is cut after `limit` bytes going
     /// `direction`, later ones are forwarded whole.
     pub fn start(target: SocketAddr, direction: Direction, limit: usize) -> Relay {
-        Relay::spawn(target, direction, limit, Fault::Cut, Victims::First)
+        Relay::spawn(target, direction, limit, Fault::Cut, 1)
     }
 
     /// Like [`Relay::start`], but the first connection stalls instead of being cut.
     pub fn stalling(target: SocketAddr, direction: Direction, limit: usize) -> Relay {
-        Relay::spawn(target, direction, limit, Fault::Stall, Victims::First)
+        Relay::spawn(target, direction, limit, Fault::Stall, 1)
     }
 
     /// Like [`Relay::stalling`], but every connection stalls at its limit: a server that
     /// falls silent every time.
     pub fn stalling_every(target: SocketAddr, direction: Direction, limit: usize) -> Relay {
-        Relay::spawn(target, direction, limit, Fault::Stall, Victims::Every)
+        Relay::spawn(target, direction, limit, Fault::Stall, usize::MAX)
+    }
+
+    /// Like [`Relay::start`], but each of the first `victims` connections is cut at its
+    /// limit.
+    pub fn cutting_first(
+        target: SocketAddr,
+        direction: Direction,
+        limit: usize,
+        victims: usize,
+    ) -> Relay {
+        Relay::spawn(target, direction, limit, Fault::Cut, victims)
     }
 
     /// Forwards everything, but flips one bit of the byte at position `at` (counted from 0)
     /// going `direction` on the first connection.
     pub fn corrupting(target: SocketAddr, direction: Direction, at: usize) -> Relay {
-        Relay::spawn(target, direction, at, Fault::Corrupt, Victims::First)
+        Relay::spawn(target, direction, at, Fault::Corrupt, 1)
     }
 
     /// Forwards everything untouched, only logging it.
     pub fn passing(target: SocketAddr) -> Relay {
-        Relay::spawn(
-            target,
-            Direction::Upstream,
-            usize::MAX,
-            Fault::Cut,
-            Victims::First,
-        )
+        Relay::spawn(target, Direction::Upstream, usize::MAX, Fault::Cut, 1)
     }
 
     fn spawn(
@@ -97,7 +93,7 @@ impl Relay {
         direction: Direction,
         limit: usize,
         fault: Fault,
-        victims: Victims,
+        victims: usize,
     ) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -107,15 +103,11 @@ impl Relay {
         let (count, was_cut, logged) = (connections.clone(), cut.clone(), log.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let first = count.fetch_add(1, Ordering::SeqCst) == 0;
+                let number = count.fetch_add(1, Ordering::SeqCst);
                 let Ok(server) = TcpStream::connect(target) else {
                     continue;
                 };
-                let limit = if first || victims == Victims::Every {
-                    limit
-                } else {
-                    usize::MAX
-                };
+                let limit = if number < victims { limit } else { usize::MAX };
                 let (up, down) = match direction {
                     Direction::Upstream => (limit, usize::MAX),
                     Direction::Downstream => (usize::MAX, limit),
