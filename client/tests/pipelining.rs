@@ -275,8 +275,7 @@ fn hello_len() -> usize {
 }
 
 #[test]
-fn a_window_cut_again_and_again_is_tried_retries_plus_one_times_then_the_files_go_in_order_one_by_one()
- {
+fn a_window_cut_each_time_is_tried_retries_plus_one_times_then_each_file_goes_alone() {
     let server = MemoryServer::start();
     // More files than two windows hold, so that a third window would still have some to send.
     let files = 2 * WINDOW_REQUESTS + 52;
