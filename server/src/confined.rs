@@ -308,8 +308,9 @@ impl Folder {
     }
 
     /// Opens the existing file `name` here for reading; fails with `ELOOP` on a symbolic link.
+    /// Never waits: a FIFO put in a file's place opens at once (and is then no regular file).
     pub(crate) fn open_read(&self, name: &str) -> io::Result<File> {
-        self.open_with(name, OFlags::RDONLY, 0)
+        self.open_with(name, OFlags::RDONLY | OFlags::NONBLOCK, 0)
     }
 
     /// Opens the file `name` here for writing, creating it with `mode` if missing (never

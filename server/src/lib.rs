@@ -30,7 +30,8 @@
 //!  store/: the Store interface, with its errors and locks
 //!        ├── folder/   storage root/  visible files, by name (subfolders allowed)
 //!        │                  .ferry-staging/  partial uploads: <key>.part + <key>.ckpt hash state
-//!        │                  .ferry-meta/     digest records of stored files
+//!        │                  .ferry-meta/     digest records, where files cannot hold their
+//!        │                                   own (`user.ferry.digest`)
 //!        └── s3/       a bucket shared by several nodes
 //! ```
 //!

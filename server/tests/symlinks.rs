@@ -144,6 +144,9 @@ fn a_planted_link_at_a_staged_file_is_removed_and_the_outside_file_untouched() {
     assert!(std::fs::read(server.root().join("up.bin")).unwrap() == body);
 }
 
+/// A file's record is on the file itself where the file system allows (as here), so the
+/// upload writes no record file at all; `store::folder::digests`' unit tests show a record file
+/// replacing such a link where one is written.
 #[test]
 fn a_planted_link_at_a_digest_record_is_replaced_not_written_through() {
     let server = TestServer::start(|_| {});
@@ -170,6 +173,10 @@ fn own_folders_removed_while_ferryd_runs_are_made_again() {
     let body = data(100_000, 6);
     server.client().put_new("after", &body);
     assert_eq!(server.client().get("after").unwrap(), body);
+    // The staging folder by the upload; the digest folder when a record file is next needed
+    // (a file's record is on the file itself where the file system allows: here, a removal
+    // looks for the removed file's record file).
+    assert_eq!(server.client().remove("before"), ClientEvent::Removed);
     for own in [".ferry-staging", ".ferry-meta"] {
         let meta = std::fs::metadata(server.root().join(own)).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o700, "{own}");

@@ -10,10 +10,10 @@
 /// A step of a folder-store commit (or of a move), in the order they happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CommitStep {
-    /// The staged data is durable.
-    Synced,
-    /// The digest record of the new file is written.
+    /// The digest record of the new file is written (on the staged file, or beside it).
     DigestRecorded,
+    /// The staged data (and the record it holds) is durable.
+    Synced,
     /// The staged file was renamed to its name.
     Renamed,
     /// The staged file was hard-linked to its name (file systems without `RENAME_NOREPLACE`).

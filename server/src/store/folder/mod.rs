@@ -160,6 +160,20 @@ impl Storage {
         self.locks.unless_any(busy, f)
     }
 
+    /// The recorded digest of the file `leaf` in `folder`, if it is still the version
+    /// `existing` (a file replaced meanwhile has none here).
+    fn stored_digest(
+        &self,
+        name: &str,
+        folder: &Folder,
+        leaf: &str,
+        existing: &Status,
+    ) -> Option<Digest> {
+        let file = folder.open_read(leaf).ok()?;
+        let id = FileId::of(&Status::of(&file).ok()?);
+        (id == FileId::of(existing)).then(|| self.digests.get(name, &file, &id))?
+    }
+
     /// This storage as the shared handle uploads and downloads keep.
     fn arc(&self) -> Result<Arc<Storage>, StorageError> {
         self.me.upgrade().ok_or(StorageError::ShuttingDown)
@@ -206,7 +220,7 @@ impl Store for Storage {
         }
         let id = FileId::of(&status);
         Ok(OpenedFile {
-            digest: self.digests.get(name, &id),
+            digest: self.digests.get(name, &file, &id),
             size: status.size(),
             content: Box::new(FolderFile {
                 file,
@@ -248,10 +262,12 @@ impl Store for Storage {
     fn query(&self, name: &str, tag: &SourceTag) -> Result<Held, StorageError> {
         let resolved = self.resolve(name)?;
         let stored = resolved.existing.as_ref().map(Status::size);
-        let digest = resolved
-            .existing
-            .as_ref()
-            .and_then(|status| self.digests.get(name, &FileId::of(status)));
+        let digest = match (&resolved.folder, &resolved.existing) {
+            (Some(folder), Some(existing)) => {
+                self.stored_digest(name, folder, &resolved.leaf, existing)
+            }
+            _ => None,
+        };
         let key = PartialKey::new(name, tag);
         let partial = self
             .staging
@@ -381,7 +397,10 @@ impl FileContent for FolderFile {
         }) = self.storage.resolve(&self.name)
             && FileId::of(&status) == self.id
         {
-            let _ = self.storage.digests.put(&self.name, &self.id, digest);
+            let _ = self
+                .storage
+                .digests
+                .attach(&self.name, &self.file, &self.id, digest);
         }
     }
 }

@@ -176,7 +176,7 @@ fn carry_records(
     let mut old_names = Vec::with_capacity(files.len());
     for (old, id) in files {
         let new = format!("{to}{}", &old[from.len()..]);
-        if let Some(digest) = storage.digests.get(&old, &id)
+        if let Some(digest) = storage.digests.recorded(&old, &id)
             && let Err(error) = storage.digests.put(&new, &id, &digest)
         {
             // Only a shortcut is lost: the next download computes the digest.

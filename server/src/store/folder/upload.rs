@@ -417,7 +417,7 @@ impl FolderUpload {
         Ok(())
     }
 
-    /// fsync, digest record, rename into place (never over an existing name unless asked to
+    /// Digest record, fsync, rename into place (never over an existing name unless asked to
     /// overwrite); the fsync of the folder, which follows, is the caller's ([`FolderSync`]). A
     /// crash at any step leaves the name with its old file or with the whole new one, and never
     /// a visible file that is also a staged one. Returns the folder the name is in.
@@ -427,11 +427,20 @@ impl FolderUpload {
             return Err(StorageError::io("checking the staged data")(short));
         }
         self.collect_checkpoint(true)?;
+        let storage = Arc::clone(&self.storage);
+        let name = self.name.clone();
         let file = self.staged_file()?;
+        let status = Status::of(file).map_err(StorageError::io("reading the staged data"))?;
+        // Required: every visible file's digest is known, so an identical re-upload is
+        // confirmed without its bytes and a download need not hash the file first. On the file
+        // itself where the file system allows, before the fsync that makes both durable.
+        storage
+            .digests
+            .attach(&name, file, &FileId::of(&status), digest)?;
+        crash_point::reach(CommitStep::DigestRecorded);
         file.sync_all()
             .map_err(StorageError::io("syncing the staged data"))?;
         crash_point::reach(CommitStep::Synced);
-        let status = Status::of(file).map_err(StorageError::io("reading the staged data"))?;
         let folder = paths::create_parents(self.storage.root_folder(), &self.name)?;
         let leaf = self
             .name
@@ -443,12 +452,6 @@ impl FolderUpload {
         if existing.is_some() && !self.overwrite {
             return Err(StorageError::AlreadyExists);
         }
-        // Required: every visible file's digest is known, so an identical re-upload is
-        // confirmed without its bytes and a download need not hash the file first.
-        self.storage
-            .digests
-            .put(&self.name, &FileId::of(&status), digest)?;
-        crash_point::reach(CommitStep::DigestRecorded);
         self.place(&folder, &leaf)?;
         self.storage.staging.forget_state(&self.key);
         self.storage
