@@ -11,6 +11,7 @@
 //! as much as the step itself.
 
 use std::cell::RefCell;
+use std::time::Duration;
 
 use ferry_protocol::Timestamp;
 
@@ -21,6 +22,10 @@ use crate::session::Session;
 /// Most steps one connection runs on the pool before it goes back to the loop (4 MiB of a
 /// transfer at 256 KiB a step), so that its timers and the loop's other news reach it.
 pub(super) const STEPS_AWAY: usize = 16;
+
+/// How long a pool thread waits for room in a download's socket (`Link::await_room`) before
+/// it hands the connection back to the loop.
+const PATIENCE: Duration = Duration::from_micros(500);
 
 /// Bytes a pool thread reads from a socket at once (its own buffer, made when first used).
 const POOL_SCRATCH: usize = 256 * 1024;
@@ -48,7 +53,7 @@ pub(super) fn run_away(shared: &Shared, away: Away) -> (Box<Session>, Box<Link>,
         if scratch.is_empty() {
             scratch.resize(POOL_SCRATCH, 0);
         }
-        let mut steps = 0;
+        let (mut steps, mut waits) = (0, 0);
         loop {
             link.handle_outcome(run(shared, &mut session, step));
             steps += 1;
@@ -56,7 +61,15 @@ pub(super) fn run_away(shared: &Shared, away: Away) -> (Box<Session>, Box<Link>,
                 // Back to the loop, which serves the link again.
                 return (session, link, Next::Wait);
             }
-            match link.serve(shared, scratch) {
+            let next = loop {
+                match link.serve(shared, scratch) {
+                    // Bounded too: a socket with room again and again and nothing written
+                    // (which should not happen) still goes back to the loop.
+                    Next::Wait if waits < STEPS_AWAY && link.await_room(PATIENCE) => waits += 1,
+                    next => break next,
+                }
+            };
+            match next {
                 Next::Step(next) => step = next,
                 next => return (session, link, next),
             }
