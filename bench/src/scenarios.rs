@@ -308,7 +308,9 @@ pub fn idle_connections(root: &Path, idle: usize) -> anyhow::Result<IdleResult> 
         }
     }
     let served = waiting.len();
-    thread::sleep(Duration::from_millis(500));
+    // Idle, not just handshaken: past the second for which the thread engine keeps a
+    // connection's big input buffer after its last bytes.
+    thread::sleep(Duration::from_millis(1500));
     let (rss_mib, threads) = process_status(server.0.id())?;
     let data = content::bytes(1 << 20, 7);
     let mut puts = Vec::with_capacity(FRESH_PUTS);

@@ -31,19 +31,42 @@ impl Input {
         self.filled == INPUT_BUFFER
     }
 
+    /// How long the big buffer is still kept only because bytes came lately (`None` if it is
+    /// kept for another reason, or not kept): a read that waits longer than this must end
+    /// then, so that the buffer goes while the connection waits (a thread blocked in a read
+    /// holds the buffer it reads into).
+    pub(super) fn keep_left(&self, busy: bool) -> Option<Duration> {
+        if self.filled > 0 || busy || self.buffer.len() < INPUT_BUFFER {
+            return None;
+        }
+        let since = self.last_data?.elapsed();
+        Some(
+            KEEP_BUFFER
+                .saturating_sub(since)
+                .max(Duration::from_millis(1)),
+        )
+    }
+
     /// Reads what the stream has; `Ok(0)` at its end. With `busy` (a transfer under way) the
     /// big buffer is kept for the next data.
     pub(super) fn read(&mut self, stream: &mut impl Read, busy: bool) -> io::Result<usize> {
-        let recent = self.last_data.is_some_and(|at| at.elapsed() < KEEP_BUFFER);
-        if self.filled == 0 && !busy && !recent {
+        let kept = self.buffer.len() == INPUT_BUFFER
+            && self.last_data.is_some_and(|at| at.elapsed() < KEEP_BUFFER);
+        if self.filled == 0 && !busy && !kept {
             // Waiting with nothing kept: a first read into a stack buffer, so that an idle
             // connection holds no big buffer.
             release(&mut self.buffer);
             let mut first = [0u8; IDLE_READ];
             let n = stream.read(&mut first)?;
             if n > 0 {
-                self.buffer.resize(INPUT_BUFFER, 0);
-                self.buffer[..n].copy_from_slice(&first[..n]);
+                if n == IDLE_READ {
+                    // A burst: the big buffer, kept for the next one.
+                    self.buffer.resize(INPUT_BUFFER, 0);
+                    self.buffer[..n].copy_from_slice(&first[..n]);
+                } else {
+                    // A request that fit (a handshake, a lone command): no big buffer.
+                    self.buffer = first[..n].to_vec();
+                }
                 self.filled = n;
                 self.last_data = Some(Instant::now());
             }
@@ -70,3 +93,35 @@ impl Input {
 /// Bytes of the first read of an idle connection: one page of the thread's stack (a request
 /// longer than this comes in the next reads, into the big buffer).
 pub(super) const IDLE_READ: usize = 4 * 1024;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_that_fits_the_first_read_takes_no_big_buffer() {
+        let mut input = Input::default();
+        let hello = [7u8; 100];
+        assert_eq!(input.read(&mut &hello[..], false).unwrap(), 100);
+        assert!(input.buffer.capacity() < INPUT_BUFFER);
+        assert_eq!(input.keep_left(false), None, "nothing big to give back");
+    }
+
+    #[test]
+    fn a_burst_takes_the_big_buffer_which_a_waiting_read_gives_back_within_a_second() {
+        let mut input = Input::default();
+        let burst = vec![7u8; 3 * IDLE_READ];
+        assert_eq!(input.read(&mut &burst[..], false).unwrap(), IDLE_READ);
+        assert_eq!(input.buffer.len(), INPUT_BUFFER);
+        assert_eq!(input.keep_left(false), None, "bytes are kept: not empty");
+        input.filled = 0; // as if the session took them
+        let left = input.keep_left(false).unwrap();
+        assert!(left <= KEEP_BUFFER && left > Duration::ZERO, "{left:?}");
+        assert_eq!(input.keep_left(true), None, "a transfer under way keeps it");
+        // Once the keep is over, the next read gives the big buffer back first.
+        input.last_data = Some(Instant::now() - KEEP_BUFFER);
+        assert_eq!(input.read(&mut &[1u8; 10][..], false).unwrap(), 10);
+        assert!(input.buffer.capacity() < INPUT_BUFFER);
+    }
+}

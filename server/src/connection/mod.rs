@@ -118,6 +118,8 @@ fn drive(
             Some(deadline) => Some(deadline.saturating_since(now).max(Duration::from_millis(1))),
             None => None,
         };
+        let keep = input.keep_left(session.is_busy());
+        let wait = wait.into_iter().chain(keep).min();
         let _ = stream.get_ref().socket().set_read_timeout(wait);
         match input.read(stream, session.is_busy()) {
             // A shutdown wakes a waiting connection by ending its reads: not the client's doing.

@@ -51,7 +51,8 @@ pub(super) fn run_away(shared: &Shared, away: Away) -> (Box<Session>, Box<Link>,
     } = away;
     SCRATCH.with_borrow_mut(|scratch| {
         if scratch.is_empty() {
-            scratch.resize(POOL_SCRATCH, 0);
+            // Zeroed by the allocator: its pages are paid for only once a read fills them.
+            *scratch = vec![0; POOL_SCRATCH];
         }
         let (mut steps, mut waits) = (0, 0);
         loop {
