@@ -6,12 +6,13 @@
 //!
 //!  event loop (1 per core, at most 4)             pool (POOL_THREADS, bounded)
 //!  ┌──────────────────────────────────┐           ┌───────────────────────────────────┐
-//!  │ mio Poll over its sockets        │  Step     │ step::run: handle_shutdown,       │
-//!  │ non-blocking read/write, rustls  │ ────────► │ handle_input, handle_eof,         │
-//!  │ (sans-IO TLS: computation only)  │ (session  │ handle_timeout, poll_transmit ×N  │
-//!  │ timers: session deadlines,       │  travels) │ step::finish: handle_lost, close  │
-//!  │ write stalls, lingering closes   │ ◄──────── │                                   │
-//!  └──────────────────────────────────┘  Outcome  └───────────────────────────────────┘
+//!  │ mio Poll over its sockets        │  Away     │ step::run: handle_shutdown,       │
+//!  │ Link::serve: non-blocking reads  │ ────────► │ handle_input, handle_eof,         │
+//!  │ and writes, rustls (sans-IO TLS: │ (session  │ handle_timeout, poll_transmit ×N; │
+//!  │ computation only), first byte    │ and link  │ then Link::serve and the next     │
+//!  │ timers: session deadlines,       │  travel)  │ step, up to STEPS_AWAY            │
+//!  │ write stalls, lingering closes   │ ◄──────── │ step::finish: handle_lost, close  │
+//!  └──────────────────────────────────┘  Stepped  └───────────────────────────────────┘
 //! ```
 //!
 //! **Where the line is drawn.** The loop threads never call the [`Session`](crate::Session):
@@ -34,8 +35,9 @@
 //! as the step (`ferry-bench --only large`, README "Engines").
 //!
 //! **Memory.** An idle connection holds its socket, its session and (under TLS) rustls'
-//! state; its input and output buffers exist only while bytes flow and are freed when they
-//! drain. The loop's one read buffer serves all its connections.
+//! state; its input and output buffers exist only while bytes flow and are freed when a read
+//! finds nothing. The loop's one read buffer serves all its connections; a pool thread has one
+//! of its own, allocated zeroed so that its pages cost memory only once a read fills them.
 //!
 //! **Rules.** The engine holds none: it offers bytes, tells the session the time when the
 //! session's own deadline comes, and offers bytes the session left again once its output
