@@ -162,7 +162,7 @@ impl DigestStore {
 
     /// Records `digest` for the version `id` of `name` that `file` is, on the file itself (not
     /// synced: the file's own fsync, which follows, makes it durable), or in the meta folder on
-    /// a file system without user attributes.
+    /// a file system without user attributes or for a file the server may not mark.
     pub(crate) fn attach(
         &self,
         name: &str,
@@ -173,7 +173,9 @@ impl DigestStore {
         self.refuse_if_read_only()?;
         match rustix::fs::fsetxattr(file, ATTRIBUTE, &id.attribute(digest), XattrFlags::empty()) {
             Ok(()) => Ok(()),
-            Err(Errno::NOTSUP) => self.put(name, id, digest),
+            // No user attributes here, or a file this server may read but not mark (a file
+            // another user put in the root, hashed on its first download).
+            Err(Errno::NOTSUP | Errno::PERM | Errno::ACCESS) => self.put(name, id, digest),
             Err(errno) => Err(StorageError::io("recording a file's digest")(errno.into())),
         }
     }
