@@ -313,7 +313,16 @@ mod tests {
         let store = DigestStore::new(Arc::new(Folder::open(root.path()).unwrap()));
         let (file, id) = file_with(&root, "f", b"one");
         let digest = Digest::of(b"one");
+        let probe = rustix::fs::fsetxattr(&file, "user.ferry.probe", b"", XattrFlags::empty());
         store.attach("f", &file, &id, &digest).unwrap();
+        if probe == Err(Errno::NOTSUP) {
+            // This file system takes no user attributes (tmpfs before Linux 6.6): the record
+            // is a file instead.
+            eprintln!("no user attributes under {}", root.path().display());
+            assert_eq!(store.recorded("f", &id), Some(digest));
+            assert_eq!(store.get("f", &file, &id), Some(digest));
+            return;
+        }
         let mut value = [0u8; 64];
         let len = rustix::fs::fgetxattr(&file, ATTRIBUTE, &mut value).unwrap();
         assert_eq!(len, ATTRIBUTE_LEN);
@@ -350,21 +359,20 @@ mod tests {
     #[test]
     fn a_foreign_or_torn_attribute_is_not_believed() {
         let root = tempfile::tempdir().unwrap();
-        let store = DigestStore::new(Arc::new(Folder::open(root.path()).unwrap()));
-        let (file, id) = file_with(&root, "f", b"one");
+        let (_, id) = file_with(&root, "f", b"one");
         let good = id.attribute(&Digest::of(b"one"));
+        assert_eq!(good.len(), ATTRIBUTE_LEN);
         let mut foreign = good.clone();
         foreign[0] ^= 1;
         for value in [
             &good[..ATTRIBUTE_LEN - 1],
             &foreign[..],
             &[good.clone(), vec![0]].concat()[..],
+            &[][..],
         ] {
-            rustix::fs::fsetxattr(&file, ATTRIBUTE, value, XattrFlags::empty()).unwrap();
-            assert_eq!(store.get("f", &file, &id), None, "{} bytes", value.len());
+            assert_eq!(id.digest_in_attribute(value), None, "{} bytes", value.len());
         }
-        rustix::fs::fsetxattr(&file, ATTRIBUTE, &good, XattrFlags::empty()).unwrap();
-        assert_eq!(store.get("f", &file, &id), Some(Digest::of(b"one")));
+        assert_eq!(id.digest_in_attribute(&good), Some(Digest::of(b"one")));
     }
 
     #[test]
