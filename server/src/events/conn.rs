@@ -5,6 +5,7 @@
 //! loop for every batch.
 
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,11 @@ impl Conn {
             returned: None,
             wake_at: None,
         }
+    }
+
+    /// The socket's file descriptor, for the loop's poll.
+    pub(super) fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
     }
 
     /// The socket, to deregister it once nothing else holds it.
