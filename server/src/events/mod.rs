@@ -32,7 +32,8 @@
 //! step at once if there is one, up to `step::STEPS_AWAY` steps before the connection goes
 //! back to the loop. A large transfer thus moves 4 MiB per trip through the loop instead of
 //! 256 KiB: each trip costs two thread wake-ups, which on a virtual machine cost about as much
-//! as the step (`ferry-bench --only large`, README "Engines").
+//! as the step (`ferry-bench --only large`, README "Engines"). Meanwhile the loop's poll does
+//! not watch the socket (`event_loop::watch`), so its bytes arriving do not wake the loop.
 //!
 //! **Memory.** An idle connection holds its socket, its session and (under TLS) rustls'
 //! state; its input and output buffers exist only while bytes flow and are freed when a read
