@@ -88,12 +88,6 @@ impl Conn {
         self.socket.as_raw_fd()
     }
 
-    /// The socket, to deregister it once nothing else holds it.
-    pub(super) fn socket_mut(&mut self) -> Option<&mut TcpStream> {
-        self.link = None;
-        Arc::get_mut(&mut self.socket)
-    }
-
     /// Asks for a step as soon as the session is home.
     pub(super) fn nudge(&mut self) {
         match self.link.as_mut() {

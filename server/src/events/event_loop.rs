@@ -16,7 +16,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use super::conn::{Action, Conn, Phase};
-use super::link::{Link, Next};
+use super::link::{Link, Next, read_buffer};
 use super::pool::Pool;
 use super::step;
 use crate::server::{Seat, Shared};
@@ -27,9 +27,6 @@ pub(super) const WAKE: Token = Token(usize::MAX);
 
 /// Readiness events taken from the poll at once.
 const EVENTS: usize = 1024;
-
-/// Bytes read from a socket at once: the loop's one read buffer, shared by its connections.
-const SCRATCH: usize = 256 * 1024;
 
 /// What reaches a loop from outside.
 pub(super) enum Message {
@@ -235,10 +232,7 @@ impl EventLoop {
         };
         let before = conn.wake_at;
         let now = Instant::now();
-        if self.scratch.is_empty() {
-            self.scratch = vec![0; SCRATCH];
-        }
-        match conn.advance(&self.shared, &mut self.scratch) {
+        match conn.advance(&self.shared, read_buffer(&mut self.scratch)) {
             Action::Wait => {}
             Action::Step(away) => {
                 watch(self.poll.registry(), id, conn.fd(), false);
@@ -268,15 +262,13 @@ impl EventLoop {
     }
 
     fn remove(&mut self, id: usize) {
-        let Some(mut conn) = self.conns.remove(&id) else {
+        let Some(conn) = self.conns.remove(&id) else {
             return;
         };
         if conn.tls_failed() {
             self.shared.metrics.handle_tls_failed();
         }
-        if let Some(socket) = conn.socket_mut() {
-            let _ = self.poll.registry().deregister(socket);
-        }
+        watch(self.poll.registry(), id, conn.fd(), false);
         tracing::debug!(peer = %conn.peer, "connection closed");
         // Dropping the connection closes the socket and gives its seat back.
     }

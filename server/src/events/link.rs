@@ -25,6 +25,19 @@ use crate::server::Shared;
 /// frame but DATA fits in a fraction of it, and DATA streams through).
 pub(super) const INPUT_LIMIT: usize = 256 * 1024;
 
+/// Bytes read from a socket at once, into the read buffer of the thread serving the link (the
+/// loop's, shared by its connections, or a pool thread's own).
+const READ_AT_ONCE: usize = 256 * 1024;
+
+/// `buffer` as a thread's read buffer, made on first use. Zeroed by the allocator, so that its
+/// pages cost memory only once a read fills them.
+pub(super) fn read_buffer(buffer: &mut Vec<u8>) -> &mut [u8] {
+    if buffer.is_empty() {
+        *buffer = vec![0; READ_AT_ONCE];
+    }
+    buffer
+}
+
 /// What comes next for a served connection.
 pub(super) enum Next {
     /// Nothing now: wait for readiness or the time.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ferry_protocol::Timestamp;
 
-use super::link::{Link, Next};
+use super::link::{Link, Next, read_buffer};
 use crate::server::Shared;
 use crate::session::Session;
 
@@ -27,10 +27,8 @@ pub(super) const STEPS_AWAY: usize = 16;
 /// it hands the connection back to the loop.
 const PATIENCE: Duration = Duration::from_micros(500);
 
-/// Bytes a pool thread reads from a socket at once (its own buffer, made when first used).
-const POOL_SCRATCH: usize = 256 * 1024;
-
 thread_local! {
+    /// A pool thread's read buffer (`link::read_buffer`).
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -50,10 +48,7 @@ pub(super) fn run_away(shared: &Shared, away: Away) -> (Box<Session>, Box<Link>,
         mut step,
     } = away;
     SCRATCH.with_borrow_mut(|scratch| {
-        if scratch.is_empty() {
-            // Zeroed by the allocator: its pages are paid for only once a read fills them.
-            *scratch = vec![0; POOL_SCRATCH];
-        }
+        let scratch = read_buffer(scratch);
         let (mut steps, mut waits) = (0, 0);
         loop {
             link.handle_outcome(run(shared, &mut session, step));

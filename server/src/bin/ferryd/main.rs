@@ -25,7 +25,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::args::{Args, Tool};
-// `scrub --limit-rate` parses rates as the serving flags do (`super::parse_rate`).
+// `scrub --limit-rate` parses rates as the serving flags and ferry's `--limit-rate` do.
 use ferry_protocol::units::parse_rate;
 
 fn main() -> ExitCode {
