@@ -24,16 +24,16 @@ const SIGABRT: i32 = 6;
 
 /// The steps of a commit by rename, and whether the new file is in place after each.
 const RENAME_STEPS: [(&str, bool); 4] = [
-    ("after-fsync", false),
     ("after-digest", false),
+    ("after-fsync", false),
     ("after-rename", true),
     ("after-folder-sync", true),
 ];
 
 /// The steps of a commit by hard link (file systems without `RENAME_NOREPLACE`).
 const LINK_STEPS: [(&str, bool); 5] = [
-    ("after-fsync", false),
     ("after-digest", false),
+    ("after-fsync", false),
     ("after-link", true),
     ("after-unlink", true),
     ("after-folder-sync", true),
