@@ -16,18 +16,21 @@ use ferry_protocol::Timestamp;
 use ferry_transport::{FirstByte, Pace};
 use mio::net::TcpStream;
 
+use super::input::{INPUT_LIMIT, Input};
 use super::step::{Outcome, Step};
 use super::wire::Wire;
 use crate::metrics::Refusal;
 use crate::server::Shared;
 
-/// Most bytes read and not yet taken by the session (as the thread driver's buffer: every
-/// frame but DATA fits in a fraction of it, and DATA streams through).
-pub(super) const INPUT_LIMIT: usize = 256 * 1024;
-
 /// Bytes read from a socket at once, into the read buffer of the thread serving the link (the
 /// loop's, shared by its connections, or a pool thread's own).
 const READ_AT_ONCE: usize = 256 * 1024;
+
+/// How long a link keeps its buffers once bytes stop flowing: a busy connection's socket is
+/// often found empty for a moment between two steps (the server took its bytes faster than
+/// they came), and freeing the buffers then cost a fresh buffer, and its page faults, at the
+/// next step.
+const KEEP_BUFFERS: Duration = Duration::from_millis(100);
 
 /// `buffer` as a thread's read buffer, made on first use. Zeroed by the allocator, so that its
 /// pages cost memory only once a read fills them.
@@ -54,7 +57,7 @@ pub(super) struct Link {
     pub(super) peer: std::net::SocketAddr,
     pub(super) wire: Wire,
     /// Bytes read and not yet taken by the session.
-    input: Vec<u8>,
+    input: Input,
     /// The last step's output, and how much of it was written.
     out: Vec<u8>,
     sent: usize,
@@ -82,6 +85,9 @@ pub(super) struct Link {
     pub(super) nudged: bool,
     /// Since when a write has found the client taking nothing.
     stalled: Option<Instant>,
+    /// Since when reads have found nothing while the link held buffers (they go after
+    /// [`KEEP_BUFFERS`]).
+    quiet: Option<Instant>,
 }
 
 impl Link {
@@ -94,7 +100,7 @@ impl Link {
                 Some(_) => Wire::Sniffing,
                 None => Wire::Plain,
             },
-            input: Vec::new(),
+            input: Input::default(),
             out: Vec::new(),
             sent: 0,
             more: false,
@@ -108,6 +114,7 @@ impl Link {
             paused: None,
             nudged: true,
             stalled: None,
+            quiet: None,
         }
     }
 
@@ -212,6 +219,7 @@ impl Link {
         {
             Ok(read) if read.bytes > 0 || read.eof => {
                 shared.metrics.handle_received(read.bytes);
+                self.quiet = None;
                 self.peer_closed = read.eof;
                 if self.pay(read.bytes) && !read.eof {
                     self.fresh = true;
@@ -223,11 +231,11 @@ impl Link {
             Ok(_) => {}
             Err(error) => return Next::Finish(Some(format!("reading failed: {error}"))),
         }
-        // Nothing flows: the buffers go until bytes do again (kept while they flow, so that a
-        // transfer does not allocate, and fault in, a fresh buffer at every step).
-        release(&mut self.out);
-        if self.input.is_empty() {
-            release(&mut self.input);
+        // Nothing flows: the buffers go until bytes do again, once they have not for a moment.
+        let now = Instant::now();
+        if now >= *self.quiet.get_or_insert(now) + KEEP_BUFFERS {
+            release(&mut self.out);
+            self.input.release();
         }
         self.idle_step(shared)
     }
@@ -246,8 +254,8 @@ impl Link {
     fn step(&mut self, offer: bool, eof: bool) -> Step {
         self.fresh &= !offer;
         Step {
-            input: std::mem::take(&mut self.input),
             offer: offer || (eof && !self.input.is_empty()),
+            input: std::mem::take(&mut self.input),
             eof,
             out: std::mem::take(&mut self.out),
         }
@@ -302,7 +310,17 @@ impl Link {
         // would leave paid-for input unoffered, or output unwritten, until the idle deadline.
         let waiting = self.reoffer || self.sent < self.out.len();
         let paused = self.paused.filter(|_| self.is_paused() || waiting);
-        deadline.into_iter().chain(stall).chain(paused).min()
+        let holds = self.input.holds_memory() || self.out.capacity() > 0;
+        let release = self
+            .quiet
+            .filter(|_| holds)
+            .map(|since| since + KEEP_BUFFERS);
+        deadline
+            .into_iter()
+            .chain(stall)
+            .chain(paused)
+            .chain(release)
+            .min()
     }
 
     /// Pays the rate limits for `bytes` now; returns whether the connection must now wait.

@@ -48,6 +48,7 @@
 
 mod conn;
 mod event_loop;
+mod input;
 mod link;
 mod pool;
 mod step;

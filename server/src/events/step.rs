@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use ferry_protocol::Timestamp;
 
+use super::input::Input;
 use super::link::{Link, Next, read_buffer};
 use crate::server::Shared;
 use crate::session::Session;
@@ -81,7 +82,7 @@ pub(super) const OUTPUT_BATCH: usize = 256 * 1024;
 #[derive(Debug, Default)]
 pub(super) struct Step {
     /// Bytes read and not yet taken (offered when `offer`); what is left comes back.
-    pub(super) input: Vec<u8>,
+    pub(super) input: Input,
     /// Whether to offer `input`.
     pub(super) offer: bool,
     /// The client closed its side.
@@ -94,7 +95,7 @@ pub(super) struct Step {
 #[derive(Debug)]
 pub(super) struct Outcome {
     /// The input the session left, to offer again.
-    pub(super) input: Vec<u8>,
+    pub(super) input: Input,
     /// How many input bytes the session took.
     pub(super) consumed: usize,
     /// Bytes to write to the client.
@@ -122,8 +123,8 @@ pub(super) fn run(shared: &Shared, session: &mut Session, step: Step) -> Outcome
     }
     let mut consumed = 0;
     if offer && !input.is_empty() {
-        consumed = session.handle_input(now, &input);
-        input.drain(..consumed);
+        consumed = session.handle_input(now, input.bytes());
+        input.consume(consumed);
     }
     if eof {
         session.handle_eof(now);

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use mio::net::TcpStream;
 
+use super::input::Input;
+
 /// Encrypted bytes rustls may hold before they reach the socket: a batch of output.
 const TLS_SEND_LIMIT: usize = 512 * 1024;
 
@@ -44,24 +46,22 @@ impl Wire {
     }
 
     /// Reads what the socket has into `input` until it would block, ends, or `input` holds
-    /// `limit` bytes (at most `scratch.len()` are read at once).
+    /// `limit` bytes (`scratch`: the serving thread's read buffer, see [`Input::fill`]).
     pub(super) fn read(
         &mut self,
         mut socket: &TcpStream,
-        input: &mut Vec<u8>,
+        input: &mut Input,
         limit: usize,
         scratch: &mut [u8],
     ) -> io::Result<Received> {
         let mut read = Received::default();
         while input.len() < limit && !read.eof {
-            let room = (limit - input.len()).min(scratch.len());
             let result = match self {
                 Wire::Sniffing => return Ok(read),
-                Wire::Plain => socket.read(&mut scratch[..room]).map(|n| {
-                    input.extend_from_slice(&scratch[..n]);
-                    (n, n == 0)
-                }),
-                Wire::Tls(tls) => read_tls(tls, socket, input, limit, &mut scratch[..room]),
+                Wire::Plain => input
+                    .fill(limit, scratch, |room| socket.read(room))
+                    .map(|n| (n, n == 0)),
+                Wire::Tls(tls) => read_tls(tls, socket, input, limit, scratch),
             };
             match result {
                 Ok((n, eof)) => {
@@ -149,7 +149,7 @@ impl Wire {
 fn read_tls(
     tls: &mut rustls::ServerConnection,
     mut socket: &TcpStream,
-    input: &mut Vec<u8>,
+    input: &mut Input,
     limit: usize,
     scratch: &mut [u8],
 ) -> io::Result<(usize, bool)> {
@@ -186,23 +186,19 @@ fn read_tls(
 /// whether the peer ended TLS.
 fn take_plaintext(
     tls: &mut rustls::ServerConnection,
-    input: &mut Vec<u8>,
+    input: &mut Input,
     limit: usize,
     scratch: &mut [u8],
 ) -> io::Result<(usize, bool)> {
     let mut taken = 0;
     let mut closed = false;
     while input.len() < limit {
-        let room = (limit - input.len()).min(scratch.len());
-        match tls.reader().read(&mut scratch[..room]) {
+        match input.fill(limit, scratch, |room| tls.reader().read(room)) {
             Ok(0) => {
                 closed = true;
                 break;
             }
-            Ok(n) => {
-                input.extend_from_slice(&scratch[..n]);
-                taken += n;
-            }
+            Ok(n) => taken += n,
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
             // Closed without close_notify: the protocol notices a cut.
             Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
