@@ -462,6 +462,12 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    /// What the server's drivers share (for the drivers' own unit tests).
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// The address the server listens on (with the real port when it was started on port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

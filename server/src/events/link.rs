@@ -85,8 +85,8 @@ pub(super) struct Link {
     pub(super) nudged: bool,
     /// Since when a write has found the client taking nothing.
     stalled: Option<Instant>,
-    /// Since when reads have found nothing while the link held buffers (they go after
-    /// [`KEEP_BUFFERS`]).
+    /// Since when no bytes have moved (reads found nothing, no output went out): the buffers
+    /// go after [`KEEP_BUFFERS`].
     quiet: Option<Instant>,
 }
 
@@ -172,6 +172,7 @@ impl Link {
                 Ok(true) => {
                     shared.metrics.handle_sent(self.out.len());
                     self.stalled = None;
+                    self.quiet = None;
                 }
                 Ok(false) if self.is_paused() => return Next::Wait,
                 Ok(false) => {
@@ -374,3 +375,7 @@ fn release(buffer: &mut Vec<u8>) {
         *buffer = Vec::new();
     }
 }
+
+#[cfg(test)]
+#[path = "link_tests.rs"]
+mod tests;

@@ -36,9 +36,12 @@
 //! not watch the socket (`event_loop::watch`), so its bytes arriving do not wake the loop.
 //!
 //! **Memory.** An idle connection holds its socket, its session and (under TLS) rustls'
-//! state; its input and output buffers exist only while bytes flow and are freed when a read
-//! finds nothing. The loop's one read buffer serves all its connections; a pool thread has one
-//! of its own, allocated zeroed so that its pages cost memory only once a read fills them.
+//! state; its input and output buffers exist only while bytes flow and are freed once reads
+//! have found nothing for 100 ms (`link::KEEP_BUFFERS`). A connection's input holds only what
+//! it sent until it holds a transfer's data (`input.rs`); then it grows to its full size and
+//! reads go straight into it. Smaller reads go through the serving thread's read buffer: the
+//! loop's one serves all its connections, and a pool thread has one of its own, allocated
+//! zeroed so that its pages cost memory only once a read fills them.
 //!
 //! **Rules.** The engine holds none: it offers bytes, tells the session the time when the
 //! session's own deadline comes, and offers bytes the session left again once its output
