@@ -237,8 +237,9 @@ impl EventLoop {
             Action::Step(away) => {
                 watch(self.poll.registry(), id, conn.fd(), false);
                 let (shared, mailbox) = (Arc::clone(&self.shared), self.mailbox.clone());
+                let pool = Arc::clone(&self.pool);
                 self.pool.run(Box::new(move || {
-                    let (session, link, next) = step::run_away(&shared, away);
+                    let (session, link, next) = step::run_away(&shared, &pool, away);
                     mailbox.send(Message::Stepped(id, session, link, next));
                 }));
             }

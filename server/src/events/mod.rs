@@ -10,7 +10,7 @@
 //!  │ Link::serve: non-blocking reads  │ ────────► │ handle_input, handle_eof,         │
 //!  │ and writes, rustls (sans-IO TLS: │ (session  │ handle_timeout, poll_transmit ×N; │
 //!  │ computation only), first byte    │ and link  │ then Link::serve and the next     │
-//!  │ timers: session deadlines,       │  travel)  │ step, up to STEPS_AWAY            │
+//!  │ timers: session deadlines,       │  travel)  │ step, while the transfer flows    │
 //!  │ write stalls, lingering closes   │ ◄──────── │ step::finish: handle_lost, close  │
 //!  └──────────────────────────────────┘  Stepped  └───────────────────────────────────┘
 //! ```
@@ -28,12 +28,15 @@
 //!
 //! **Busy connections.** A step takes the connection's link (its wire and buffers) along with
 //! the session, and when the step is done the pool serves the link itself — the same
-//! non-blocking reads and writes the loop makes (`link.rs`), never a wait — and runs the next
-//! step at once if there is one, up to `step::STEPS_AWAY` steps before the connection goes
-//! back to the loop. A large transfer thus moves 4 MiB per trip through the loop instead of
-//! 256 KiB: each trip costs two thread wake-ups, which on a virtual machine cost about as much
-//! as the step (`ferry-bench --only large`, README "Engines"). Meanwhile the loop's poll does
-//! not watch the socket (`event_loop::watch`), so its bytes arriving do not wake the loop.
+//! non-blocking reads and writes the loop makes (`link.rs`), waiting at most 500 µs for a
+//! download's room or, while no other job waits for a thread, an upload's next bytes — and
+//! runs the next step at once. Every `step::STEPS_AWAY` steps (4 MiB) the connection goes
+//! back to the loop, and so behind the others, if another job waits for a thread; otherwise
+//! it keeps its thread, as a connection of the thread engine does. Each trip through the loop
+//! costs two thread wake-ups, which on a virtual machine cost about as much as the step, and
+//! the pool wakes the worker that went idle last (`pool.rs`), so that a transfer's trips come
+//! back to the same thread, on the same processor. Meanwhile the loop's poll does not watch
+//! the socket (`event_loop::watch`), so its bytes arriving do not wake the loop.
 //!
 //! **Memory.** An idle connection holds its socket, its session and (under TLS) rustls'
 //! state; its input and output buffers exist only while bytes flow and are freed once reads
