@@ -136,9 +136,9 @@ impl Link {
     /// client's next bytes (an upload under way); says whether they came. A pool thread that
     /// finds them this way goes on serving the link instead of handing the connection back to
     /// the loop, which would take two thread wake-ups to bring it back (the server's CPU for a
-    /// 512 MiB get went from 0.75 to 0.61 s with the wait for room). The caller asks for the
-    /// read wait only while nobody else waits for a pool thread: a thread waiting on a client
-    /// with nothing to send is a thread taken from everybody else.
+    /// 512 MiB get went from 0.75 to 0.61 s with the wait for room). The caller waits only
+    /// while nobody else waits for a pool thread: a thread waiting on a client is a thread
+    /// taken from everybody else.
     pub(super) fn await_ready(&self, patience: Duration, reading: bool) -> bool {
         let writing = self.sent < self.out.len() || self.wire.wants_write();
         if !(writing || reading) || self.is_paused() {

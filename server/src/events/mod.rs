@@ -28,8 +28,8 @@
 //!
 //! **Busy connections.** A step takes the connection's link (its wire and buffers) along with
 //! the session, and when the step is done the pool serves the link itself — the same
-//! non-blocking reads and writes the loop makes (`link.rs`), waiting at most 500 µs for a
-//! download's room or, while no other job waits for a thread, an upload's next bytes — and
+//! non-blocking reads and writes the loop makes (`link.rs`), waiting, while no other job
+//! waits for a thread, at most 2 ms for a download's room or an upload's next bytes — and
 //! runs the next step at once. Every `step::STEPS_AWAY` steps (4 MiB) the connection goes
 //! back to the loop, and so behind the others, if another job waits for a thread; otherwise
 //! it keeps its thread, as a connection of the thread engine does. Each trip through the loop
