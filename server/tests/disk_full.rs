@@ -5,8 +5,6 @@
 //!
 //! Mounting needs root; elsewhere the test says so and does nothing.
 
-use std::path::Path;
-use std::process::Command;
 use std::thread;
 
 use ferry_protocol::{ClientEvent, Digest, ErrorCode, ProtocolError};
@@ -14,32 +12,6 @@ use ferry_protocol::{ClientEvent, Digest, ErrorCode, ProtocolError};
 use crate::support::{Client, TestServer, data, tag};
 
 const SIZE: usize = 20_000_000;
-
-/// A tmpfs mounted on a temporary folder, unmounted when dropped.
-struct SmallDisk {
-    dir: Option<tempfile::TempDir>,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .is_ok_and(|out| out.status.success());
-        mounted.then_some(SmallDisk { dir: Some(dir) })
-    }
-
-    fn take(&mut self) -> tempfile::TempDir {
-        self.dir.take().unwrap()
-    }
-}
-
-fn unmount(path: &Path) {
-    let _ = Command::new("umount").arg(path).status();
-    let _ = std::fs::remove_dir(path);
-}
 
 /// One upload's end: stored, or the server's error code and message (the code `Refused` is
 /// kept apart: a refusal before any data, which holds nothing).
@@ -67,13 +39,10 @@ fn upload(addr: std::net::SocketAddr, n: u8) -> Result<(), (ErrorCode, String)> 
 
 #[test]
 fn uploads_into_a_full_disk_are_told_the_truth_and_unresumable_space_is_freed() {
-    let Some(mut disk) = SmallDisk::mount("50m") else {
+    let Some(server) = TestServer::start_on_small_disk("50m", |_| {}) else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
     };
-    let dir = disk.take();
-    let mount_point = dir.path().to_path_buf();
-    let server = TestServer::start_in(dir, |_| {});
     let addr = server.addr;
     let running: Vec<_> = (1..=4u8)
         .map(|n| thread::spawn(move || (n, upload(addr, n))))
@@ -129,6 +98,4 @@ fn uploads_into_a_full_disk_are_told_the_truth_and_unresumable_space_is_freed() 
         }
     }
     assert_eq!(staged_bytes, kept_bytes, "{ends:?}");
-    drop(server);
-    unmount(&mount_point);
 }

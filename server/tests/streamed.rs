@@ -2,9 +2,6 @@
 //! `DONE_SIZED`, the server's limits are checked as the bytes arrive, and a stream that does
 //! not end well leaves nothing behind, neither visible nor staged.
 
-use std::path::Path;
-use std::process::Command;
-
 use ferry_protocol::{ClientEvent, Digest, ErrorCode, Frame, ProtocolError, SourceTag};
 
 use crate::support::{Client, RawClient, Reply, TestServer, data, wait_until};
@@ -182,18 +179,10 @@ fn a_stream_cut_midway_leaves_nothing_and_another_stream_to_its_name_waits_for_i
 
 #[test]
 fn a_stream_into_a_full_disk_ends_with_disk_full_and_frees_its_space() {
-    let dir = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-        .arg(dir.path())
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !mounted {
+    let Some(server) = TestServer::start_on_small_disk("8m", |_| {}) else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
-    }
-    let mount_point = dir.path().to_path_buf();
-    let server = TestServer::start_in(dir, |_| {});
+    };
     let ended = stream(&mut server.client(), "big", &data(12_000_000, 14));
     assert!(matches!(&ended, Err((ErrorCode::DiskFull, _))), "{ended:?}");
     assert_nothing_left(&server, "big");
@@ -201,11 +190,4 @@ fn a_stream_into_a_full_disk_ends_with_disk_full_and_frees_its_space() {
         stream(&mut server.client(), "fits", &data(1_000_000, 15)),
         Ok(())
     );
-    drop(server);
-    unmount(&mount_point);
-}
-
-fn unmount(path: &Path) {
-    let _ = Command::new("umount").arg(path).status();
-    let _ = std::fs::remove_dir(path);
 }

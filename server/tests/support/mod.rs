@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod ferryd;
+mod small_disk;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -19,6 +20,8 @@ use ferry_protocol::{
 };
 use ferry_server::{Engine, Server, ServerConfig, ServerHandle};
 use tempfile::TempDir;
+
+pub use small_disk::SmallDisk;
 
 /// Longest any test waits for the server before failing instead of hanging.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -46,6 +49,9 @@ pub fn config(root: impl Into<PathBuf>) -> ServerConfig {
 pub struct TestServer {
     pub handle: Option<ServerHandle>,
     pub addr: SocketAddr,
+    /// The small disk the root is on (`start_on_small_disk`): unmounted after the server
+    /// stopped, before the folder goes.
+    disk: Option<SmallDisk>,
     pub dir: TempDir,
 }
 
@@ -62,8 +68,22 @@ impl TestServer {
         TestServer {
             addr: handle.local_addr(),
             handle: Some(handle),
+            disk: None,
             dir,
         }
+    }
+
+    /// A server whose root is on a tmpfs of `size` (a disk that fills); `None` where mounting
+    /// is not allowed (not root).
+    pub fn start_on_small_disk(
+        size: &str,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Option<TestServer> {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = SmallDisk::mount(dir.path(), size)?;
+        let mut server = Self::start_in(dir, configure);
+        server.disk = Some(disk);
+        Some(server)
     }
 
     /// Shuts the server down and starts a new one on the same root.
