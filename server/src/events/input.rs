@@ -122,6 +122,16 @@ mod tests {
     }
 
     #[test]
+    fn a_request_up_to_a_few_kib_does_not_grow_the_buffer_and_more_does() {
+        let (mut input, mut scratch) = (Input::default(), vec![0; INPUT_LIMIT]);
+        feed(&mut input, &[1; SMALL], INPUT_LIMIT, &mut scratch);
+        assert_eq!(input.buffer.len(), SMALL, "4 KiB is held as it is");
+        feed(&mut input, &[2], INPUT_LIMIT, &mut scratch);
+        assert_eq!(input.buffer.len(), INPUT_LIMIT, "one byte more grows it");
+        assert_eq!(input.len(), SMALL + 1);
+    }
+
+    #[test]
     fn data_grows_the_buffer_once_and_later_reads_go_straight_into_it() {
         let (mut input, mut scratch) = (Input::default(), vec![0; INPUT_LIMIT]);
         let data: Vec<u8> = (0..3 * SMALL).map(|i| (i % 251) as u8).collect();
