@@ -83,7 +83,7 @@ impl Input {
 
     /// Frees the buffer's memory if no bytes wait.
     pub(super) fn release(&mut self) {
-        if self.filled == 0 {
+        if self.is_empty() {
             *self = Input::default();
         }
     }
@@ -116,7 +116,10 @@ mod tests {
         );
         input.consume(2);
         assert_eq!(input.bytes(), b"llo");
-        input.consume(3);
+        feed(&mut input, b" world", INPUT_LIMIT, &mut scratch);
+        assert_eq!(input.bytes(), b"llo world", "appended after what was left");
+        assert_eq!(input.buffer.len(), input.len(), "holding nothing more");
+        input.consume(9);
         input.release();
         assert!(!input.holds_memory());
     }
@@ -124,11 +127,12 @@ mod tests {
     #[test]
     fn a_request_up_to_a_few_kib_does_not_grow_the_buffer_and_more_does() {
         let (mut input, mut scratch) = (Input::default(), vec![0; INPUT_LIMIT]);
-        feed(&mut input, &[1; SMALL], INPUT_LIMIT, &mut scratch);
-        assert_eq!(input.buffer.len(), SMALL, "4 KiB is held as it is");
+        // 4 KiB, written out: a request of that size must not cost a transfer's buffer.
+        feed(&mut input, &[1; 4096], INPUT_LIMIT, &mut scratch);
+        assert_eq!(input.buffer.len(), 4096, "4 KiB is held as it is");
         feed(&mut input, &[2], INPUT_LIMIT, &mut scratch);
         assert_eq!(input.buffer.len(), INPUT_LIMIT, "one byte more grows it");
-        assert_eq!(input.len(), SMALL + 1);
+        assert_eq!(input.len(), 4097);
     }
 
     #[test]
@@ -155,6 +159,14 @@ mod tests {
         assert_eq!(&input.bytes()[2 * SMALL..], b"end");
         // A limit below what is held reads nothing.
         assert_eq!(feed(&mut input, &data, 10, &mut scratch), 0);
+    }
+
+    #[test]
+    fn a_limit_bounds_what_a_small_buffer_reads() {
+        let (mut input, mut scratch) = (Input::default(), vec![0; INPUT_LIMIT]);
+        assert_eq!(feed(&mut input, &[3; 100], 10, &mut scratch), 10);
+        assert_eq!(feed(&mut input, &[4; 100], 15, &mut scratch), 5);
+        assert_eq!(input.bytes(), [[3; 10].as_slice(), &[4; 5]].concat());
     }
 
     #[test]
