@@ -10,12 +10,12 @@
 //! output, or no bytes of an upload under way, the thread waits up to [`PATIENCE`] for them
 //! before it hands the connection back, if no other job waits for a thread (a 1 GiB TLS get,
 //! whose client decrypts more slowly than the server encrypts, took 1.73 s with a 500 µs wait
-//! and 1.59 s with 2 ms, against the thread engine's 1.57 s). Each trip
-//! through the loop costs two thread wake-ups; on a virtual machine they cost about as much as
-//! the step itself, and a transfer whose steps hop from thread to thread runs on whichever
-//! processor each last ran on (a 1 GiB `ferry put` moved between processors 104 times, and
-//! took 1.22 s against the thread engine's 1.08 s; with the waits, the pool's last-idle-first
-//! wake-up and the trips below, 16 times and 1.09 s).
+//! and 1.59 s with 2 ms, against the thread engine's 1.57 s). Each trip through the loop costs
+//! two thread wake-ups; on a virtual machine they cost about as much as the step itself, and a
+//! transfer whose steps hop from thread to thread runs on whichever processor each last ran on
+//! (a 1 GiB `ferry put` moved between processors 104 times, and took 1.22 s against the thread
+//! engine's 1.08 s; with the waits, the pool's last-idle-first wake-up and the trips below, 16
+//! times and 1.09 s).
 //!
 //! Every [`STEPS_AWAY`] steps it goes back to the loop, and so to the end of the pool's queue,
 //! if another job waits for a thread: busy connections then take turns. While nobody waits it
@@ -80,8 +80,8 @@ pub(super) fn run_away(
             let mut waits = 0;
             let next = loop {
                 match link.serve(shared, scratch) {
-                    // Bounded too: a socket with room again and again and nothing written
-                    // (which should not happen) still goes back to the loop.
+                    // Bounded too: a socket ready again and again with nothing moved (which
+                    // should not happen) still goes back to the loop.
                     Next::Wait
                         if waits < STEPS_AWAY
                             && !pool.has_waiting()
