@@ -76,7 +76,10 @@ impl Input {
         self.buffer.extend_from_slice(&scratch[..n]);
         self.filled += n;
         if self.filled > SMALL {
-            self.buffer.resize(INPUT_LIMIT, 0);
+            // Zeroed by the allocator: its pages cost only once reads fill them.
+            let mut grown = vec![0; INPUT_LIMIT];
+            grown[..self.filled].copy_from_slice(&self.buffer[..self.filled]);
+            self.buffer = grown;
         }
         Ok(n)
     }
