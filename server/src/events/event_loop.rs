@@ -25,6 +25,9 @@ use crate::session::Session;
 /// The poll's own wake-up (a message waits on the channel).
 pub(super) const WAKE: Token = Token(usize::MAX);
 
+/// What a watched connection's socket is watched for.
+const WATCHED: Interest = Interest::READABLE.add(Interest::WRITABLE);
+
 /// Readiness events taken from the poll at once.
 const EVENTS: usize = 1024;
 
@@ -194,11 +197,10 @@ impl EventLoop {
         let mut socket = mio::net::TcpStream::from_std(stream);
         let id = self.next_id;
         self.next_id = (self.next_id + 1) % WAKE.0;
-        let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(error) = self
             .poll
             .registry()
-            .register(&mut socket, Token(id), interest)
+            .register(&mut socket, Token(id), WATCHED)
         {
             tracing::warn!(%peer, "cannot serve a connection: {error}");
             return None;
@@ -283,8 +285,7 @@ impl EventLoop {
 /// anyway.
 fn watch(registry: &mio::Registry, id: usize, fd: RawFd, on: bool) {
     let result = if on {
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        registry.register(&mut SourceFd(&fd), Token(id), interest)
+        registry.register(&mut SourceFd(&fd), Token(id), WATCHED)
     } else {
         registry.deregister(&mut SourceFd(&fd))
     };
