@@ -92,7 +92,11 @@ impl TestServer {
             handle.shutdown();
         }
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        Self::start_in(dir, configure)
+        // The small disk stays mounted under the new server.
+        let disk = self.disk.take();
+        let mut server = Self::start_in(dir, configure);
+        server.disk = disk;
+        server
     }
 
     pub fn root(&self) -> PathBuf {
